@@ -1,0 +1,52 @@
+# diskless — see README.md. `make demo` and `make test` are the two commands a
+# newcomer runs; everything else is for developers and packagers.
+GO       ?= go
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/diskless-project/diskless/cmd/cli.Version=$(VERSION)
+BIN      := bin/diskless
+DEMO_ROOT ?= $(CURDIR)/demo-root
+
+.PHONY: all build test lint demo bench install man completions e2e clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/diskless
+
+# All tests. Tests needing root or Debian packages skip with a message when
+# those are missing; CI (.ci/run) installs them so every test runs there.
+test:
+	$(GO) test -count=1 -timeout 25m ./...
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+demo: build
+	DEMO_ROOT=$(DEMO_ROOT) BIN=$(CURDIR)/$(BIN) bash scripts/demo.sh
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+man:
+	$(GO) run ./cmd/gendocs man docs/man
+
+completions: build
+	mkdir -p docs/completions
+	$(BIN) completion bash > docs/completions/diskless.bash
+	$(BIN) completion zsh > docs/completions/_diskless
+	$(BIN) completion fish > docs/completions/diskless.fish
+
+install: build man completions
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/diskless
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -D -m 0644 docs/completions/diskless.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/diskless
+	install -D -m 0644 docs/completions/_diskless $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_diskless
+	install -D -m 0644 docs/completions/diskless.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/diskless.fish
+
+clean:
+	rm -rf bin $(DEMO_ROOT)

@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"go.yaml.in/yaml/v3"
+)
+
+var outputFormats = []string{"table", "json", "yaml"}
+
+// Table is rows of cells printed aligned, header first.
+type Table struct {
+	Header []string
+	Rows   [][]string
+}
+
+// Add appends a row.
+func (t *Table) Add(cells ...string) { t.Rows = append(t.Rows, cells) }
+
+func (t *Table) write(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(t.Header, "\t"))
+	for _, r := range t.Rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// print writes data as JSON or YAML, or the table for human eyes.
+func (f *Factory) print(data any, table *Table) error {
+	switch f.Output {
+	case "json":
+		enc := json.NewEncoder(f.IO.Out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(data)
+	case "yaml":
+		enc := yaml.NewEncoder(f.IO.Out)
+		enc.SetIndent(2)
+		if err := enc.Encode(data); err != nil {
+			return err
+		}
+		return enc.Close()
+	}
+	return table.write(f.IO.Out)
+}
+
+// humanOutput is true when output is for a person (table), so commands may
+// print progress and "unchanged" notes.
+func (f *Factory) humanOutput() bool { return f.Output == "" || f.Output == "table" }

@@ -1,0 +1,289 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/slave"
+)
+
+// SlaveImportOptions are `slave import`'s inputs.
+type SlaveImportOptions struct {
+	File   string
+	Format string
+}
+
+// NewCmdSlaveImport builds `diskless slave import`.
+func NewCmdSlaveImport(f *Factory, runF func(*SlaveImportOptions) error) *cobra.Command {
+	opts := &SlaveImportOptions{}
+	cmd := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Register many slaves at once from CSV (ip,mac[,hostname[,comment]]) or YAML",
+		Long: `import adds every slave of FILE ("-" for standard input), all or nothing:
+one bad line rejects the whole file, naming the line, and changes nothing.`,
+		Args: exactArgs(1, "a CSV or YAML file"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.File = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return runSlaveImport(f, opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Format, "format", "", "csv or yaml (default: from the file name, else guessed)")
+	return cmd
+}
+
+func runSlaveImport(f *Factory, o *SlaveImportOptions) error {
+	var data []byte
+	var err error
+	if o.File == "-" {
+		data, err = io.ReadAll(f.IO.In)
+	} else {
+		data, err = os.ReadFile(o.File)
+	}
+	if err != nil {
+		return err
+	}
+	format := o.Format
+	if format == "" {
+		switch strings.ToLower(filepath.Ext(o.File)) {
+		case ".yaml", ".yml":
+			format = "yaml"
+		case ".csv":
+			format = "csv"
+		}
+	}
+	lines, err := slave.ParseImport(data, format)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.File, err)
+	}
+	_, _, err = updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
+		n := slave.Network{Subnet: cfg.Subnet, Master: cfg.Master}
+		for _, l := range lines {
+			s := l.Slave
+			if s.Kernel == "" {
+				s.Kernel = cfg.Kernel.Default
+			}
+			if err := r.Add(s, n); err != nil {
+				return fmt.Errorf("%s:%d: %w", o.File, l.Line, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !f.DryRun {
+		fmt.Fprintf(f.IO.Out, "imported %d slaves from %s\n", len(lines), o.File)
+	}
+	return nil
+}
+
+// NewCmdSlaveList builds `diskless slave list`.
+func NewCmdSlaveList(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List registered slaves",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := f.Config()
+			if err != nil {
+				return err
+			}
+			reg, err := Store(cfg).Load()
+			if err != nil {
+				return err
+			}
+			t := &Table{Header: []string{"IP", "MAC", "HOSTNAME", "ARCH", "KERNEL", "COMMENT"}}
+			for _, s := range reg.Slaves {
+				t.Add(s.IP.String(), s.MAC, s.Hostname, s.Arch, dash(s.Kernel), dash(s.Comment))
+			}
+			if reg.Slaves == nil {
+				reg.Slaves = []slave.Slave{}
+			}
+			return f.print(reg.Slaves, t)
+		},
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// NewCmdSlaveShow builds `diskless slave show`.
+func NewCmdSlaveShow(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:               "show IP|MAC|HOSTNAME",
+		Short:             "Show one slave",
+		Args:              exactArgs(1, "a slave's IP, MAC or hostname"),
+		ValidArgsFunction: completeSlaves(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := f.Config()
+			if err != nil {
+				return err
+			}
+			reg, err := Store(cfg).Load()
+			if err != nil {
+				return err
+			}
+			s, ok := reg.Find(args[0])
+			if !ok {
+				return notRegistered(args[0])
+			}
+			t := &Table{Header: []string{"FIELD", "VALUE"}}
+			t.Add("ip", s.IP.String())
+			t.Add("mac", s.MAC)
+			t.Add("hostname", s.Hostname)
+			t.Add("arch", s.Arch)
+			t.Add("kernel", dash(s.Kernel))
+			t.Add("kernel_args", dash(s.KernelArgs))
+			t.Add("boot_server", dash(s.BootServer))
+			t.Add("comment", dash(s.Comment))
+			t.Add("root", cfg.DisklessDir+"/"+s.IP.String())
+			return f.print(s, t)
+		},
+	}
+}
+
+func notRegistered(key string) error {
+	return fmt.Errorf("no slave %q: expected the IP, MAC or hostname of a registered slave (see `diskless slave list`)", key)
+}
+
+// SlaveSetOptions are `slave set`'s inputs.
+type SlaveSetOptions struct {
+	Key    string
+	Fields slaveFields
+	flags  *pflag.FlagSet
+}
+
+// NewCmdSlaveSet builds `diskless slave set`.
+func NewCmdSlaveSet(f *Factory, runF func(*SlaveSetOptions) error) *cobra.Command {
+	opts := &SlaveSetOptions{}
+	cmd := &cobra.Command{
+		Use:               "set IP|MAC|HOSTNAME [--hostname NAME] [--mac MAC] ...",
+		Short:             "Change a slave's fields",
+		Args:              exactArgs(1, "a slave's IP, MAC or hostname"),
+		ValidArgsFunction: completeSlaves(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Key, opts.flags = args[0], cmd.Flags()
+			if runF != nil {
+				return runF(opts)
+			}
+			return runSlaveSet(f, opts)
+		},
+	}
+	opts.Fields.register(cmd.Flags())
+	return cmd
+}
+
+func runSlaveSet(f *Factory, o *SlaveSetOptions) error {
+	if o.flags.NFlag() == 0 {
+		return usageErrorf("slave set needs at least one field flag such as --hostname")
+	}
+	var after slave.Slave
+	_, _, err := updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
+		s, ok := r.Find(o.Key)
+		if !ok {
+			return notRegistered(o.Key)
+		}
+		i := r.Index(s.IP)
+		changed := *s
+		o.Fields.apply(o.flags, &changed)
+		if err := r.Replace(i, changed, slave.Network{Subnet: cfg.Subnet, Master: cfg.Master}); err != nil {
+			return err
+		}
+		after = r.Slaves[r.Index(changed.IP)]
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !f.DryRun {
+		fmt.Fprintf(f.IO.Out, "updated %s %s %s\n", after.IP, after.MAC, after.Hostname)
+	}
+	return nil
+}
+
+// SlaveRmOptions are `slave rm`'s inputs.
+type SlaveRmOptions struct {
+	Keys []string
+}
+
+// NewCmdSlaveRm builds `diskless slave rm`.
+func NewCmdSlaveRm(f *Factory, runF func(*SlaveRmOptions) error) *cobra.Command {
+	opts := &SlaveRmOptions{}
+	cmd := &cobra.Command{
+		Use:               "rm IP|MAC|HOSTNAME...",
+		Aliases:           []string{"remove"},
+		Short:             "Unregister slaves",
+		Args:              minArgs(1, "one or more slaves' IP, MAC or hostname"),
+		ValidArgsFunction: completeSlaves(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Keys = args
+			if runF != nil {
+				return runF(opts)
+			}
+			return runSlaveRm(f, opts)
+		},
+	}
+	return cmd
+}
+
+func runSlaveRm(f *Factory, o *SlaveRmOptions) error {
+	var removed []slave.Slave
+	_, _, err := updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
+		for _, k := range o.Keys {
+			s, ok := r.Find(k)
+			if !ok {
+				return notRegistered(k)
+			}
+			removed = append(removed, *s)
+			r.Remove(s.IP)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !f.DryRun {
+		for _, s := range removed {
+			fmt.Fprintf(f.IO.Out, "removed %s %s %s\n", s.IP, s.MAC, s.Hostname)
+		}
+	}
+	return nil
+}
+
+// completeSlaves completes registered slaves' IPs and hostnames.
+func completeSlaves(f *Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		cfg, err := f.Config()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		reg, err := Store(cfg).Load()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []string
+		for _, s := range reg.Slaves {
+			for _, c := range []string{s.IP.String(), s.Hostname} {
+				if strings.HasPrefix(c, prefix) {
+					out = append(out, c+"\t"+s.MAC)
+				}
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
+}

@@ -1,0 +1,262 @@
+// Package config loads diskless's settings: one viper instance per run, with
+// precedence flag > DISKLESS_* environment > config file > default.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// DefaultFile is where the config lives, under the root prefix.
+const DefaultFile = "/etc/diskless/diskless.yaml"
+
+// Key describes one setting: its default and the comment `init` writes above it.
+type Key struct {
+	Name    string
+	Default any
+	Help    string
+}
+
+// Keys lists every setting, in the order the commented default file shows them.
+var Keys = []Key{
+	{"master", "", "Address of this master on the slaves' network (next-server, NFS server)."},
+	{"subnet", "", "The slaves' subnet in CIDR form, e.g. 192.168.1.0/24."},
+	{"router", "", "Default gateway handed to slaves (empty: the master)."},
+	{"dns", []string{}, "DNS servers handed to slaves (empty: the master)."},
+	{"domain", "", "DNS domain handed to slaves."},
+	{"interface", "eth0", "Master interface facing the slaves; also the slaves' boot interface."},
+	{"diskless_dir", "/diskless", "Where the slaves' root filesystems live: <diskless_dir>/<ip>."},
+	{"tftp_root", "/srv/tftp", "Root of the TFTP/HTTP tree: boot loaders, kernels, boot configs."},
+	{"registry", "/etc/diskless/slaves.yaml", "The slave registry (human-editable YAML)."},
+	{"hosts_file", "/etc/hosts", "Hosts file where slaves are registered in a managed block."},
+	{"lease_time", "12h", "DHCP lease time."},
+	{"nfs.root_options", "sync,rw,no_root_squash,no_all_squash,no_subtree_check", "Export options of each slave's root (exported to that slave only)."},
+	{"nfs.shared_options", "sync,ro,no_root_squash,no_all_squash,no_subtree_check", "Export options of the read-only shared trees (/usr, /opt)."},
+	{"nfs.home_options", "sync,rw,no_root_squash,no_all_squash,no_subtree_check", "Export options of /home."},
+	{"nfs.mount_options", "sync,hard,intr,nolock,rsize=8192,wsize=8192", "Mount options written to the slaves' fstab."},
+	{"nfs.shared_var_log", false, "Also export a shared /var/log to the slaves."},
+	{"kernel.default", "", "Kernel version new slaves boot (see `diskless kernel list`)."},
+	{"boot.loader", "pxelinux.0", "Boot file for PXE BIOS clients."},
+	{"boot.efi_loader", "syslinux.efi", "Boot file for UEFI x86-64 clients."},
+}
+
+// Config is the effective configuration of one run. Paths are as seen on the
+// master; On maps them under the root prefix.
+type Config struct {
+	Root   string // root prefix (--root), "/" for the real system
+	File   string // config file path under Root
+	Master netip.Addr
+	Subnet netip.Prefix
+
+	Router      netip.Addr
+	DNS         []netip.Addr
+	Domain      string
+	Interface   string
+	DisklessDir string
+	TFTPRoot    string
+	Registry    string
+	HostsFile   string
+	LeaseTime   time.Duration
+
+	NFS struct {
+		RootOptions   string
+		SharedOptions string
+		HomeOptions   string
+		MountOptions  string
+		SharedVarLog  bool
+	}
+	Kernel struct{ Default string }
+	Boot   struct{ Loader, EFILoader string }
+
+	v       *viper.Viper
+	sources map[string]string
+}
+
+// On maps a master path (/etc/exports) under the root prefix.
+func (c *Config) On(p string) string { return On(c.Root, p) }
+
+// On maps a master path under root.
+func On(root, p string) string {
+	if root == "" {
+		root = "/"
+	}
+	return filepath.Join(root, filepath.FromSlash(p))
+}
+
+// SlaveDir is the on-disk root filesystem directory of a slave.
+func (c *Config) SlaveDir(ip netip.Addr) string {
+	return c.On(filepath.Join(c.DisklessDir, ip.String()))
+}
+
+// Options say where to read settings from.
+type Options struct {
+	Root     string
+	File     string                      // --config; empty means <root>/etc/diskless/diskless.yaml
+	Flags    *pflag.FlagSet              // flags bound to keys by their names (see FlagKeys)
+	FlagKeys map[string]string           // flag name -> key
+	Env      func(string) (string, bool) // os.LookupEnv in production
+}
+
+// ErrNotInitialized is returned when no master/subnet is configured anywhere.
+var ErrNotInitialized = errors.New("not initialized")
+
+// Load reads the effective configuration. A missing config file is not an
+// error here; Validate says what is missing.
+func Load(o Options) (*Config, error) {
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	if o.Env == nil {
+		o.Env = os.LookupEnv
+	}
+	v := viper.New()
+	for _, k := range Keys {
+		v.SetDefault(k.Name, k.Default)
+	}
+	file := o.File
+	if file == "" {
+		file = On(o.Root, DefaultFile)
+	}
+	v.SetConfigFile(file)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		var nf viper.ConfigFileNotFoundError
+		if !errors.As(err, &nf) && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("config %s: %w", file, err)
+		}
+	}
+	// Environment, read through o.Env so tests control it.
+	for _, k := range Keys {
+		if val, ok := o.Env(EnvName(k.Name)); ok {
+			if _, isList := k.Default.([]string); isList {
+				v.Set(k.Name, splitList(val))
+			} else {
+				v.Set(k.Name, val)
+			}
+		}
+	}
+	if o.Flags != nil {
+		for flag, key := range o.FlagKeys {
+			if f := o.Flags.Lookup(flag); f != nil && f.Changed {
+				if sv, ok := f.Value.(pflag.SliceValue); ok {
+					v.Set(key, sv.GetSlice())
+				} else {
+					v.Set(key, f.Value.String())
+				}
+			}
+		}
+	}
+	c := &Config{Root: o.Root, File: file, v: v}
+	if err := c.decode(); err != nil {
+		return nil, err
+	}
+	c.sources = sources(v, o)
+	return c, nil
+}
+
+// EnvName is the environment variable of a key: nfs.root_options -> DISKLESS_NFS_ROOT_OPTIONS.
+func EnvName(key string) string {
+	return "DISKLESS_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		out = append(out, f)
+	}
+	return out
+}
+
+func (c *Config) decode() error {
+	v := c.v
+	var err error
+	addr := func(key string) netip.Addr {
+		s := strings.TrimSpace(v.GetString(key))
+		if s == "" || err != nil {
+			return netip.Addr{}
+		}
+		a, e := netip.ParseAddr(s)
+		if e != nil || !a.Is4() {
+			err = fmt.Errorf("config %s: %q is not an IPv4 address", key, s)
+		}
+		return a
+	}
+	c.Master = addr("master")
+	if s := strings.TrimSpace(v.GetString("subnet")); s != "" && err == nil {
+		p, e := netip.ParsePrefix(s)
+		if e != nil || !p.Addr().Is4() {
+			return fmt.Errorf("config subnet: %q is not an IPv4 CIDR such as 192.168.1.0/24", s)
+		}
+		c.Subnet = p.Masked()
+	}
+	c.Router = addr("router")
+	for _, s := range v.GetStringSlice("dns") {
+		a, e := netip.ParseAddr(strings.TrimSpace(s))
+		if e != nil || !a.Is4() {
+			return fmt.Errorf("config dns: %q is not an IPv4 address", s)
+		}
+		c.DNS = append(c.DNS, a)
+	}
+	if err != nil {
+		return err
+	}
+	c.Domain = v.GetString("domain")
+	c.Interface = v.GetString("interface")
+	for key, dst := range map[string]*string{"diskless_dir": &c.DisklessDir, "tftp_root": &c.TFTPRoot, "registry": &c.Registry, "hosts_file": &c.HostsFile} {
+		p := v.GetString(key)
+		if !strings.HasPrefix(p, "/") {
+			return fmt.Errorf("config %s: %q is not an absolute path", key, p)
+		}
+		*dst = filepath.Clean(p)
+	}
+	lt, e := time.ParseDuration(v.GetString("lease_time"))
+	if e != nil || lt <= 0 {
+		return fmt.Errorf("config lease_time: %q is not a duration such as 12h", v.GetString("lease_time"))
+	}
+	c.LeaseTime = lt
+	c.NFS.RootOptions = v.GetString("nfs.root_options")
+	c.NFS.SharedOptions = v.GetString("nfs.shared_options")
+	c.NFS.HomeOptions = v.GetString("nfs.home_options")
+	c.NFS.MountOptions = v.GetString("nfs.mount_options")
+	c.NFS.SharedVarLog = v.GetBool("nfs.shared_var_log")
+	c.Kernel.Default = v.GetString("kernel.default")
+	c.Boot.Loader = v.GetString("boot.loader")
+	c.Boot.EFILoader = v.GetString("boot.efi_loader")
+	return nil
+}
+
+// Validate checks what every slave-facing command needs: a master inside a subnet.
+func (c *Config) Validate() error {
+	if !c.Master.IsValid() || !c.Subnet.IsValid() {
+		return fmt.Errorf("%w: no master/subnet in %s; run `diskless init --master IP --subnet CIDR`", ErrNotInitialized, c.File)
+	}
+	if !c.Subnet.Contains(c.Master) {
+		return fmt.Errorf("config master: %s is not inside subnet %s", c.Master, c.Subnet)
+	}
+	return nil
+}
+
+// RouterOrMaster is the gateway handed to slaves.
+func (c *Config) RouterOrMaster() netip.Addr {
+	if c.Router.IsValid() {
+		return c.Router
+	}
+	return c.Master
+}
+
+// DNSOrMaster is the DNS server list handed to slaves.
+func (c *Config) DNSOrMaster() []netip.Addr {
+	if len(c.DNS) > 0 {
+		return c.DNS
+	}
+	return []netip.Addr{c.Master}
+}

@@ -1,0 +1,95 @@
+package netboot
+
+import (
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Stage is how far a slave got on its way to boot, in order.
+type Stage int
+
+const (
+	StageNone Stage = iota
+	StageDHCPOffered
+	StageDHCPAcked
+	StageLoaderFetched
+	StageConfigFetched
+	StageKernelFetched
+	StageInitrdFetched
+)
+
+var stageNames = [...]string{"none", "dhcp-offered", "dhcp-acked", "loader-fetched", "config-fetched", "kernel-fetched", "initrd-fetched"}
+
+func (s Stage) String() string {
+	if int(s) < len(stageNames) {
+		return stageNames[s]
+	}
+	return "unknown"
+}
+
+// MarshalText makes stages read as names in JSON.
+func (s Stage) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// SlaveStatus is one slave's last boot progress.
+type SlaveStatus struct {
+	IP     netip.Addr           `json:"ip"`
+	MAC    string               `json:"mac,omitempty"`
+	Stage  Stage                `json:"stage"`
+	At     time.Time            `json:"at"`
+	Stages map[string]time.Time `json:"stages"` // stage name -> when it was last reached
+}
+
+// Tracker records boot stages; safe for concurrent use by the servers.
+type Tracker struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	slaves map[netip.Addr]*SlaveStatus
+}
+
+// NewTracker returns a tracker using now as its clock (time.Now if nil).
+func NewTracker(now func() time.Time) *Tracker {
+	if now == nil {
+		now = time.Now
+	}
+	return &Tracker{now: now, slaves: map[netip.Addr]*SlaveStatus{}}
+}
+
+// Record notes that the slave at ip reached stage. A DHCP stage starts a new
+// boot: later stages from an earlier boot are cleared.
+func (t *Tracker) Record(ip netip.Addr, mac string, stage Stage) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, ok := t.slaves[ip]
+	if !ok {
+		st = &SlaveStatus{IP: ip, Stages: map[string]time.Time{}}
+		t.slaves[ip] = st
+	}
+	now := t.now()
+	if stage == StageDHCPOffered {
+		clear(st.Stages)
+	}
+	if mac != "" {
+		st.MAC = mac
+	}
+	st.Stages[stage.String()] = now
+	st.Stage, st.At = stage, now
+}
+
+// Snapshot returns every slave's status, sorted by IP.
+func (t *Tracker) Snapshot() []SlaveStatus {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]SlaveStatus, 0, len(t.slaves))
+	for _, s := range t.slaves {
+		c := *s
+		c.Stages = make(map[string]time.Time, len(s.Stages))
+		for k, v := range s.Stages {
+			c.Stages[k] = v
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].IP.Less(out[j].IP) })
+	return out
+}

@@ -1,0 +1,106 @@
+package slave
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// ParseMAC accepts a 48-bit MAC in any common spelling (00:02:A5:04:3B:66,
+// 00-02-a5-04-3b-66, 0002.a504.3b66, 0002a5043b66) and returns the
+// lower-case colon form.
+func ParseMAC(s string) (string, error) {
+	in := strings.TrimSpace(s)
+	cand := in
+	if len(cand) == 12 && isHex(cand) {
+		cand = cand[0:2] + ":" + cand[2:4] + ":" + cand[4:6] + ":" + cand[6:8] + ":" + cand[8:10] + ":" + cand[10:12]
+	}
+	hw, err := net.ParseMAC(cand)
+	if err != nil || len(hw) != 6 {
+		return "", fmt.Errorf("invalid MAC %q: expected 6 bytes such as 00:02:a5:04:3b:66", s)
+	}
+	return hw.String(), nil
+}
+
+func isHex(s string) bool {
+	for _, r := range s {
+		if !('0' <= r && r <= '9' || 'a' <= r && r <= 'f' || 'A' <= r && r <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseIP accepts a dotted-quad IPv4 address.
+func ParseIP(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(strings.TrimSpace(s))
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, fmt.Errorf("invalid IP %q: expected an IPv4 address such as 192.168.1.21", s)
+	}
+	return a, nil
+}
+
+// CheckHostname validates an RFC 1123 host name (labels of letters, digits
+// and inner hyphens, 1-63 characters each, 253 in all).
+func CheckHostname(s string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("invalid hostname %q: %s (RFC 1123: letters, digits, inner hyphens, labels of 1-63)", s, why)
+	}
+	if s == "" {
+		return bad("empty")
+	}
+	if len(s) > 253 {
+		return bad("longer than 253 characters")
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" {
+			return bad("empty label")
+		}
+		if len(label) > 63 {
+			return bad("label longer than 63 characters")
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return bad("label starts or ends with a hyphen")
+		}
+		for _, r := range label {
+			if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-') {
+				return bad(fmt.Sprintf("character %q not allowed", r))
+			}
+		}
+	}
+	return nil
+}
+
+// DefaultHostname is the guide's naming: slave<last octet> (slave21).
+func DefaultHostname(ip netip.Addr) string {
+	b := ip.As4()
+	return fmt.Sprintf("slave%d", b[3])
+}
+
+// CheckInSubnet rejects addresses a slave can't have: outside the subnet, the
+// network or broadcast address, or the master's own.
+func CheckInSubnet(ip netip.Addr, subnet netip.Prefix, master netip.Addr) error {
+	if !subnet.Contains(ip) {
+		return fmt.Errorf("invalid IP %s: not inside subnet %s", ip, subnet)
+	}
+	if ip == subnet.Masked().Addr() {
+		return fmt.Errorf("invalid IP %s: it is the network address of %s", ip, subnet)
+	}
+	if ip == Broadcast(subnet) && subnet.Bits() < 31 {
+		return fmt.Errorf("invalid IP %s: it is the broadcast address of %s", ip, subnet)
+	}
+	if ip == master {
+		return fmt.Errorf("invalid IP %s: it is the master's address", ip)
+	}
+	return nil
+}
+
+// Broadcast returns the broadcast address of an IPv4 prefix.
+func Broadcast(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := uint32(1)<<(32-p.Bits()) - 1
+	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	n |= host
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}

@@ -1,0 +1,199 @@
+// Package slave is the registry of diskless slaves: one human-editable YAML
+// file, validated as a whole, changed only under an exclusive lock.
+package slave
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Slave is one diskless machine.
+type Slave struct {
+	IP         netip.Addr `json:"ip" yaml:"ip"`
+	MAC        string     `json:"mac" yaml:"mac"`
+	Hostname   string     `json:"hostname" yaml:"hostname"`
+	Arch       string     `json:"arch,omitempty" yaml:"arch,omitempty"`
+	Kernel     string     `json:"kernel,omitempty" yaml:"kernel,omitempty"`
+	KernelArgs string     `json:"kernel_args,omitempty" yaml:"kernel_args,omitempty"`
+	BootServer string     `json:"boot_server,omitempty" yaml:"boot_server,omitempty"`
+	Comment    string     `json:"comment,omitempty" yaml:"comment,omitempty"`
+}
+
+// Arches a slave may declare.
+var Arches = []string{"x86_64", "i386", "aarch64"}
+
+// Network is what validation needs to know of the configuration.
+type Network struct {
+	Subnet netip.Prefix
+	Master netip.Addr
+}
+
+// Normalize validates one slave's own fields and puts them in canonical form.
+func (s *Slave) Normalize(n Network) error {
+	if !s.IP.IsValid() || !s.IP.Is4() {
+		return fmt.Errorf("invalid IP %q: expected an IPv4 address", s.IP)
+	}
+	if err := CheckInSubnet(s.IP, n.Subnet, n.Master); err != nil {
+		return err
+	}
+	mac, err := ParseMAC(s.MAC)
+	if err != nil {
+		return err
+	}
+	s.MAC = mac
+	if s.Hostname == "" {
+		s.Hostname = DefaultHostname(s.IP)
+	}
+	s.Hostname = strings.ToLower(s.Hostname)
+	if err := CheckHostname(s.Hostname); err != nil {
+		return err
+	}
+	if s.Arch == "" {
+		s.Arch = "x86_64"
+	}
+	if !slices.Contains(Arches, s.Arch) {
+		return fmt.Errorf("invalid arch %q: expected one of %s", s.Arch, strings.Join(Arches, ", "))
+	}
+	if strings.ContainsAny(s.KernelArgs, "\n\r") {
+		return fmt.Errorf("invalid kernel args %q: expected a single line", s.KernelArgs)
+	}
+	if strings.ContainsAny(s.Comment, "\n\r") {
+		return fmt.Errorf("invalid comment %q: expected a single line", s.Comment)
+	}
+	return nil
+}
+
+// Registry is the set of slaves, kept sorted by IP.
+type Registry struct {
+	Slaves []Slave `json:"slaves" yaml:"slaves"`
+}
+
+// Find returns the slave with that IP, MAC or hostname.
+func (r *Registry) Find(key string) (*Slave, bool) {
+	if ip, err := netip.ParseAddr(key); err == nil {
+		for i := range r.Slaves {
+			if r.Slaves[i].IP == ip {
+				return &r.Slaves[i], true
+			}
+		}
+		return nil, false
+	}
+	if mac, err := ParseMAC(key); err == nil {
+		for i := range r.Slaves {
+			if r.Slaves[i].MAC == mac {
+				return &r.Slaves[i], true
+			}
+		}
+	}
+	key = strings.ToLower(key)
+	for i := range r.Slaves {
+		if r.Slaves[i].Hostname == key {
+			return &r.Slaves[i], true
+		}
+	}
+	return nil, false
+}
+
+// FindMAC returns the slave with a normalized MAC (the DHCP hot path).
+func (r *Registry) FindMAC(mac string) (*Slave, bool) {
+	for i := range r.Slaves {
+		if r.Slaves[i].MAC == mac {
+			return &r.Slaves[i], true
+		}
+	}
+	return nil, false
+}
+
+// Add validates s against the registry and inserts it.
+func (r *Registry) Add(s Slave, n Network) error {
+	if err := s.Normalize(n); err != nil {
+		return err
+	}
+	if err := r.checkUnique(s, -1); err != nil {
+		return err
+	}
+	r.insert(s)
+	return nil
+}
+
+// Replace swaps the slave at index i for s, validating uniqueness.
+func (r *Registry) Replace(i int, s Slave, n Network) error {
+	if err := s.Normalize(n); err != nil {
+		return err
+	}
+	if err := r.checkUnique(s, i); err != nil {
+		return err
+	}
+	r.Slaves[i] = s
+	r.sort()
+	return nil
+}
+
+// Index returns the position of the slave with IP ip, or -1.
+func (r *Registry) Index(ip netip.Addr) int {
+	return slices.IndexFunc(r.Slaves, func(s Slave) bool { return s.IP == ip })
+}
+
+// Remove deletes the slave with IP ip.
+func (r *Registry) Remove(ip netip.Addr) bool {
+	i := r.Index(ip)
+	if i < 0 {
+		return false
+	}
+	r.Slaves = slices.Delete(r.Slaves, i, i+1)
+	return true
+}
+
+func (r *Registry) checkUnique(s Slave, skip int) error {
+	for i, o := range r.Slaves {
+		if i == skip {
+			continue
+		}
+		switch {
+		case o.IP == s.IP:
+			return fmt.Errorf("IP %s is already registered (hostname %s)", s.IP, o.Hostname)
+		case o.MAC == s.MAC:
+			return fmt.Errorf("MAC %s is already registered to %s", s.MAC, o.IP)
+		case o.Hostname == s.Hostname:
+			return fmt.Errorf("hostname %s is already registered to %s", s.Hostname, o.IP)
+		}
+	}
+	return nil
+}
+
+// Validate checks a whole registry (after a hand edit): every slave valid,
+// IP, MAC and hostname each unique. It normalizes in place and sorts.
+func (r *Registry) Validate(n Network) error {
+	ips := make(map[netip.Addr]int, len(r.Slaves))
+	macs := make(map[string]int, len(r.Slaves))
+	names := make(map[string]int, len(r.Slaves))
+	for i := range r.Slaves {
+		s := &r.Slaves[i]
+		if err := s.Normalize(n); err != nil {
+			return fmt.Errorf("slave %d: %w", i+1, err)
+		}
+		if j, dup := ips[s.IP]; dup {
+			return fmt.Errorf("slave %d: IP %s is already registered (slave %d)", i+1, s.IP, j+1)
+		}
+		if j, dup := macs[s.MAC]; dup {
+			return fmt.Errorf("slave %d: MAC %s is already registered (slave %d)", i+1, s.MAC, j+1)
+		}
+		if j, dup := names[s.Hostname]; dup {
+			return fmt.Errorf("slave %d: hostname %s is already registered (slave %d)", i+1, s.Hostname, j+1)
+		}
+		ips[s.IP], macs[s.MAC], names[s.Hostname] = i, i, i
+	}
+	r.sort()
+	return nil
+}
+
+func (r *Registry) sort() {
+	slices.SortFunc(r.Slaves, func(a, b Slave) int { return a.IP.Compare(b.IP) })
+}
+
+func (r *Registry) insert(s Slave) {
+	i, _ := slices.BinarySearchFunc(r.Slaves, s.IP, func(e Slave, ip netip.Addr) int { return e.IP.Compare(ip) })
+	r.Slaves = slices.Insert(r.Slaves, i, s)
+}

@@ -1,0 +1,97 @@
+package slave
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/diskless-project/diskless/internal/fsutil"
+)
+
+const header = `# diskless slave registry. Edit by hand or with "diskless slave add/set/rm";
+# each slave: ip, mac, hostname, and optionally arch, kernel, kernel_args,
+# boot_server, comment. "diskless slave list" validates it.
+`
+
+// Store is the registry file on disk.
+type Store struct {
+	Path    string  // registry file (already under the root prefix)
+	Network Network // what validation checks addresses against
+}
+
+func (st Store) lockPath() string { return st.Path + ".lock" }
+
+// Load reads and validates the registry. A missing file is an empty registry.
+// Writers replace the file atomically, so a reader never sees half a file.
+func (st Store) Load() (*Registry, error) {
+	data, err := os.ReadFile(st.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Registry{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return st.Decode(data)
+}
+
+// Decode parses and validates registry YAML.
+func (st Store) Decode(data []byte) (*Registry, error) {
+	var r Registry
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&r); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("registry %s: %w", st.Path, err)
+	}
+	if err := r.Validate(st.Network); err != nil {
+		return nil, fmt.Errorf("registry %s: %w", st.Path, err)
+	}
+	return &r, nil
+}
+
+// Encode renders the registry as the YAML file people edit.
+func Encode(r *Registry) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(header)
+	if len(r.Slaves) == 0 {
+		b.WriteString("slaves: []\n")
+		return b.Bytes(), nil
+	}
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(r); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Update runs fn on the registry under an exclusive lock and writes the result
+// through w (atomic, skipped when unchanged, a diff in a dry run). fn's error
+// aborts the update and nothing is written.
+func (st Store) Update(w *fsutil.Writer, fn func(*Registry) error) (*Registry, fsutil.Result, error) {
+	lock, err := fsutil.LockFile(st.lockPath())
+	if err != nil {
+		return nil, fsutil.Unchanged, err
+	}
+	defer lock.Unlock()
+	r, err := st.Load()
+	if err != nil {
+		return nil, fsutil.Unchanged, err
+	}
+	if err := fn(r); err != nil {
+		return nil, fsutil.Unchanged, err
+	}
+	data, err := Encode(r)
+	if err != nil {
+		return nil, fsutil.Unchanged, err
+	}
+	res, err := w.WriteFile(st.Path, data, 0o644)
+	return r, res, err
+}
