@@ -79,3 +79,8 @@ func indexLine(s, line string) int {
 		off = i + 1
 	}
 }
+
+// Outside returns content without the managed block: the lines people wrote.
+func Outside(content, section string) string {
+	return Replace(content, section, nil)
+}

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/diskless-project/diskless/doctor"
+	"github.com/diskless-project/diskless/slave"
+)
+
+// DoctorOptions are `diskless doctor`'s inputs.
+type DoctorOptions struct {
+	Slaves []string
+	Live   bool
+	Host   doctor.Host
+}
+
+// NewCmdDoctor builds `diskless doctor`.
+func NewCmdDoctor(f *Factory, runF func(*DoctorOptions) error) *cobra.Command {
+	opts := &DoctorOptions{Host: doctor.RealHost()}
+	cmd := &cobra.Command{
+		Use:   "doctor [IP ...]",
+		Short: "Find what will stop a slave from booting, and say how to fix it",
+		Long: `doctor checks the configuration, the registry, this host's ports, firewall and
+NFS services, and each slave's root, exports and boot files. Each failure names
+the symptom the slave would show, its cause, and the command that fixes it.
+Exit status 0 only when nothing fails.`,
+		ValidArgsFunction: completeSlaves(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Slaves = args
+			if runF != nil {
+				return runF(opts)
+			}
+			return runDoctor(f, opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Live, "live", false, "also walk each slave's boot path over the network (DHCP, TFTP, NFS)")
+	return cmd
+}
+
+type doctorReport struct {
+	Results []doctor.Result `json:"results"`
+	Summary map[string]int  `json:"summary"`
+}
+
+func runDoctor(f *Factory, o *DoctorOptions) error {
+	cfg, err := f.LoadConfig(nil, nil)
+	if err != nil {
+		return err
+	}
+	env := &doctor.Env{Cfg: cfg, Host: o.Host, Only: map[netip.Addr]bool{}}
+	if cfg.Validate() == nil {
+		st := Store(cfg)
+		if data, err := os.ReadFile(st.Path); err == nil {
+			env.Raw, _ = slave.DecodeRaw(data)
+		}
+		env.Registry, _ = st.Load()
+		for _, a := range o.Slaves {
+			if env.Registry == nil {
+				break // the registry check reports why it does not load
+			}
+			s, ok := env.Registry.Find(a)
+			if !ok {
+				return notRegistered(a)
+			}
+			env.Only[s.IP] = true
+		}
+	}
+	checks := doctor.Static()
+	if o.Live {
+		return fmt.Errorf("doctor --live is not available yet: it needs diskless serve")
+	}
+	results := doctor.Run(env, checks)
+	rep := doctorReport{Results: results, Summary: map[string]int{"ok": 0, "warn": 0, "fail": 0}}
+	for _, r := range results {
+		rep.Summary[string(r.Status)]++
+	}
+	if f.humanOutput() {
+		writeChecklist(f.IO.Out, rep)
+	} else if err := f.print(rep, nil); err != nil {
+		return err
+	}
+	if doctor.Failed(results) {
+		return silentError{code: ExitError}
+	}
+	return nil
+}
+
+// writeChecklist prints results grouped per area and per slave.
+func writeChecklist(w io.Writer, rep doctorReport) {
+	group := ""
+	for _, r := range rep.Results {
+		g := r.Area
+		if r.Slave != "" {
+			g = r.Area + " " + r.Slave
+		}
+		if g != group {
+			if group != "" {
+				fmt.Fprintln(w)
+			}
+			fmt.Fprintln(w, g)
+			group = g
+		}
+		fmt.Fprintf(w, "  %s %s: %s\n", r.Status.Symbol(), r.Check, r.Message)
+		if r.Status == doctor.OK {
+			continue
+		}
+		for _, kv := range [][2]string{{"symptom", r.Symptom}, {"cause", r.Cause}, {"fix", r.Fix}} {
+			if kv[1] != "" {
+				fmt.Fprintf(w, "      %-8s %s\n", kv[0]+":", kv[1])
+			}
+		}
+	}
+	fmt.Fprintf(w, "\n%d ok, %d warnings, %d failed\n", rep.Summary["ok"], rep.Summary["warn"], rep.Summary["fail"])
+}
