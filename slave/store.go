@@ -74,8 +74,10 @@ func Encode(r *Registry) ([]byte, error) {
 
 // Update runs fn on the registry under an exclusive lock and writes the result
 // through w (atomic, skipped when unchanged, a diff in a dry run). fn's error
-// aborts the update and nothing is written.
-func (st Store) Update(w *fsutil.Writer, fn func(*Registry) error) (*Registry, fsutil.Result, error) {
+// aborts the update and nothing is written. Each of then runs after the write,
+// still under the lock, so files derived from the registry (hosts, exports,
+// boot configs) are never written from a stale registry by a concurrent run.
+func (st Store) Update(w *fsutil.Writer, fn func(*Registry) error, then ...func(*Registry) error) (*Registry, fsutil.Result, error) {
 	lock, err := fsutil.LockFile(st.lockPath())
 	if err != nil {
 		return nil, fsutil.Unchanged, err
@@ -93,5 +95,13 @@ func (st Store) Update(w *fsutil.Writer, fn func(*Registry) error) (*Registry, f
 		return nil, fsutil.Unchanged, err
 	}
 	res, err := w.WriteFile(st.Path, data, 0o644)
-	return r, res, err
+	if err != nil {
+		return nil, res, err
+	}
+	for _, f := range then {
+		if err := f(r); err != nil {
+			return r, res, err
+		}
+	}
+	return r, res, nil
 }

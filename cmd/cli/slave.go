@@ -66,11 +66,10 @@ func updateRegistry(f *Factory, fn func(cfg *config.Config, r *slave.Registry) e
 		return nil, nil, err
 	}
 	w := f.Writer(cfg)
-	reg, _, err := Store(cfg).Update(w, func(r *slave.Registry) error { return fn(cfg, r) })
-	if err != nil {
-		return nil, nil, err
-	}
-	return cfg, reg, afterRegistryChange(cfg, w, reg)
+	reg, _, err := Store(cfg).Update(w,
+		func(r *slave.Registry) error { return fn(cfg, r) },
+		func(r *slave.Registry) error { return afterRegistryChange(cfg, w, r) })
+	return cfg, reg, err
 }
 
 // afterRegistryChange regenerates what the registry drives. Each derived
