@@ -44,9 +44,30 @@ var Keys = []Key{
 	{"nfs.home_options", "sync,rw,no_root_squash,no_all_squash,no_subtree_check", "Export options of /home."},
 	{"nfs.mount_options", "sync,hard,intr,nolock,rsize=8192,wsize=8192", "Mount options written to the slaves' fstab."},
 	{"nfs.shared_var_log", false, "Also export a shared /var/log to the slaves."},
+	{"nfs.server", "", "Address slaves mount NFS from (empty: the master)."},
 	{"kernel.default", "", "Kernel version new slaves boot (see `diskless kernel list`)."},
 	{"boot.loader", "pxelinux.0", "Boot file for PXE BIOS clients."},
 	{"boot.efi_loader", "syslinux.efi", "Boot file for UEFI x86-64 clients."},
+	{"boot.loader_dir", "", "Where `init` finds the boot loaders on the master (empty: Debian's syslinux/pxelinux paths)."},
+	{"boot.nfsroot_options", "vers=3,tcp", "Options appended to nfsroot= on the slaves' kernel command line."},
+	{"state_dir", "/var/lib/diskless", "Where diskless keeps its own state (rootfs records, leases)."},
+	{"rootfs.etc_source", "/etc", "Directory a new slave's etc/ is copied from."},
+	{"rootfs.net_interface", "eth0", "The slaves' boot interface: config_<iface>=\"noop\" keeps the NFS root up."},
+	{"rootfs.sync_trees", []string{"/bin", "/sbin", "/lib"}, "Shared trees copied into every slave (plus /lib64 and merged-usr links when present)."},
+	{"rootfs.runlevel_boot", []string{"bootmisc", "checkfs", "clock", "domainname", "hostname", "localmount", "modules", "net.lo", "netmount", "rmnologin", "urandom"}, "OpenRC services linked into each slave's boot runlevel."},
+	{"rootfs.runlevel_default", []string{"consolefont", "keymaps", "local", "sshd", "syslog-ng", "vixie-cron"}, "OpenRC services linked into each slave's default runlevel."},
+	{"rootfs.runlevel_nonetwork", []string{"local"}, "OpenRC services linked into each slave's nonetwork runlevel."},
+	{"rootfs.runlevel_single", []string{}, "OpenRC services linked into each slave's single runlevel."},
+	{"serve.dhcp_addr", "", "Address the DHCP server binds (empty: all, on the configured interface)."},
+	{"serve.dhcp_port", 67, "DHCP server port."},
+	{"serve.tftp_addr", "", "Address the TFTP server binds (empty: all)."},
+	{"serve.tftp_port", 69, "TFTP server port."},
+	{"serve.http_addr", "", "Address the HTTP server binds (empty: all)."},
+	{"serve.http_port", 4080, "HTTP port: iPXE scripts, kernels, /status and /metrics (0: off)."},
+	{"serve.proxy", false, "ProxyDHCP: answer boot requests only (on 67 and 4011), hand out no addresses."},
+	{"serve.server_id", "", "DHCP server identifier (empty: the master)."},
+	{"serve.pool", "", "Optional dynamic pool for unregistered clients, e.g. 192.168.1.100-192.168.1.199 (empty: none)."},
+	{"serve.relay_subnets", []string{}, "Further subnets (CIDR) served through DHCP relays (giaddr)."},
 }
 
 // Config is the effective configuration of one run. Paths are as seen on the
@@ -75,7 +96,25 @@ type Config struct {
 		SharedVarLog  bool
 	}
 	Kernel struct{ Default string }
-	Boot   struct{ Loader, EFILoader string }
+	Boot   struct {
+		Loader, EFILoader, LoaderDir, NFSRootOptions string
+	}
+	StateDir  string
+	NFSServer netip.Addr
+	Rootfs    struct {
+		EtcSource    string
+		NetInterface string
+		SyncTrees    []string
+		Runlevels    map[string][]string // boot, default, nonetwork, single
+	}
+	Serve struct {
+		DHCPAddr, TFTPAddr, HTTPAddr netip.Addr
+		DHCPPort, TFTPPort, HTTPPort int
+		Proxy                        bool
+		ServerID                     netip.Addr
+		Pool                         string
+		RelaySubnets                 []netip.Prefix
+	}
 
 	v       *viper.Viper
 	sources map[string]string
@@ -231,7 +270,9 @@ func (c *Config) decode() error {
 	c.Kernel.Default = v.GetString("kernel.default")
 	c.Boot.Loader = v.GetString("boot.loader")
 	c.Boot.EFILoader = v.GetString("boot.efi_loader")
-	return nil
+	c.Boot.LoaderDir = v.GetString("boot.loader_dir")
+	c.Boot.NFSRootOptions = v.GetString("boot.nfsroot_options")
+	return c.decodeMore()
 }
 
 // Validate checks what every slave-facing command needs: a master inside a subnet.

@@ -75,7 +75,8 @@ func exitCode(err error) int {
 		return ExitUsage
 	case strings.HasPrefix(err.Error(), "unknown command"),
 		strings.HasPrefix(err.Error(), "unknown flag"),
-		strings.HasPrefix(err.Error(), "unknown shorthand flag"):
+		strings.HasPrefix(err.Error(), "unknown shorthand flag"),
+		strings.HasPrefix(err.Error(), "required flag(s)"):
 		return ExitUsage
 	}
 	return ExitError

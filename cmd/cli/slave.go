@@ -72,9 +72,22 @@ func updateRegistry(f *Factory, fn func(cfg *config.Config, r *slave.Registry) e
 	return cfg, reg, err
 }
 
-// afterRegistryChange regenerates what the registry drives. Each derived
-// artefact is one call here.
+// registryHooks regenerate what the registry drives, in order, under the
+// registry lock. Each derived artefact is one entry.
+var registryHooks = []func(*config.Config, *fsutil.Writer, *slave.Registry) error{
+	syncHostsFile,
+}
+
 func afterRegistryChange(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) error {
+	for _, hook := range registryHooks {
+		if err := hook(cfg, w, reg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func syncHostsFile(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) error {
 	hostsPath := cfg.On(cfg.HostsFile)
 	old, err := w.ReadFile(hostsPath)
 	if err != nil && !os.IsNotExist(err) {

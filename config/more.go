@@ -1,0 +1,83 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strings"
+)
+
+// decodeMore decodes the rootfs, serve and state keys.
+func (c *Config) decodeMore() error {
+	v := c.v
+	var err error
+	addr := func(key string) netip.Addr {
+		s := strings.TrimSpace(v.GetString(key))
+		if s == "" || err != nil {
+			return netip.Addr{}
+		}
+		a, e := netip.ParseAddr(s)
+		if e != nil || !a.Is4() {
+			err = fmt.Errorf("config %s: %q is not an IPv4 address", key, s)
+		}
+		return a
+	}
+	port := func(key string) int {
+		p := v.GetInt(key)
+		if err == nil && (p < 0 || p > 65535) {
+			err = fmt.Errorf("config %s: %d is not a port (0-65535)", key, p)
+		}
+		return p
+	}
+	abs := func(key string) string {
+		p := v.GetString(key)
+		if err == nil && !strings.HasPrefix(p, "/") {
+			err = fmt.Errorf("config %s: %q is not an absolute path", key, p)
+		}
+		return filepath.Clean(p)
+	}
+	c.NFSServer = addr("nfs.server")
+	c.StateDir = abs("state_dir")
+	c.Rootfs.EtcSource = abs("rootfs.etc_source")
+	c.Rootfs.NetInterface = v.GetString("rootfs.net_interface")
+	c.Rootfs.SyncTrees = v.GetStringSlice("rootfs.sync_trees")
+	for _, t := range c.Rootfs.SyncTrees {
+		if err == nil && !strings.HasPrefix(t, "/") {
+			err = fmt.Errorf("config rootfs.sync_trees: %q is not an absolute path", t)
+		}
+	}
+	c.Rootfs.Runlevels = map[string][]string{}
+	for _, rl := range []string{"boot", "default", "nonetwork", "single"} {
+		c.Rootfs.Runlevels[rl] = v.GetStringSlice("rootfs.runlevel_" + rl)
+	}
+	c.Serve.DHCPAddr = addr("serve.dhcp_addr")
+	c.Serve.TFTPAddr = addr("serve.tftp_addr")
+	c.Serve.HTTPAddr = addr("serve.http_addr")
+	c.Serve.DHCPPort = port("serve.dhcp_port")
+	c.Serve.TFTPPort = port("serve.tftp_port")
+	c.Serve.HTTPPort = port("serve.http_port")
+	c.Serve.Proxy = v.GetBool("serve.proxy")
+	c.Serve.ServerID = addr("serve.server_id")
+	c.Serve.Pool = strings.TrimSpace(v.GetString("serve.pool"))
+	for _, s := range v.GetStringSlice("serve.relay_subnets") {
+		p, e := netip.ParsePrefix(strings.TrimSpace(s))
+		if err == nil && (e != nil || !p.Addr().Is4()) {
+			err = fmt.Errorf("config serve.relay_subnets: %q is not an IPv4 CIDR such as 10.0.2.0/24", s)
+		}
+		c.Serve.RelaySubnets = append(c.Serve.RelaySubnets, p.Masked())
+	}
+	return err
+}
+
+// NFSServerOrMaster is the address slaves mount their roots from.
+func (c *Config) NFSServerOrMaster() netip.Addr {
+	if c.NFSServer.IsValid() {
+		return c.NFSServer
+	}
+	return c.Master
+}
+
+// StatePath maps a path under the state directory onto the root prefix.
+func (c *Config) StatePath(elem ...string) string {
+	return c.On(filepath.Join(append([]string{c.StateDir}, elem...)...))
+}

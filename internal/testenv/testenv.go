@@ -1,0 +1,156 @@
+// Package testenv gives tests what they need from the machine: root, Debian
+// packages, and network namespaces joined by veth pairs. Tests skip with a
+// clear message when something is missing; CI (.ci/run) installs everything,
+// and DISKLESS_REQUIRE_ALL=1 (set by .ci/run) turns every such skip into a failure.
+package testenv
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// skip skips the test, or fails it where CI promised everything is installed.
+func skip(t testing.TB, format string, a ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, a...)
+	if os.Getenv("DISKLESS_REQUIRE_ALL") == "1" {
+		t.Fatalf("DISKLESS_REQUIRE_ALL=1 but %s", msg)
+	}
+	t.Skip(msg)
+}
+
+// RequireRoot skips unless the test runs as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		skip(t, "needs root (run `sudo make test`, as CI does)")
+	}
+}
+
+// RequireCmd returns the path of a program, skipping when it is absent.
+// pkg names the Debian package that provides it.
+func RequireCmd(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		for _, dir := range []string{"/usr/sbin", "/sbin", "/usr/bin"} {
+			if _, e := os.Stat(dir + "/" + name); e == nil {
+				return dir + "/" + name
+			}
+		}
+		skip(t, "needs %s (apt-get install %s)", name, pkg)
+	}
+	return p
+}
+
+// RequireFile skips unless a file provided by a Debian package exists.
+func RequireFile(t testing.TB, path, pkg string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		skip(t, "needs %s (apt-get install %s)", path, pkg)
+	}
+}
+
+// Run runs a command and fails the test with its output when it fails.
+func Run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+var nsSeq atomic.Int64
+
+// NetNS is a network namespace the test created.
+type NetNS struct{ Name string }
+
+// NewNetNS creates a namespace with loopback up, removed at cleanup.
+func NewNetNS(t testing.TB) *NetNS {
+	t.Helper()
+	RequireRoot(t)
+	RequireCmd(t, "ip", "iproute2")
+	name := fmt.Sprintf("dlt%d-%d", os.Getpid(), nsSeq.Add(1))
+	Run(t, "ip", "netns", "add", name)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	ns := &NetNS{Name: name}
+	ns.Run(t, "ip", "link", "set", "lo", "up")
+	return ns
+}
+
+// Run runs a command inside the namespace and returns its combined output.
+func (ns *NetNS) Run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	return Run(t, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+}
+
+// Command builds a command that runs inside the namespace.
+func (ns *NetNS) Command(name string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
+}
+
+// Do runs fn on an OS thread switched into the namespace, so sockets fn opens
+// live there. The thread is discarded afterwards.
+func (ns *NetNS) Do(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		f, err := os.Open("/run/netns/" + ns.Name)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- fmt.Errorf("setns %s: %w", ns.Name, err)
+			return
+		}
+		errc <- fn()
+	}()
+	return <-errc
+}
+
+// Pair is two namespaces joined by a veth pair: the server side holds
+// ServerIP/Prefix on ServerIf, the client side ClientIP on ClientIf.
+type Pair struct {
+	Server, Client     *NetNS
+	ServerIf, ClientIf string
+	ServerIP, ClientIP string
+	Prefix             int
+}
+
+// NewPair creates two namespaces joined by a veth pair with the given private
+// addresses, e.g. NewPair(t, "10.77.0.1", "10.77.0.2", 24). A client address of
+// "" leaves the client side unnumbered (for DHCP clients).
+func NewPair(t testing.TB, serverIP, clientIP string, prefix int) *Pair {
+	t.Helper()
+	p := &Pair{Server: NewNetNS(t), Client: NewNetNS(t), ServerIf: "dls0", ClientIf: "dlc0",
+		ServerIP: serverIP, ClientIP: clientIP, Prefix: prefix}
+	tmp := fmt.Sprintf("dlv%d", nsSeq.Add(1))
+	Run(t, "ip", "link", "add", tmp+"a", "type", "veth", "peer", "name", tmp+"b")
+	Run(t, "ip", "link", "set", tmp+"a", "netns", p.Server.Name, "name", p.ServerIf)
+	Run(t, "ip", "link", "set", tmp+"b", "netns", p.Client.Name, "name", p.ClientIf)
+	p.Server.Run(t, "ip", "addr", "add", fmt.Sprintf("%s/%d", serverIP, prefix), "dev", p.ServerIf)
+	p.Server.Run(t, "ip", "link", "set", p.ServerIf, "up")
+	if clientIP != "" {
+		p.Client.Run(t, "ip", "addr", "add", fmt.Sprintf("%s/%d", clientIP, prefix), "dev", p.ClientIf)
+	}
+	p.Client.Run(t, "ip", "link", "set", p.ClientIf, "up")
+	return p
+}
+
+// MAC returns the hardware address of an interface inside a namespace.
+func (ns *NetNS) MAC(t testing.TB, ifname string) string {
+	t.Helper()
+	out := ns.Run(t, "cat", "/sys/class/net/"+ifname+"/address")
+	return string(bytes.TrimSpace([]byte(out)))
+}
