@@ -1,0 +1,123 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/diskless-project/diskless/internal/testenv"
+)
+
+var timeZero time.Time
+
+func requireCmd(t *testing.T, name, pkg string) string { return testenv.RequireCmd(t, name, pkg) }
+func requireFile(t *testing.T, p, pkg string)          { testenv.RequireFile(t, p, pkg) }
+
+// startDaemon runs a server in the lab's namespace for the rest of the test,
+// its output recorded under name (and in <lab>/<name>.log).
+func startDaemon(t *testing.T, l *lab, ev *events, name, prog string, args ...string) *exec.Cmd {
+	t.Helper()
+	return startDaemonCmd(t, l, ev, name, exec.Command("ip", append([]string{"netns", "exec", l.ns.Name, prog}, args...)...))
+}
+
+func startDaemonCmd(t *testing.T, l *lab, ev *events, name string, cmd *exec.Cmd) *exec.Cmd {
+	t.Helper()
+	logFile, err := os.Create(filepath.Join(l.dir, name+".log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := ev.Writer(name, logFile)
+	cmd.Stdout, cmd.Stderr = w, w
+	// Its own process group, so cleanup ends it and everything it started.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		_ = w.Close()
+		_ = logFile.Close()
+	})
+	return cmd
+}
+
+// waitTCP waits until something accepts connections on addr inside the lab.
+func waitTCP(t *testing.T, l *lab, addr string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := l.ns.Do(func() error {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing listens on %s after %s: %v", addr, within, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// nfsExport is one directory ganesha exports to one client.
+type nfsExport struct {
+	Path   string // directory on this machine
+	Pseudo string // the path clients mount (NFSv3 too, Mount_Path_Pseudo)
+	Client string
+}
+
+// startGanesha runs rpcbind and nfs-ganesha in the lab's namespace, in a
+// private mount namespace with tmpfs on /run and /var/lib/nfs so the host's
+// are untouched.
+func startGanesha(t *testing.T, l *lab, ev *events, exports []nfsExport) {
+	t.Helper()
+	ganesha := requireCmd(t, "ganesha.nfsd", "nfs-ganesha")
+	requireFile(t, "/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so", "nfs-ganesha-vfs")
+	rpcbind := requireCmd(t, "rpcbind", "rpcbind")
+	unshare := requireCmd(t, "unshare", "util-linux")
+	var b strings.Builder
+	b.WriteString(`NFS_CORE_PARAM { Protocols = 3, 4; Mount_Path_Pseudo = true; Enable_NLM = false; Enable_RQUOTA = false; }
+NFSV4 { Graceless = true; }
+`)
+	for i, e := range exports {
+		fmt.Fprintf(&b, `EXPORT {
+	Export_Id = %d; Path = %q; Pseudo = %q;
+	Protocols = 3, 4; Transports = TCP; SecType = sys; Access_Type = None; Squash = No_Root_Squash;
+	FSAL { Name = VFS; }
+	CLIENT { Clients = %s; Access_Type = RW; }
+}
+`, i+1, e.Path, e.Pseudo, e.Client)
+	}
+	conf := filepath.Join(l.dir, "ganesha.conf")
+	mustWrite(t, conf, b.String(), 0o644)
+	script := fmt.Sprintf(`set -e
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /var/lib/nfs
+mkdir -p /run/rpcbind /run/ganesha /var/lib/nfs/ganesha
+%s -f -w &
+for i in $(seq 1 50); do [ -S /run/rpcbind.sock ] && break; sleep 0.1; done
+exec %s -F -L /dev/stderr -f %s -p /run/ganesha/ganesha.pid
+`, rpcbind, ganesha, conf)
+	cmd := exec.Command("ip", "netns", "exec", l.ns.Name, unshare, "-m", "--propagation", "private", "sh", "-c", script)
+	startDaemonCmd(t, l, ev, "ganesha", cmd)
+	waitTCP(t, l, l.master+":2049", 30*time.Second)
+}

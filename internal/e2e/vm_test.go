@@ -1,0 +1,329 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/diskless-project/diskless/internal/testenv"
+)
+
+// bootTimeout bounds one VM from power-on to power-off.
+const bootTimeout = 240 * time.Second
+
+// firmware is how the VM boots from the network.
+type firmware string
+
+const (
+	bios firmware = "bios" // SeaBIOS + the iPXE option ROM of ipxe-qemu
+	uefi firmware = "uefi" // OVMF and its own PXE (option 93 = 7)
+)
+
+// lab is the test's network: a namespace with a bridge holding the master's
+// address, one tap per VM on it.
+type lab struct {
+	ns     *testenv.NetNS
+	dir    string
+	bridge string
+	master string // 10.99.0.1
+	prefix int
+	taps   int
+}
+
+func newLab(t *testing.T) *lab {
+	t.Helper()
+	testenv.RequireRoot(t)
+	l := &lab{ns: testenv.NewNetNS(t), dir: t.TempDir(), bridge: "dlbr0", master: "10.99.0.1", prefix: 24}
+	l.ns.Run(t, "ip", "link", "add", l.bridge, "type", "bridge", "forward_delay", "0", "stp_state", "0")
+	l.ns.Run(t, "ip", "addr", "add", fmt.Sprintf("%s/%d", l.master, l.prefix), "dev", l.bridge)
+	l.ns.Run(t, "ip", "link", "set", l.bridge, "up")
+	return l
+}
+
+// tap adds a tap device on the bridge for one VM.
+func (l *lab) tap(t *testing.T) string {
+	t.Helper()
+	l.taps++
+	name := fmt.Sprintf("dltap%d", l.taps)
+	l.ns.Run(t, "ip", "tuntap", "add", "dev", name, "mode", "tap")
+	l.ns.Run(t, "ip", "link", "set", name, "master", l.bridge)
+	l.ns.Run(t, "ip", "link", "set", name, "up")
+	return name
+}
+
+// event is one line of output, stamped when the test read it.
+type event struct {
+	At     time.Time
+	Source string // serial, dnsmasq, ganesha, serve...
+	Line   string
+}
+
+// events collects lines from the VM and the servers, in arrival order.
+type events struct {
+	mu   sync.Mutex
+	list []event
+	cond *sync.Cond
+}
+
+func newEvents() *events {
+	e := &events{}
+	e.cond = sync.NewCond(&e.mu)
+	return e
+}
+
+var ansi = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|[\x00-\x08\x0e-\x1f]`)
+
+// Writer returns a writer whose lines are recorded under source and also
+// copied, stamped, to logFile when it is not nil.
+func (e *events) Writer(source string, logFile io.Writer) io.WriteCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			for _, line := range strings.Split(sc.Text(), "\r") {
+				line = strings.TrimSpace(ansi.ReplaceAllString(line, ""))
+				if line == "" {
+					continue
+				}
+				now := time.Now()
+				if logFile != nil {
+					fmt.Fprintf(logFile, "%s %s\n", now.Format("15:04:05.000"), line)
+				}
+				e.mu.Lock()
+				e.list = append(e.list, event{At: now, Source: source, Line: line})
+				e.cond.Broadcast()
+				e.mu.Unlock()
+			}
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	return pw
+}
+
+// Since returns the events at or after t0.
+func (e *events) Since(t0 time.Time) []event {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []event
+	for _, ev := range e.list {
+		if !ev.At.Before(t0) {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// stage is one step of a network boot, recognised in the serial console or
+// the servers' logs.
+type stage struct {
+	Name    string
+	Source  string // "" any source
+	Pattern *regexp.Regexp
+}
+
+// bootStages are the steps from power-on to the slave's init, in order.
+// The firmware lines are what iPXE (BIOS) and OVMF print on the serial port.
+var bootStages = []stage{
+	{"DHCP (firmware)", "serial", regexp.MustCompile(`Configuring \(net0 .*ok|Station IP address is|IPv4 address\s*:|net0: [0-9.]+/`)},
+	{"loader", "serial", regexp.MustCompile(`(PXELINUX|SYSLINUX) \d`)},
+	{"kernel", "serial", regexp.MustCompile(`Linux version \d`)},
+	{"initrd DHCP", "serial", regexp.MustCompile(`E2E-INITRD: lease `)},
+	{"nfs root", "serial", regexp.MustCompile(`E2E-INITRD: nfs root mounted`)},
+	{"init", "serial", regexp.MustCompile(`DISKLESS-BOOT-OK`)},
+}
+
+// timeline is when each stage was first reached after power-on.
+type timeline struct {
+	PowerOn time.Time
+	At      map[string]time.Time
+}
+
+func buildTimeline(powerOn time.Time, evs []event) timeline {
+	tl := timeline{PowerOn: powerOn, At: map[string]time.Time{}}
+	for _, ev := range evs {
+		for _, st := range bootStages {
+			if _, seen := tl.At[st.Name]; seen || (st.Source != "" && st.Source != ev.Source) {
+				continue
+			}
+			if st.Pattern.MatchString(ev.Line) {
+				tl.At[st.Name] = ev.At
+			}
+		}
+	}
+	return tl
+}
+
+// Last is the last stage reached, in boot order.
+func (tl timeline) Last() string {
+	last := "power-on"
+	for _, st := range bootStages {
+		if _, ok := tl.At[st.Name]; ok {
+			last = st.Name
+		}
+	}
+	return last
+}
+
+func (tl timeline) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  %-16s +%6.1fs\n", "power-on", 0.0)
+	for _, st := range bootStages {
+		if at, ok := tl.At[st.Name]; ok {
+			fmt.Fprintf(&b, "  %-16s +%6.1fs\n", st.Name, at.Sub(tl.PowerOn).Seconds())
+		} else {
+			fmt.Fprintf(&b, "  %-16s (not reached)\n", st.Name)
+		}
+	}
+	return b.String()
+}
+
+// vmResult is what one boot produced.
+type vmResult struct {
+	PowerOn  time.Time
+	Serial   []event
+	Timeline timeline
+	Err      error // qemu's exit, or the timeout
+	Elapsed  time.Duration
+}
+
+// SerialText is the console output, one line each.
+func (r *vmResult) SerialText() string {
+	var b strings.Builder
+	for _, ev := range r.Serial {
+		b.WriteString(ev.Line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// Tail is the last n console lines.
+func (r *vmResult) Tail(n int) string {
+	lines := r.Serial
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	var b strings.Builder
+	for _, ev := range lines {
+		fmt.Fprintf(&b, "  +%6.1fs %s\n", ev.At.Sub(r.PowerOn).Seconds(), ev.Line)
+	}
+	return b.String()
+}
+
+// accel is TCG: /dev/kvm exists on these machines but cannot run guests.
+// DISKLESS_E2E_ACCEL=kvm uses KVM where it works.
+func accel() string {
+	if a := os.Getenv("DISKLESS_E2E_ACCEL"); a != "" {
+		return a
+	}
+	return "tcg"
+}
+
+// bootVM network-boots one VM on a tap of the lab until it powers off, the
+// boot fails visibly, or bootTimeout passes.
+func bootVM(t *testing.T, l *lab, ev *events, fw firmware, mac string) *vmResult {
+	t.Helper()
+	qemu := testenv.RequireCmd(t, "qemu-system-x86_64", "qemu-system-x86")
+	dir := t.TempDir()
+	tap := l.tap(t)
+	nic := fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,bootindex=1", mac)
+	args := []string{
+		"-machine", "q35", "-accel", accel(), "-m", "512", "-smp", "1",
+		"-nographic", "-monitor", "none", "-serial", "stdio", "-no-reboot",
+		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
+		"-boot", "n",
+	}
+	switch fw {
+	case bios:
+		testenv.RequireFile(t, "/usr/lib/ipxe/qemu/efi-virtio.rom", "ipxe-qemu")
+		args = append(args, "-device", nic)
+	case uefi:
+		code := "/usr/share/OVMF/OVMF_CODE_4M.fd"
+		testenv.RequireFile(t, code, "ovmf")
+		vars := filepath.Join(dir, "OVMF_VARS.fd")
+		if err := copyFile("/usr/share/OVMF/OVMF_VARS_4M.fd", vars, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// romfile= (none): OVMF's own virtio-net driver and PXE, not iPXE.
+		args = append(args,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
+			"-drive", "if=pflash,format=raw,unit=1,file="+vars,
+			"-device", nic+",romfile=")
+	}
+	logPath := filepath.Join(dir, "serial.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", l.ns.Name, qemu}, args...)...)
+	serial := ev.Writer("serial", logFile)
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = serial, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	t.Logf("qemu (%s, %s): %s", fw, accel(), strings.Join(cmd.Args, " "))
+	powerOn := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// A failed boot shows on the console long before the timeout.
+	stop := make(chan struct{})
+	go watchForFailure(ev, powerOn, stop, cancel)
+	err = cmd.Wait()
+	close(stop)
+	elapsed := time.Since(powerOn)
+	_ = serial.Close()
+	time.Sleep(100 * time.Millisecond) // let the last console lines land
+	switch {
+	case ctx.Err() == context.DeadlineExceeded:
+		err = fmt.Errorf("no power-off within %s", bootTimeout)
+	case ctx.Err() != nil:
+		err = fmt.Errorf("the console shows the boot failed; VM stopped")
+	case err != nil:
+		err = fmt.Errorf("qemu: %v\n%s", err, stderr.String())
+	}
+	var serialEvs []event
+	for _, e := range ev.Since(powerOn) {
+		if e.Source == "serial" {
+			serialEvs = append(serialEvs, e)
+		}
+	}
+	r := &vmResult{PowerOn: powerOn, Serial: serialEvs, Err: err, Elapsed: elapsed}
+	r.Timeline = buildTimeline(powerOn, ev.Since(powerOn))
+	t.Logf("serial log: %s", logPath)
+	return r
+}
+
+// fatalConsole are console lines after which the boot cannot succeed.
+var fatalConsole = regexp.MustCompile(`Kernel panic|E2E-INITRD: FAIL|No more network devices|PXE-E\d\d|Boot Failed|No bootable device`)
+
+func watchForFailure(ev *events, since time.Time, stop <-chan struct{}, cancel func()) {
+	seen := 0
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+		evs := ev.Since(since)
+		for _, e := range evs[min(seen, len(evs)):] {
+			if e.Source == "serial" && fatalConsole.MatchString(e.Line) {
+				time.Sleep(3 * time.Second) // keep the lines that explain it
+				cancel()
+				return
+			}
+		}
+		seen = len(evs)
+	}
+}
