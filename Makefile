@@ -20,6 +20,11 @@ build:
 test:
 	$(GO) test -count=1 -timeout 25m ./...
 
+# The boot proof alone: QEMU network-boots a BIOS and a UEFI slave through
+# diskless (root and the Debian packages in .ci/run needed; see docs/e2e.md).
+e2e:
+	$(GO) test -count=1 -timeout 15m -v -run '^TestBoot$$' ./internal/e2e/
+
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/diskless-project/diskless/internal/testenv"
 )
 
 // slaveSpec is one slave the test registers and boots.
@@ -49,6 +51,7 @@ func installSlaveInit(t *testing.T, root string) {
 // TestBoot network-boots a BIOS and a UEFI VM through the master and checks
 // each reaches its own init over an NFS root with the registered identity.
 func TestBoot(t *testing.T) {
+	requireBootPackages(t)
 	l := newLab(t)
 	k := fetchKernel(t)
 	ev := newEvents()
@@ -95,6 +98,31 @@ func TestBoot(t *testing.T) {
 				t.Logf("diskless status:\n%s", st)
 			}
 		})
+	}
+}
+
+// requireBootPackages skips (fails in CI) up front when something the boot
+// needs is missing, rather than after minutes of setup.
+func requireBootPackages(t *testing.T) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	for prog, pkg := range map[string]string{
+		"qemu-system-x86_64": "qemu-system-x86", "ganesha.nfsd": "nfs-ganesha", "rpcbind": "rpcbind",
+		"apt-get": "apt", "dpkg": "dpkg", "unshare": "util-linux", "ip": "iproute2",
+	} {
+		testenv.RequireCmd(t, prog, pkg)
+	}
+	for file, pkg := range map[string]string{
+		"/bin/busybox":                                    "busybox-static",
+		"/usr/lib/ipxe/qemu/efi-virtio.rom":               "ipxe-qemu",
+		"/usr/share/OVMF/OVMF_CODE_4M.fd":                 "ovmf",
+		"/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so": "nfs-ganesha-vfs",
+		"/usr/lib/PXELINUX/pxelinux.0":                    "pxelinux",
+		"/usr/lib/syslinux/modules/bios/ldlinux.c32":      "syslinux-common",
+		"/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi":        "syslinux-efi",
+		"/usr/lib/syslinux/modules/efi64/ldlinux.e64":     "syslinux-efi",
+	} {
+		testenv.RequireFile(t, file, pkg)
 	}
 }
 

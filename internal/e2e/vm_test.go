@@ -42,7 +42,7 @@ type lab struct {
 func newLab(t *testing.T) *lab {
 	t.Helper()
 	testenv.RequireRoot(t)
-	l := &lab{ns: testenv.NewNetNS(t), dir: t.TempDir(), bridge: "dlbr0", master: "10.99.0.1", prefix: 24}
+	l := &lab{ns: testenv.NewNetNS(t), dir: logDir(t), bridge: "dlbr0", master: "10.99.0.1", prefix: 24}
 	l.ns.Run(t, "ip", "link", "add", l.bridge, "type", "bridge", "forward_delay", "0", "stp_state", "0")
 	l.ns.Run(t, "ip", "addr", "add", fmt.Sprintf("%s/%d", l.master, l.prefix), "dev", l.bridge)
 	l.ns.Run(t, "ip", "link", "set", l.bridge, "up")
@@ -135,7 +135,7 @@ type stage struct {
 // The firmware lines are what iPXE (BIOS) and OVMF print on the serial port.
 var bootStages = []stage{
 	{"DHCP (firmware)", "serial", regexp.MustCompile(`Configuring \(net0 .*ok|Station IP address is|IPv4 address\s*:|net0: [0-9.]+/`)},
-	{"loader", "serial", regexp.MustCompile(`(PXELINUX|SYSLINUX) \d`)},
+	{"loader", "serial", regexp.MustCompile(`(PXELINUX|SYSLINUX) \d|Getting cached packet`)},
 	{"kernel", "serial", regexp.MustCompile(`Linux version \d`)},
 	{"initrd DHCP", "serial", regexp.MustCompile(`E2E-INITRD: lease `)},
 	{"nfs root", "serial", regexp.MustCompile(`E2E-INITRD: nfs root mounted`)},
@@ -219,6 +219,20 @@ func (r *vmResult) Tail(n int) string {
 	return b.String()
 }
 
+// logDir is where a VM's files go: DISKLESS_E2E_LOGS/<test> when set (kept
+// for reading after the run), else a temporary directory.
+func logDir(t *testing.T) string {
+	base := os.Getenv("DISKLESS_E2E_LOGS")
+	if base == "" {
+		return t.TempDir()
+	}
+	dir := filepath.Join(base, strings.ReplaceAll(t.Name(), "/", "_"))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // accel is TCG: /dev/kvm exists on these machines but cannot run guests.
 // DISKLESS_E2E_ACCEL=kvm uses KVM where it works.
 func accel() string {
@@ -233,7 +247,7 @@ func accel() string {
 func bootVM(t *testing.T, l *lab, ev *events, fw firmware, mac string) *vmResult {
 	t.Helper()
 	qemu := testenv.RequireCmd(t, "qemu-system-x86_64", "qemu-system-x86")
-	dir := t.TempDir()
+	dir := logDir(t)
 	tap := l.tap(t)
 	nic := fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,bootindex=1", mac)
 	args := []string{
