@@ -121,3 +121,24 @@ exec %s -F -L /dev/stderr -f %s -p /run/ganesha/ganesha.pid
 	startDaemonCmd(t, l, ev, "ganesha", cmd)
 	waitTCP(t, l, l.master+":2049", 30*time.Second)
 }
+
+func mustCopy(t *testing.T, src, dst string) {
+	t.Helper()
+	fi, err := os.Stat(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := copyFile(src, dst, fi.Mode().Perm()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustWrite(t *testing.T, p, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}

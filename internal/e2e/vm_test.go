@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -175,13 +176,23 @@ func (tl timeline) Last() string {
 }
 
 func (tl timeline) String() string {
+	type row struct {
+		name string
+		at   time.Time
+	}
+	var rows []row
+	for name, at := range tl.At {
+		rows = append(rows, row{name, at})
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].at.Before(rows[j].at) })
 	var b strings.Builder
-	fmt.Fprintf(&b, "  %-16s +%6.1fs\n", "power-on", 0.0)
+	fmt.Fprintf(&b, "  %-22s +%6.1fs\n", "power-on", 0.0)
+	for _, r := range rows {
+		fmt.Fprintf(&b, "  %-22s +%6.1fs\n", r.name, r.at.Sub(tl.PowerOn).Seconds())
+	}
 	for _, st := range bootStages {
-		if at, ok := tl.At[st.Name]; ok {
-			fmt.Fprintf(&b, "  %-16s +%6.1fs\n", st.Name, at.Sub(tl.PowerOn).Seconds())
-		} else {
-			fmt.Fprintf(&b, "  %-16s (not reached)\n", st.Name)
+		if _, ok := tl.At[st.Name]; !ok {
+			fmt.Fprintf(&b, "  %-22s (not reached)\n", st.Name)
 		}
 	}
 	return b.String()

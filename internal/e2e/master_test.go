@@ -1,0 +1,205 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// cli runs the diskless binary built from this checkout against a scratch
+// root prefix.
+type cli struct {
+	bin  string
+	root string
+	lab  *lab
+}
+
+// buildCLI builds cmd/diskless into a temporary directory. DISKLESS_E2E_BIN
+// names a prebuilt binary instead (e.g. one built from a merge to try).
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("DISKLESS_E2E_BIN"); b != "" {
+		return b
+	}
+	bin := filepath.Join(t.TempDir(), "diskless")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/diskless-project/diskless/cmd/diskless").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// run runs `diskless --root <root> args...` on the host and returns stdout,
+// failing the test with the output when it exits non-zero.
+func (c *cli) run(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(c.bin, append([]string{"--root", c.root}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	t.Logf("$ diskless %s\n%s%s", strings.Join(args, " "), out, stderr.String())
+	if err != nil {
+		t.Fatalf("diskless %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out)
+}
+
+// sub: `diskless a b --help` prints b's own usage line only when b exists
+// (cobra prints the parent's help for an unknown subcommand).
+func (c *cli) sub(args ...string) bool {
+	out, _ := exec.Command(c.bin, append(args, "--help")...).CombinedOutput()
+	return strings.Contains(string(out), "Usage:\n  diskless "+strings.Join(args, " "))
+}
+
+// standins records which steps still ran on stand-ins, for the report.
+type standins []string
+
+func (s *standins) use(t *testing.T, what string) {
+	t.Logf("STAND-IN: %s", what)
+	*s = append(*s, what)
+}
+
+// startMaster sets up the master under a scratch root with the real CLI —
+// init, slave add, kernel install, rootfs scaffold/sync, netboot loaders,
+// nfs exports, serve — and returns it running in the lab's namespace.
+// Steps whose command is not on this branch yet run on stand-ins
+// (standins_test.go).
+func startMaster(t *testing.T, l *lab, ev *events, k *debKernel, slaves []slaveSpec) *master {
+	t.Helper()
+	c := &cli{bin: buildCLI(t), root: filepath.Join(l.dir, "root"), lab: l}
+	m := &master{cli: c, slaves: slaves}
+	masterTree(t, c.root)
+	c.run(t, "init", "--master", l.master, "--subnet", "10.99.0.0/24", "--interface", l.bridge)
+
+	// The kernel and the test's initrd are the master's /boot, as a distribution installs them.
+	initrd := filepath.Join(c.root, "boot", "initrd.img-"+k.Version)
+	mustCopy(t, k.Vmlinuz, filepath.Join(c.root, "boot", "vmlinuz-"+k.Version))
+	buildInitrd(t, k, initrd)
+	if c.sub("kernel", "install") {
+		c.run(t, "kernel", "install", k.Version)
+	} else {
+		m.standins.use(t, "kernel install (copied into <tftp_root>/kernels/<ver>)")
+		standinKernelInstall(t, c, k)
+	}
+
+	for _, s := range slaves {
+		c.run(t, "slave", "add", s.IP, "--mac", s.MAC, "--hostname", s.Hostname,
+			"--kernel", k.Version, "--kernel-args", slaveKernelArgs)
+	}
+	if c.sub("rootfs", "sync") {
+		c.run(t, "rootfs", "scaffold", "--all")
+		c.run(t, "rootfs", "sync", "--all")
+	} else {
+		m.standins.use(t, "rootfs scaffold/sync (slave roots laid out by the test)")
+		for _, s := range slaves {
+			layoutSlaveRoot(t, filepath.Join(c.root, "diskless", s.IP), s)
+		}
+	}
+	if c.sub("netboot", "loaders") {
+		c.run(t, "netboot", "loaders")
+	} else {
+		m.standins.use(t, "netboot loaders (copied by the test)")
+		standinLoaders(t, c)
+	}
+
+	if c.sub("nfs", "exports") {
+		c.run(t, "nfs", "exports")
+	}
+	m.standins.use(t, "NFS server configured by the test from the registry (not from our generated exports)")
+	startGanesha(t, l, ev, standinExports(c, slaves))
+
+	if c.sub("serve") {
+		m.startServe(t, ev)
+	} else {
+		m.standins.use(t, "serve (dnsmasq does DHCP and TFTP; the test writes pxelinux.cfg)")
+		standinBootConfigs(t, c, k, l, slaves)
+		startDnsmasq(t, l, ev, c, slaves, true)
+	}
+	return m
+}
+
+// masterTree is the part of the master's own system the CLI reads under
+// --root: busybox as the shared /bin, and /sbin/init — the test's init, which
+// `rootfs sync` copies into every slave like the rest of /sbin.
+func masterTree(t *testing.T, root string) {
+	t.Helper()
+	for _, d := range []string{"bin", "sbin", "lib", "etc/conf.d"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustCopy(t, "/bin/busybox", filepath.Join(root, "bin", "busybox"))
+	mustWrite(t, filepath.Join(root, "sbin", "init"), slaveInit, 0o755)
+	mustWrite(t, filepath.Join(root, "etc", "hosts"), "127.0.0.1\tlocalhost\n", 0o644)
+	mustWrite(t, filepath.Join(root, "etc", "fstab"), "# master fstab\n", 0o644)
+}
+
+// startServe runs `diskless serve` in the lab's namespace until the test ends.
+func (m *master) startServe(t *testing.T, ev *events) {
+	t.Helper()
+	c := m.cli
+	cmd := exec.Command("ip", "netns", "exec", c.lab.ns.Name, c.bin, "--root", c.root, "serve", "--interface", c.lab.bridge)
+	startDaemonCmd(t, c.lab, ev, "serve", cmd)
+	waitTCP(t, c.lab, "127.0.0.1:4080", 30*time.Second)
+	m.serve = true
+	time.Sleep(200 * time.Millisecond) // the DHCP service logs right after binding
+	for _, e := range ev.Since(timeZero) {
+		if e.Source == "serve" && strings.Contains(e.Line, "no DHCP server in this build") {
+			m.standins.use(t, "DHCP (dnsmasq answers DHCP next to `diskless serve --no-dhcp`)")
+			startDnsmasq(t, c.lab, ev, c, m.slaves, false)
+			m.dhcpStandin = true
+		}
+	}
+}
+
+// status runs `diskless status <ip>` in the lab and returns its table and
+// the stages it reports.
+func (m *master) status(t *testing.T, ip string) (string, map[string]time.Time) {
+	t.Helper()
+	c := m.cli
+	table, err := c.lab.ns.Command(c.bin, "--root", c.root, "status", ip).CombinedOutput()
+	if err != nil {
+		t.Fatalf("diskless status %s: %v\n%s", ip, err, table)
+	}
+	js, err := c.lab.ns.Command(c.bin, "--root", c.root, "status", ip, "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("diskless status %s -o json: %v", ip, err)
+	}
+	var st []struct {
+		Stage  string               `json:"stage"`
+		Stages map[string]time.Time `json:"stages"`
+	}
+	if err := json.Unmarshal(js, &st); err != nil || len(st) != 1 {
+		t.Fatalf("diskless status %s -o json: %v\n%s", ip, err, js)
+	}
+	return string(table), st[0].Stages
+}
+
+// serveStages are the stages `diskless status` must show after a boot.
+var serveStages = []string{"dhcp-offered", "dhcp-acked", "loader-fetched", "config-fetched", "kernel-fetched", "initrd-fetched"}
+
+func (m *master) checkStatus(t *testing.T, s slaveSpec, r *vmResult) error {
+	table, stages := m.status(t, s.IP)
+	t.Logf("$ diskless status %s\n%s", s.IP, table)
+	var missing []string
+	for _, name := range serveStages {
+		if m.dhcpStandin && strings.HasPrefix(name, "dhcp") {
+			continue
+		}
+		at, ok := stages[name]
+		if !ok || at.Before(r.PowerOn) {
+			missing = append(missing, name)
+			continue
+		}
+		r.Timeline.At["serve: "+name] = at
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("diskless status %s lacks stages %v from this boot", s.IP, missing)
+	}
+	return nil
+}
