@@ -3,15 +3,18 @@ package e2e
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/diskless-project/diskless/internal/testenv"
 )
 
-// slaveSpec is one slave the test registers and boots.
+// slaveSpec is one slave the test registers and boots, and the way it boots.
 type slaveSpec struct {
+	Name     string // subtest name
 	FW       firmware
+	IPXE     bool // BIOS: iPXE gets its iPXE script over HTTP (else pxelinux.0 over TFTP)
 	IP       string
 	MAC      string
 	Hostname string
@@ -44,32 +47,41 @@ echo "DISKLESS-BOOT-OK"
 /bin/busybox poweroff -f
 `
 
-// TestBoot network-boots a BIOS and a UEFI VM through the master and checks
-// each reaches its own init over an NFS root with the registered identity.
+// TestBoot network-boots VMs through the master and checks each reaches
+// its own init over an NFS root with the registered identity:
+//   - bios: SeaBIOS + iPXE ROM, told to load pxelinux.0 (boot.ipxe_script=false):
+//     pxelinux.0, ldlinux.c32, pxelinux.cfg/01-<mac> over TFTP
+//   - bios-ipxe: the same firmware given its iPXE script over HTTP (the default)
+//   - uefi: OVMF's own PXE (option 93 = 7): syslinux.efi, ldlinux.e64, the config
 func TestBoot(t *testing.T) {
 	requireBootPackages(t)
 	l := newLab(t)
 	k := fetchKernel(t)
 	ev := newEvents()
 	slaves := []slaveSpec{
-		{FW: bios, IP: "10.99.0.21", MAC: "52:54:00:99:00:21", Hostname: "e2e-bios"},
-		{FW: uefi, IP: "10.99.0.22", MAC: "52:54:00:99:00:22", Hostname: "e2e-uefi"},
+		{Name: "bios", FW: bios, IP: "10.99.0.21", MAC: "52:54:00:99:00:21", Hostname: "e2e-bios"},
+		{Name: "bios-ipxe", FW: bios, IPXE: true, IP: "10.99.0.23", MAC: "52:54:00:99:00:23", Hostname: "e2e-ipxe"},
+		{Name: "uefi", FW: uefi, IP: "10.99.0.22", MAC: "52:54:00:99:00:22", Hostname: "e2e-uefi"},
 	}
 	m := startMaster(t, l, ev, k, slaves)
+	if !m.cli.sub("serve") {
+		slaves = slices.DeleteFunc(slaves, func(s slaveSpec) bool { return s.IPXE }) // the script comes from serve's HTTP
+	}
 	for _, s := range slaves {
-		t.Run(string(s.FW), func(t *testing.T) {
+		t.Run(s.Name, func(t *testing.T) {
+			m.startBootService(t, ev, s.IPXE)
 			r := bootVM(t, l, ev, s.FW, s.MAC)
 			var statusErr error
 			if m.serve {
 				statusErr = m.checkStatus(t, s, r)
 			}
-			t.Logf("boot timeline (%s, %.1fs to power-off):\n%s", s.FW, r.Elapsed.Seconds(), r.Timeline)
+			t.Logf("boot timeline (%s, %.1fs to power-off):\n%s", s.Name, r.Elapsed.Seconds(), r.Timeline)
 			fail := func(format string, a ...any) {
 				t.Helper()
 				t.Fatalf("%s\nlast stage reached: %s\nserial tail:\n%s", fmt.Sprintf(format, a...), r.Timeline.Last(), r.Tail(40))
 			}
 			if r.Err != nil {
-				fail("%s boot: %v", s.FW, r.Err)
+				fail("%s boot: %v", s.Name, r.Err)
 			}
 			out := r.SerialText()
 			if !strings.Contains(out, "DISKLESS-BOOT-OK") {
@@ -81,16 +93,21 @@ func TestBoot(t *testing.T) {
 			if got := marker(out, "DISKLESS-IP"); got != s.IP+"/24" {
 				fail("slave booted with address %q, registered %s/24", got, s.IP)
 			}
-			// The loader we hand out ran (pxelinux.0 for BIOS, syslinux.efi
-			// for UEFI), it read this slave's config, and the kernel got our
-			// APPEND line: syslinux adds BOOT_IMAGE=, iPXE would not.
-			loader := map[firmware]string{bios: "PXELINUX ", uefi: "NBP filename is syslinux.efi"}[s.FW]
-			if !strings.Contains(out, loader) {
-				fail("the %s boot never showed %q: the loader we hand out did not run", s.FW, loader)
+			// The loader we hand out ran and the kernel got this slave's
+			// APPEND line (syslinux adds BOOT_IMAGE=, iPXE does not).
+			want := []string{"nfsroot=" + l.master + ":/diskless/" + s.IP}
+			switch {
+			case s.FW == uefi:
+				want = append(want, "NBP filename is syslinux.efi", "Command line: BOOT_IMAGE=")
+			case s.IPXE:
+				want = append(want, "ipxe/"+macDashes(s.MAC)+".ipxe... ok")
+			default:
+				want = append(want, "PXELINUX ", "Command line: BOOT_IMAGE=")
 			}
-			cmdline := marker(out, "Command line: BOOT_IMAGE")
-			if want := "nfsroot=" + l.master + ":/diskless/" + s.IP; !strings.Contains(out, want) || cmdline == "" {
-				fail("the kernel command line is not the slave's APPEND line (want BOOT_IMAGE=... %s ...)", want)
+			for _, w := range want {
+				if !strings.Contains(out, w) {
+					fail("the console never showed %q: not the boot path we hand out", w)
+				}
 			}
 			if statusErr != nil {
 				fail("%v", statusErr)

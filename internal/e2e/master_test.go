@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,7 +62,9 @@ type standins []string
 
 func (s *standins) use(t *testing.T, what string) {
 	t.Logf("STAND-IN: %s", what)
-	*s = append(*s, what)
+	if !slices.Contains(*s, what) {
+		*s = append(*s, what)
+	}
 }
 
 // startMaster sets up the master under a scratch root with the real CLI —
@@ -113,14 +116,38 @@ func startMaster(t *testing.T, l *lab, ev *events, k *debKernel, slaves []slaveS
 	m.standins.use(t, "NFS server configured by the test from the registry (not from our generated exports)")
 	startGanesha(t, l, ev, standinExports(c, slaves))
 
-	if c.sub("serve") {
-		m.startServe(t, ev)
-	} else {
+	if !c.sub("serve") {
 		m.standins.use(t, "serve (dnsmasq does DHCP and TFTP; the test writes pxelinux.cfg)")
 		standinBootConfigs(t, c, k, l, slaves)
-		startDnsmasq(t, l, ev, c, slaves, true)
 	}
 	return m
+}
+
+// startBootService starts the DHCP/TFTP/HTTP side for one boot, until the
+// (sub)test ends: `diskless serve`, told whether iPXE clients get their iPXE
+// script (boot.ipxe_script, through its environment variable).
+func (m *master) startBootService(t *testing.T, ev *events, ipxeScript bool) {
+	t.Helper()
+	c := m.cli
+	if !c.sub("serve") {
+		startDnsmasq(t, c.lab, ev, c, m.slaves, true, ipxeScript)
+		return
+	}
+	cmd := exec.Command("ip", "netns", "exec", c.lab.ns.Name, c.bin, "--root", c.root, "serve", "--interface", c.lab.bridge)
+	cmd.Env = append(os.Environ(), fmt.Sprintf("DISKLESS_BOOT_IPXE_SCRIPT=%t", ipxeScript))
+	since := time.Now()
+	startDaemonCmd(t, c.lab, ev, "serve", cmd)
+	waitTCP(t, c.lab, "127.0.0.1:4080", 30*time.Second)
+	m.serve = true
+	time.Sleep(200 * time.Millisecond) // the DHCP service logs right after binding
+	m.dhcpStandin = false
+	for _, e := range ev.Since(since) {
+		if e.Source == "serve" && strings.Contains(e.Line, "no DHCP server in this build") {
+			m.standins.use(t, "DHCP (dnsmasq answers DHCP next to `diskless serve`, which has no DHCP yet)")
+			startDnsmasq(t, c.lab, ev, c, m.slaves, false, ipxeScript)
+			m.dhcpStandin = true
+		}
+	}
 }
 
 // masterTree is the part of the master's own system the CLI reads under
@@ -137,24 +164,6 @@ func masterTree(t *testing.T, root string) {
 	mustWrite(t, filepath.Join(root, "sbin", "init"), slaveInit, 0o755)
 	mustWrite(t, filepath.Join(root, "etc", "hosts"), "127.0.0.1\tlocalhost\n", 0o644)
 	mustWrite(t, filepath.Join(root, "etc", "fstab"), "# master fstab\n", 0o644)
-}
-
-// startServe runs `diskless serve` in the lab's namespace until the test ends.
-func (m *master) startServe(t *testing.T, ev *events) {
-	t.Helper()
-	c := m.cli
-	cmd := exec.Command("ip", "netns", "exec", c.lab.ns.Name, c.bin, "--root", c.root, "serve", "--interface", c.lab.bridge)
-	startDaemonCmd(t, c.lab, ev, "serve", cmd)
-	waitTCP(t, c.lab, "127.0.0.1:4080", 30*time.Second)
-	m.serve = true
-	time.Sleep(200 * time.Millisecond) // the DHCP service logs right after binding
-	for _, e := range ev.Since(timeZero) {
-		if e.Source == "serve" && strings.Contains(e.Line, "no DHCP server in this build") {
-			m.standins.use(t, "DHCP (dnsmasq answers DHCP next to `diskless serve --no-dhcp`)")
-			startDnsmasq(t, c.lab, ev, c, m.slaves, false)
-			m.dhcpStandin = true
-		}
-	}
 }
 
 // status runs `diskless status <ip>` in the lab and returns its table and
@@ -188,8 +197,8 @@ func (m *master) checkStatus(t *testing.T, s slaveSpec, r *vmResult) error {
 	t.Logf("$ diskless status %s\n%s", s.IP, table)
 	var missing []string
 	for _, name := range serveStages {
-		if m.dhcpStandin && strings.HasPrefix(name, "dhcp") {
-			continue
+		if m.dhcpStandin && strings.HasPrefix(name, "dhcp") || s.IPXE && name == "loader-fetched" {
+			continue // iPXE's script over HTTP is its config: no loader
 		}
 		at, ok := stages[name]
 		if !ok || at.Before(r.PowerOn) {

@@ -59,8 +59,9 @@ func standinExports(c *cli, slaves []slaveSpec) []nfsExport {
 }
 
 // startDnsmasq answers DHCP for the slaves (and TFTP from the TFTP root when
-// tftp is set): pxelinux.0 for BIOS, syslinux.efi for option 93 = 7.
-func startDnsmasq(t *testing.T, l *lab, ev *events, c *cli, slaves []slaveSpec, tftp bool) {
+// tftp is set): pxelinux.0 for BIOS, syslinux.efi for option 93 = 7, and
+// with ipxeScript iPXE its script from serve's HTTP.
+func startDnsmasq(t *testing.T, l *lab, ev *events, c *cli, slaves []slaveSpec, tftp, ipxeScript bool) {
 	t.Helper()
 	dnsmasq := requireCmd(t, "dnsmasq", "dnsmasq-base")
 	args := []string{"--keep-in-foreground", "--conf-file=/dev/null", "--port=0",
@@ -73,8 +74,14 @@ func startDnsmasq(t *testing.T, l *lab, ev *events, c *cli, slaves []slaveSpec, 
 	if tftp {
 		args = append(args, "--enable-tftp", "--tftp-root="+filepath.Join(c.root, "srv", "tftp"))
 	}
-	for _, s := range slaves {
-		args = append(args, fmt.Sprintf("--dhcp-host=%s,%s,%s", s.MAC, s.IP, s.Hostname))
+	if ipxeScript {
+		args = append(args, "--dhcp-userclass=set:ipxe,iPXE")
+	}
+	for i, s := range slaves {
+		args = append(args, fmt.Sprintf("--dhcp-host=%s,set:h%d,%s,%s", s.MAC, i, s.IP, s.Hostname))
+		if ipxeScript {
+			args = append(args, fmt.Sprintf("--dhcp-boot=tag:ipxe,tag:h%d,http://%s:4080/ipxe/%s.ipxe", i, l.master, macDashes(s.MAC)))
+		}
 	}
 	startDaemon(t, l, ev, "dnsmasq", dnsmasq, args...)
 }
