@@ -3,9 +3,9 @@ package doctor
 import (
 	"fmt"
 	"maps"
-	"slices"
 	"os"
 	"path"
+	"slices"
 	"strings"
 )
 

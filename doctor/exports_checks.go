@@ -135,7 +135,7 @@ func CheckExports(e *Env) []Result {
 		if x.RW() && (x.Client == "*" || x.Client == "0.0.0.0/0") {
 			out = append(out, Result{Area: area, Check: "world-writable export", Status: Fail,
 				Message: fmt.Sprintf("%s line %d exports %s read-write to every host", file, x.Line, x.Path),
-				Cause: "any machine that reaches the master can write it", Fix: "edit " + file + " line " + fmt.Sprint(x.Line) + ", then diskless nfs exports"})
+				Cause:   "any machine that reaches the master can write it", Fix: "edit " + file + " line " + fmt.Sprint(x.Line) + ", then diskless nfs exports"})
 		}
 	}
 	for _, shared := range []string{"/usr", "/opt"} {
@@ -143,7 +143,7 @@ func CheckExports(e *Env) []Result {
 			if x.RW() {
 				out = append(out, Result{Area: area, Check: "shared " + shared, Status: Fail,
 					Message: fmt.Sprintf("%s line %d exports %s read-write to %s", file, x.Line, shared, x.Client),
-					Cause: "one slave can change every slave's " + shared, Fix: "diskless nfs exports (exports " + shared + " read-only)"})
+					Cause:   "one slave can change every slave's " + shared, Fix: "diskless nfs exports (exports " + shared + " read-only)"})
 			}
 		}
 	}
