@@ -22,10 +22,27 @@ type Status struct {
 // OK reports whether nothing is missing.
 func (s Status) OK() bool { return len(s.Problems) == 0 }
 
+// Fingerprints computes source fingerprints once per (source, trees).
+type Fingerprints map[string]string
+
+// Of returns the fingerprint of trees under from ("" when unreadable).
+func (c Fingerprints) Of(from string, trees []string) string {
+	key := from + "\x00" + strings.Join(trees, "\x00")
+	if fp, ok := c[key]; ok {
+		return fp
+	}
+	fp, err := Fingerprint(from, trees)
+	if err != nil {
+		fp = ""
+	}
+	c[key] = fp
+	return fp
+}
+
 // Check inspects one slave root against what Scaffold and Sync would make.
-// trees and fingerprint describe the current source (fingerprint "" skips the
-// out-of-date check).
-func Check(p Params, trees []string, fingerprint string) Status {
+// trees are the trees a sync would copy; a slave already synced is compared
+// with the source it was synced from (through fps).
+func Check(p Params, trees []string, fps Fingerprints) Status {
 	s := Status{IP: p.IP.String(), Hostname: p.Hostname, Root: p.SlaveRoot, Problems: []string{}}
 	add := func(format string, a ...any) { s.Problems = append(s.Problems, fmt.Sprintf(format, a...)) }
 	if err := CheckSlaveRoot(p.DisklessDir, p.SlaveRoot, s.IP); err != nil {
@@ -122,6 +139,9 @@ func Check(p Params, trees []string, fingerprint string) Status {
 	if len(badLinks) > 0 {
 		add("runlevel links missing: %s", strings.Join(badLinks, " "))
 	}
+	if st.Sync != nil {
+		trees = st.Sync.Trees
+	}
 	var notSynced []string
 	for _, t := range trees {
 		if _, err := os.Lstat(abs(t)); errors.Is(err, fs.ErrNotExist) {
@@ -133,8 +153,8 @@ func Check(p Params, trees []string, fingerprint string) Status {
 		add("trees not synced: %s (run `diskless rootfs sync %s`)", strings.Join(notSynced, " "), s.IP)
 	case st.Sync == nil:
 		add("shared trees never synced by diskless (run `diskless rootfs sync %s`)", s.IP)
-	case fingerprint != "" && st.Sync.Fingerprint != fingerprint:
-		add("shared trees out of date: the source changed since the sync of %s", st.Sync.Time.Format("2006-01-02 15:04"))
+	case fps != nil && st.Sync.Fingerprint != fps.Of(st.Sync.From, st.Sync.Trees):
+		add("shared trees out of date: %s changed since the sync of %s (run `diskless rootfs sync %s`)", st.Sync.From, st.Sync.Time.Format("2006-01-02 15:04"), s.IP)
 	}
 	return s
 }

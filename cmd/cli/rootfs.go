@@ -424,17 +424,15 @@ Exit status 1 when anything is missing.`,
 				return err
 			}
 			trees, err := rootfs.ResolveTrees(cfg.Root, cfg.Rootfs.SyncTrees)
-			fp := ""
 			if err != nil {
 				trees = cfg.Rootfs.SyncTrees // source incomplete: still check presence
-			} else if fp, err = rootfs.Fingerprint(cfg.Root, trees); err != nil {
-				return err
 			}
+			fps := rootfs.Fingerprints{}
 			var all []rootfs.Status
 			bad := 0
 			t := &Table{Header: []string{"IP", "HOSTNAME", "STATUS", "PROBLEM"}}
 			for _, s := range slaves {
-				st := rootfs.Check(rootfsParams(cfg, s, "", false, f.Now()), trees, fp)
+				st := rootfs.Check(rootfsParams(cfg, s, "", false, f.Now()), trees, fps)
 				all = append(all, st)
 				if st.OK() {
 					t.Add(st.IP, st.Hostname, "ok", "-")
