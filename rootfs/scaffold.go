@@ -26,7 +26,7 @@ type Stub struct {
 
 // Stubs are the guide's directories, with the modes a booting slave expects.
 var Stubs = []Stub{
-	{"home", 0o755}, {"dev", 0o755}, {"proc", 0o555}, {"tmp", 0o1777 | fs.ModeSticky},
+	{"home", 0o755}, {"dev", 0o755}, {"proc", 0o555}, {"tmp", 0o777 | fs.ModeSticky},
 	{"mnt", 0o755}, {"mnt/.initd", 0o755}, {"root", 0o700}, {"sys", 0o555},
 	{"var", 0o755}, {"var/empty", 0o755}, {"var/lock", 0o755}, {"var/log", 0o755},
 	{"var/run", 0o755}, {"var/spool", 0o755}, {"usr", 0o755}, {"opt", 0o755},

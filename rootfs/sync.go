@@ -174,11 +174,11 @@ func Sync(ctx context.Context, o SyncOptions, t Target) (*Result, error) {
 	}
 	prog := o.Rsync
 	if prog == "" {
-		p, err := exec.LookPath("rsync")
-		if err != nil {
-			return nil, ErrNoRsync
-		}
-		prog = p
+		prog = "rsync"
+	}
+	prog, err := exec.LookPath(prog)
+	if err != nil {
+		return nil, ErrNoRsync
 	}
 	start := time.Now()
 	res := &Result{IP: t.IP, Root: t.Root, Trees: o.Trees, DryRun: o.DryRun}
