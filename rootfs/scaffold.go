@@ -100,6 +100,7 @@ func (r *Report) Changed() bool {
 
 type scaffolder struct {
 	w, quiet *fsutil.Writer
+	bulk     bool // inside the etc copy: new files take the fast path
 	p        Params
 	g        *guard
 	st       *State
@@ -272,6 +273,14 @@ func (s *scaffolder) write(e want, old fs.FileInfo) error {
 		if err := os.Symlink(e.link, path); err != nil {
 			return err
 		}
+	} else if old == nil && s.bulk {
+		// A new file of the etc copy: written directly and synced once for
+		// the whole tree (syncfs) instead of an fsync+rename per file. A
+		// crash before the state is saved leaves files with no record,
+		// which the next run rewrites.
+		if err := writeNew(path, e.data, e.mode); err != nil {
+			return err
+		}
 	} else {
 		if _, err := s.quiet.WriteFile(path, e.data, e.mode); err != nil {
 			return err
@@ -299,6 +308,8 @@ func (s *scaffolder) display(path string) string {
 // It reports one summary line plus a line per file kept or updated.
 func (s *scaffolder) copyEtc() error {
 	src := filepath.Clean(s.p.EtcSource)
+	s.bulk = true
+	defer func() { s.bulk = false }()
 	counts := map[string]int{}
 	skipped := 0
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
@@ -353,6 +364,11 @@ func (s *scaffolder) copyEtc() error {
 	})
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if !s.w.DryRun && counts["created"] > 0 {
+		if err := syncFS(s.p.SlaveRoot); err != nil {
+			return err
+		}
 	}
 	total := 0
 	for _, n := range counts {
@@ -621,4 +637,30 @@ func (s *scaffolder) runlevels() error {
 	}
 	s.add(res, "etc/runlevels", fmt.Sprintf("%d links in %s", n, strings.Join(names, ", ")))
 	return nil
+}
+
+func writeNew(path string, data []byte, mode fs.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// syncFS flushes the filesystem holding dir.
+func syncFS(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Syncfs(int(f.Fd()))
 }

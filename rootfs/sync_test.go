@@ -20,8 +20,8 @@ import (
 // syncFixture is a fake master root with the shared trees and two slave roots.
 type syncFixture struct {
 	root, src, diskless string
-	targets            []Target
-	opts               SyncOptions
+	targets             []Target
+	opts                SyncOptions
 }
 
 func newSyncFixture(t testing.TB, slaves int) *syncFixture {
@@ -52,7 +52,7 @@ func newSyncFixture(t testing.TB, slaves int) *syncFixture {
 	}
 	mk("lib/libc.so.6", strings.Repeat("libc", 4096), 0o755)
 	link("libc.so.6", "lib/libc.so")
-	link("/etc/passwd", "lib/abs-out")          // absolute: must stay a link
+	link("/etc/passwd", "lib/abs-out")            // absolute: must stay a link
 	link("../../../../../outside", "lib/rel-out") // climbs out: must stay a link
 	mk("usr/lib64/ld.so", "ld\n", 0o755)
 	link("usr/lib64", "lib64") // merged-usr style compatibility link
