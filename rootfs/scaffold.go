@@ -484,26 +484,33 @@ func modeString(m fs.FileMode) string {
 // permitted it says so and records it; it never pretends.
 func (s *scaffolder) devices() error {
 	s.st.Devices = DeviceState{Created: true}
+	var failed []string
+	var cause error
 	for _, d := range Devices {
 		if err := s.g.parents(d.Path); err != nil {
 			return err
 		}
 		res, err := s.device(d)
-		note := fmt.Sprintf("char %d,%d mode %04o", d.Major, d.Minor, d.Mode)
 		if err != nil {
-			msg := fmt.Sprintf("mknod %s: %v", d.Path, err)
-			if errors.Is(err, syscall.EPERM) {
-				msg += " (creating device nodes needs root or CAP_MKNOD; run `diskless rootfs scaffold` as root)"
+			failed = append(failed, d.Path)
+			if cause == nil {
+				cause = err
 			}
-			s.st.Devices = DeviceState{Created: false, Error: msg}
-			s.rep.DeviceError = msg
-			s.add("failed", d.Path, msg)
+			s.add("failed", d.Path, err.Error())
 			continue
 		}
-		if !strings.HasPrefix(res, "created") && !strings.HasPrefix(res, "unchanged") && !strings.HasPrefix(res, "updated") {
+		if strings.HasPrefix(res, "kept") {
 			s.st.Devices = DeviceState{Created: false, Error: d.Path + " " + res}
 		}
-		s.add(res, d.Path, note)
+		s.add(res, d.Path, fmt.Sprintf("char %d,%d mode %04o", d.Major, d.Minor, d.Mode))
+	}
+	if cause != nil {
+		msg := fmt.Sprintf("mknod %s: %v", strings.Join(failed, ", "), cause)
+		if errors.Is(cause, syscall.EPERM) {
+			msg += " (creating device nodes needs root or CAP_MKNOD; run `diskless rootfs scaffold` as root)"
+		}
+		s.st.Devices = DeviceState{Created: false, Error: msg}
+		s.rep.DeviceError = msg
 	}
 	return nil
 }
