@@ -216,9 +216,10 @@ func (s *scaffolder) place(e want) (string, error) {
 		return "kept (deleted by hand)", nil
 	case cur != "" && known && cur != recorded && !s.p.Force:
 		return "kept (edited by hand)", nil
-	case cur != "" && !known && !s.p.Force && !s.st.Scaffolded.IsZero() && !isRendered(e.rel):
-		// Present before diskless ever wrote it, after the first scaffold: the user's.
-		return "kept (edited by hand)", nil
+	case cur != "" && !known && !s.p.Force:
+		// There before diskless ever wrote it (a root made by hand, or a
+		// file the user added): theirs.
+		return "kept (not written by diskless)", nil
 	}
 	if fi != nil && fi.IsDir() {
 		return "kept (a directory is in the way)", nil
@@ -232,11 +233,6 @@ func (s *scaffolder) place(e want) (string, error) {
 	}
 	s.st.Files[e.rel] = wantHash
 	return result, nil
-}
-
-func isRendered(rel string) bool {
-	return rel == FileFstab || rel == FileHostname || rel == FileConfdHostname || rel == FileConfdNet ||
-		strings.HasPrefix(rel, "etc/runlevels/")
 }
 
 func (s *scaffolder) write(e want, old fs.FileInfo) error {
@@ -277,7 +273,7 @@ func (s *scaffolder) write(e want, old fs.FileInfo) error {
 		// A new file of the etc copy: written directly and synced once for
 		// the whole tree (syncfs) instead of an fsync+rename per file. A
 		// crash before the state is saved leaves files with no record,
-		// which the next run rewrites.
+		// which the next run reports as kept and --force rewrites.
 		if err := writeNew(path, e.data, e.mode); err != nil {
 			return err
 		}

@@ -388,3 +388,27 @@ func TestStateProblems(t *testing.T) {
 		t.Errorf("missing state: %+v %v", missing, err)
 	}
 }
+
+func TestScaffoldAdoptsHandMadeRoot(t *testing.T) {
+	fx := newFixture(t)
+	// A root made by hand following the guide, before diskless.
+	own := "# made by hand\n192.168.1.1:/diskless/192.168.1.21 / nfs rw 0 0\n"
+	path := filepath.Join(fx.p.SlaveRoot, "etc/fstab")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(own), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rep, _ := fx.scaffold(t, false, false)
+	if r := results(rep); r["etc/fstab"] != "kept (not written by diskless)" || r["etc/hostname"] != "created" {
+		t.Errorf("adopting: %v", r)
+	}
+	if b, _ := os.ReadFile(path); string(b) != own {
+		t.Errorf("hand-made fstab overwritten: %q", b)
+	}
+	rep, _ = fx.scaffold(t, false, true)
+	if r := results(rep); r["etc/fstab"] != "updated" {
+		t.Errorf("--force: fstab %q", r["etc/fstab"])
+	}
+}

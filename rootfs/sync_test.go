@@ -233,6 +233,21 @@ func TestSyncRefusals(t *testing.T) {
 	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
 		t.Errorf("wrote outside: %v", ents)
 	}
+	// A tree in the slave that is a symlink out is replaced, not followed.
+	outside2 := t.TempDir()
+	tg := fx.targets[0]
+	if err := os.Symlink(outside2, filepath.Join(tg.Root, "lib")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Sync(context.Background(), fx.opts, tg); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(outside2); len(ents) != 0 {
+		t.Errorf("sync wrote through the slave's lib symlink: %v", ents)
+	}
+	if fi, err := os.Lstat(filepath.Join(tg.Root, "lib")); err != nil || !fi.IsDir() {
+		t.Errorf("slave lib is not a real directory after sync: %v %v", fi, err)
+	}
 	if _, err := Sync(context.Background(), fx.opts, Target{IP: "192.168.1.50", Root: filepath.Join(fx.diskless, "192.168.1.50")}); err == nil || !strings.Contains(err.Error(), "scaffold") {
 		t.Errorf("missing root: %v", err)
 	}
