@@ -312,6 +312,7 @@ func runRootfsSync(f *Factory, o *RootfsSyncOptions) error {
 		o.ctx = context.Background()
 	}
 	var results []*rootfs.Result
+	failed := 0
 	for i, s := range slaves {
 		t := rootfs.Target{IP: s.IP.String(), Root: cfg.SlaveDir(s.IP), StatePath: cfg.StatePath("rootfs", s.IP.String()+".json")}
 		if f.IO.ErrTTY && f.humanOutput() && !f.DryRun {
@@ -322,7 +323,13 @@ func runRootfsSync(f *Factory, o *RootfsSyncOptions) error {
 			fmt.Fprint(f.IO.ErrOut, "\r\033[K")
 		}
 		if err != nil {
-			return err
+			// One broken slave does not stop the others; exit 1 at the end.
+			failed++
+			fmt.Fprintf(f.IO.ErrOut, "diskless: %s: %s\n", t.IP, oneLine(err.Error()))
+			if errors.Is(err, rootfs.ErrNoRsync) {
+				return silentError{code: ExitError}
+			}
+			continue
 		}
 		results = append(results, res)
 		if o.Dedupe && opts.LinkDest == "" {
@@ -333,7 +340,12 @@ func runRootfsSync(f *Factory, o *RootfsSyncOptions) error {
 		}
 	}
 	if !f.humanOutput() {
-		return f.print(results, nil)
+		if err := f.print(results, nil); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return silentError{code: ExitError}
 	}
 	return nil
 }
