@@ -22,3 +22,17 @@ dl slave list
 dl slave show slave21
 echo
 echo "demo root: $ROOT (registry: $ROOT/etc/diskless/slaves.yaml, hosts: $ROOT/etc/hosts)"
+
+# DEMO_BOOT=1 (as root, with the packages of .ci/run): a QEMU VM network-boots
+# a slave from a master set up by this binary, and prints its boot timeline.
+# This is the boot proof's BIOS case (internal/e2e, docs/e2e.md), in its own
+# network namespace; its files are left in $ROOT/boot.
+if [ "${DEMO_BOOT:-0}" = 1 ]; then
+  echo
+  echo "booting a diskless slave in QEMU (logs: $ROOT/boot)"
+  cd "$(dirname "$0")/.."
+  DISKLESS_E2E_BIN=$BIN DISKLESS_E2E_LOGS=$ROOT/boot DISKLESS_REQUIRE_ALL=1 \
+    "${GO:-go}" test -count=1 -v -run '^TestBoot$/^bios$' ./internal/e2e/ |
+    grep -E -- '^\s+(power-on|DHCP|serve:|loader|kernel|initrd|nfs root|init) |DISKLESS-|--- |needs |^(ok|FAIL)' || true
+  grep -E 'DISKLESS-(HOSTNAME|IP|BOOT)' "$ROOT/boot/TestBoot_bios/serial.log" || { echo "the slave did not boot: see $ROOT/boot"; exit 1; }
+fi
