@@ -103,7 +103,7 @@ done
 ip link set lo up
 ip link set "$ifc" up
 say "dhcp on $ifc"
-udhcpc -i "$ifc" -f -q -n -t 10 -T 2 -s /udhcpc.script || fail "no DHCP lease"
+udhcpc -i "$ifc" -f -q -n -t 20 -T 3 -s /udhcpc.script || fail "no DHCP lease"
 . /tmp/lease
 say "lease $ip/$mask from $serverid"
 nfsroot=
