@@ -48,6 +48,7 @@ var Keys = []Key{
 	{"kernel.default", "", "Kernel version new slaves boot (see `diskless kernel list`)."},
 	{"boot.loader", "pxelinux.0", "Boot file for PXE BIOS clients."},
 	{"boot.efi_loader", "syslinux.efi", "Boot file for UEFI x86-64 clients."},
+	{"boot.ipxe_script", true, "Hand iPXE clients (user class iPXE) their iPXE script over HTTP; false: boot.loader, as to any PXE BIOS client."},
 	{"boot.loader_dir", "", "Where `init` finds the boot loaders on the master (empty: Debian's syslinux/pxelinux paths)."},
 	{"boot.nfsroot_options", "vers=3,tcp", "Options appended to nfsroot= on the slaves' kernel command line."},
 	{"state_dir", "/var/lib/diskless", "Where diskless keeps its own state (rootfs records, leases)."},
@@ -98,6 +99,7 @@ type Config struct {
 	Kernel struct{ Default string }
 	Boot   struct {
 		Loader, EFILoader, LoaderDir, NFSRootOptions string
+		IPXEScript                                   bool
 	}
 	StateDir  string
 	NFSServer netip.Addr
@@ -270,6 +272,7 @@ func (c *Config) decode() error {
 	c.Kernel.Default = v.GetString("kernel.default")
 	c.Boot.Loader = v.GetString("boot.loader")
 	c.Boot.EFILoader = v.GetString("boot.efi_loader")
+	c.Boot.IPXEScript = v.GetBool("boot.ipxe_script")
 	c.Boot.LoaderDir = v.GetString("boot.loader_dir")
 	c.Boot.NFSRootOptions = v.GetString("boot.nfsroot_options")
 	return c.decodeMore()
