@@ -49,6 +49,7 @@ embedded DHCP + TFTP boot service.`,
 		NewCmdConfig(f),
 		NewCmdSlave(f),
 		NewCmdDoctor(f, nil),
+		NewCmdNFS(f),
 		NewCmdVersion(f),
 	)
 	return root
