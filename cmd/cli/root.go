@@ -50,6 +50,7 @@ embedded DHCP + TFTP boot service.`,
 		NewCmdSlave(f),
 		NewCmdDoctor(f, nil),
 		NewCmdNFS(f),
+		NewCmdKernel(f),
 		NewCmdVersion(f),
 	)
 	return root
