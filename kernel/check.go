@@ -147,11 +147,11 @@ func Check(cfg *Config, master, initrd bool) Report {
 			f.Status = StatusOK
 		case val == "m" && (initrd || !r.Builtin):
 			f.Status = StatusModule
-			if initrd && r.Builtin {
-				f.Note = "built as a module: the initrd must load it before the NFS root is mounted"
-			} else {
-				f.Note = "built as a module: it must be loaded before it is needed"
+			note := "built as a module: it must be loaded before it is needed"
+			if initrd && r.Builtin && !master {
+				note = "built as a module: the initrd must load it before the NFS root is mounted"
 			}
+			f.Note = strings.TrimPrefix(f.Note+"; "+note, "; ")
 		case val == "m":
 			f.Status = StatusMissing
 			f.Symptom = r.Symptom
