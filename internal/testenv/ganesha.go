@@ -39,12 +39,20 @@ type Ganesha struct {
 // on a real server. Lines whose directory does not exist are skipped.
 func StartGanesha(t testing.TB, ns *NetNS, exports string) *Ganesha {
 	t.Helper()
+	return StartGaneshaRoot(t, ns, exports, "/")
+}
+
+// StartGaneshaRoot is StartGanesha for exports written under a root prefix
+// (diskless --root): each directory is served from root+path but mounted by
+// its path as the master names it, so clients see the master's view.
+func StartGaneshaRoot(t testing.TB, ns *NetNS, exports, root string) *Ganesha {
+	t.Helper()
 	RequireRoot(t)
 	RequireCmd(t, "ganesha.nfsd", "nfs-ganesha")
 	RequireFile(t, "/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so", "nfs-ganesha-vfs")
 	rpcbind := RequireCmd(t, "rpcbind", "rpcbind")
 	RequireCmd(t, "nsenter", "util-linux")
-	conf, err := GaneshaConfig(exports)
+	conf, err := GaneshaConfig(exports, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +221,7 @@ func readOr(p string) string {
 
 // GaneshaConfig translates exports(5) text into a ganesha configuration
 // serving NFSv3 over TCP: one EXPORT per directory, one CLIENT per client.
-func GaneshaConfig(exports string) (string, error) {
+func GaneshaConfig(exports, root string) (string, error) {
 	type client struct{ who, access, squash string }
 	var order []string
 	byPath := map[string][]client{}
@@ -226,7 +234,7 @@ func GaneshaConfig(exports string) (string, error) {
 		if len(f) < 2 {
 			return "", fmt.Errorf("exports line %d: %q has no client", n+1, line)
 		}
-		if _, err := os.Stat(f[0]); err != nil {
+		if _, err := os.Stat(filepath.Join(root, f[0])); err != nil {
 			continue
 		}
 		for _, c := range f[1:] {
@@ -249,12 +257,13 @@ func GaneshaConfig(exports string) (string, error) {
 		}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "NFS_CORE_PARAM { Protocols = 3; NFS_Port = %d; MNT_Port = %d; Enable_NLM = false; Enable_RQUOTA = false; }\n", GaneshaNFSPort, GaneshaMountPort)
+	// Mount_Path_Pseudo: MOUNT takes the Pseudo path (the master's name).
+	fmt.Fprintf(&b, "NFS_CORE_PARAM { Protocols = 3; NFS_Port = %d; MNT_Port = %d; Enable_NLM = false; Enable_RQUOTA = false; Mount_Path_Pseudo = true; }\n", GaneshaNFSPort, GaneshaMountPort)
 	// No attribute/dirent caching: like the kernel server, changes on disk
 	// (a removed file, a rebuilt tree) show at once.
 	b.WriteString("NFSV4 { Graceless = true; }\nMDCACHE { Dir_Chunk = 0; }\n")
 	for i, p := range order {
-		fmt.Fprintf(&b, "EXPORT {\n  Export_Id = %d; Path = %q; Pseudo = %q; Protocols = 3; Transports = TCP;\n  Access_Type = None; Squash = Root_Squash; Attr_Expiration_Time = 0;\n", i+1, p, p)
+		fmt.Fprintf(&b, "EXPORT {\n  Export_Id = %d; Path = %q; Pseudo = %q; Protocols = 3; Transports = TCP;\n  Access_Type = None; Squash = Root_Squash; Attr_Expiration_Time = 0;\n", i+1, filepath.Join(root, p), p)
 		for _, c := range byPath[p] {
 			fmt.Fprintf(&b, "  CLIENT { Clients = %s; Access_Type = %s; Squash = %s; }\n", c.who, c.access, c.squash)
 		}
