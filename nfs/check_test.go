@@ -158,9 +158,9 @@ func TestCheckRealServer(t *testing.T) {
 }
 
 // TestCheckExportMistakes serves hand-broken exports: one slave missing, one
-// exported to another address.
+// exported to another address, one with root squashed.
 func TestCheckExportMistakes(t *testing.T) {
-	ips := []string{"10.79.0.21", "10.79.0.22", "10.79.0.23"}
+	ips := []string{"10.79.0.21", "10.79.0.22", "10.79.0.23", "10.79.0.25"}
 	w := newWorld(t, ips...)
 	p := slaveNet(t, ips...)
 	var lines []string
@@ -170,6 +170,8 @@ func TestCheckExportMistakes(t *testing.T) {
 			continue // never exported
 		case strings.Contains(l, "/10.79.0.23\t"):
 			l = strings.Replace(l, "\t10.79.0.23(", "\t10.79.0.24(", 1) // a typo'd client
+		case strings.Contains(l, "/10.79.0.25\t"):
+			l = strings.Replace(l, "no_root_squash", "root_squash", 1) // root becomes nobody
 		}
 		lines = append(lines, l)
 	}
@@ -178,5 +180,11 @@ func TestCheckExportMistakes(t *testing.T) {
 	res := check(t, p, "10.79.0.1", exports, w.targets)
 	wantStatus(t, res, ips[0], nfs.StatusOK, "")
 	wantStatus(t, res, ips[1], nfs.StatusNotExported, w.targets[1].Export)
-	wantStatus(t, res, ips[2], nfs.StatusWrongHost, "")
+	wantStatus(t, res, ips[2], nfs.StatusWrongHost, "not to 10.79.0.23")
+	// Squashed root cannot read a root-only file (the slave could not boot).
+	if err := os.Chmod(filepath.Join(w.targets[3].Local, nfs.HostnameFile), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res = check(t, p, "10.79.0.1", exports, w.targets[3:])
+	wantStatus(t, res, ips[3], nfs.StatusDenied, "ACCES")
 }
