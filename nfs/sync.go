@@ -35,21 +35,29 @@ func (r SyncResult) Changed() bool { return r.File != fsutil.Unchanged || r.Conf
 // Sync regenerates the exports block and conf.d/nfs from the registry.
 func Sync(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) (SyncResult, error) {
 	res := SyncResult{Exports: Exports(cfg, reg), Threads: max(MinThreads, len(reg.Slaves))}
-	p := cfg.On(ExportsFile)
-	old, err := w.ReadFile(p)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	var err error
+	if res.File, err = update(w, cfg.On(ExportsFile), len(reg.Slaves) > 0, func(old string) string {
+		return UpdateExports(old, res.Exports)
+	}); err != nil {
 		return res, err
 	}
-	if res.File, err = w.WriteFile(p, []byte(UpdateExports(string(old), res.Exports)), 0o644); err != nil {
-		return res, err
-	}
-	p = cfg.On(ConfDFile)
-	old, err = w.ReadFile(p)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return res, err
-	}
-	res.ConfD, err = w.WriteFile(p, []byte(UpdateConfD(string(old), len(reg.Slaves))), 0o644)
+	res.ConfD, err = update(w, cfg.On(ConfDFile), len(reg.Slaves) > 0, func(old string) string {
+		return UpdateConfD(old, len(reg.Slaves))
+	})
 	return res, err
+}
+
+// update rewrites path through fn. A missing file is created only when
+// create is set: no slaves, no NFS server files to invent.
+func update(w *fsutil.Writer, path string, create bool, fn func(string) string) (fsutil.Result, error) {
+	old, err := w.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !create {
+		return fsutil.Unchanged, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fsutil.Unchanged, err
+	}
+	return w.WriteFile(path, []byte(fn(string(old))), 0o644)
 }
 
 // ErrNoExportfs means exportfs is not installed, so nothing was reloaded.

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -381,22 +382,84 @@ func listSuffix(ips []string) string {
 	return ": " + strings.Join(ips, ", ")
 }
 
-// setConfigKey sets section.key in the YAML config file, keeping its comments.
+// setConfigKey sets section.key in the YAML config file. It edits lines, so
+// the comments and layout `init` wrote stay; a file it cannot edit that way
+// is re-encoded as YAML.
 func setConfigKey(w *fsutil.Writer, path, section, key, value string) error {
 	data, err := w.ReadFile(path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	out := editConfigLines(string(data), section, key, value)
+	var check map[string]any
+	if yaml.Unmarshal([]byte(out), &check) != nil || fmt.Sprint(nested(check, section, key)) != value {
+		if out, err = encodeConfigKey(data, section, key, value); err != nil {
+			return fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	_, err = w.WriteFile(path, []byte(out), 0o644)
+	return err
+}
+
+func nested(m map[string]any, section, key string) any {
+	if sec, ok := m[section].(map[string]any); ok {
+		return sec[key]
+	}
+	return nil
+}
+
+// editConfigLines sets "section:\n  key: value", uncommenting the section and
+// key lines `init` writes as comments when they hold defaults.
+func editConfigLines(content, section, key, value string) string {
+	lines := strings.Split(content, "\n")
+	setLine := "  " + key + ": " + strconv.Quote(value)
+	sec := -1
+	for i, l := range lines {
+		t := strings.TrimRight(l, " ")
+		if t == section+":" || t == "# "+section+":" {
+			sec = i
+			if t == section+":" {
+				break
+			}
+		}
+	}
+	if sec < 0 {
+		if content != "" && !strings.HasSuffix(content, "\n") {
+			content += "\n"
+		}
+		return content + "\n" + section + ":\n" + setLine + "\n"
+	}
+	lines[sec] = section + ":"
+	for i := sec + 1; i < len(lines); i++ {
+		l := lines[i]
+		if l != "" && !strings.HasPrefix(l, " ") && !strings.HasPrefix(l, "#") {
+			break // next top-level key
+		}
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(l, " ") && (strings.HasPrefix(t, key+":") || strings.HasPrefix(t, "# "+key+":")) {
+			lines[i] = setLine
+			return strings.Join(lines, "\n")
+		}
+		if strings.HasPrefix(l, "# ") && strings.HasSuffix(strings.TrimSpace(l), ":") {
+			break // next (commented) section
+		}
+	}
+	lines = append(lines[:sec+1], append([]string{setLine}, lines[sec+1:]...)...)
+	return strings.Join(lines, "\n")
+}
+
+// encodeConfigKey is the fallback: decode, set, encode (comments may move).
+func encodeConfigKey(data []byte, section, key, value string) (string, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("config %s: %w", path, err)
+		return "", err
 	}
 	if doc.Kind == 0 {
 		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
-		return fmt.Errorf("config %s: top level is not a mapping", path)
+		return "", errors.New("top level is not a mapping")
 	}
 	sec := mapGet(root, section)
 	if sec == nil || sec.Kind != yaml.MappingNode {
@@ -408,11 +471,10 @@ func setConfigKey(w *fsutil.Writer, path, section, key, value string) error {
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
 	if err := enc.Encode(&doc); err != nil {
-		return err
+		return "", err
 	}
 	_ = enc.Close()
-	_, err = w.WriteFile(path, b.Bytes(), 0o644)
-	return err
+	return b.String(), nil
 }
 
 func mapGet(m *yaml.Node, key string) *yaml.Node {
