@@ -29,6 +29,9 @@ const (
 	StatusMissing     = "file missing"
 	StatusDiffers     = "content differs"
 	StatusError       = "error"
+	// StatusUnverified: the server refuses this host, which is not the slave,
+	// and the exports say the slave may mount: nothing wrong is known.
+	StatusUnverified = "unverified"
 )
 
 // HostnameFile is what the check reads through NFS: it exists in every slave
@@ -54,7 +57,7 @@ type Result struct {
 }
 
 // OK reports whether the slave can boot from this export.
-func (r Result) OK() bool { return r.Status == StatusOK }
+func (r Result) OK() bool { return r.Status == StatusOK || r.Status == StatusUnverified }
 
 // Checker asks an NFS server what a slave would.
 type Checker struct {
@@ -199,8 +202,7 @@ func (c *Checker) checkOne(t Target, mountPort, nfsPort int) Result {
 		case entry != nil && !grantedInList:
 			return fail(StatusWrongHost, "the server exports %s to %v, not to %s", t.Export, entry.Groups, t.IP)
 		case !asSlave && grantedInList:
-			r.Status, r.Detail = StatusOK, fmt.Sprintf("exported to %s (read not tried: this host is not %s)", t.IP, t.IP)
-			return r
+			return fail(StatusUnverified, "the server exports it to %s but refuses %s; run the check where %s is configured to read through NFS", t.IP, srcName(src), t.IP)
 		}
 		// Servers may hide exports a client may not mount (ganesha does):
 		// the master's exports file says which mistake it is.
@@ -209,6 +211,9 @@ func (c *Checker) checkOne(t Target, mountPort, nfsPort int) Result {
 			for _, e := range c.Exports {
 				if filepath.Clean(e.Path) != filepath.Clean(t.Export) {
 					continue
+				}
+				if e.Allows(t.IP) && !asSlave {
+					return fail(StatusUnverified, "%s grants %s to %s but the server refuses %s; run the check where %s is configured to read through NFS", c.ExportsFile, t.Export, t.IP, srcName(src), t.IP)
 				}
 				if e.Allows(t.IP) {
 					return fail(StatusNotExported, "%s grants %s to %s but the server does not export it: reload the NFS server (exportfs -ra)", c.ExportsFile, t.Export, t.IP)

@@ -70,12 +70,17 @@ func slaveNet(t *testing.T, ips ...string) *testenv.Pair {
 
 func check(t *testing.T, p *testenv.Pair, server, exports string, targets []nfs.Target) []nfs.Result {
 	t.Helper()
+	return checkFrom(t, p, server, exports, targets, nil)
+}
+
+func checkFrom(t *testing.T, p *testenv.Pair, server, exports string, targets []nfs.Target, src func(netip.Addr) netip.Addr) []nfs.Result {
+	t.Helper()
 	var res []nfs.Result
 	exps, err := nfs.ParseExports(exports)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &nfs.Checker{Server: netip.MustParseAddr(server), Timeout: time.Second, Exports: exps, ExportsFile: "/etc/exports"}
+	c := &nfs.Checker{Server: netip.MustParseAddr(server), Timeout: time.Second, Exports: exps, ExportsFile: "/etc/exports", Source: src}
 	if err := p.Client.Do(func() error {
 		res = c.Check(context.Background(), targets)
 		return nil
@@ -114,6 +119,13 @@ func TestCheckRealServer(t *testing.T) {
 		wantStatus(t, res, ip, nfs.StatusOK, "")
 	}
 	t.Logf("nfs check of %d slaves: %v (%v per slave)", len(ips), elapsed, elapsed/time.Duration(len(ips)))
+
+	// From another address than the slave's the server refuses: unverified, not a failure.
+	res = checkFrom(t, p, "10.79.0.1", exports, w.targets[1:2], func(netip.Addr) netip.Addr { return netip.MustParseAddr(ips[0]) })
+	wantStatus(t, res, ips[1], nfs.StatusUnverified, "refuses 10.79.0.21")
+	if !res[0].OK() {
+		t.Error("unverified counted as a failure")
+	}
 
 	// A slave's file changed on disk but the server serves another tree.
 	other := t.TempDir()

@@ -141,9 +141,9 @@ etc/conf.d/hostname, compared with the file on disk. Each failure is named:
 server unreachable, portmapper down, nfs service down, not exported, exported
 to the wrong host, permission denied, stale file handle, file missing,
 content differs. Servers decide by source address: the check is exact when
-the slave's address is configured on this host; otherwise a refusal that the
-server's export list explains is reported ok without the read.
-Exit status 1 when any slave fails.`,
+the slave's address is configured on this host (it then speaks from it);
+from elsewhere, a refusal the exports explain is reported "unverified", not
+a failure. Exit status 1 when any slave fails.`,
 		Example: "  diskless nfs check\n  diskless nfs check 192.168.1.21 -o json",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
