@@ -64,7 +64,7 @@ func StartGaneshaRoot(t testing.TB, ns *NetNS, exports, root string) *Ganesha {
 	}
 	// The holder execs into sleep in place, so its pid is the namespace's.
 	script := "mount -t tmpfs tmpfs /run && mkdir -p /run/ganesha && " +
-		"{ [ ! -d /var/lib/nfs ] || mount -t tmpfs tmpfs /var/lib/nfs; } && exec sleep 3600"
+		"{ [ ! -d /var/lib/nfs ] || mount -t tmpfs tmpfs /var/lib/nfs; } && exec sleep infinity"
 	g.holder = ns.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
 	if err := g.holder.Start(); err != nil {
 		t.Fatalf("start namespace holder: %v", err)
