@@ -209,27 +209,6 @@ func sum(b []byte) string {
 	return hex.EncodeToString(h[:])
 }
 
-// Verify checks a version's files still match its meta.json.
-func (s Store) Verify(m Meta) error {
-	k, err := os.ReadFile(s.Path(m.Version, KernelFile))
-	if err != nil {
-		return err
-	}
-	if sum(k) != m.KernelSHA256 {
-		return fmt.Errorf("%s changed since it was installed", s.Path(m.Version, KernelFile))
-	}
-	if m.InitrdSHA256 != "" {
-		i, err := os.ReadFile(s.Path(m.Version, InitrdFile))
-		if err != nil {
-			return err
-		}
-		if sum(i) != m.InitrdSHA256 {
-			return fmt.Errorf("%s changed since it was installed", s.Path(m.Version, InitrdFile))
-		}
-	}
-	return nil
-}
-
 // GCPlan splits versions into kept and removed: the newest keep versions and
 // every version in use are kept.
 func GCPlan(versions []Meta, inUse map[string]bool, keep int) (kept, removed []Meta) {
