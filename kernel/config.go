@@ -228,6 +228,11 @@ func decompress(b []byte) (string, []byte, error) {
 				r = zr
 			}
 		case "xz":
+			// x86 kernels put a branch filter before LZMA2, which the xz
+			// package refuses: decode that block layout first.
+			if out, err := xzBCJ(b); err == nil {
+				return m.name, out, nil
+			}
 			cfg := xz.ReaderConfig{SingleStream: true}
 			r, err = cfg.NewReader(bytes.NewReader(b))
 		case "zstd":
