@@ -63,8 +63,10 @@ func StartGaneshaRoot(t testing.TB, ns *NetNS, exports, root string) *Ganesha {
 		t.Fatal(err)
 	}
 	// The holder execs into sleep in place, so its pid is the namespace's.
+	// (No Pdeathsig: it fires when the forking OS thread exits, and netns
+	// helpers end threads.) The sleep bounds a leak if the test is killed.
 	script := "mount -t tmpfs tmpfs /run && mkdir -p /run/ganesha && " +
-		"{ [ ! -d /var/lib/nfs ] || mount -t tmpfs tmpfs /var/lib/nfs; } && exec sleep infinity"
+		"{ [ ! -d /var/lib/nfs ] || mount -t tmpfs tmpfs /var/lib/nfs; } && exec sleep 7200"
 	g.holder = ns.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
 	if err := g.holder.Start(); err != nil {
 		t.Fatalf("start namespace holder: %v", err)
@@ -91,7 +93,9 @@ func StartGaneshaRoot(t testing.TB, ns *NetNS, exports, root string) *Ganesha {
 }
 
 func (g *Ganesha) enter(prog string, args ...string) *exec.Cmd {
-	return exec.Command("nsenter", append([]string{"-t", strconv.Itoa(g.holder.Process.Pid), "-m", "-n", prog}, args...)...)
+	// Without -p, nsenter execs in place: the pid is the program's.
+	c := exec.Command("nsenter", append([]string{"-t", strconv.Itoa(g.holder.Process.Pid), "-m", "-n", prog}, args...)...)
+	return c
 }
 
 // Start starts ganesha.nfsd (again) and waits until MOUNT and NFS answer.
@@ -157,37 +161,15 @@ func (g *Ganesha) stop(c *exec.Cmd, sig syscall.Signal) {
 	if c == nil || c.Process == nil || c.ProcessState != nil {
 		return
 	}
-	// nsenter forks the program as its child: signal the child, then reap.
-	for _, pid := range children(c.Process.Pid) {
-		_ = syscall.Kill(pid, sig)
-	}
 	_ = c.Process.Signal(sig)
 	done := make(chan struct{})
 	go func() { _ = c.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		for _, pid := range children(c.Process.Pid) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
 		_ = c.Process.Kill()
 		<-done
 	}
-}
-
-// children lists the direct children of pid.
-func children(pid int) []int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		return nil
-	}
-	var out []int
-	for _, f := range strings.Fields(string(b)) {
-		if n, err := strconv.Atoi(f); err == nil {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 func (g *Ganesha) cleanup() {
