@@ -31,6 +31,10 @@ func ParseImage(b []byte) (*Image, error) {
 	}
 	img := &Image{Arch: "x86_64"}
 	proto := le16(b, 0x206)
+	// xloadflags bit 0 (XLF_KERNEL_64) marks a 64-bit kernel (protocol 2.12+).
+	if proto >= 0x20c && b[0x236]&1 == 0 {
+		img.Arch = "i386"
+	}
 	img.Protocol = fmt.Sprintf("%d.%d", proto>>8, proto&0xff)
 	setupSects := int(b[0x1f1])
 	if setupSects == 0 {
@@ -62,4 +66,10 @@ func (img *Image) Payload(b []byte) []byte {
 		return nil
 	}
 	return b[img.PayloadOffset : img.PayloadOffset+img.PayloadLength]
+}
+
+// ArchCompatible reports whether a kernel built for kernelArch boots a slave
+// of slaveArch (a 32-bit x86 kernel runs on a 64-bit machine).
+func ArchCompatible(kernelArch, slaveArch string) bool {
+	return kernelArch == slaveArch || (kernelArch == "i386" && slaveArch == "x86_64")
 }

@@ -132,7 +132,7 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 	if arch == "" {
 		arch = img.Arch
 	}
-	if (arch == "aarch64") != (img.Arch == "aarch64") {
+	if arch != img.Arch {
 		return InstallResult{}, fmt.Errorf("%s is an %s image, not %s", req.SourceName, img.Arch, arch)
 	}
 	v := req.Version

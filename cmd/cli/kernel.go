@@ -329,17 +329,21 @@ func runKernelUse(f *Factory, o *KernelUseOptions) error {
 	if err := kernel.CheckVersion(o.Version); err != nil {
 		return err
 	}
-	if _, err := kernelStore(cfg).Get(o.Version); err != nil {
+	meta, err := kernelStore(cfg).Get(o.Version)
+	if err != nil {
 		return err
 	}
 	oldDefault := cfg.Kernel.Default
-	var moved []string
+	var moved, skipped []string
 	_, _, err = updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
 		if len(o.Slaves) > 0 {
 			for _, key := range o.Slaves {
 				s, ok := r.Find(key)
 				if !ok {
 					return fmt.Errorf("no slave %q in the registry (see `diskless slave list`)", key)
+				}
+				if !kernel.ArchCompatible(meta.Arch, s.Arch) {
+					return fmt.Errorf("slave %s is %s; kernel %s is %s", s.IP, s.Arch, o.Version, meta.Arch)
 				}
 				if s.Kernel != o.Version {
 					s.Kernel = o.Version
@@ -351,6 +355,10 @@ func runKernelUse(f *Factory, o *KernelUseOptions) error {
 		for i := range r.Slaves {
 			s := &r.Slaves[i]
 			if (s.Kernel == "" || s.Kernel == oldDefault) && s.Kernel != o.Version {
+				if !kernel.ArchCompatible(meta.Arch, s.Arch) {
+					skipped = append(skipped, s.IP.String())
+					continue
+				}
 				s.Kernel = o.Version
 				moved = append(moved, s.IP.String())
 			}
@@ -372,6 +380,9 @@ func runKernelUse(f *Factory, o *KernelUseOptions) error {
 		fmt.Fprintf(f.IO.Out, "default kernel: %s\n", o.Version)
 	}
 	fmt.Fprintf(f.IO.Out, "moved %d slaves to %s%s\n", len(moved), o.Version, listSuffix(moved))
+	if len(skipped) > 0 {
+		fmt.Fprintf(f.IO.Out, "kept %d slaves of another arch than %s on their kernel%s\n", len(skipped), meta.Arch, listSuffix(skipped))
+	}
 	return nil
 }
 
