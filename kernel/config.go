@@ -160,7 +160,10 @@ func imageConfig(data []byte, img *Image) (*Config, error) {
 		// Older or odd images: try every compressed stream start, as
 		// scripts/extract-ikconfig does.
 		for _, m := range magics {
-			for off := 0; ; {
+			if m.name == "lzma" || m.name == "bzip2" {
+				continue // magics too short to scan for: garbage would pass as headers
+			}
+			for off, tries := 0, 0; tries < 64; tries++ {
 				i := bytes.Index(data[off:], m.magic)
 				if i < 0 {
 					break

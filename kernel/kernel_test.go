@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
 
+	"github.com/diskless-project/diskless/internal/fsutil"
 	"github.com/diskless-project/diskless/internal/testenv"
 	"github.com/diskless-project/diskless/kernel"
 )
@@ -265,5 +267,39 @@ func TestGCPlanNeverRemovesInUse(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Install reports the slave check of the config an image embeds, and keeps
+// versions immutable.
+func TestInstallChecksEmbeddedConfig(t *testing.T) {
+	gz := func(b []byte) []byte {
+		var o bytes.Buffer
+		w := gzip.NewWriter(&o)
+		w.Write(b)
+		w.Close()
+		return o.Bytes()
+	}
+	st := kernel.Store{Dir: t.TempDir()}
+	w := &fsutil.Writer{}
+	bad := bzImage(t, gz, read(t, "testdata/debian-6.1-amd64.config"))
+	res, err := st.Install(w, kernel.InstallRequest{Kernel: bad, Arch: "i386", SourceName: "bzImage", Now: time.Unix(1, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Result != "installed" || res.Meta.Version != "6.1.0-test-amd64" || res.Check == nil || res.Check.OK {
+		t.Fatalf("result %+v", res)
+	}
+	good := bzImage(t, gz, read(t, "testdata/slave-good.config"))
+	if _, err := st.Install(w, kernel.InstallRequest{Kernel: good, Arch: "i386", SourceName: "bzImage", Now: time.Unix(2, 0)}); err == nil || !strings.Contains(err.Error(), "already installed with a different kernel") {
+		t.Fatalf("replacing a version: %v", err)
+	}
+	res, err = st.Install(w, kernel.InstallRequest{Kernel: good, Arch: "i386", Version: "good", SourceName: "bzImage", Now: time.Unix(2, 0)})
+	if err != nil || res.Check == nil || !res.Check.OK {
+		t.Fatalf("good image: %v %+v", err, res.Check)
+	}
+	vs, _ := st.List()
+	if len(vs) != 2 || vs[0].Version != "good" {
+		t.Errorf("list %+v", vs)
 	}
 }

@@ -117,6 +117,10 @@ type InstallResult struct {
 	Meta      Meta   `json:"meta"`
 	Result    string `json:"result"` // installed or unchanged
 	Directory string `json:"directory"`
+	// Check is the slave check of the configuration the image embeds
+	// (nil when it embeds none): installing still succeeds, but a kernel
+	// that cannot boot from NFS is worth a warning before slaves panic.
+	Check *Report `json:"check,omitempty"`
 }
 
 // Install publishes a kernel (and initrd) as a new immutable version. Files
@@ -154,6 +158,11 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 		m.InitrdSHA256, m.InitrdSize = sum(req.Initrd), int64(len(req.Initrd))
 	}
 	res := InstallResult{Meta: m, Directory: filepath.Join(s.Dir, v)}
+	if c, err := imageConfig(req.Kernel, img); err == nil {
+		c.Version = img.Version
+		rep := Check(c, false, req.Initrd != nil)
+		res.Check = &rep
+	}
 	if old, err := s.Get(v); err == nil {
 		if old.KernelSHA256 == m.KernelSHA256 && old.InitrdSHA256 == m.InitrdSHA256 && old.Arch == m.Arch {
 			res.Meta, res.Result = *old, "unchanged"

@@ -174,6 +174,15 @@ func runKernelInstall(f *Factory, o *KernelInstallOptions) error {
 	if err != nil {
 		return err
 	}
+	if res.Check != nil && !res.Check.OK {
+		var missing []string
+		for _, fd := range res.Check.Findings {
+			if fd.Status == kernel.StatusMissing {
+				missing = append(missing, fd.Option)
+			}
+		}
+		fmt.Fprintf(f.IO.ErrOut, "warning: %s lacks what a diskless slave needs (%s): see `diskless kernel check %s`\n", o.Image, strings.Join(missing, ", "), o.Image)
+	}
 	if f.DryRun {
 		return nil
 	}
