@@ -50,6 +50,8 @@ embedded DHCP + TFTP boot service.`,
 		NewCmdSlave(f),
 		NewCmdRootfs(f),
 		NewCmdDoctor(f, nil),
+		NewCmdNFS(f),
+		NewCmdKernel(f),
 		NewCmdVersion(f),
 	)
 	return root

@@ -77,6 +77,7 @@ func updateRegistry(f *Factory, fn func(cfg *config.Config, r *slave.Registry) e
 var registryHooks = []func(*config.Config, *fsutil.Writer, *slave.Registry) error{
 	syncHostsFile,
 	scaffoldNewSlaves,
+	syncExports,
 }
 
 func afterRegistryChange(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) error {
