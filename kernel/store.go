@@ -37,6 +37,9 @@ type Meta struct {
 	Installed    time.Time `json:"installed"`
 	Source       string    `json:"source,omitempty"`
 	FullVersion  string    `json:"full_version,omitempty"`
+	// Check is the slave-requirements check of the kernel's config (embedded,
+	// or given at install), so doctor needs no decompression; nil: unknown.
+	Check *Report `json:"check,omitempty"`
 }
 
 // Store is the versioned kernel tree inside the TFTP root.
@@ -109,6 +112,7 @@ type InstallRequest struct {
 	Version    string // empty: from the image header, else the file name
 	Arch       string
 	SourceName string // the kernel's file name, for the version fallback and meta
+	Config     []byte // the kernel's .config, for images without IKCONFIG (nil: none)
 	Now        time.Time
 }
 
@@ -158,10 +162,17 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 		m.InitrdSHA256, m.InitrdSize = sum(req.Initrd), int64(len(req.Initrd))
 	}
 	res := InstallResult{Meta: m, Directory: filepath.Join(s.Dir, v)}
-	if c, err := imageConfig(req.Kernel, img); err == nil {
+	c, err := imageConfig(req.Kernel, img)
+	if err != nil && req.Config != nil {
+		if c, err = ReadConfig(req.Config); err != nil {
+			return InstallResult{}, fmt.Errorf("--config: %w", err)
+		}
+	}
+	if err == nil {
 		c.Version = img.Version
 		rep := Check(c, false, req.Initrd != nil)
-		res.Check = &rep
+		res.Check, res.Meta.Check = &rep, &rep
+		m.Check = &rep
 	}
 	if old, err := s.Get(v); err == nil {
 		if old.KernelSHA256 == m.KernelSHA256 && old.InitrdSHA256 == m.InitrdSHA256 && old.Arch == m.Arch {

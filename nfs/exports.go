@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,6 +26,7 @@ type Export struct {
 	Client  string `json:"client"` // an IP or a CIDR subnet
 	Options string `json:"options"`
 	Slave   string `json:"slave,omitempty"` // IP of the slave whose root this is
+	LineNo  int    `json:"-"`               // where ParseExports found it
 }
 
 // Line renders the export in exports(5) syntax.
@@ -95,41 +97,106 @@ func UpdateExports(content string, exps []Export) string {
 	return managed.Replace(content, ExportsSection, ExportsLines(exps))
 }
 
-// ParseExports reads exports(5) lines ("path client(opts) [client(opts)...]"),
-// one Export per client. Comments and blank lines are skipped.
+// ParseExports reads exports(5) text as the NFS server does: continuation
+// lines, comments, default options ("-opts"), and one Export per
+// `client(opts)` item, with later ro/rw and root_squash/no_root_squash
+// options winning. A path with no client at all is an error.
 func ParseExports(content string) ([]Export, error) {
 	var out []Export
-	for n, line := range strings.Split(content, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
+	lines := strings.Split(content, "\n")
+	for i := 0; i < len(lines); i++ {
+		lineNo := i + 1
+		line := lines[i]
+		for strings.HasSuffix(line, "\\") && i+1 < len(lines) {
+			i++
+			line = strings.TrimSuffix(line, "\\") + " " + lines[i]
+		}
+		if c := strings.IndexByte(line, '#'); c >= 0 {
+			line = line[:c]
+		}
+		f := strings.Fields(line)
+		if len(f) == 0 {
 			continue
 		}
-		fields := strings.Fields(line)
-		if len(fields) < 2 {
-			return nil, fmt.Errorf("exports line %d: %q has no client", n+1, line)
-		}
-		for _, c := range fields[1:] {
-			client, opts, ok := strings.Cut(c, "(")
-			if ok {
-				opts = strings.TrimSuffix(opts, ")")
+		dir, defaults, clients := strings.Trim(f[0], `"`), "", 0
+		for _, item := range f[1:] {
+			if strings.HasPrefix(item, "-") {
+				defaults = item[1:]
+				continue
 			}
-			out = append(out, Export{Path: fields[0], Client: client, Options: opts})
+			client, opts, _ := strings.Cut(item, "(")
+			if client == "" {
+				client = "*" // "(opts)" alone means every host
+			}
+			clients++
+			out = append(out, Export{Path: dir, Client: client, LineNo: lineNo,
+				Options: effectiveOptions(defaults + "," + strings.TrimSuffix(opts, ")"))})
+		}
+		if clients == 0 {
+			return nil, fmt.Errorf("exports line %d: %q has no client", lineNo, strings.TrimSpace(line))
 		}
 	}
 	return out, nil
 }
 
-// Allows reports whether an export's client spec admits ip (an address, a
-// CIDR, or "*"; host names are not resolved).
-func (e Export) Allows(ip netip.Addr) bool {
-	if e.Client == "*" {
+// effectiveOptions applies options in order, as exportfs does.
+func effectiveOptions(s string) string {
+	opposite := map[string]string{"rw": "ro", "ro": "rw", "root_squash": "no_root_squash", "no_root_squash": "root_squash"}
+	var out []string
+	for _, o := range strings.Split(s, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		out = slices.DeleteFunc(out, func(x string) bool { return x == o || x == opposite[o] })
+		out = append(out, o)
+	}
+	return strings.Join(out, ",")
+}
+
+// Allows reports whether an export's client spec admits ip: "*", an
+// address, a CIDR or address/netmask, or a host-name pattern matching one of
+// hostnames (names are not resolved).
+func (e Export) Allows(ip netip.Addr, hostnames ...string) bool {
+	switch {
+	case e.Client == "*":
 		return true
+	case strings.Contains(e.Client, "/"):
+		p, err := netip.ParsePrefix(e.Client)
+		if err != nil { // a.b.c.d/255.255.255.0
+			addr, mask, _ := strings.Cut(e.Client, "/")
+			a, e1 := netip.ParseAddr(addr)
+			m, e2 := netip.ParseAddr(mask)
+			if e1 != nil || e2 != nil || !m.Is4() {
+				return false
+			}
+			bits := 0
+			for _, b := range m.As4() {
+				for ; b&0x80 != 0; b <<= 1 {
+					bits++
+				}
+			}
+			p = netip.PrefixFrom(a, bits)
+		}
+		return p.Masked().Contains(ip)
 	}
-	if p, err := netip.ParsePrefix(e.Client); err == nil {
-		return p.Contains(ip)
+	if a, err := netip.ParseAddr(e.Client); err == nil {
+		return a == ip
 	}
-	a, err := netip.ParseAddr(e.Client)
-	return err == nil && a == ip
+	for _, h := range hostnames {
+		if ok, _ := path.Match(e.Client, h); ok && h != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// OnlyTo reports whether the export's client is exactly ip (or ip/32).
+func (e Export) OnlyTo(ip netip.Addr) bool {
+	if a, err := netip.ParseAddr(e.Client); err == nil {
+		return a == ip
+	}
+	p, err := netip.ParsePrefix(e.Client)
+	return err == nil && p.Bits() == 32 && p.Addr() == ip
 }
 
 // MinThreads is the guide's floor for RPCNFSDCOUNT.

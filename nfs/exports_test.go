@@ -45,3 +45,23 @@ func TestParseExportsAndAllows(t *testing.T) {
 		t.Error("a line without client was accepted")
 	}
 }
+
+func TestParseExportsSyntax(t *testing.T) {
+	text := "# comment\n/diskless/10.0.0.21 10.0.0.21(rw,no_root_squash) \\\n   10.0.0.0/24(ro)  # tail\n/usr -sync,rw *(ro) 10.0.0.0/255.255.255.0\n"
+	got, err := nfs.ParseExports(text)
+	if err != nil || len(got) != 4 {
+		t.Fatalf("got %d exports, %v: %+v", len(got), err, got)
+	}
+	if !got[0].RW() || got[0].RootSquash() || got[1].RW() || got[1].LineNo != 2 {
+		t.Errorf("continuation line: %+v %+v", got[0], got[1])
+	}
+	if got[2].RW() || !got[3].RW() || got[3].Options != "sync,rw" {
+		t.Errorf("default options: %+v %+v", got[2], got[3])
+	}
+	if !got[3].Allows(netip.MustParseAddr("10.0.0.9")) || got[3].Allows(netip.MustParseAddr("10.0.1.9")) {
+		t.Errorf("dotted netmask matching wrong")
+	}
+	if !(nfs.Export{Client: "slave*"}).Allows(netip.MustParseAddr("10.0.0.9"), "slave21") {
+		t.Errorf("host-name wildcard not matched")
+	}
+}

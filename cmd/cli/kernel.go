@@ -116,7 +116,7 @@ func runKernelCheck(f *Factory, o *KernelCheckOptions) error {
 
 // KernelInstallOptions are `kernel install`'s inputs.
 type KernelInstallOptions struct {
-	Image, Initrd, Arch, Version string
+	Image, Initrd, Arch, Version, Config string
 }
 
 // NewCmdKernelInstall builds `diskless kernel install`.
@@ -142,6 +142,7 @@ refused. Point slaves at it with "diskless kernel use".`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Initrd, "initrd", "", "initial ramdisk to publish with the kernel")
+	cmd.Flags().StringVar(&opts.Config, "config-file", "", "the kernel's .config (e.g. /boot/config-V), checked and recorded when the image has no embedded config")
 	cmd.Flags().StringVar(&opts.Arch, "arch", "", "architecture: "+strings.Join(slave.Arches, ", ")+" (default: from the image)")
 	cmd.Flags().StringVar(&opts.Version, "version", "", "version name (default: from the image header or file name)")
 	return cmd
@@ -167,6 +168,11 @@ func runKernelInstall(f *Factory, o *KernelInstallOptions) error {
 	req := kernel.InstallRequest{Kernel: img, Version: o.Version, Arch: o.Arch, SourceName: o.Image, Now: f.Now()}
 	if o.Initrd != "" {
 		if req.Initrd, err = os.ReadFile(o.Initrd); err != nil {
+			return err
+		}
+	}
+	if o.Config != "" {
+		if req.Config, err = os.ReadFile(o.Config); err != nil {
 			return err
 		}
 	}
