@@ -40,7 +40,7 @@ func sources(v *viper.Viper, o Options) map[string]string {
 }
 
 func envSet(o Options, key string) bool {
-	_, ok := o.Env(EnvName(key))
+	_, ok := lookupEnv(o, key)
 	return ok
 }
 

@@ -78,11 +78,15 @@ func Encode(r *Registry) ([]byte, error) {
 // still under the lock, so files derived from the registry (hosts, exports,
 // boot configs) are never written from a stale registry by a concurrent run.
 func (st Store) Update(w *fsutil.Writer, fn func(*Registry) error, then ...func(*Registry) error) (*Registry, fsutil.Result, error) {
-	lock, err := fsutil.LockFile(st.lockPath())
-	if err != nil {
-		return nil, fsutil.Unchanged, err
+	// A dry run writes nothing, not even the lock file, and so takes no lock:
+	// it may show a diff against a registry another run is changing.
+	if !w.DryRun {
+		lock, err := fsutil.LockFile(st.lockPath())
+		if err != nil {
+			return nil, fsutil.Unchanged, err
+		}
+		defer lock.Unlock()
 	}
-	defer lock.Unlock()
 	r, err := st.Load()
 	if err != nil {
 		return nil, fsutil.Unchanged, err
