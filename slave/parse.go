@@ -88,16 +88,16 @@ func DefaultHostname(ip netip.Addr) string {
 // network or broadcast address, or the master's own.
 func CheckInSubnet(ip netip.Addr, subnet netip.Prefix, master netip.Addr) error {
 	if !subnet.Contains(ip) {
-		return fmt.Errorf("invalid IP %s: not inside subnet %s", ip, subnet)
+		return fmt.Errorf("invalid IP %s: expected an address inside subnet %s", ip, subnet)
 	}
-	if ip == subnet.Masked().Addr() {
-		return fmt.Errorf("invalid IP %s: it is the network address of %s", ip, subnet)
+	if ip == subnet.Masked().Addr() && subnet.Bits() < 31 {
+		return fmt.Errorf("invalid IP %s: it is the network address of %s; expected a host address", ip, subnet)
 	}
 	if ip == Broadcast(subnet) && subnet.Bits() < 31 {
-		return fmt.Errorf("invalid IP %s: it is the broadcast address of %s", ip, subnet)
+		return fmt.Errorf("invalid IP %s: it is the broadcast address of %s; expected a host address", ip, subnet)
 	}
 	if ip == master {
-		return fmt.Errorf("invalid IP %s: it is the master's address", ip)
+		return fmt.Errorf("invalid IP %s: it is the master's own address; expected another host address of %s", ip, subnet)
 	}
 	return nil
 }

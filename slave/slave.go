@@ -153,11 +153,11 @@ func (r *Registry) checkUnique(s Slave, skip int) error {
 		}
 		switch {
 		case o.IP == s.IP:
-			return fmt.Errorf("IP %s is already registered (hostname %s)", s.IP, o.Hostname)
+			return fmt.Errorf("IP %s is already registered to %s: expected an unused IP", s.IP, o.Hostname)
 		case o.MAC == s.MAC:
-			return fmt.Errorf("MAC %s is already registered to %s", s.MAC, o.IP)
+			return fmt.Errorf("MAC %s is already registered to %s: expected an unused MAC", s.MAC, o.IP)
 		case o.Hostname == s.Hostname:
-			return fmt.Errorf("hostname %s is already registered to %s", s.Hostname, o.IP)
+			return fmt.Errorf("hostname %s is already registered to %s: expected an unused hostname", s.Hostname, o.IP)
 		}
 	}
 	return nil
