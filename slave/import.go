@@ -61,10 +61,15 @@ func parseCSV(data []byte) ([]ImportLine, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := r.FieldPos(0)
 		if err != nil {
-			return nil, lineErr(line, "%w", err)
+			// FieldPos panics after a failed Read; the error knows its line.
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return nil, lineErr(pe.StartLine, "%w", pe.Err)
+			}
+			return nil, err
 		}
+		line, _ := r.FieldPos(0)
 		for i := range rec {
 			rec[i] = strings.TrimSpace(rec[i])
 		}
