@@ -214,3 +214,29 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestEncodeRoundTripOddValues: values YAML treats specially survive the
+// per-slave encoding byte for byte.
+func TestEncodeRoundTripOddValues(t *testing.T) {
+	odd := []string{
+		strings.Repeat("long words, with: colons # and hashes ", 10),
+		`quote "double" and 'single'`, "yes", "null", "0x1F", "- dash", "[list]", "{map}", "*alias", "&anchor", "!tag", "%", "@", "`", "  padded  ", "tab\there", "ünïcödé",
+	}
+	var r Registry
+	for i, c := range odd {
+		s := Slave{IP: netip.AddrFrom4([4]byte{192, 168, 1, byte(10 + i)}), MAC: "00:00:00:00:00:" + string("0123456789abcdef"[i%16]) + string("0123456789abcdef"[i/16]), Comment: c, KernelArgs: c}
+		must(t, r.Add(s, testNet))
+	}
+	data, err := Encode(&r)
+	must(t, err)
+	st := Store{Path: "x", Network: testNet}
+	got, err := st.Decode(data)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	for i := range r.Slaves {
+		if got.Slaves[i] != r.Slaves[i] {
+			t.Errorf("slave %d: %+v, want %+v", i, got.Slaves[i], r.Slaves[i])
+		}
+	}
+}
