@@ -80,31 +80,55 @@ func tempPrefix(base string) string { return "." + base + ".tmp-" }
 
 // RemoveStaleTemps deletes temp files of base in dir left by writers that
 // died (kill -9, power loss) before renaming them. Temps of live processes
-// are left alone.
+// are left alone. Each directory is listed once per process, so writing many
+// files into one directory stays linear.
 func RemoveStaleTemps(dir, base string) {
-	prefix := tempPrefix(base)
-	matches, _ := filepath.Glob(filepath.Join(dir, globEscape(prefix)+"*"))
-	for _, m := range matches {
-		rest := strings.TrimPrefix(filepath.Base(m), prefix)
-		pidStr, _, _ := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidStr)
-		if err == nil && pid > 0 && pid != os.Getpid() && processAlive(pid) {
+	v, ok := staleByDir.Load(dir)
+	if !ok {
+		v, _ = staleByDir.LoadOrStore(dir, listStaleTemps(dir))
+	}
+	sd := v.(*staleTemps)
+	sd.mu.Lock()
+	names := sd.byBase[base]
+	delete(sd.byBase, base)
+	sd.mu.Unlock()
+	for _, n := range names {
+		os.Remove(filepath.Join(dir, n))
+	}
+}
+
+// staleByDir caches, per directory, the dead writers' temp files by the
+// name of the file they were meant to replace.
+var staleByDir sync.Map // dir -> *staleTemps
+
+type staleTemps struct {
+	mu     sync.Mutex
+	byBase map[string][]string
+}
+
+func listStaleTemps(dir string) *staleTemps {
+	sd := &staleTemps{byBase: map[string][]string{}}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		name := e.Name()
+		i := strings.LastIndex(name, ".tmp-")
+		if !strings.HasPrefix(name, ".") || i < 1 || e.IsDir() {
 			continue
 		}
-		if err == nil && pid == os.Getpid() {
-			continue // one of ours, maybe in flight in another goroutine
+		pidStr, _, _ := strings.Cut(name[i+len(".tmp-"):], "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid == os.Getpid() || (pid > 0 && processAlive(pid)) {
+			continue
 		}
-		os.Remove(m)
+		base := name[1:i]
+		sd.byBase[base] = append(sd.byBase[base], name)
 	}
+	return sd
 }
 
 func processAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
-func globEscape(s string) string {
-	return strings.NewReplacer(`\`, `\\`, "*", `\*`, "?", `\?`, "[", `\[`).Replace(s)
 }
 
 // SyncDir fsyncs a directory so a rename in it survives a crash.
