@@ -155,7 +155,11 @@ func runSlaveAdd(f *Factory, o *SlaveAddOptions) error {
 	if err != nil {
 		return err
 	}
-	if !f.DryRun {
+	switch {
+	case f.DryRun:
+	case !f.humanOutput():
+		return f.print(added, nil)
+	default:
 		fmt.Fprintf(f.IO.Out, "added %s %s %s\n", added.IP, added.MAC, added.Hostname)
 	}
 	return nil

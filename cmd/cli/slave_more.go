@@ -215,7 +215,11 @@ func runSlaveSet(f *Factory, o *SlaveSetOptions) error {
 	if err != nil {
 		return err
 	}
-	if !f.DryRun {
+	switch {
+	case f.DryRun:
+	case !f.humanOutput():
+		return f.print(after, nil)
+	default:
 		fmt.Fprintf(f.IO.Out, "updated %s %s %s\n", after.IP, after.MAC, after.Hostname)
 	}
 	return nil
