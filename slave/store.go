@@ -48,9 +48,31 @@ func (st Store) Decode(data []byte) (*Registry, error) {
 		return nil, fmt.Errorf("registry %s: %w", st.Path, err)
 	}
 	if err := r.Validate(st.Network); err != nil {
+		var ee *EntryError
+		if errors.As(err, &ee) {
+			if line := entryLine(data, ee.Index); line > 0 {
+				return nil, fmt.Errorf("registry %s:%d: %w", st.Path, line, err)
+			}
+		}
 		return nil, fmt.Errorf("registry %s: %w", st.Path, err)
 	}
 	return &r, nil
+}
+
+// entryLine finds the line of the i-th slave in registry YAML (0 if unknown),
+// so an error in a hand-edited file points at it. Only run on errors.
+func entryLine(data []byte, i int) int {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return 0
+	}
+	m := doc.Content[0]
+	for k := 0; m.Kind == yaml.MappingNode && k+1 < len(m.Content); k += 2 {
+		if list := m.Content[k+1]; m.Content[k].Value == "slaves" && list.Kind == yaml.SequenceNode && i < len(list.Content) {
+			return list.Content[i].Line
+		}
+	}
+	return 0
 }
 
 // Encode renders the registry as the YAML file people edit.
