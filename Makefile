@@ -5,6 +5,11 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/diskless-project/diskless/cmd/cli.Version=$(VERSION)
+# Man pages carry the date of the last change to the commands, so
+# regenerating them without a change leaves the committed files identical.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct -- cmd 2>/dev/null || echo 0)
+# staticcheck 2026.2.2; the module proxy has no @latest for it, so pin it.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN      := bin/diskless
 DEMO_ROOT ?= $(CURDIR)/demo-root
 
@@ -28,7 +33,7 @@ e2e:
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+	$(GO) run $(STATICCHECK) ./...
 
 demo: build
 	DEMO_ROOT=$(DEMO_ROOT) BIN=$(CURDIR)/$(BIN) bash scripts/demo.sh
@@ -37,7 +42,8 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 man:
-	$(GO) run ./cmd/gendocs man docs/man
+	rm -rf docs/man
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./cmd/gendocs man docs/man
 
 completions: build
 	mkdir -p docs/completions
