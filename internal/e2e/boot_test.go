@@ -30,9 +30,11 @@ type master struct {
 }
 
 // slaveKernelArgs are the test's extra kernel arguments: the console on the
-// serial port the test reads, and a reboot (which QEMU turns into an exit)
-// instead of a hang on panic.
-const slaveKernelArgs = "console=ttyS0 panic=5"
+// serial port the test reads; a reboot (which QEMU turns into an exit)
+// instead of a hang on panic; and nokaslr, because the 6.1 EFI stub's random
+// placement now and then lands on memory syslinux.efi still uses ("EFI stub:
+// ERROR: Failed to decompress kernel", then an invalid-opcode exception).
+const slaveKernelArgs = "console=ttyS0 panic=5 nokaslr"
 
 // slaveInit is the slave's /sbin/init: it proves the root is the slave's own
 // (the hostname file we scaffolded) and what address it booted with.
@@ -128,7 +130,7 @@ func requireBootPackages(t *testing.T) {
 	testenv.RequireRoot(t)
 	for prog, pkg := range map[string]string{
 		"qemu-system-x86_64": "qemu-system-x86", "ganesha.nfsd": "nfs-ganesha", "rpcbind": "rpcbind",
-		"apt-get": "apt", "dpkg": "dpkg", "unshare": "util-linux", "ip": "iproute2",
+		"apt-get": "apt", "dpkg": "dpkg", "nsenter": "util-linux", "rpcinfo": "rpcbind", "ip": "iproute2",
 	} {
 		testenv.RequireCmd(t, prog, pkg)
 	}

@@ -1,12 +1,10 @@
 package e2e
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -76,50 +74,6 @@ func waitTCP(t *testing.T, l *lab, addr string, within time.Duration) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// nfsExport is one directory ganesha exports to one client.
-type nfsExport struct {
-	Path   string // directory on this machine
-	Pseudo string // the path clients mount (NFSv3 too, Mount_Path_Pseudo)
-	Client string
-}
-
-// startGanesha runs rpcbind and nfs-ganesha in the lab's namespace, in a
-// private mount namespace with tmpfs on /run and /var/lib/nfs so the host's
-// are untouched.
-func startGanesha(t *testing.T, l *lab, ev *events, exports []nfsExport) {
-	t.Helper()
-	ganesha := requireCmd(t, "ganesha.nfsd", "nfs-ganesha")
-	requireFile(t, "/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so", "nfs-ganesha-vfs")
-	rpcbind := requireCmd(t, "rpcbind", "rpcbind")
-	unshare := requireCmd(t, "unshare", "util-linux")
-	var b strings.Builder
-	b.WriteString(`NFS_CORE_PARAM { Protocols = 3, 4; Mount_Path_Pseudo = true; Enable_NLM = false; Enable_RQUOTA = false; }
-NFSV4 { Graceless = true; }
-`)
-	for i, e := range exports {
-		fmt.Fprintf(&b, `EXPORT {
-	Export_Id = %d; Path = %q; Pseudo = %q;
-	Protocols = 3, 4; Transports = TCP; SecType = sys; Access_Type = None; Squash = No_Root_Squash;
-	FSAL { Name = VFS; }
-	CLIENT { Clients = %s; Access_Type = RW; }
-}
-`, i+1, e.Path, e.Pseudo, e.Client)
-	}
-	conf := filepath.Join(l.dir, "ganesha.conf")
-	mustWrite(t, conf, b.String(), 0o644)
-	script := fmt.Sprintf(`set -e
-mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /var/lib/nfs
-mkdir -p /run/rpcbind /run/ganesha /var/lib/nfs/ganesha
-%s -f -w &
-for i in $(seq 1 50); do [ -S /run/rpcbind.sock ] && break; sleep 0.1; done
-exec %s -F -L /dev/stderr -f %s -p /run/ganesha/ganesha.pid
-`, rpcbind, ganesha, conf)
-	cmd := exec.Command("ip", "netns", "exec", l.ns.Name, unshare, "-m", "--propagation", "private", "sh", "-c", script)
-	startDaemonCmd(t, l, ev, "ganesha", cmd)
-	waitTCP(t, l, l.master+":2049", 30*time.Second)
 }
 
 func mustCopy(t *testing.T, src, dst string) {

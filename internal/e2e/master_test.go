@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/diskless-project/diskless/internal/testenv"
 )
 
 // cli runs the diskless binary built from this checkout against a scratch
@@ -83,26 +85,15 @@ func startMaster(t *testing.T, l *lab, ev *events, k *debKernel, slaves []slaveS
 	initrd := filepath.Join(c.root, "boot", "initrd.img-"+k.Version)
 	mustCopy(t, k.Vmlinuz, filepath.Join(c.root, "boot", "vmlinuz-"+k.Version))
 	buildInitrd(t, k, initrd)
-	if c.sub("kernel", "install") {
-		c.run(t, "kernel", "install", k.Version)
-	} else {
-		m.standins.use(t, "kernel install (copied into <tftp_root>/kernels/<ver>)")
-		standinKernelInstall(t, c, k)
-	}
+	c.run(t, "kernel", "install", filepath.Join(c.root, "boot", "vmlinuz-"+k.Version),
+		"--initrd", initrd, "--version", k.Version)
 
 	for _, s := range slaves {
 		c.run(t, "slave", "add", s.IP, "--mac", s.MAC, "--hostname", s.Hostname,
 			"--kernel", k.Version, "--kernel-args", slaveKernelArgs)
 	}
-	if c.sub("rootfs", "sync") {
-		c.run(t, "rootfs", "scaffold", "--all")
-		c.run(t, "rootfs", "sync", "--all")
-	} else {
-		m.standins.use(t, "rootfs scaffold/sync (slave roots laid out by the test)")
-		for _, s := range slaves {
-			layoutSlaveRoot(t, filepath.Join(c.root, "diskless", s.IP), s)
-		}
-	}
+	c.run(t, "rootfs", "scaffold", "--all")
+	c.run(t, "rootfs", "sync", "--all")
 	if c.sub("netboot", "loaders") {
 		c.run(t, "netboot", "loaders")
 	} else {
@@ -110,11 +101,13 @@ func startMaster(t *testing.T, l *lab, ev *events, k *debKernel, slaves []slaveS
 		standinLoaders(t, c)
 	}
 
-	if c.sub("nfs", "exports") {
-		c.run(t, "nfs", "exports")
+	// No kernel nfsd here to reload: ganesha serves what the file says.
+	c.run(t, "nfs", "exports", "--no-reload")
+	exports, err := os.ReadFile(filepath.Join(c.root, "etc", "exports"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	m.standins.use(t, "NFS server configured by the test from the registry (not from our generated exports)")
-	startGanesha(t, l, ev, standinExports(c, slaves))
+	testenv.StartGaneshaRoot(t, l.ns, string(exports), c.root)
 
 	if !c.sub("serve") {
 		m.standins.use(t, "serve (dnsmasq does DHCP and TFTP; the test writes pxelinux.cfg)")

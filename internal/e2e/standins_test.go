@@ -7,19 +7,9 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 )
-
-// standinKernelInstall publishes the kernel and initrd where `diskless kernel
-// install` does: <tftp_root>/kernels/<ver>/{vmlinuz,initrd.img}.
-func standinKernelInstall(t *testing.T, c *cli, k *debKernel) {
-	t.Helper()
-	dir := filepath.Join(c.root, "srv", "tftp", "kernels", k.Version)
-	mustCopy(t, filepath.Join(c.root, "boot", "vmlinuz-"+k.Version), filepath.Join(dir, "vmlinuz"))
-	mustCopy(t, filepath.Join(c.root, "boot", "initrd.img-"+k.Version), filepath.Join(dir, "initrd.img"))
-}
 
 // standinLoaders copies Debian's loaders into the TFTP root.
 func standinLoaders(t *testing.T, c *cli) {
@@ -32,30 +22,6 @@ func standinLoaders(t *testing.T, c *cli) {
 	} {
 		mustCopy(t, src, filepath.Join(c.root, "srv", "tftp", dst))
 	}
-}
-
-// layoutSlaveRoot is the least of what `rootfs scaffold`+`sync` make that the
-// test's init needs.
-func layoutSlaveRoot(t *testing.T, root string, s slaveSpec) {
-	t.Helper()
-	for _, d := range []string{"bin", "sbin", "etc/conf.d", "proc", "sys", "dev", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mustCopy(t, "/bin/busybox", filepath.Join(root, "bin", "busybox"))
-	mustWrite(t, filepath.Join(root, "etc", "conf.d", "hostname"), fmt.Sprintf("hostname=%q\n", s.Hostname), 0o644)
-	mustWrite(t, filepath.Join(root, "sbin", "init"), slaveInit, 0o755)
-}
-
-// standinExports exports each slave's root to that slave, read-write, under
-// the path our APPEND line names (/diskless/<ip>).
-func standinExports(c *cli, slaves []slaveSpec) []nfsExport {
-	var ex []nfsExport
-	for _, s := range slaves {
-		ex = append(ex, nfsExport{Path: filepath.Join(c.root, "diskless", s.IP), Pseudo: "/diskless/" + s.IP, Client: s.IP})
-	}
-	return ex
 }
 
 // startDnsmasq answers DHCP for the slaves (and TFTP from the TFTP root when

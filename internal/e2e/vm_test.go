@@ -331,7 +331,7 @@ func bootVM(t *testing.T, l *lab, ev *events, fw firmware, mac string) *vmResult
 }
 
 // fatalConsole are console lines after which the boot cannot succeed.
-var fatalConsole = regexp.MustCompile(`Kernel panic|E2E-INITRD: FAIL|No more network devices|PXE-E\d\d|Boot Failed|No bootable device`)
+var fatalConsole = regexp.MustCompile(`Kernel panic|EFI stub: ERROR|!!!! X64 Exception|E2E-INITRD: FAIL|No more network devices|PXE-E\d\d|Boot Failed|No bootable device`)
 
 func watchForFailure(ev *events, since time.Time, stop <-chan struct{}, cancel func()) {
 	seen := 0
