@@ -46,6 +46,7 @@ type Tracker struct {
 	mu     sync.Mutex
 	now    func() time.Time
 	slaves map[netip.Addr]*SlaveStatus
+	counts [len(stageNames)]uint64 // times each stage was reached (/metrics)
 }
 
 // NewTracker returns a tracker using now as its clock (time.Now if nil).
@@ -74,6 +75,9 @@ func (t *Tracker) Record(ip netip.Addr, mac string, stage Stage) {
 		st.MAC = mac
 	}
 	st.Stages[stage.String()] = now
+	if int(stage) < len(t.counts) {
+		t.counts[stage]++
+	}
 	st.Stage, st.At = stage, now
 }
 
@@ -91,5 +95,22 @@ func (t *Tracker) Snapshot() []SlaveStatus {
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].IP.Less(out[j].IP) })
+	return out
+}
+
+// StageCount is how many times one stage was reached since start.
+type StageCount struct {
+	Stage Stage
+	Count uint64
+}
+
+// Counts returns the per-stage counters, in stage order (none excluded).
+func (t *Tracker) Counts() []StageCount {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]StageCount, 0, len(t.counts)-1)
+	for i := 1; i < len(t.counts); i++ {
+		out = append(out, StageCount{Stage(i), t.counts[i]})
+	}
 	return out
 }
