@@ -174,10 +174,10 @@ func (r *Renderer) GRUB(s *slave.Slave) []byte {
 func GRUBDefault() []byte { return []byte("# unregistered machine. " + Header + "\nexit\n") }
 
 // Names of the generated files, relative to the TFTP root.
-func PXELinuxName(s *slave.Slave) string { return "pxelinux.cfg/01-" + MACDashes(s.MAC) }
+func PXELinuxName(s *slave.Slave) string   { return "pxelinux.cfg/01-" + MACDashes(s.MAC) }
 func PXELinuxIPName(s *slave.Slave) string { return "pxelinux.cfg/" + HexIP(s.IP) }
-func IPXEName(s *slave.Slave) string      { return "ipxe/" + MACDashes(s.MAC) + ".ipxe" }
-func GRUBName(s *slave.Slave) string      { return "grub/grub.cfg-01-" + MACDashes(s.MAC) }
+func IPXEName(s *slave.Slave) string       { return "ipxe/" + MACDashes(s.MAC) + ".ipxe" }
+func GRUBName(s *slave.Slave) string       { return "grub/grub.cfg-01-" + MACDashes(s.MAC) }
 
 // Files are every boot config for a registry, by name relative to the TFTP
 // root: what `diskless netboot config` writes and what serve answers.

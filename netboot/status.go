@@ -1,6 +1,7 @@
 package netboot
 
 import (
+	"fmt"
 	"net/netip"
 	"sort"
 	"sync"
@@ -31,6 +32,17 @@ func (s Stage) String() string {
 
 // MarshalText makes stages read as names in JSON.
 func (s Stage) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a stage name (`diskless status` decoding /status).
+func (s *Stage) UnmarshalText(b []byte) error {
+	for i, n := range stageNames {
+		if n == string(b) {
+			*s = Stage(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown boot stage %q", b)
+}
 
 // SlaveStatus is one slave's last boot progress.
 type SlaveStatus struct {

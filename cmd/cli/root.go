@@ -50,6 +50,9 @@ embedded DHCP + TFTP boot service.`,
 		NewCmdSlave(f),
 		NewCmdDoctor(f, nil),
 		NewCmdVersion(f),
+		NewCmdNetboot(f),
+		NewCmdServe(f, nil),
+		NewCmdStatus(f),
 	)
 	return root
 }
