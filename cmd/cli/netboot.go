@@ -237,3 +237,18 @@ func installLoaders(cfg *config.Config, w *fsutil.Writer) ([]string, error) {
 	}
 	return lines, nil
 }
+
+// initLoaders installs the boot loaders as part of `diskless init`; missing
+// packages only warn there (`diskless netboot loaders` makes it an error).
+func initLoaders(f *Factory, cfg *config.Config, w *fsutil.Writer) {
+	lines, err := installLoaders(cfg, w)
+	if err != nil {
+		fmt.Fprintf(f.IO.ErrOut, "warning: %v; then run `diskless netboot loaders`\n", err)
+		return
+	}
+	if f.DryRun {
+		for _, l := range lines {
+			fmt.Fprintln(f.IO.Out, l)
+		}
+	}
+}

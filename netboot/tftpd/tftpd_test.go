@@ -390,3 +390,34 @@ func BenchmarkTFTPKernel(b *testing.B) {
 		})
 	}
 }
+
+// TestGarbagePackets: malformed and hostile datagrams never stop the server.
+func TestGarbagePackets(t *testing.T) {
+	env := nettest.New(t, 5000)
+	h := start(t, env, nil)
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: h.port}
+	garbage := [][]byte{{}, {0}, {0, 1}, {0, 1, 0}, {0, 2, 'x', 0, 'o', 'c', 't', 'e', 't', 0}, {0, 3, 0, 1}, {0, 4, 0, 0}, {0, 5}, {0, 6, 'b'},
+		{0, 9}, {0xff, 0xff}, rrqPacket("x", "blksize"), rrqPacket("x", "blksize", "1"), rrqPacket("x", "blksize", "-5"),
+		rrqPacket("x", "blksize", "99999999999999999999"), rrqPacket("x", "tsize", "abc"), []byte("\x00\x01pxelinux.0"),
+		append([]byte{0, 1}, bytes.Repeat([]byte("a"), 1400)...), rrqPacket("pxelinux.0\x00evil", "mode")}
+	seed := make([]byte, 300)
+	for i := range 200 { // deterministic pseudo-random junk too
+		for j := range seed {
+			seed[j] = byte((i*31 + j*17) ^ (j >> 2))
+		}
+		garbage = append(garbage, append([]byte(nil), seed[:i%300]...))
+	}
+	for _, g := range garbage {
+		c.WriteToUDP(g, srv)
+	}
+	time.Sleep(200 * time.Millisecond)
+	got, err := h.fetch(t, "atftp", 1468, "pxelinux.0")
+	if err != nil || string(got) != "fake pxelinux" {
+		t.Fatalf("server broken after %d garbage packets: %q %v", len(garbage), got, err)
+	}
+}
