@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,6 +173,13 @@ func (s *Server) handleRead(name string, rf io.ReaderFrom) error {
 	}
 	n, err := rf.ReadFrom(f.Content)
 	dur := time.Since(start)
+	if err != nil && n == 0 && strings.Contains(err.Error(), "code=") {
+		// The client sent ERROR right after our OACK: the PXE tsize probe,
+		// part of every normal PXE boot, not a failure.
+		s.o.Log.Debug("tftp transfer aborted by client", "file", f.Name, "client", client, "size", f.Size, "err", err)
+		s.o.Metrics.Request("tftp", "aborted", 0)
+		return nil
+	}
 	if err != nil {
 		// The library already told the client (or the client told us).
 		s.o.Log.Warn("tftp transfer failed", "file", f.Name, "client", client, "size", f.Size, "sent", n, "duration", dur.Round(time.Millisecond), "err", err)
