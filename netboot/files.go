@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,11 +22,18 @@ var ErrRefused = errors.New("refused")
 // Tree is what TFTP and HTTP serve: files under the TFTP root (read-only,
 // confined with os.Root) and the boot configs rendered from the live registry.
 type Tree struct {
-	Renderer *Renderer
 	Live     *LiveRegistry
 	Root     *os.Root
+	renderer atomic.Pointer[Renderer]
 	started  time.Time
 }
+
+// Renderer is the current renderer (swapped by SetRenderer on SIGHUP).
+func (t *Tree) Renderer() *Renderer { return t.renderer.Load() }
+
+// SetRenderer switches to a renderer of a reloaded config; requests already
+// running finish with the old one.
+func (t *Tree) SetRenderer(r *Renderer) { t.renderer.Store(r) }
 
 // OpenTree opens the TFTP root of r's config.
 func OpenTree(r *Renderer, live *LiveRegistry) (*Tree, error) {
@@ -34,7 +42,9 @@ func OpenTree(r *Renderer, live *LiveRegistry) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tftp_root %s: %w (run `diskless init`, or set tftp_root)", dir, err)
 	}
-	return &Tree{Renderer: r, Live: live, Root: root, started: time.Now()}, nil
+	t := &Tree{Live: live, Root: root, started: time.Now()}
+	t.SetRenderer(r)
+	return t, nil
 }
 
 // Close releases the root.
@@ -99,7 +109,7 @@ func (t *Tree) Open(name string) (*Opened, error) {
 		return nil, err
 	}
 	snap := t.Live.Current()
-	if data, sl, generated, found := t.Renderer.Lookup(snap, clean); generated {
+	if data, sl, generated, found := t.Renderer().Lookup(snap, clean); generated {
 		if !found {
 			return nil, fmt.Errorf("%s: no registered slave: %w", clean, fs.ErrNotExist)
 		}
@@ -119,7 +129,7 @@ func (t *Tree) Open(name string) (*Opened, error) {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrRefused, clean)
 	}
-	return &Opened{Name: clean, Kind: t.Renderer.Classify(clean), Size: fi.Size(), ModTime: fi.ModTime(), Content: f, file: f}, nil
+	return &Opened{Name: clean, Kind: t.Renderer().Classify(clean), Size: fi.Size(), ModTime: fi.ModTime(), Content: f, file: f}, nil
 }
 
 // Track records the boot stage a completed transfer shows, for a registered

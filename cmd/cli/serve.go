@@ -4,13 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"os/signal"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/netboot"
 	"github.com/diskless-project/diskless/netboot/httpd"
 	"github.com/diskless-project/diskless/netboot/tftpd"
@@ -134,6 +139,19 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		return usageErrorf("nothing to serve: DHCP, TFTP and HTTP are all off")
 	}
 	log.Info("serving", "slaves", len(live.Current().Registry.Slaves), "tftp_root", cfg.On(cfg.TFTPRoot), "interface", cfg.Interface)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reloadServeConfig(f, o, cfg, tree, log)
+			}
+		}
+	}()
 	err = runServices(ctx, services)
 	log.Info("stopped")
 	return err
@@ -159,4 +177,25 @@ func runServices(ctx context.Context, services []netboot.Service) error {
 	}
 	wg.Wait()
 	return first
+}
+
+// reloadServeConfig is SIGHUP: re-read the config and render boot configs
+// from it (kernel.default, boot.*, nfs.server, master...). Sockets and the
+// TFTP root stay as they are: changing those needs a restart, and says so.
+func reloadServeConfig(f *Factory, o *ServeOptions, old *config.Config, tree *netboot.Tree, log *slog.Logger) {
+	cfg, err := f.LoadConfig(o.cmd.Flags(), serveFlagKeys)
+	if err == nil {
+		err = cfg.Validate()
+	}
+	if err != nil {
+		log.Error("SIGHUP: config not reloaded, keeping the running one", "err", err)
+		return
+	}
+	if cfg.Serve.TFTPPort != old.Serve.TFTPPort || cfg.Serve.HTTPPort != old.Serve.HTTPPort ||
+		cfg.Serve.TFTPAddr != old.Serve.TFTPAddr || cfg.Serve.HTTPAddr != old.Serve.HTTPAddr ||
+		cfg.TFTPRoot != old.TFTPRoot || cfg.Registry != old.Registry {
+		log.Warn("SIGHUP: ports, addresses, tftp_root and registry changes take effect on restart")
+	}
+	tree.SetRenderer(&netboot.Renderer{Cfg: cfg})
+	log.Info("config reloaded", "file", cfg.File)
 }

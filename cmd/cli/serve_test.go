@@ -181,6 +181,22 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("status -o json:\n%s", js)
 	}
 
+	// SIGHUP reloads the config: new nfsroot options show in the next fetch.
+	cfgFile := filepath.Join(root, "etc/diskless/diskless.yaml")
+	y, _ := os.ReadFile(cfgFile)
+	os.WriteFile(cfgFile, append(y, "\nboot:\n  nfsroot_options: \"vers=4.2,proto=tcp\"\n"...), 0o644)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	for i := 0; ; i++ {
+		hcfg, err := exec.Command(curlBin, "-sS", "-f", base+"/pxelinux.cfg/7F000016").CombinedOutput()
+		if err == nil && strings.Contains(string(hcfg), "/diskless/127.0.0.22,vers=4.2,proto=tcp rw") {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("SIGHUP did not reload the config: %s\n%s", hcfg, p.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	// SIGTERM drains and exits 0.
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -192,7 +208,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("serve still running 15s after SIGTERM")
 	}
 	logs := p.log()
-	for _, want := range []string{"msg=\"tftp transfer\" svc=tftp file=kernels/6.1.0/vmlinuz", "size=1048581", "msg=stopped"} {
+	for _, want := range []string{"msg=\"tftp transfer\" svc=tftp file=kernels/6.1.0/vmlinuz", "size=1048581", "msg=\"config reloaded\"", "msg=stopped"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("serve log lacks %q:\n%s", want, logs)
 		}
