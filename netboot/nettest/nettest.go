@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/diskless-project/diskless/config"
@@ -87,5 +89,33 @@ func (e *Env) SetSlaves(t testing.TB, slaves ...slave.Slave) {
 	}
 	if err := os.WriteFile(e.Store.Path, data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// PlantHostile puts escape routes into the tree (a secret next to the root,
+// symlinks out, a symlink loop, a FIFO) and returns 40+ names a hostile client
+// may ask for; none may be served.
+func (e *Env) PlantHostile(t testing.TB) []string {
+	t.Helper()
+	parent := filepath.Dir(e.TFTPRoot)
+	os.WriteFile(filepath.Join(parent, "secret"), []byte("SECRET"), 0o600)
+	os.Symlink(filepath.Join(parent, "secret"), filepath.Join(e.TFTPRoot, "abs-link"))
+	os.Symlink("../secret", filepath.Join(e.TFTPRoot, "rel-link"))
+	os.Symlink("/etc", filepath.Join(e.TFTPRoot, "etc-link"))
+	os.Symlink("..", filepath.Join(e.TFTPRoot, "kernels", "up"))
+	os.Symlink("loop2", filepath.Join(e.TFTPRoot, "loop1"))
+	os.Symlink("loop1", filepath.Join(e.TFTPRoot, "loop2"))
+	syscall.Mkfifo(filepath.Join(e.TFTPRoot, "fifo"), 0o644)
+	return []string{
+		"..", "../", "../secret", "../../etc/passwd", "/../secret", "//../secret", "./../secret",
+		"kernels/../../secret", "kernels/6.1.0/../../../secret", "a/b/../../../secret",
+		"..\\secret", "\\..\\secret", "kernels\\..\\..\\secret", "..%2fsecret/../..", "pxelinux.cfg/../../secret",
+		"/etc/passwd", "etc/passwd", "/proc/self/environ", "proc/self/environ", "/dev/zero",
+		"abs-link", "rel-link", "etc-link/passwd", "etc-link/shadow", "kernels/up/../secret", "kernels/up/secret",
+		"kernels/up/kernels/up/../secret", "loop1", "loop2", "fifo",
+		"/", "//", ".", "./", "kernels", "kernels/", "pxelinux.cfg", "pxelinux.cfg/",
+		"name\nwith newline", "\x01", "\x7f", strings.Repeat("a/", 600) + "x",
+		"pxelinux.cfg/01-ff-ff-ff-ff-ff-ff", "pxelinux.cfg/FFFFFFFF", "ipxe/zz.ipxe", "grub/grub.cfg-01-00-00-00-00-00-00",
+		"nonexistent", "kernels/9.9/vmlinuz",
 	}
 }
