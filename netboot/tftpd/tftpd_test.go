@@ -356,9 +356,9 @@ func TestLossCompletesPromptly(t *testing.T) {
 	if drops == 0 {
 		t.Fatal("the nft rule dropped nothing: the test proves nothing")
 	}
-	// Each loss may cost the 250 ms timeout plus the client's reaction
-	// (tftp-hpa re-sends a lost ACK only on the server's retransmit); allow 600 ms.
-	if limit := time.Duration(drops)*600*time.Millisecond + 3*time.Second; took > limit {
+	// Each loss costs the 250 ms timeout (measured ~257 ms); allow up to 1 s
+	// per loss for a loaded CI machine: still far from the library's 5.5 s.
+	if limit := time.Duration(drops)*time.Second + 5*time.Second; took > limit {
 		t.Fatalf("took %v for %d drops, more than %v", took, drops, limit)
 	}
 }
@@ -436,7 +436,7 @@ func TestBootStorm(t *testing.T) {
 		go func() {
 			// Not atftp: on a duplicate OACK (our 250 ms retransmit when a
 			// starved client is late with ACK 0) it aborts with "unexpected
-			// OACK"; tftp-hpa and curl, like PXE ROMs, ignore the duplicate.
+			// OACK"; tftp-hpa and curl ignore the duplicate.
 			client, bs := "curl", 1468
 			if i%2 == 1 {
 				client, bs = "tftp-hpa", 0
