@@ -56,6 +56,7 @@ registered. slave add/set/rm keep these files in sync afterwards. With
 			if err != nil {
 				return err
 			}
+			warnMissingKernels(f, cfg, reg)
 			if !f.DryRun && f.humanOutput() {
 				for _, c := range changes {
 					fmt.Fprintln(f.IO.Out, c)
@@ -249,6 +250,24 @@ func initLoaders(f *Factory, cfg *config.Config, w *fsutil.Writer) {
 	if f.DryRun {
 		for _, l := range lines {
 			fmt.Fprintln(f.IO.Out, l)
+		}
+	}
+}
+
+// warnMissingKernels names slaves whose kernel is not in the TFTP root: their
+// config is written, but they would fail at the kernel fetch.
+func warnMissingKernels(f *Factory, cfg *config.Config, reg *slave.Registry) {
+	r := &netboot.Renderer{Cfg: cfg}
+	for i := range reg.Slaves {
+		s := &reg.Slaves[i]
+		v := r.KernelVersion(s)
+		if v == "" {
+			fmt.Fprintf(f.IO.ErrOut, "warning: %s has no kernel (set kernel.default or `diskless slave set %s --kernel VERSION`): it boots its local disk\n", s.IP, s.IP)
+			continue
+		}
+		p := filepath.Join(cfg.On(cfg.TFTPRoot), filepath.FromSlash(netboot.KernelPath(v)))
+		if _, err := os.Stat(p); err != nil {
+			fmt.Fprintf(f.IO.ErrOut, "warning: %s boots %s, which is missing\n", s.IP, filepath.Join(cfg.TFTPRoot, netboot.KernelPath(v)))
 		}
 	}
 }
