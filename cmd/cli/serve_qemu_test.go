@@ -109,3 +109,96 @@ func TestServeRealIPXE(t *testing.T) {
 		t.Errorf("/status after iPXE: %s", buf.String())
 	}
 }
+
+// TestServeRealPXELinux boots QEMU's PXE ROM into the real pxelinux.0 over
+// serve's TFTP. The VM sits on a tap device inside a test netns; dnsmasq
+// (DHCP only, as for a user keeping their DHCP server: `serve --no-dhcp`)
+// names pxelinux.0 on 10.78.0.1, where serve listens. pxelinux must load
+// ldlinux.c32, find the slave's config by MAC and fetch the (fake) kernel.
+func TestServeRealPXELinux(t *testing.T) {
+	qemu := testenv.RequireCmd(t, "qemu-system-x86_64", "qemu-system-x86")
+	dnsmasq := testenv.RequireCmd(t, "dnsmasq", "dnsmasq-base")
+	testenv.RequireFile(t, "/usr/lib/ipxe/qemu/pxe-e1000.rom", "ipxe-qemu")
+	testenv.RequireFile(t, "/usr/lib/PXELINUX/pxelinux.0", "pxelinux")
+	ns := testenv.NewNetNS(t)
+	ns.Run(t, "ip", "tuntap", "add", "dev", "dltap0", "mode", "tap")
+	ns.Run(t, "ip", "addr", "add", "10.78.0.1/24", "dev", "dltap0")
+	ns.Run(t, "ip", "link", "set", "dltap0", "up")
+	bin := disklessBin(t)
+	root := t.TempDir()
+	dl := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command(bin, append([]string{"--root", root}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("diskless %v: %v\n%s", args, err, out)
+		}
+	}
+	dl("init", "--master", "10.78.0.1", "--subnet", "10.78.0.0/24")
+	dl("netboot", "loaders")
+	dl("slave", "add", "10.78.0.21", "--mac", "52:54:00:12:34:56", "--kernel", "6.1.0", "--kernel-args", "console=ttyS0")
+	kdir := filepath.Join(root, "srv/tftp/kernels/6.1.0")
+	os.MkdirAll(kdir, 0o755)
+	kernel := bytes.Repeat([]byte("not a kernel "), 20000) // 260 KB
+	os.WriteFile(filepath.Join(kdir, "vmlinuz"), kernel, 0o644)
+
+	var logMu sync.Mutex
+	var serveLog bytes.Buffer
+	srv := ns.Command(bin, "--root", root, "serve", "--no-dhcp", "--tftp-addr", "10.78.0.1", "--tftp-port", "69", "--http-addr", "10.78.0.1", "--http-port", "4080")
+	srv.Stderr = lockedBuf{&logMu, &serveLog}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Process.Kill(); srv.Wait() }()
+	dm := ns.Command(dnsmasq, "--keep-in-foreground", "--port=0", "--interface=dltap0", "--bind-interfaces",
+		"--dhcp-range=10.78.0.21,10.78.0.21,255.255.255.0,1h", "--dhcp-boot=pxelinux.0,,10.78.0.1",
+		"--dhcp-leasefile="+filepath.Join(t.TempDir(), "leases"), "--conf-file=/dev/null", "--log-dhcp")
+	if err := dm.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { dm.Process.Kill(); dm.Wait() }()
+
+	serial := filepath.Join(t.TempDir(), "serial.log")
+	vm := ns.Command(qemu, "-nographic", "-nodefaults", "-m", "256", "-boot", "n",
+		"-netdev", "tap,id=n0,ifname=dltap0,script=no,downscript=no",
+		"-device", "e1000,netdev=n0,mac=52:54:00:12:34:56,romfile=/usr/lib/ipxe/qemu/pxe-e1000.rom",
+		"-serial", "file:"+serial, "-monitor", "none")
+	if err := vm.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { vm.Process.Kill(); vm.Wait() }()
+
+	want := []string{
+		"file=pxelinux.0 client=10.78.0.21",
+		"file=ldlinux.c32 client=10.78.0.21",
+		"file=pxelinux.cfg/01-52-54-00-12-34-56 client=10.78.0.21",
+		fmt.Sprintf("file=kernels/6.1.0/vmlinuz client=10.78.0.21:%s", ""),
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		logMu.Lock()
+		logs := serveLog.String()
+		logMu.Unlock()
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(logs, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			t.Logf("serve log:\n%s", logs)
+			break
+		}
+		if time.Now().After(deadline) {
+			out, _ := os.ReadFile(serial)
+			t.Fatalf("pxelinux never fetched %q\nserve log:\n%s\nserial:\n%s", missing, logs, out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	// The slave's own address fetched them: /status shows its stages.
+	st := string(ns.Run(t, testenv.RequireCmd(t, "curl", "curl"), "-sS", "http://10.78.0.1:4080/status"))
+	for _, stage := range []string{`"loader-fetched"`, `"config-fetched"`, `"kernel-fetched"`, `"stage": "kernel-fetched"`} {
+		if !strings.Contains(st, stage) {
+			t.Errorf("/status lacks %s:\n%s", stage, st)
+		}
+	}
+}
