@@ -113,13 +113,30 @@ func TestServeRealIPXE(t *testing.T) {
 // TestServeRealPXELinux boots QEMU's PXE ROM into the real pxelinux.0 over
 // serve's TFTP. The VM sits on a tap device inside a test netns; dnsmasq
 // (DHCP only, as for a user keeping their DHCP server: `serve --no-dhcp`)
-// names pxelinux.0 on 10.78.0.1, where serve listens. pxelinux must load
-// ldlinux.c32, find the slave's config by MAC and fetch the (fake) kernel.
+// names the loader on 10.78.0.1, where serve listens. The loader must load
+// its ldlinux, find the slave's config by MAC and fetch the (fake) kernel.
 func TestServeRealPXELinux(t *testing.T) {
-	qemu := testenv.RequireCmd(t, "qemu-system-x86_64", "qemu-system-x86")
-	dnsmasq := testenv.RequireCmd(t, "dnsmasq", "dnsmasq-base")
 	testenv.RequireFile(t, "/usr/lib/ipxe/qemu/pxe-e1000.rom", "ipxe-qemu")
 	testenv.RequireFile(t, "/usr/lib/PXELINUX/pxelinux.0", "pxelinux")
+	realBoot(t, "pxelinux.0", []string{"-device", "e1000,netdev=n0,mac=52:54:00:12:34:56,romfile=/usr/lib/ipxe/qemu/pxe-e1000.rom"},
+		"pxelinux.0", "ldlinux.c32")
+}
+
+// TestServeRealSyslinuxEFI: the same with OVMF (UEFI x86-64): syslinux.efi
+// and ldlinux.e64 over TFTP, then the same pxelinux.cfg/01-<mac>.
+func TestServeRealSyslinuxEFI(t *testing.T) {
+	testenv.RequireFile(t, "/usr/share/ovmf/OVMF.fd", "ovmf")
+	testenv.RequireFile(t, "/usr/lib/ipxe/qemu/efi-e1000.rom", "ipxe-qemu")
+	testenv.RequireFile(t, "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi", "syslinux-efi")
+	realBoot(t, "syslinux.efi", []string{"-bios", "/usr/share/ovmf/OVMF.fd",
+		"-device", "e1000,netdev=n0,mac=52:54:00:12:34:56,romfile=/usr/lib/ipxe/qemu/efi-e1000.rom"},
+		"syslinux.efi", "ldlinux.e64")
+}
+
+func realBoot(t *testing.T, bootfile string, qemuArgs []string, loaderFiles ...string) {
+	qemu := testenv.RequireCmd(t, "qemu-system-x86_64", "qemu-system-x86")
+	dnsmasq := testenv.RequireCmd(t, "dnsmasq", "dnsmasq-base")
+	curl := testenv.RequireCmd(t, "curl", "curl")
 	ns := testenv.NewNetNS(t)
 	ns.Run(t, "ip", "tuntap", "add", "dev", "dltap0", "mode", "tap")
 	ns.Run(t, "ip", "addr", "add", "10.78.0.1/24", "dev", "dltap0")
@@ -149,30 +166,29 @@ func TestServeRealPXELinux(t *testing.T) {
 	}
 	defer func() { srv.Process.Kill(); srv.Wait() }()
 	dm := ns.Command(dnsmasq, "--keep-in-foreground", "--port=0", "--interface=dltap0", "--bind-interfaces",
-		"--dhcp-range=10.78.0.21,10.78.0.21,255.255.255.0,1h", "--dhcp-boot=pxelinux.0,,10.78.0.1",
-		"--dhcp-leasefile="+filepath.Join(t.TempDir(), "leases"), "--conf-file=/dev/null", "--log-dhcp")
+		"--dhcp-range=10.78.0.21,10.78.0.21,255.255.255.0,1h", "--dhcp-boot="+bootfile+",,10.78.0.1",
+		"--dhcp-leasefile="+filepath.Join(t.TempDir(), "leases"), "--conf-file=/dev/null")
 	if err := dm.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { dm.Process.Kill(); dm.Wait() }()
 
 	serial := filepath.Join(t.TempDir(), "serial.log")
-	vm := ns.Command(qemu, "-nographic", "-nodefaults", "-m", "256", "-boot", "n",
+	args := append([]string{"-nographic", "-nodefaults", "-m", "256", "-boot", "n",
 		"-netdev", "tap,id=n0,ifname=dltap0,script=no,downscript=no",
-		"-device", "e1000,netdev=n0,mac=52:54:00:12:34:56,romfile=/usr/lib/ipxe/qemu/pxe-e1000.rom",
-		"-serial", "file:"+serial, "-monitor", "none")
+		"-serial", "file:" + serial, "-monitor", "none"}, qemuArgs...)
+	vm := ns.Command(qemu, args...)
 	if err := vm.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { vm.Process.Kill(); vm.Wait() }()
 
-	want := []string{
-		"file=pxelinux.0 client=10.78.0.21",
-		"file=ldlinux.c32 client=10.78.0.21",
-		"file=pxelinux.cfg/01-52-54-00-12-34-56 client=10.78.0.21",
-		fmt.Sprintf("file=kernels/6.1.0/vmlinuz client=10.78.0.21:%s", ""),
+	var want []string
+	for _, f := range loaderFiles {
+		want = append(want, "file="+f+" client=10.78.0.21")
 	}
-	deadline := time.Now().Add(3 * time.Minute)
+	want = append(want, "file=pxelinux.cfg/01-52-54-00-12-34-56 client=10.78.0.21", "file=kernels/6.1.0/vmlinuz client=10.78.0.21")
+	deadline := time.Now().Add(4 * time.Minute) // TCG, no KVM
 	for {
 		logMu.Lock()
 		logs := serveLog.String()
@@ -190,12 +206,12 @@ func TestServeRealPXELinux(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			out, _ := os.ReadFile(serial)
-			t.Fatalf("pxelinux never fetched %q\nserve log:\n%s\nserial:\n%s", missing, logs, out)
+			t.Fatalf("%s never fetched %q\nserve log:\n%s\nserial:\n%s", bootfile, missing, logs, out)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
 	// The slave's own address fetched them: /status shows its stages.
-	st := string(ns.Run(t, testenv.RequireCmd(t, "curl", "curl"), "-sS", "http://10.78.0.1:4080/status"))
+	st := ns.Run(t, curl, "-sS", "http://10.78.0.1:4080/status")
 	for _, stage := range []string{`"loader-fetched"`, `"config-fetched"`, `"kernel-fetched"`, `"stage": "kernel-fetched"`} {
 		if !strings.Contains(st, stage) {
 			t.Errorf("/status lacks %s:\n%s", stage, st)
