@@ -124,7 +124,15 @@ func (s *Server) Addr() net.Addr { return s.o.Conn.LocalAddr() }
 // (bounded by their retransmit timeouts) and returns.
 func (s *Server) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.conn) }()
+	go func() {
+		for {
+			panicked, err := s.serveOnce()
+			if !panicked || ctx.Err() != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
 	s.o.Log.Info("tftp listening", "addr", s.Addr().String(), "max_blksize", s.o.MaxBlockSize, "timeout", s.o.Timeout)
 	select {
 	case err := <-errc:
@@ -143,7 +151,31 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) handleRead(name string, rf io.ReaderFrom) error {
+// serveOnce runs the library's loop, surviving a panic in it: in single-port
+// mode its loop sends a packet on a transfer's channel after releasing the
+// lock the transfer closes that channel under, so a late duplicate ACK can
+// hit a closed channel ("send on closed channel"). The panic happens outside
+// the lock and running transfers keep their state, so serving on is safe.
+// Upstream fix: do the non-blocking channel send while holding s.mu.
+func (s *Server) serveOnce() (panicked bool, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.o.Log.Error("tftp: recovered from a panic in the TFTP library; serving on", "panic", fmt.Sprint(p))
+			panicked, err = true, fmt.Errorf("tftp library panic: %v", p)
+		}
+	}()
+	return false, s.srv.Serve(s.conn)
+}
+
+func (s *Server) handleRead(name string, rf io.ReaderFrom) (err error) {
+	// Each transfer runs on its own goroutine: a bug in one must not take
+	// the boot service of every other slave down with it.
+	defer func() {
+		if p := recover(); p != nil {
+			s.o.Log.Error("tftp: panic serving a transfer", "file", name, "panic", fmt.Sprint(p))
+			err = fmt.Errorf("internal error")
+		}
+	}()
 	start := time.Now()
 	ot, _ := rf.(tftp.OutgoingTransfer)
 	var remote netip.Addr
