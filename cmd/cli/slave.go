@@ -90,6 +90,7 @@ var registryHooks = []func(*config.Config, *fsutil.Writer, *slave.Registry) erro
 	syncHostsFile,
 	scaffoldNewSlaves,
 	syncExports,
+	syncBootConfigs,
 }
 
 func afterRegistryChange(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) error {
