@@ -1,6 +1,7 @@
 package dhcpd
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -425,10 +426,10 @@ func (s *Server) addBootOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, kind net
 	if len(file) <= 127 {
 		r.BootFileName = file
 	}
-	if len(file) > 127 || req.IsOptionRequested(dhcpv4.OptionBootfileName) {
+	if len(file) > 127 || requested(req, dhcpv4.OptionBootfileName) {
 		r.Options[optCode(dhcpv4.OptionBootfileName)] = []byte(file)
 	}
-	if req.IsOptionRequested(dhcpv4.OptionTFTPServerName) {
+	if requested(req, dhcpv4.OptionTFTPServerName) {
 		r.Options[optCode(dhcpv4.OptionTFTPServerName)] = []byte(s.cfg.Master.String())
 	}
 	if kind == netboot.ClientPXEBIOS || kind == netboot.ClientPXEUEFI64 {
@@ -438,6 +439,13 @@ func (s *Server) addBootOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, kind net
 	if v := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); v != nil {
 		r.Options[optCode(dhcpv4.OptionClientMachineIdentifier)] = v // PXE: echo the UUID
 	}
+}
+
+// requested says whether the client asked for an option; no list at all
+// means everything (RFC 2131 3.5). Scans the raw list: no allocation.
+func requested(req *dhcpv4.DHCPv4, code dhcpv4.OptionCode) bool {
+	prl, ok := req.Options[optCode(dhcpv4.OptionParameterRequestList)]
+	return !ok || bytes.IndexByte(prl, code.Code()) >= 0
 }
 
 // route addresses a reply per RFC 2131 section 4.1.
