@@ -68,6 +68,8 @@ type Server struct {
 	unknownSeen map[string]struct{}
 
 	c counters
+	// ready is closed once Run has bound its sockets (tests wait on it).
+	ready chan struct{}
 	// now is the clock (tests).
 	now func() time.Time
 }
@@ -88,7 +90,7 @@ func New(o Options) (*Server, error) {
 		return nil, errors.New("dhcpd: no registry")
 	}
 	s := &Server{cfg: cfg, reg: o.Registry, tracker: o.Tracker, log: o.Log, ifName: o.Interface,
-		proxy: cfg.Serve.Proxy, port: cfg.Serve.DHCPPort, unknownSeen: map[string]struct{}{}, now: time.Now}
+		proxy: cfg.Serve.Proxy, port: cfg.Serve.DHCPPort, unknownSeen: map[string]struct{}{}, now: time.Now, ready: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
