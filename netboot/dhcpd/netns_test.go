@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -251,5 +252,141 @@ func TestDhclientGetsReservation(t *testing.T) {
 		if strings.Trim(got[k], "'\"") != v {
 			t.Errorf("%s = %q, want %q", k, got[k], v)
 		}
+	}
+}
+
+// bg starts a long-running program, killed when the test ends.
+func bg(t *testing.T, ns *testenv.NetNS, name string, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	cmd := ns.Command(name, args...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(3 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	return cmd, out
+}
+
+// waitFor polls cond for up to 5s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func udpBound(t *testing.T, ns *testenv.NetNS, port string) bool {
+	out, _ := ns.Command("ss", "-Huln", "sport", "= :"+port).CombinedOutput()
+	return strings.TrimSpace(string(out)) != ""
+}
+
+// TestRelay: client — dhcrelay — server, three namespaces. The client gets
+// its address on the relay's subnet, the reply goes back through the relay,
+// and the relay's option 82 is echoed.
+func TestRelay(t *testing.T) {
+	dhcrelay := testenv.RequireCmd(t, "dhcrelay", "isc-dhcp-relay")
+	tcpdump := testenv.RequireCmd(t, "tcpdump", "tcpdump")
+	testenv.RequireCmd(t, "ss", "iproute2")
+	// Server (dls0 10.77.1.1) <-> relay (dlc0 10.77.1.2); relay (dlr0 10.77.2.1) <-> client (dlc0).
+	p := testenv.NewPair(t, "10.77.1.1", "10.77.1.2", 24)
+	relay, client := p.Client, testenv.NewNetNS(t)
+	tmp := fmt.Sprintf("dlr%d", os.Getpid()%100000)
+	testenv.Run(t, "ip", "link", "add", tmp+"a", "type", "veth", "peer", "name", tmp+"b")
+	testenv.Run(t, "ip", "link", "set", tmp+"a", "netns", relay.Name, "name", "dlr0")
+	testenv.Run(t, "ip", "link", "set", tmp+"b", "netns", client.Name, "name", "dlc0")
+	relay.Run(t, "ip", "addr", "add", "10.77.2.1/24", "dev", "dlr0")
+	relay.Run(t, "ip", "link", "set", "dlr0", "up")
+	client.Run(t, "ip", "link", "set", "dlc0", "up")
+	p.Server.Run(t, "ip", "route", "add", "10.77.2.0/24", "via", "10.77.1.2")
+	mac := client.MAC(t, "dlc0")
+
+	env := map[string]string{"DISKLESS_MASTER": "10.77.1.1", "DISKLESS_SUBNET": "10.77.1.0/24", "DISKLESS_INTERFACE": "dls0",
+		"DISKLESS_SERVE_RELAY_SUBNETS": "10.77.2.0/24", "DISKLESS_LEASE_TIME": "1h"}
+	srv := startIn(t, p.Server, env, regFor(mac, "10.77.2.21"))
+
+	_, dump := bg(t, p.Server, tcpdump, "-i", "dls0", "-n", "-vv", "-l", "-s", "0", "udp", "port", "67")
+	waitFor(t, "tcpdump", func() bool { return strings.Contains(dump.String(), "listening on") })
+	_, rl := bg(t, relay, dhcrelay, "-4", "-d", "-a", "--no-pid", "-iu", "dlc0", "-id", "dlr0", "10.77.1.1")
+	waitFor(t, "dhcrelay", func() bool { return udpBound(t, relay, "67") })
+
+	got, out, err := udhcpc(t, client, "dlc0", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
+	if err != nil {
+		t.Fatalf("udhcpc through the relay: %v\n%s\nrelay:\n%s", err, out, rl.String())
+	}
+	if got["ip"] != "10.77.2.21" || got["router"] != "10.77.2.1" || got["boot_file"] != "pxelinux.0" || got["siaddr"] != "10.77.1.1" {
+		t.Errorf("through the relay: %v", got)
+	}
+	if !strings.Contains(srv.log.String(), "DHCPOFFER on 10.77.2.21 to "+mac+" via 10.77.2.1") {
+		t.Errorf("log lacks the relayed offer line")
+	}
+	// Each server reply (to the relay's port 67) carries the relay's option 82.
+	time.Sleep(200 * time.Millisecond)
+	replies, with82 := 0, 0
+	for _, block := range regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.`).Split(dump.String(), -1) { // a packet per timestamp
+		if strings.Contains(block, "10.77.1.1.67 > 10.77.2.1.67:") {
+			replies++
+			if strings.Contains(block, "Agent-Information") {
+				with82++
+			}
+		}
+	}
+	if replies < 2 || with82 != replies {
+		t.Errorf("%d server replies seen, %d with option 82:\n%s", replies, with82, dump.String())
+	}
+}
+
+// TestPortHeld: another DHCP server on the interface's port 67 stops Run
+// with a message naming it.
+func TestPortHeld(t *testing.T) {
+	dnsmasq := testenv.RequireCmd(t, "dnsmasq", "dnsmasq-base")
+	testenv.RequireCmd(t, "ss", "iproute2")
+	p := testenv.NewPair(t, "10.77.0.1", "", 24)
+	dir := t.TempDir()
+	cmd, dout := bg(t, p.Server, dnsmasq, "-k", "--conf-file=/dev/null", "--port=0", "--interface=dls0", "--bind-interfaces",
+		"--dhcp-range=10.77.0.100,10.77.0.200,1h", "--dhcp-leasefile="+filepath.Join(dir, "leases"), "--pid-file="+filepath.Join(dir, "pid"),
+		"--user=root", "--log-facility=-")
+	waitFor(t, "dnsmasq on port 67", func() bool { return udpBound(t, p.Server, "67") })
+
+	s, err := New(Options{Config: testConfig(t, pairEnv), Registry: netboot.Static(regFor("52:54:00:aa:bb:cc", "10.77.0.21"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = p.Server.Do(func() error { return s.Run(ctx) })
+	if err == nil || !strings.Contains(err.Error(), "UDP port 67 on dls0 is already held by dnsmasq (pid ") {
+		t.Fatalf("Run with dnsmasq on port 67: %v\ndnsmasq pid %d:\n%s", err, cmd.Process.Pid, dout.String())
+	}
+	t.Log(err)
+}
+
+func TestSecondServerRefused(t *testing.T) {
+	p := testenv.NewPair(t, "10.77.0.1", "", 24)
+	startIn(t, p.Server, pairEnv, regFor("52:54:00:aa:bb:cc", "10.77.0.21"))
+	s, err := New(Options{Config: testConfig(t, pairEnv), Registry: netboot.Static(regFor("52:54:00:aa:bb:cc", "10.77.0.21"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Server.Do(func() error { return s.Run(context.Background()) })
+	self := filepath.Base(os.Args[0])
+	if len(self) > 15 {
+		self = self[:15] // comm is truncated
+	}
+	if err == nil || !strings.Contains(err.Error(), "already held by "+self+" (pid ") {
+		t.Fatalf("second server on the same interface: %v", err)
 	}
 }
