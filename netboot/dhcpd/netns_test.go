@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -14,6 +15,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
 
 	"github.com/diskless-project/diskless/internal/testenv"
 	"github.com/diskless-project/diskless/netboot"
@@ -45,12 +49,16 @@ type running struct {
 }
 
 // startIn runs a server inside ns until the test ends.
-func startIn(t *testing.T, ns *testenv.NetNS, env map[string]string, reg *slave.Registry) *running {
+func startIn(t *testing.T, ns *testenv.NetNS, env map[string]string, reg *slave.Registry, tweak ...func(*Options)) *running {
 	t.Helper()
 	log := &syncBuffer{}
 	cfg := testConfig(t, env)
-	s, err := New(Options{Config: cfg, Registry: netboot.Static(reg), Tracker: netboot.NewTracker(nil),
-		Log: slog.New(slog.NewTextHandler(log, nil))})
+	o := Options{Config: cfg, Registry: netboot.Static(reg), Tracker: netboot.NewTracker(nil),
+		Log: slog.New(slog.NewTextHandler(log, nil))}
+	for _, f := range tweak {
+		f(&o)
+	}
+	s, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,4 +397,144 @@ func TestSecondServerRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "already held by "+self+" (pid ") {
 		t.Fatalf("second server on the same interface: %v", err)
 	}
+}
+
+// TestProxyDHCP: a PXE client that already has its address from the
+// network's DHCP server gets boot answers only, on 67 and on 4011; a plain
+// client gets nothing.
+func TestProxyDHCP(t *testing.T) {
+	p := testenv.NewPair(t, "10.77.0.1", "10.77.0.50", 24)
+	mac := p.Client.MAC(t, p.ClientIf)
+	env := map[string]string{"DISKLESS_SERVE_PROXY": "true"}
+	for k, v := range pairEnv {
+		env[k] = v
+	}
+	srv := startIn(t, p.Server, env, regFor(mac, "10.77.0.50"))
+	hw, _ := net.ParseMAC(mac)
+	pxe := []dhcpv4.Modifier{dhcpv4.WithHwAddr(hw), dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")),
+		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC))}
+
+	var offer, ack *dhcpv4.DHCPv4
+	err := p.Client.Do(func() error {
+		l, err := listen(p.ClientIf, netip.Addr{}, 68)
+		if err != nil {
+			return err
+		}
+		defer l.uc.Close()
+		exchange := func(dst string, m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, error) {
+			ua, _ := net.ResolveUDPAddr("udp4", dst)
+			if _, err := l.uc.WriteTo(m.ToBytes(), ua); err != nil {
+				return nil, err
+			}
+			buf := make([]byte, 1500)
+			for {
+				l.uc.SetReadDeadline(time.Now().Add(3 * time.Second))
+				n, _, err := l.uc.ReadFrom(buf)
+				if err != nil {
+					return nil, err
+				}
+				r, err := dhcpv4.FromBytes(buf[:n])
+				if err == nil && r.OpCode == dhcpv4.OpcodeBootReply && r.TransactionID == m.TransactionID {
+					return r, nil
+				}
+			}
+		}
+		d, _ := dhcpv4.New(append(pxe, dhcpv4.WithMessageType(dhcpv4.MessageTypeDiscover), dhcpv4.WithBroadcast(true))...)
+		if offer, err = exchange("255.255.255.255:67", d); err != nil {
+			return fmt.Errorf("proxy offer: %w", err)
+		}
+		r, _ := dhcpv4.New(append(pxe, dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest), dhcpv4.WithClientIP(net.ParseIP("10.77.0.50")))...)
+		if ack, err = exchange("10.77.0.1:4011", r); err != nil {
+			return fmt.Errorf("4011 ack: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offer.MessageType() != dhcpv4.MessageTypeOffer || !offer.YourIPAddr.IsUnspecified() || offer.BootFileName != "pxelinux.0" ||
+		offer.ServerIPAddr.String() != "10.77.0.1" || offer.ClassIdentifier() != "PXEClient" || offer.Options.Has(dhcpv4.OptionIPAddressLeaseTime) {
+		t.Errorf("proxy offer: %s", offer.Summary())
+	}
+	if ack.MessageType() != dhcpv4.MessageTypeAck || !ack.YourIPAddr.IsUnspecified() || ack.BootFileName != "pxelinux.0" {
+		t.Errorf("4011 ack: %s", ack.Summary())
+	}
+	// A plain client (busybox udhcpc) gets no address from a proxy.
+	p.Client.Run(t, "ip", "addr", "flush", "dev", p.ClientIf)
+	if got, out, err := udhcpc(t, p.Client, p.ClientIf, "-t", "2"); err == nil || got["ip"] != "" {
+		t.Errorf("proxy handed out an address: %v\n%s", got, out)
+	}
+	if st := srv.Stats(); st.Offers != 1 || st.Acks != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestPerfdhcpSmoke: kea's perfdhcp runs full DORA exchanges from 1,000
+// registered slaves at 200/s; most complete, drops are reported.
+func TestPerfdhcpSmoke(t *testing.T) {
+	perfdhcp := testenv.RequireCmd(t, "perfdhcp", "kea-admin")
+	p := testenv.NewPair(t, "10.77.0.1", "10.77.15.250", 20)
+	reg := &slave.Registry{}
+	var macs strings.Builder
+	for i := range 1000 {
+		mac := fmt.Sprintf("02:dl:00:00:%02x:%02x", i>>8, i&0xff)
+		mac = strings.Replace(mac, "dl", "d1", 1)
+		reg.Slaves = append(reg.Slaves, slave.Slave{IP: netip.AddrFrom4([4]byte{10, 77, byte(1 + i/250), byte(2 + i%250)}), MAC: mac, Hostname: fmt.Sprintf("n%d", i)})
+		macs.WriteString(mac + "\n")
+	}
+	macFile := filepath.Join(t.TempDir(), "macs")
+	os.WriteFile(macFile, []byte(macs.String()), 0o644)
+	env := map[string]string{"DISKLESS_SUBNET": "10.77.0.0/20"}
+	for k, v := range pairEnv {
+		if k != "DISKLESS_SUBNET" {
+			env[k] = v
+		}
+	}
+	// Thousands of log lines are not the point here.
+	srv := startIn(t, p.Server, env, reg, func(o *Options) { o.Log = slog.New(slog.DiscardHandler) })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", p.Client.Name, perfdhcp, "-4", "-B", "-r", "200", "-R", "1000",
+		"-n", "1000", "-M", macFile, "-W", "2000000", "-l", p.ClientIf).CombinedOutput()
+	elapsed := time.Since(start)
+	t.Logf("perfdhcp in %s:\n%s", elapsed, out)
+	if err != nil && ctx.Err() != nil {
+		t.Fatalf("perfdhcp: %v", err)
+	}
+	st := perfStats(string(out))
+	t.Logf("parsed: %+v; server stats %+v", st, srv.Stats())
+	if st["REQUEST-ACK received"] == 0 {
+		t.Fatalf("no DORA exchange completed")
+	}
+	if sent := st["DISCOVER-OFFER sent"]; sent < 1000 || st["DISCOVER-OFFER received"] < sent*9/10 {
+		t.Errorf("DISCOVER-OFFER: %d sent, %d received", sent, st["DISCOVER-OFFER received"])
+	}
+	if srv.Stats().Ignored != 0 {
+		t.Errorf("server ignored requests of registered slaves: %+v", srv.Stats())
+	}
+}
+
+// perfStats reads perfdhcp's "Statistics for: X" blocks.
+func perfStats(out string) map[string]int {
+	m := map[string]int{}
+	sect := ""
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		if s, ok := strings.CutPrefix(l, "***Statistics for:"); ok {
+			sect = strings.Trim(strings.TrimSpace(s), "*")
+			sect = strings.TrimSpace(sect)
+			continue
+		}
+		k, v, ok := strings.Cut(l, ":")
+		if !ok || sect == "" {
+			continue
+		}
+		var n int
+		if _, err := fmt.Sscan(strings.TrimSpace(v), &n); err == nil {
+			m[sect+" "+strings.TrimSuffix(strings.TrimSpace(k), " packets")] = n
+		}
+	}
+	return m
 }
