@@ -174,7 +174,9 @@ func (s *Server) serveOne(j job, ifi *net.Interface) {
 			out.dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), out.dst.Port())
 		}
 	}
-	b := out.pkt.ToBytes()
+	wb := bufPool.Get().(*[maxPacket]byte)
+	defer bufPool.Put(wb)
+	b := encode(wb[:0], out.pkt)
 	dst := net.UDPAddrFromAddrPort(out.dst)
 	if _, err := j.lc.pc.WriteTo(b, &ipv4.ControlMessage{IfIndex: ix}, dst); err != nil {
 		s.c.sendErrors.Add(1)
