@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -68,6 +69,12 @@ type Server struct {
 	unknownSeen map[string]struct{}
 
 	c counters
+	// opt holds the option values every reply shares, encoded once.
+	opt struct {
+		serverID, master, router, dns, domain, lease []byte
+		masks                                        [][]byte // per s.subnets
+		rootPrefix                                   []byte   // "<nfs server>:<diskless_dir>/"
+	}
 	// ready is closed once Run has bound its sockets (tests wait on it).
 	ready chan struct{}
 	// now is the clock (tests).
@@ -126,6 +133,22 @@ func New(o Options) (*Server, error) {
 	if cfg.Boot.Loader == "" {
 		return nil, errors.New("config boot.loader: empty; expected a boot file such as pxelinux.0")
 	}
+	s.opt.serverID = s.serverID.AsSlice()
+	s.opt.master = cfg.Master.AsSlice()
+	if r := cfg.RouterOrMaster(); r.IsValid() {
+		s.opt.router = r.AsSlice()
+	}
+	for _, d := range cfg.DNSOrMaster() {
+		s.opt.dns = append(s.opt.dns, d.AsSlice()...)
+	}
+	if cfg.Domain != "" {
+		s.opt.domain = []byte(cfg.Domain)
+	}
+	s.opt.lease = []byte{byte(s.lease >> 24), byte(s.lease >> 16), byte(s.lease >> 8), byte(s.lease)}
+	for _, sn := range s.subnets {
+		s.opt.masks = append(s.opt.masks, net.CIDRMask(sn.Bits(), 32))
+	}
+	s.opt.rootPrefix = []byte(cfg.NFSServerOrMaster().String() + ":" + cfg.DisklessDir + "/")
 	if cfg.Serve.Pool != "" {
 		if s.proxy {
 			return nil, fmt.Errorf("config serve.pool: %q given with serve.proxy; a ProxyDHCP server hands out no addresses", cfg.Serve.Pool)

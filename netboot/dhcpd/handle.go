@@ -69,7 +69,9 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) 
 	}
 	switch mt {
 	case dhcpv4.MessageTypeDiscover:
-		s.logf(slog.LevelInfo, "DHCPDISCOVER from %s via %s", mac, via)
+		if s.info() {
+			s.logf(slog.LevelInfo, "DHCPDISCOVER from %s via %s", mac, via)
+		}
 		ip, ok := s.assign(mac, sl, sn, true, via, snap)
 		if !ok {
 			s.c.ignored.Add(1)
@@ -79,7 +81,9 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) 
 		s.addAddressOptions(r, req, sl, ip, sn)
 		s.addBootOptions(r, req, sl, kind)
 		s.c.offers.Add(1)
-		s.logf(slog.LevelInfo, "DHCPOFFER on %s to %s via %s", ip, mac, via)
+		if s.info() {
+			s.logf(slog.LevelInfo, "DHCPOFFER on %s to %s via %s", ip, mac, via)
+		}
 		if sl != nil {
 			s.tracker.RecordDHCP(ip, mac, netboot.StageDHCPOffered, isFirmware(kind))
 		}
@@ -135,7 +139,9 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 		s.c.malformed.Add(1)
 		return outbound{}, false
 	}
-	s.logf(slog.LevelInfo, "DHCPREQUEST for %s from %s via %s", want, mac, via)
+	if s.info() {
+		s.logf(slog.LevelInfo, "DHCPREQUEST for %s from %s via %s", want, mac, via)
+	}
 	if sid := req.ServerIdentifier(); sid != nil && !sid.Equal(s.serverID.AsSlice()) {
 		// SELECTING, and the client chose another server's offer.
 		if s.pool != nil && sl == nil {
@@ -174,7 +180,9 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 	s.addAddressOptions(r, req, sl, ip, sn)
 	s.addBootOptions(r, req, sl, kind)
 	s.c.acks.Add(1)
-	s.logf(slog.LevelInfo, "DHCPACK on %s to %s via %s", ip, mac, via)
+	if s.info() {
+		s.logf(slog.LevelInfo, "DHCPACK on %s to %s via %s", ip, mac, via)
+	}
 	if sl != nil {
 		s.tracker.RecordDHCP(ip, mac, netboot.StageDHCPAcked, isFirmware(kind))
 	}
@@ -366,12 +374,10 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, yiaddr netip.A
 		Options:       make(dhcpv4.Options, 16),
 	}
 	if yiaddr.IsValid() {
-		a := yiaddr.As4()
-		r.YourIPAddr = a[:]
+		r.YourIPAddr = net.IP(yiaddr.AsSlice())
 	}
 	r.Options[optCode(dhcpv4.OptionDHCPMessageType)] = []byte{byte(mt)}
-	sid := s.serverID.As4()
-	r.Options[optCode(dhcpv4.OptionServerIdentifier)] = sid[:]
+	r.Options[optCode(dhcpv4.OptionServerIdentifier)] = s.opt.serverID
 	if v := req.Options.Get(dhcpv4.OptionRelayAgentInformation); v != nil {
 		r.Options[optCode(dhcpv4.OptionRelayAgentInformation)] = v // RFC 3046: echo to the relay
 	}
@@ -389,39 +395,35 @@ func isZero(ip net.IP) bool { return ip == nil || ip.To4() == nil || ip.To4().Eq
 // addAddressOptions: mask, router, DNS, domain, hostname, root path, lease.
 func (s *Server) addAddressOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, ip netip.Addr, sn netip.Prefix) {
 	o := r.Options
-	m := net.CIDRMask(sn.Bits(), 32)
-	o[optCode(dhcpv4.OptionSubnetMask)] = m
-	var router netip.Addr
 	if sn == s.subnets[0] {
-		router = s.cfg.RouterOrMaster()
+		o[optCode(dhcpv4.OptionSubnetMask)] = s.opt.masks[0]
+		if s.opt.router != nil {
+			o[optCode(dhcpv4.OptionRouter)] = s.opt.router
+		}
 	} else {
-		router, _ = netip.AddrFromSlice(req.GatewayIPAddr.To4()) // a relayed subnet's gateway is its relay
+		for i, x := range s.subnets {
+			if x == sn {
+				o[optCode(dhcpv4.OptionSubnetMask)] = s.opt.masks[i]
+			}
+		}
+		if !isZero(req.GatewayIPAddr) {
+			o[optCode(dhcpv4.OptionRouter)] = req.GatewayIPAddr.To4() // a relayed subnet's gateway is its relay
+		}
 	}
-	if router.IsValid() && !router.IsUnspecified() {
-		b := router.As4()
-		o[optCode(dhcpv4.OptionRouter)] = b[:]
-	}
-	dns := s.cfg.DNSOrMaster()
-	db := make([]byte, 0, 4*len(dns))
-	for _, d := range dns {
-		b := d.As4()
-		db = append(db, b[:]...)
-	}
-	o[optCode(dhcpv4.OptionDomainNameServer)] = db
-	if s.cfg.Domain != "" {
-		o[optCode(dhcpv4.OptionDomainName)] = []byte(s.cfg.Domain)
+	o[optCode(dhcpv4.OptionDomainNameServer)] = s.opt.dns
+	if s.opt.domain != nil {
+		o[optCode(dhcpv4.OptionDomainName)] = s.opt.domain
 	}
 	if sl != nil {
 		o[optCode(dhcpv4.OptionHostName)] = []byte(sl.Hostname)
-		o[optCode(dhcpv4.OptionRootPath)] = []byte(s.cfg.NFSServerOrMaster().String() + ":" + s.cfg.DisklessDir + "/" + ip.String())
+		o[optCode(dhcpv4.OptionRootPath)] = ip.AppendTo(append(make([]byte, 0, len(s.opt.rootPrefix)+15), s.opt.rootPrefix...))
 	}
-	o[optCode(dhcpv4.OptionIPAddressLeaseTime)] = []byte{byte(s.lease >> 24), byte(s.lease >> 16), byte(s.lease >> 8), byte(s.lease)}
+	o[optCode(dhcpv4.OptionIPAddressLeaseTime)] = s.opt.lease
 }
 
 // addBootOptions: next-server, boot file, and the PXE options.
 func (s *Server) addBootOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, kind netboot.ClientKind) {
-	m := s.cfg.Master.As4()
-	r.ServerIPAddr = m[:]
+	r.ServerIPAddr = s.opt.master
 	file, _ := BootFile(s.cfg, sl, kind)
 	if len(file) <= 127 {
 		r.BootFileName = file
@@ -475,6 +477,10 @@ func (s *Server) route(req, r *dhcpv4.DHCPv4, in inbound) outbound {
 	out.dst = bcast
 	return out
 }
+
+// info guards the per-packet log lines so their arguments are not even
+// boxed when Info is off.
+func (s *Server) info() bool { return s.log.Enabled(context.Background(), slog.LevelInfo) }
 
 // logf formats only when the level is enabled (the hot path logs per packet).
 func (s *Server) logf(level slog.Level, format string, args ...any) {
