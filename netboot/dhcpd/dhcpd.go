@@ -76,7 +76,8 @@ type Server struct {
 		rootPrefix                                   []byte   // "<nfs server>:<diskless_dir>/"
 	}
 	// ready is closed once Run has bound its sockets (tests wait on it).
-	ready chan struct{}
+	ready     chan struct{}
+	readyOnce sync.Once
 	// now is the clock (tests).
 	now func() time.Time
 }

@@ -56,6 +56,10 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) 
 	mac := formatMAC(&macBuf, req.ClientHWAddr)
 	snap := s.reg.Current()
 	sl := snap.ByMAC[mac]
+	if sl != nil && !s.mine(sl) {
+		s.c.ignored.Add(1) // static partitioning: another boot server answers it
+		return out, false
+	}
 	kind := Classify(req)
 
 	sn, via, ok := s.subnetFor(req, in)
@@ -246,6 +250,16 @@ func dhcpName(mt dhcpv4.MessageType) string {
 		return "DHCPACK"
 	}
 	return "DHCP" + mt.String()
+}
+
+// mine is true unless the slave is assigned to another boot server (its
+// boot_server names another server id: seed 000's static partitioning).
+func (s *Server) mine(sl *slave.Slave) bool {
+	if sl.BootServer == "" {
+		return true
+	}
+	a, err := netip.ParseAddr(sl.BootServer)
+	return err == nil && (a == s.serverID || a == s.cfg.Master)
 }
 
 // ours is true when the request names this server (option 54).

@@ -76,7 +76,7 @@ func (s *Server) run(ctx context.Context) error {
 	}
 	s.log.Info(fmt.Sprintf("%s server listening on %s port(s) %v, server id %s, %d slaves registered", mode, s.ifName, ports, s.serverID, len(s.reg.Current().Registry.Slaves)))
 
-	close(s.ready)
+	s.readyOnce.Do(func() { close(s.ready) })
 	jobs := make(chan job, queueLen)
 	var workers sync.WaitGroup
 	n := max(2, runtime.GOMAXPROCS(0))
