@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
@@ -47,7 +48,7 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) 
 		s.c.malformed.Add(1)
 		return out, false
 	}
-	mt := req.MessageType()
+	mt := messageType(req)
 	if mt == dhcpv4.MessageTypeNone {
 		s.c.ignored.Add(1) // plain BOOTP: not served
 		return out, false
@@ -376,16 +377,34 @@ func (s *Server) freeIP(sn netip.Prefix, snap *netboot.Snapshot) string {
 	return "IP"
 }
 
+// messageType reads option 53 without the library's allocating parser.
+func messageType(d *dhcpv4.DHCPv4) dhcpv4.MessageType {
+	if v := d.Options[optCode(dhcpv4.OptionDHCPMessageType)]; len(v) == 1 {
+		return dhcpv4.MessageType(v[0])
+	}
+	return dhcpv4.MessageTypeNone
+}
+
+// replyPool recycles replies (their option maps are the costliest part)
+// once they are sent.
+var replyPool = sync.Pool{New: func() any { return &dhcpv4.DHCPv4{Options: make(dhcpv4.Options, 16)} }}
+
+// recycle returns a sent reply to the pool.
+func recycle(r *dhcpv4.DHCPv4) { replyPool.Put(r) }
+
 // reply starts an answer: header fields per RFC 2131 table 3.
 func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, yiaddr netip.Addr) *dhcpv4.DHCPv4 {
-	r := &dhcpv4.DHCPv4{
+	r := replyPool.Get().(*dhcpv4.DHCPv4)
+	opts := r.Options
+	clear(opts)
+	*r = dhcpv4.DHCPv4{
 		OpCode:        dhcpv4.OpcodeBootReply,
 		HWType:        req.HWType,
 		TransactionID: req.TransactionID,
 		Flags:         req.Flags,
 		GatewayIPAddr: req.GatewayIPAddr,
 		ClientHWAddr:  req.ClientHWAddr,
-		Options:       make(dhcpv4.Options, 16),
+		Options:       opts,
 	}
 	if yiaddr.IsValid() {
 		r.YourIPAddr = net.IP(yiaddr.AsSlice())
@@ -472,7 +491,7 @@ func (s *Server) route(req, r *dhcpv4.DHCPv4, in inbound) outbound {
 		return out
 	}
 	bcast := netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), uint16(s.clientPort))
-	if r.MessageType() == dhcpv4.MessageTypeNak {
+	if messageType(r) == dhcpv4.MessageTypeNak {
 		out.dst = bcast
 		return out
 	}

@@ -484,6 +484,7 @@ func BenchmarkReply(b *testing.B) {
 			b.Fatal("no reply")
 		}
 		buf = encode(buf, out.pkt)
+		recycle(out.pkt)
 	}
 }
 

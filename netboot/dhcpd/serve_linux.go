@@ -180,8 +180,9 @@ func (s *Server) serveOne(j job, ifi *net.Interface) {
 	dst := net.UDPAddrFromAddrPort(out.dst)
 	if _, err := j.lc.pc.WriteTo(b, &ipv4.ControlMessage{IfIndex: ix}, dst); err != nil {
 		s.c.sendErrors.Add(1)
-		s.log.Warn(fmt.Sprintf("sending %s to %s: %v", out.pkt.MessageType(), out.dst, err))
+		s.log.Warn(fmt.Sprintf("sending %s to %s: %v", messageType(out.pkt), out.dst, err))
 	}
+	recycle(out.pkt)
 }
 
 // listen opens a UDP socket on port, bound to the interface. Unlike the
