@@ -538,3 +538,49 @@ func perfStats(out string) map[string]int {
 	}
 	return m
 }
+
+// TestGarbageAndPool: malformed datagrams are counted and dropped; the
+// server keeps serving, and with serve.pool an unregistered client gets a
+// pool address (and the same one again).
+func TestGarbageAndPool(t *testing.T) {
+	p := testenv.NewPair(t, "10.77.0.1", "10.77.0.50", 24)
+	env := map[string]string{"DISKLESS_SERVE_POOL": "10.77.0.100-10.77.0.109"}
+	for k, v := range pairEnv {
+		env[k] = v
+	}
+	srv := startIn(t, p.Server, env, regFor("52:54:00:aa:bb:cc", "10.77.0.21"))
+	garbage := [][]byte{{}, {1}, bytes.Repeat([]byte{0xff}, 300), append(bytes.Repeat([]byte{0}, 236), 99, 130, 83, 99, 53, 200)}
+	hw, _ := net.ParseMAC("02:00:00:00:00:01")
+	valid, _ := dhcpv4.NewDiscovery(hw)
+	trunc := valid.ToBytes()
+	garbage = append(garbage, trunc[:200], append(trunc[:240:240], 53)) // cut mid-header; an option without its length
+	err := p.Client.Do(func() error {
+		c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.ParseIP("10.77.0.1"), Port: 67})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		for range 20 {
+			for _, g := range garbage {
+				if _, err := c.Write(g); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "garbage counted", func() bool { return srv.Stats().Received >= uint64(20*len(garbage)) })
+	if st := srv.Stats(); st.Malformed != st.Received || st.Offers != 0 {
+		t.Errorf("after garbage: %+v", st)
+	}
+	p.Client.Run(t, "ip", "addr", "flush", "dev", p.ClientIf)
+	for range 2 {
+		got, out, err := udhcpc(t, p.Client, p.ClientIf)
+		if err != nil || got["ip"] != "10.77.0.100" || got["hostname"] != "" || got["router"] != "10.77.0.1" {
+			t.Fatalf("pool client: %v %v\n%s", err, got, out)
+		}
+	}
+}
