@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -122,6 +123,7 @@ func hasAddr(ifi *net.Interface, a netip.Addr) bool {
 }
 
 func (s *Server) readLoop(l *listener, jobs chan<- job) {
+	warned := false
 	for {
 		buf := bufPool.Get().(*[maxPacket]byte)
 		n, cm, src, err := l.pc.ReadFrom(buf[:])
@@ -130,6 +132,12 @@ func (s *Server) readLoop(l *listener, jobs chan<- job) {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
+			// A persistent error (interface gone down) must not spin.
+			if !warned {
+				s.log.Warn(fmt.Sprintf("reading DHCP requests on %s: %v", l.uc.LocalAddr(), err))
+				warned = true
+			}
+			time.Sleep(50 * time.Millisecond)
 			continue
 		}
 		s.c.received.Add(1)
