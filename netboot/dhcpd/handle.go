@@ -87,7 +87,7 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) 
 		s.addBootOptions(r, req, sl, kind)
 		s.c.offers.Add(1)
 		if s.info() {
-			s.logf(slog.LevelInfo, "DHCPOFFER on %s to %s via %s", ip, mac, via)
+			s.logf(slog.LevelInfo, "DHCPOFFER on %s to %s via %s (%s: %s)", ip, mac, via, kind, r.BootFileName)
 		}
 		if sl != nil {
 			s.tracker.RecordDHCP(ip, mac, netboot.StageDHCPOffered, isFirmware(kind))
@@ -186,7 +186,7 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 	s.addBootOptions(r, req, sl, kind)
 	s.c.acks.Add(1)
 	if s.info() {
-		s.logf(slog.LevelInfo, "DHCPACK on %s to %s via %s", ip, mac, via)
+		s.logf(slog.LevelInfo, "DHCPACK on %s to %s via %s (%s: %s)", ip, mac, via, kind, r.BootFileName)
 	}
 	if sl != nil {
 		s.tracker.RecordDHCP(ip, mac, netboot.StageDHCPAcked, isFirmware(kind))
