@@ -343,6 +343,28 @@ func TestPool(t *testing.T) {
 	}
 }
 
+func TestPoolDecline(t *testing.T) {
+	var log bytes.Buffer
+	s := newTestServer(t, map[string]string{"DISKLESS_SERVE_POOL": "10.5.0.100-10.5.0.101"}, testRegistry(), &log)
+	sid := dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.ParseIP("10.5.0.1")))
+	r, _, _ := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, "02:00:00:00:00:01"), local)
+	if r.YourIPAddr.String() != "10.5.0.100" {
+		t.Fatalf("offer %s", r.YourIPAddr)
+	}
+	// The client finds 10.5.0.100 in use (ARP probe) and declines it.
+	answer(t, s, request(t, dhcpv4.MessageTypeDecline, "02:00:00:00:00:01", sid, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("10.5.0.100")))), local)
+	if !strings.Contains(log.String(), "DHCPDECLINE of 10.5.0.100 from 02:00:00:00:00:01 via dls0: another machine uses that address") {
+		t.Errorf("decline not logged:\n%s", log.String())
+	}
+	r, _, _ = answer(t, s, request(t, dhcpv4.MessageTypeDiscover, "02:00:00:00:00:01"), local)
+	if r == nil || r.YourIPAddr.String() != "10.5.0.101" {
+		t.Fatalf("after decline, offer %v; want 10.5.0.101", r)
+	}
+	if st := s.Stats(); st.Declines != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
 func TestProxyMode(t *testing.T) {
 	var log bytes.Buffer
 	s := newTestServer(t, map[string]string{"DISKLESS_SERVE_PROXY": "true"}, testRegistry(), &log)
