@@ -5,10 +5,11 @@ import (
 
 	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/netboot"
+	"github.com/diskless-project/diskless/netboot/dhcpd"
 )
 
-// newDHCPService builds serve's DHCP server; nil means serve runs without DHCP.
-// wired when netboot/dhcpd lands
+// newDHCPService builds serve's DHCP server on the same live registry and
+// tracker as TFTP and HTTP.
 func newDHCPService(cfg *config.Config, live *netboot.LiveRegistry, tr *netboot.Tracker, log *slog.Logger) (netboot.Service, error) {
-	return nil, nil
+	return dhcpd.New(dhcpd.Options{Config: cfg, Registry: live, Tracker: tr, Log: log})
 }

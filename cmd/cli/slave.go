@@ -149,7 +149,7 @@ func runSlaveAdd(f *Factory, o *SlaveAddOptions) error {
 	_, _, err = updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
 		s := slave.Slave{IP: ip, Kernel: cfg.Kernel.Default}
 		o.Fields.apply(o.flags, &s)
-		if err := r.Add(s, slave.Network{Subnet: cfg.Subnet, Master: cfg.Master}); err != nil {
+		if err := r.Add(s, slave.Network{Subnet: cfg.Subnet, Master: cfg.Master, Relays: cfg.Serve.RelaySubnets}); err != nil {
 			return err
 		}
 		added = r.Slaves[r.Index(ip)]
