@@ -81,7 +81,7 @@ func BootFile(cfg *config.Config, sl *slave.Slave, kind netboot.ClientKind) (fil
 		if v == "" {
 			return "vmlinuz", ""
 		}
-		return "kernels/" + v + "/vmlinuz", "" // the layout `diskless kernel install` publishes
+		return netboot.KernelPath(v), ""
 	}
 	return cfg.Boot.Loader, ""
 }
