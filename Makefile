@@ -58,6 +58,9 @@ install: build man completions
 	install -D -m 0644 docs/completions/diskless.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/diskless
 	install -D -m 0644 docs/completions/_diskless $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_diskless
 	install -D -m 0644 docs/completions/diskless.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/diskless.fish
+	install -D -m 0755 scripts/openrc/diskless-serve.initd $(DESTDIR)/etc/init.d/diskless-serve
+	install -D -m 0644 scripts/openrc/diskless-serve.confd $(DESTDIR)/etc/conf.d/diskless-serve
+	install -D -m 0644 scripts/systemd/diskless-serve.service $(DESTDIR)$(PREFIX)/lib/systemd/system/diskless-serve.service
 
 clean:
 	rm -rf bin $(DEMO_ROOT)

@@ -28,6 +28,7 @@ var Arches = []string{"x86_64", "i386", "aarch64"}
 type Network struct {
 	Subnet netip.Prefix
 	Master netip.Addr
+	Relays []netip.Prefix // serve.relay_subnets: slaves behind DHCP relays
 }
 
 // Normalize validates one slave's own fields and puts them in canonical form.
@@ -36,7 +37,18 @@ func (s *Slave) Normalize(n Network) error {
 		return fmt.Errorf("invalid IP %q: expected an IPv4 address", s.IP)
 	}
 	if err := CheckInSubnet(s.IP, n.Subnet, n.Master); err != nil {
-		return err
+		relayed := false
+		for _, p := range n.Relays {
+			if p.Contains(s.IP) {
+				if err := CheckInSubnet(s.IP, p, n.Master); err != nil {
+					return err
+				}
+				relayed = true
+			}
+		}
+		if !relayed {
+			return err
+		}
 	}
 	mac, err := ParseMAC(s.MAC)
 	if err != nil {

@@ -53,6 +53,9 @@ embedded DHCP + TFTP boot service.`,
 		NewCmdNFS(f),
 		NewCmdKernel(f),
 		NewCmdVersion(f),
+		NewCmdNetboot(f),
+		NewCmdServe(f, nil),
+		NewCmdStatus(f),
 	)
 	guardGroups(root)
 	return root

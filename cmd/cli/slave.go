@@ -90,6 +90,7 @@ var registryHooks = []func(*config.Config, *fsutil.Writer, *slave.Registry) erro
 	syncHostsFile,
 	scaffoldNewSlaves,
 	syncExports,
+	syncBootConfigs,
 }
 
 func afterRegistryChange(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) error {
@@ -148,7 +149,7 @@ func runSlaveAdd(f *Factory, o *SlaveAddOptions) error {
 	_, _, err = updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
 		s := slave.Slave{IP: ip, Kernel: cfg.Kernel.Default}
 		o.Fields.apply(o.flags, &s)
-		if err := r.Add(s, slave.Network{Subnet: cfg.Subnet, Master: cfg.Master}); err != nil {
+		if err := r.Add(s, slave.Network{Subnet: cfg.Subnet, Master: cfg.Master, Relays: cfg.Serve.RelaySubnets}); err != nil {
 			return err
 		}
 		added = r.Slaves[r.Index(ip)]

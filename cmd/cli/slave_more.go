@@ -71,7 +71,7 @@ func runSlaveImport(f *Factory, o *SlaveImportOptions) error {
 		return fmt.Errorf("%s: %w", o.File, err)
 	}
 	_, _, err = updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
-		n := slave.Network{Subnet: cfg.Subnet, Master: cfg.Master}
+		n := slave.Network{Subnet: cfg.Subnet, Master: cfg.Master, Relays: cfg.Serve.RelaySubnets}
 		for _, l := range lines {
 			s := l.Slave
 			if s.Kernel == "" {
@@ -206,7 +206,7 @@ func runSlaveSet(f *Factory, o *SlaveSetOptions) error {
 		i := r.Index(s.IP)
 		changed := *s
 		o.Fields.apply(o.flags, &changed)
-		if err := r.Replace(i, changed, slave.Network{Subnet: cfg.Subnet, Master: cfg.Master}); err != nil {
+		if err := r.Replace(i, changed, slave.Network{Subnet: cfg.Subnet, Master: cfg.Master, Relays: cfg.Serve.RelaySubnets}); err != nil {
 			return err
 		}
 		after = r.Slaves[r.Index(changed.IP)]
