@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -22,11 +21,8 @@ type slaveSpec struct {
 
 // master is the boot server as the test runs it.
 type master struct {
-	cli         *cli
-	slaves      []slaveSpec
-	standins    standins
-	serve       bool // `diskless serve` runs (so `diskless status` answers)
-	dhcpStandin bool // dnsmasq, not serve, answers DHCP
+	cli    *cli
+	slaves []slaveSpec
 }
 
 // slaveKernelArgs are the test's extra kernel arguments: the console on the
@@ -66,17 +62,11 @@ func TestBoot(t *testing.T) {
 		{Name: "uefi", FW: uefi, IP: "10.99.0.22", MAC: "52:54:00:99:00:22", Hostname: "e2e-uefi"},
 	}
 	m := startMaster(t, l, ev, k, slaves)
-	if !m.cli.sub("serve") {
-		slaves = slices.DeleteFunc(slaves, func(s slaveSpec) bool { return s.IPXE }) // the script comes from serve's HTTP
-	}
 	for _, s := range slaves {
 		t.Run(s.Name, func(t *testing.T) {
 			m.startBootService(t, ev, s.IPXE)
 			r := bootVM(t, l, ev, s.FW, s.MAC)
-			var statusErr error
-			if m.serve {
-				statusErr = m.checkStatus(t, s, r)
-			}
+			statusErr := m.checkStatus(t, s, r)
 			t.Logf("boot timeline (%s, %.1fs to power-off):\n%s", s.Name, r.Elapsed.Seconds(), r.Timeline)
 			fail := func(format string, a ...any) {
 				t.Helper()
@@ -115,9 +105,6 @@ func TestBoot(t *testing.T) {
 				fail("%v", statusErr)
 			}
 		})
-	}
-	if len(m.standins) > 0 {
-		t.Logf("steps still on stand-ins: %d\n  %s", len(m.standins), strings.Join(m.standins, "\n  "))
 	}
 }
 

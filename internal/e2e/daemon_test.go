@@ -8,22 +8,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/diskless-project/diskless/internal/testenv"
 )
 
-var timeZero time.Time
-
-func requireCmd(t *testing.T, name, pkg string) string { return testenv.RequireCmd(t, name, pkg) }
-func requireFile(t *testing.T, p, pkg string)          { testenv.RequireFile(t, p, pkg) }
-
-// startDaemon runs a server in the lab's namespace for the rest of the test,
-// its output recorded under name (and in <lab>/<name>.log).
-func startDaemon(t *testing.T, l *lab, ev *events, name, prog string, args ...string) *exec.Cmd {
-	t.Helper()
-	return startDaemonCmd(t, l, ev, name, exec.Command("ip", append([]string{"netns", "exec", l.ns.Name, prog}, args...)...))
-}
-
+// startDaemonCmd runs a server (a command entering the lab's namespace) for
+// the rest of the test, its output recorded under name and in <lab>/<name>.log.
 func startDaemonCmd(t *testing.T, l *lab, ev *events, name string, cmd *exec.Cmd) *exec.Cmd {
 	t.Helper()
 	logFile, err := os.Create(filepath.Join(l.dir, name+".log"))

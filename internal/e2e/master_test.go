@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -52,28 +51,9 @@ func (c *cli) run(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-// sub: `diskless a b --help` prints b's own usage line only when b exists
-// (cobra prints the parent's help for an unknown subcommand).
-func (c *cli) sub(args ...string) bool {
-	out, _ := exec.Command(c.bin, append(args, "--help")...).CombinedOutput()
-	return strings.Contains(string(out), "Usage:\n  diskless "+strings.Join(args, " "))
-}
-
-// standins records which steps still ran on stand-ins, for the report.
-type standins []string
-
-func (s *standins) use(t *testing.T, what string) {
-	t.Logf("STAND-IN: %s", what)
-	if !slices.Contains(*s, what) {
-		*s = append(*s, what)
-	}
-}
-
 // startMaster sets up the master under a scratch root with the real CLI —
 // init, slave add, kernel install, rootfs scaffold/sync, netboot loaders,
 // nfs exports, serve — and returns it running in the lab's namespace.
-// Steps whose command is not on this branch yet run on stand-ins
-// (standins_test.go).
 func startMaster(t *testing.T, l *lab, ev *events, k *debKernel, slaves []slaveSpec) *master {
 	t.Helper()
 	c := &cli{bin: buildCLI(t), root: filepath.Join(l.dir, "root"), lab: l}
@@ -94,12 +74,7 @@ func startMaster(t *testing.T, l *lab, ev *events, k *debKernel, slaves []slaveS
 	}
 	c.run(t, "rootfs", "scaffold", "--all")
 	c.run(t, "rootfs", "sync", "--all")
-	if c.sub("netboot", "loaders") {
-		c.run(t, "netboot", "loaders")
-	} else {
-		m.standins.use(t, "netboot loaders (copied by the test)")
-		standinLoaders(t, c)
-	}
+	c.run(t, "netboot", "loaders")
 
 	// No kernel nfsd here to reload: ganesha serves what the file says.
 	c.run(t, "nfs", "exports", "--no-reload")
@@ -108,11 +83,6 @@ func startMaster(t *testing.T, l *lab, ev *events, k *debKernel, slaves []slaveS
 		t.Fatal(err)
 	}
 	testenv.StartGaneshaRoot(t, l.ns, string(exports), c.root)
-
-	if !c.sub("serve") {
-		m.standins.use(t, "serve (dnsmasq does DHCP and TFTP; the test writes pxelinux.cfg)")
-		standinBootConfigs(t, c, k, l, slaves)
-	}
 	return m
 }
 
@@ -122,25 +92,10 @@ func startMaster(t *testing.T, l *lab, ev *events, k *debKernel, slaves []slaveS
 func (m *master) startBootService(t *testing.T, ev *events, ipxeScript bool) {
 	t.Helper()
 	c := m.cli
-	if !c.sub("serve") {
-		startDnsmasq(t, c.lab, ev, c, m.slaves, true, ipxeScript)
-		return
-	}
 	cmd := exec.Command("ip", "netns", "exec", c.lab.ns.Name, c.bin, "--root", c.root, "serve", "--interface", c.lab.bridge)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("DISKLESS_BOOT_IPXE_SCRIPT=%t", ipxeScript))
-	since := time.Now()
 	startDaemonCmd(t, c.lab, ev, "serve", cmd)
 	waitTCP(t, c.lab, "127.0.0.1:4080", 30*time.Second)
-	m.serve = true
-	time.Sleep(200 * time.Millisecond) // the DHCP service logs right after binding
-	m.dhcpStandin = false
-	for _, e := range ev.Since(since) {
-		if e.Source == "serve" && strings.Contains(e.Line, "no DHCP server in this build") {
-			m.standins.use(t, "DHCP (dnsmasq answers DHCP next to `diskless serve`, which has no DHCP yet)")
-			startDnsmasq(t, c.lab, ev, c, m.slaves, false, ipxeScript)
-			m.dhcpStandin = true
-		}
-	}
 }
 
 // masterTree is the part of the master's own system the CLI reads under
@@ -190,7 +145,7 @@ func (m *master) checkStatus(t *testing.T, s slaveSpec, r *vmResult) error {
 	t.Logf("$ diskless status %s\n%s", s.IP, table)
 	var missing []string
 	for _, name := range serveStages {
-		if m.dhcpStandin && strings.HasPrefix(name, "dhcp") || s.IPXE && name == "loader-fetched" {
+		if s.IPXE && name == "loader-fetched" {
 			continue // iPXE's script over HTTP is its config: no loader
 		}
 		at, ok := stages[name]
