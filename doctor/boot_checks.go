@@ -77,6 +77,10 @@ func CheckBoot(e *Env) []Result {
 		}
 		if !bad {
 			good++
+			if len(e.Only) > 0 { // asked about particular slaves: answer each
+				out = append(out, Result{Area: area, Slave: ip, Check: "kernel and nfsroot", Status: OK,
+					Message: fmt.Sprintf("kernels/%s published, %s present", ver, path.Join(c.DisklessDir, ip))})
+			}
 		}
 	}
 	for _, ver := range slices.Sorted(maps.Keys(missing)) {
@@ -86,7 +90,7 @@ func CheckBoot(e *Env) []Result {
 			Symptom: "PXE-T01: File not found: kernels/" + ver + "/vmlinuz", Cause: "the version was never installed or was removed",
 			Fix: "diskless kernel install /path/to/bzImage --version " + ver + "   (or: diskless kernel use <installed version>)"})
 	}
-	if good > 0 {
+	if good > 0 && len(e.Only) == 0 {
 		out = append(out, ok(area, "slaves", fmt.Sprintf("%d slave(s) have their kernel published and their nfsroot present", good)))
 	}
 	return out

@@ -112,7 +112,7 @@ func (l Live) slave(e *Env, s *slave.Slave) []Result {
 			if err != nil {
 				r.Status, r.Message = Fail, err.Error()
 				r.Symptom = "PXE-E32: TFTP open time-out"
-				if strings.Contains(err.Error(), "not found") || strings.Contains(err.Error(), "File not found") {
+				if msg := err.Error(); strings.Contains(msg, "code: 1,") || strings.Contains(msg, "not found") || strings.Contains(msg, "does not exist") {
 					r.Symptom = "PXE-T01: File not found"
 				}
 				r.Cause = fmt.Sprintf("TFTP read of %s from %s failed", files[i], tftpAddr)

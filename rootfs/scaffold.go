@@ -54,9 +54,9 @@ const (
 )
 
 // skipEtc are parts of the etc source not copied: rendered files, the
-// master's runlevels (the slave gets its own profile) and diskless's own
-// configuration and registry.
-var skipEtc = []string{"fstab", "hostname", "conf.d/hostname", "conf.d/net", "runlevels", "diskless"}
+// master's runlevels (the slave gets its own profile), diskless's own
+// configuration and registry, and the master's NFS server files.
+var skipEtc = []string{"fstab", "hostname", "conf.d/hostname", "conf.d/net", "runlevels", "diskless", "exports", "conf.d/nfs"}
 
 // Params say how to scaffold one slave. Paths are on disk (root prefix applied).
 type Params struct {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/diskless-project/diskless/doctor"
+	"github.com/diskless-project/diskless/nfs"
 	"github.com/diskless-project/diskless/slave"
 )
 
@@ -75,8 +77,19 @@ func runDoctor(f *Factory, o *DoctorOptions) error {
 	}
 	checks := doctor.Static()
 	if o.Live {
+		checker, err := nfsChecker(cfg, o.Timeout)
+		if err != nil {
+			return err
+		}
 		checks = append(checks, doctor.Live{
 			Iface: cfg.Interface, DHCPPort: cfg.Serve.DHCPPort, TFTPPort: cfg.Serve.TFTPPort, Timeout: o.Timeout,
+			NFS: func(ctx context.Context, s *slave.Slave) error {
+				r := checker.Check(ctx, []nfs.Target{nfsTarget(cfg, *s)})[0]
+				if !r.OK() {
+					return fmt.Errorf("nfs %s: %s", r.Status, r.Detail)
+				}
+				return nil
+			},
 		}.Check())
 	}
 	results := doctor.Run(env, checks)

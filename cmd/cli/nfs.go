@@ -184,18 +184,11 @@ func runNFSCheck(ctx context.Context, f *Factory, o *NFSCheckOptions) error {
 	}
 	var targets []nfs.Target
 	for _, s := range slaves {
-		targets = append(targets, nfs.Target{IP: s.IP, Hostname: s.Hostname,
-			Export: config.On("/", cfg.DisklessDir+"/"+s.IP.String()), Local: cfg.SlaveDir(s.IP)})
+		targets = append(targets, nfsTarget(cfg, s))
 	}
-	c := &nfs.Checker{Server: cfg.NFSServerOrMaster(), Timeout: o.Timeout, ExportsFile: nfs.ExportsFile}
-	if data, err := os.ReadFile(cfg.On(nfs.ExportsFile)); err == nil {
-		if c.Exports, err = nfs.ParseExports(string(data)); err != nil {
-			return fmt.Errorf("%s: %w", cfg.On(nfs.ExportsFile), err)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	c, err := nfsChecker(cfg, o.Timeout)
+	if err != nil {
 		return err
-	} else {
-		c.Exports = []nfs.Export{}
 	}
 	res := c.Check(ctx, targets)
 	t := &Table{Header: []string{"IP", "HOSTNAME", "STATUS", "TIME", "DETAIL"}}
@@ -219,4 +212,26 @@ func runNFSCheck(ctx context.Context, f *Factory, o *NFSCheckOptions) error {
 		return silentError{ExitError}
 	}
 	return nil
+}
+
+// nfsTarget is what a slave mounts and where the same tree is on disk.
+func nfsTarget(cfg *config.Config, s slave.Slave) nfs.Target {
+	return nfs.Target{IP: s.IP, Hostname: s.Hostname,
+		Export: config.On("/", cfg.DisklessDir+"/"+s.IP.String()), Local: cfg.SlaveDir(s.IP)}
+}
+
+// nfsChecker asks the configured NFS server, knowing the master's exports
+// file so that it can explain a refusal.
+func nfsChecker(cfg *config.Config, timeout time.Duration) (*nfs.Checker, error) {
+	c := &nfs.Checker{Server: cfg.NFSServerOrMaster(), Timeout: timeout, ExportsFile: nfs.ExportsFile, Exports: []nfs.Export{}}
+	data, err := os.ReadFile(cfg.On(nfs.ExportsFile))
+	switch {
+	case err == nil:
+		if c.Exports, err = nfs.ParseExports(string(data)); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.On(nfs.ExportsFile), err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+	return c, nil
 }

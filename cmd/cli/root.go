@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -28,6 +29,7 @@ embedded DHCP + TFTP boot service.`,
 			if f.LogFormat != "text" && f.LogFormat != "json" {
 				return usageErrorf("invalid --log-format %q: expected text or json", f.LogFormat)
 			}
+			slog.SetDefault(f.Logger()) // hooks and domain packages log through slog's default
 			return nil
 		},
 	}

@@ -199,8 +199,8 @@ func scaffoldNewSlaves(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry
 		if err != nil {
 			return fmt.Errorf("scaffold %s: %w", s.IP, err)
 		}
-		if !w.DryRun && w.Out != nil {
-			fmt.Fprintf(w.Out, "scaffolded %s\n", showPath(cfg, rep.Root))
+		if !w.DryRun { // a note on stderr: stdout may be `-o json` of the command that ran the hook
+			slog.Info("scaffolded slave root", "dir", showPath(cfg, rep.Root))
 		}
 		if rep.DeviceError != "" {
 			slog.Warn("slave root incomplete", "ip", s.IP, "problem", rep.DeviceError)
