@@ -33,14 +33,15 @@ func (s Status) Symbol() string {
 
 // Result is one finding.
 type Result struct {
-	Area    string `json:"area"`            // config, registry, host, exports, boot, kernel, slave
-	Slave   string `json:"slave,omitempty"` // the slave's IP for per-slave findings
-	Check   string `json:"check"`
-	Status  Status `json:"status"`
-	Message string `json:"message"`
-	Symptom string `json:"symptom,omitempty"` // what the slave shows when this fails
-	Cause   string `json:"cause,omitempty"`
-	Fix     string `json:"fix,omitempty"` // the command that fixes it
+	Area    string  `json:"area"`            // config, registry, host, exports, boot, kernel, slave
+	Slave   string  `json:"slave,omitempty"` // the slave's IP for per-slave findings
+	Check   string  `json:"check"`
+	Status  Status  `json:"status"`
+	Message string  `json:"message"`
+	Symptom string  `json:"symptom,omitempty"` // what the slave shows when this fails
+	Cause   string  `json:"cause,omitempty"`
+	Fix     string  `json:"fix,omitempty"` // the command that fixes it
+	Millis  float64 `json:"ms,omitempty"`  // how long a live step took
 }
 
 // Env is what checks look at. Host facts come through functions so the
@@ -65,7 +66,7 @@ func Run(env *Env, checks []Check) []Result {
 	for _, c := range checks {
 		out = append(out, c(env)...)
 	}
-	rank := map[string]int{"config": 0, "registry": 1, "host": 2, "exports": 3, "boot": 4, "kernel": 5, "slave": 6}
+	rank := map[string]int{"config": 0, "registry": 1, "host": 2, "exports": 3, "boot": 4, "kernel": 5, "slave": 6, "live": 7}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Area != out[j].Area {
 			return rank[out[i].Area] < rank[out[j].Area]
@@ -92,7 +93,7 @@ func Failed(rs []Result) bool {
 
 // Static are the fast checks that need no network traffic.
 func Static() []Check {
-	return []Check{CheckConfig, CheckRegistry, CheckHost}
+	return []Check{CheckConfig, CheckRegistry, CheckHost, CheckExports, CheckBoot}
 }
 
 func (e *Env) wants(ip netip.Addr) bool { return len(e.Only) == 0 || e.Only[ip] }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,9 +15,10 @@ import (
 
 // DoctorOptions are `diskless doctor`'s inputs.
 type DoctorOptions struct {
-	Slaves []string
-	Live   bool
-	Host   doctor.Host
+	Slaves  []string
+	Live    bool
+	Timeout time.Duration
+	Host    doctor.Host
 }
 
 // NewCmdDoctor builds `diskless doctor`.
@@ -38,7 +40,8 @@ Exit status 0 only when nothing fails.`,
 			return runDoctor(f, opts)
 		},
 	}
-	cmd.Flags().BoolVar(&opts.Live, "live", false, "also walk each slave's boot path over the network (DHCP, TFTP, NFS)")
+	cmd.Flags().BoolVar(&opts.Live, "live", false, "also walk each slave's boot path over the network (DHCP, TFTP, NFS), as the slave would")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 4*time.Second, "with --live: how long each step may take")
 	return cmd
 }
 
@@ -72,7 +75,9 @@ func runDoctor(f *Factory, o *DoctorOptions) error {
 	}
 	checks := doctor.Static()
 	if o.Live {
-		return fmt.Errorf("doctor --live is not available yet: it needs diskless serve")
+		checks = append(checks, doctor.Live{
+			Iface: cfg.Interface, DHCPPort: cfg.Serve.DHCPPort, TFTPPort: cfg.Serve.TFTPPort, Timeout: o.Timeout,
+		}.Check())
 	}
 	results := doctor.Run(env, checks)
 	rep := doctorReport{Results: results, Summary: map[string]int{"ok": 0, "warn": 0, "fail": 0}}
@@ -105,7 +110,11 @@ func writeChecklist(w io.Writer, rep doctorReport) {
 			fmt.Fprintln(w, g)
 			group = g
 		}
-		fmt.Fprintf(w, "  %s %s: %s\n", r.Status.Symbol(), r.Check, r.Message)
+		took := ""
+		if r.Millis > 0 {
+			took = fmt.Sprintf(" (%.1f ms)", r.Millis)
+		}
+		fmt.Fprintf(w, "  %s %s: %s%s\n", r.Status.Symbol(), r.Check, r.Message, took)
 		if r.Status == doctor.OK {
 			continue
 		}
