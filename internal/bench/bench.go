@@ -208,6 +208,9 @@ func (b *Bench) measure(f *Figure, pids []int, fn func() (Sample, error)) error 
 func fail(f *Figure, err error) {
 	if len(f.Values) == 0 {
 		f.NA = "error: " + oneLine(err.Error())
+		if strings.HasPrefix(err.Error(), "n/a: ") {
+			f.NA = oneLine(err.Error())
+		}
 	} else {
 		f.Note = "a rep failed: " + oneLine(err.Error())
 	}

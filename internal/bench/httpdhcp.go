@@ -180,7 +180,7 @@ func (b *Bench) dhcp() error {
 				continue
 			}
 			ready := func(p *Proc) error { // one clean exchange at a low rate proves it answers
-				deadline := time.Now().Add(15 * time.Second)
+				deadline := time.Now().Add(30 * time.Second)
 				for {
 					if err := p.Exited(); err != nil {
 						return err
@@ -190,7 +190,12 @@ func (b *Bench) dhcp() error {
 						return nil
 					}
 					if time.Now().After(deadline) {
-						return fmt.Errorf("%s gave no lease to perfdhcp: %v %+v", p.Name, err, res)
+						said := p.out.String()
+						if strings.Contains(said, "no DHCP server in this build") {
+							return fmt.Errorf("n/a: this build of serve has no DHCP server")
+						}
+						return fmt.Errorf("%s gave no lease to perfdhcp (%v; %d DISCOVERs, %d OFFERs); server said: %s",
+							p.Name, err, res.DO.Sent, res.DO.Received, tail(said, 300))
 					}
 					time.Sleep(300 * time.Millisecond)
 				}

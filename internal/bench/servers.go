@@ -188,14 +188,15 @@ func (e *Env) waitTFTP(p *Proc) error {
 		return err
 	}
 	dst := filepath.Join(e.Work, "ready.got")
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: a loaded 2-core machine can take seconds to start a server.
+	deadline := time.Now().Add(30 * time.Second)
 	var last error
 	for time.Now().Before(deadline) {
 		if err := p.Exited(); err != nil {
 			return err
 		}
 		_ = os.Remove(dst)
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
 		out, err := e.Net.Client.Command(ctx, "atftp", "--tftp-timeout", "1", "-g", "-r", "ready.txt", "-l", dst, e.Net.ServerIP, "69").CombinedOutput()
 		cancel()
 		if err == nil {
@@ -214,13 +215,13 @@ func (e *Env) waitTFTP(p *Proc) error {
 
 // waitTCP waits until something accepts on ip:port inside the client namespace's view.
 func (e *Env) waitHTTP(p *Proc, url string) error {
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	var last error
 	for time.Now().Before(deadline) {
 		if err := p.Exited(); err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
 		out, err := e.Net.Client.Command(ctx, "curl", "-sS", "-f", "-o", "/dev/null", url).CombinedOutput()
 		cancel()
 		if err == nil {
@@ -229,7 +230,7 @@ func (e *Env) waitHTTP(p *Proc, url string) error {
 		last = fmt.Errorf("%v: %s", err, bytes.TrimSpace(out))
 		time.Sleep(200 * time.Millisecond)
 	}
-	return fmt.Errorf("%s never served %s: %v", p.Name, url, last)
+	return fmt.Errorf("%s never served %s: %v; server said: %s", p.Name, url, last, tail(p.out.String(), 400))
 }
 
 // Tree writes the served files: ready.txt, the 64 MiB and 16 MiB payloads
