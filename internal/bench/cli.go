@@ -74,13 +74,14 @@ func (b *Bench) cli() {
 			fi.NA = "error: " + err.Error()
 			continue
 		}
+		m := StartCPU()
 		s, err := timed(func() error { _, err := runCLI(ctx, bin, root, "slave", "import", csv); return err })
 		if err != nil {
 			fail(fi, err)
 			fa.NA = fi.NA
 			continue
 		}
-		fi.Add(Sample{Value: s * 1000, Extra: map[string]float64{"per_slave_us": s * 1e6 / float64(n)}}, 0)
+		fi.Add(Sample{Value: s * 1000, Extra: map[string]float64{"per_slave_us": s * 1e6 / float64(n)}}, m.Other())
 		for r := 0; r < b.opt.Reps; r++ {
 			i := n + r // a new slave each repetition
 			err := b.measure(fa, nil, func() (Sample, error) {
@@ -182,6 +183,7 @@ func (b *Bench) rootfs(na string) {
 			return
 		}
 		var per []float64
+		m := StartCPU()
 		for j := 0; j < n; j++ {
 			s, err := timed(func() error {
 				_, err := runCLI(ctx, bin, root, "rootfs", "scaffold", slaveIP(j), "--etc-from", filepath.Join(src, "etc"))
@@ -194,7 +196,7 @@ func (b *Bench) rootfs(na string) {
 			per = append(per, s*1000)
 		}
 		if !dedupe {
-			fs.Add(Sample{Value: Median(per), Extra: map[string]float64{"p99_ms": Percentile(per, 99)}}, 0)
+			fs.Add(Sample{Value: Median(per), Extra: map[string]float64{"p99_ms": Percentile(per, 99)}}, m.Other())
 		}
 		f := fd
 		args := []string{"rootfs", "sync", "--all", "--from", src}
@@ -206,6 +208,7 @@ func (b *Bench) rootfs(na string) {
 			f.NA = "n/a: command missing (diskless rootfs sync)"
 			continue
 		}
+		m = StartCPU()
 		s, err := timed(func() error { _, err := runCLI(ctx, bin, root, args...); return err })
 		if err != nil {
 			fail(f, err)
@@ -216,7 +219,7 @@ func (b *Bench) rootfs(na string) {
 			fail(f, err)
 			continue
 		}
-		f.Add(Sample{Value: float64(used) / (1 << 20), Extra: map[string]float64{"sync_s": s}}, 0)
+		f.Add(Sample{Value: float64(used) / (1 << 20), Extra: map[string]float64{"sync_s": s}}, m.Other())
 	}
 }
 
