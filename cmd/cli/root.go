@@ -48,6 +48,7 @@ embedded DHCP + TFTP boot service.`,
 		NewCmdInit(f, nil),
 		NewCmdConfig(f),
 		NewCmdSlave(f),
+		NewCmdRootfs(f),
 		NewCmdDoctor(f, nil),
 		NewCmdVersion(f),
 	)

@@ -76,6 +76,7 @@ func updateRegistry(f *Factory, fn func(cfg *config.Config, r *slave.Registry) e
 // registry lock. Each derived artefact is one entry.
 var registryHooks = []func(*config.Config, *fsutil.Writer, *slave.Registry) error{
 	syncHostsFile,
+	scaffoldNewSlaves,
 }
 
 func afterRegistryChange(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) error {

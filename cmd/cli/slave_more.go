@@ -218,7 +218,9 @@ func runSlaveSet(f *Factory, o *SlaveSetOptions) error {
 
 // SlaveRmOptions are `slave rm`'s inputs.
 type SlaveRmOptions struct {
-	Keys []string
+	Keys  []string
+	Purge bool
+	Yes   bool
 }
 
 // NewCmdSlaveRm builds `diskless slave rm`.
@@ -238,16 +240,29 @@ func NewCmdSlaveRm(f *Factory, runF func(*SlaveRmOptions) error) *cobra.Command 
 			return runSlaveRm(f, opts)
 		},
 	}
+	cmd.Flags().BoolVar(&opts.Purge, "purge", false, "also delete the slave's root filesystem <diskless_dir>/<ip> and its rootfs state")
+	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "do not ask before --purge deletes (required when stdin is not a terminal)")
 	return cmd
 }
 
 func runSlaveRm(f *Factory, o *SlaveRmOptions) error {
+	if o.Purge && !o.Yes && !f.DryRun {
+		if err := confirmPurge(f, o.Keys); err != nil {
+			return err
+		}
+	}
 	var removed []slave.Slave
-	_, _, err := updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
+	cfg, _, err := updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
 		for _, k := range o.Keys {
 			s, ok := r.Find(k)
 			if !ok {
 				return notRegistered(k)
+			}
+			if o.Purge {
+				// Checked before anything changes: one unsafe root rejects all.
+				if err := checkPurge(cfg, s.IP); err != nil {
+					return err
+				}
 			}
 			removed = append(removed, *s)
 			r.Remove(s.IP)
@@ -261,6 +276,9 @@ func runSlaveRm(f *Factory, o *SlaveRmOptions) error {
 		for _, s := range removed {
 			fmt.Fprintf(f.IO.Out, "removed %s %s %s\n", s.IP, s.MAC, s.Hostname)
 		}
+	}
+	if o.Purge {
+		return purgeRoots(f, cfg, removed)
 	}
 	return nil
 }

@@ -1,0 +1,515 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/spf13/cobra"
+
+	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/internal/fsutil"
+	"github.com/diskless-project/diskless/rootfs"
+	"github.com/diskless-project/diskless/slave"
+)
+
+// NewCmdRootfs builds `diskless rootfs` and its subcommands.
+func NewCmdRootfs(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rootfs",
+		Short: "Build and keep up to date the slaves' root filesystems",
+		Long: `rootfs manages <diskless_dir>/<ip> for each registered slave: scaffold makes
+the guide's preliminary tree (etc/, mount stubs, dev/console, hostname, fstab,
+net noop, runlevels), sync copies the shared trees (/bin /sbin /lib ...) with
+rsync, status says what is missing or drifted.`,
+		Args: noArgs,
+	}
+	cmd.AddCommand(NewCmdRootfsScaffold(f, nil), NewCmdRootfsSync(f, nil), NewCmdRootfsStatus(f))
+	return cmd
+}
+
+// rootfsParams is how one slave's root should look under cfg.
+func rootfsParams(cfg *config.Config, s slave.Slave, etcFrom string, force bool, now time.Time) rootfs.Params {
+	etc := cfg.On(cfg.Rootfs.EtcSource)
+	if etcFrom != "" {
+		etc = etcFrom
+	}
+	return rootfs.Params{
+		IP:           s.IP,
+		Hostname:     s.Hostname,
+		SlaveRoot:    cfg.SlaveDir(s.IP),
+		DisklessDir:  cfg.On(cfg.DisklessDir),
+		EtcSource:    etc,
+		NetInterface: cfg.Rootfs.NetInterface,
+		Fstab: rootfs.FstabParams{
+			Server: cfg.NFSServerOrMaster(), DisklessDir: cfg.DisklessDir, IP: s.IP,
+			MountOptions: cfg.NFS.MountOptions, SharedVarLog: cfg.NFS.SharedVarLog,
+		},
+		Runlevels: cfg.Rootfs.Runlevels,
+		StatePath: cfg.StatePath("rootfs", s.IP.String()+".json"),
+		Force:     force,
+		Now:       now.UTC(),
+	}
+}
+
+// selectSlaves resolves IP/MAC/hostname arguments (or --all) to registered
+// slaves: a directory of a slave not in the registry is never touched.
+func selectSlaves(cfg *config.Config, keys []string, all bool) ([]slave.Slave, error) {
+	if all == (len(keys) > 0) {
+		return nil, usageErrorf("expected slaves' IPs or --all (not both)")
+	}
+	reg, err := Store(cfg).Load()
+	if err != nil {
+		return nil, err
+	}
+	if all {
+		if len(reg.Slaves) == 0 {
+			return nil, fmt.Errorf("no slaves registered: add one with `diskless slave add IP --mac MAC`")
+		}
+		return reg.Slaves, nil
+	}
+	var out []slave.Slave
+	for _, k := range keys {
+		s, ok := reg.Find(k)
+		if !ok {
+			return nil, notRegistered(k)
+		}
+		out = append(out, *s)
+	}
+	return out, nil
+}
+
+// RootfsScaffoldOptions are `rootfs scaffold`'s inputs.
+type RootfsScaffoldOptions struct {
+	Keys    []string
+	All     bool
+	EtcFrom string
+	Force   bool
+}
+
+// NewCmdRootfsScaffold builds `diskless rootfs scaffold`.
+func NewCmdRootfsScaffold(f *Factory, runF func(*RootfsScaffoldOptions) error) *cobra.Command {
+	opts := &RootfsScaffoldOptions{}
+	cmd := &cobra.Command{
+		Use:   "scaffold IP...|--all [--etc-from DIR] [--force]",
+		Short: "Create or update slaves' preliminary root filesystems",
+		Long: `scaffold makes, under <diskless_dir>/<ip>: etc/ copied from the master's /etc
+(modes, owners, symlinks kept; not the master's runlevels, fstab, hostname,
+conf.d/net or diskless's own files), the guide's mount stubs, dev/console and
+dev/null, etc/hostname and etc/conf.d/hostname, etc/conf.d/net with
+config_<iface>="noop", etc/fstab, and the runlevel links of the profile.
+
+Re-running changes nothing and says "unchanged". A file diskless wrote and you
+edited since is kept ("kept (edited by hand)") unless --force. Creating device
+nodes needs root: when not permitted, scaffold says so, records it for
+doctor/status, and exits 1.`,
+		Example:           "  diskless rootfs scaffold 192.168.1.21\n  diskless rootfs scaffold --all --dry-run",
+		ValidArgsFunction: completeSlaves(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Keys = args
+			if runF != nil {
+				return runF(opts)
+			}
+			return runRootfsScaffold(f, opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.All, "all", false, "every registered slave")
+	cmd.Flags().StringVar(&opts.EtcFrom, "etc-from", "", "copy etc/ from DIR (default: rootfs.etc_source under --root)")
+	cmd.Flags().BoolVar(&opts.Force, "force", false, "overwrite files edited by hand")
+	return cmd
+}
+
+func runRootfsScaffold(f *Factory, o *RootfsScaffoldOptions) error {
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	if o.EtcFrom != "" {
+		abs, err := filepath.Abs(o.EtcFrom)
+		if err != nil {
+			return err
+		}
+		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+			return fmt.Errorf("invalid --etc-from %q: expected a directory", o.EtcFrom)
+		}
+		o.EtcFrom = abs
+	}
+	slaves, err := selectSlaves(cfg, o.Keys, o.All)
+	if err != nil {
+		return err
+	}
+	w := f.Writer(cfg)
+	var reports []*rootfs.Report
+	failed := 0
+	for _, s := range slaves {
+		rep, err := rootfs.Scaffold(w, rootfsParams(cfg, s, o.EtcFrom, o.Force, f.Now()))
+		if err != nil {
+			return fmt.Errorf("scaffold %s: %w", s.IP, err)
+		}
+		reports = append(reports, rep)
+		if f.humanOutput() {
+			printScaffold(f, cfg, rep)
+		}
+		if rep.DeviceError != "" {
+			failed++
+			fmt.Fprintf(f.IO.ErrOut, "diskless: %s: %s\n", s.IP, rep.DeviceError)
+		}
+	}
+	if !f.humanOutput() {
+		if err := f.print(reports, nil); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return silentError{code: ExitError}
+	}
+	return nil
+}
+
+func printScaffold(f *Factory, cfg *config.Config, rep *rootfs.Report) {
+	root := showPath(cfg, rep.Root)
+	if !rep.Changed() && !f.Verbose && !f.DryRun {
+		quiet := true
+		for _, a := range rep.Actions {
+			if a.Result != "unchanged" {
+				quiet = false
+			}
+		}
+		if quiet {
+			fmt.Fprintf(f.IO.Out, "unchanged %s\n", root)
+			return
+		}
+	}
+	for _, a := range rep.Actions {
+		if a.Result == "unchanged" && !f.Verbose {
+			continue
+		}
+		line := fmt.Sprintf("%-9s %s/%s", a.Result, root, a.Path)
+		if a.Note != "" && !strings.HasPrefix(a.Result, "failed") {
+			line += " (" + a.Note + ")"
+		}
+		fmt.Fprintln(f.IO.Out, line)
+	}
+}
+
+// showPath shows an on-disk path as on the master (without the root prefix).
+func showPath(cfg *config.Config, p string) string {
+	if cfg.Root == "" || cfg.Root == "/" {
+		return p
+	}
+	if rel, err := filepath.Rel(cfg.Root, p); err == nil && !strings.HasPrefix(rel, "..") {
+		return "/" + rel
+	}
+	return p
+}
+
+// scaffoldNewSlaves is the registry hook: every registered slave without a
+// root directory gets one (dry-run aware through w).
+func scaffoldNewSlaves(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) error {
+	for _, s := range reg.Slaves {
+		if _, err := os.Lstat(cfg.SlaveDir(s.IP)); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		rep, err := rootfs.Scaffold(w, rootfsParams(cfg, s, "", false, time.Now()))
+		if err != nil {
+			return fmt.Errorf("scaffold %s: %w", s.IP, err)
+		}
+		if !w.DryRun && w.Out != nil {
+			fmt.Fprintf(w.Out, "scaffolded %s\n", showPath(cfg, rep.Root))
+		}
+		if rep.DeviceError != "" {
+			slog.Warn("slave root incomplete", "ip", s.IP, "problem", rep.DeviceError)
+		}
+	}
+	return nil
+}
+
+// RootfsSyncOptions are `rootfs sync`'s inputs.
+type RootfsSyncOptions struct {
+	Keys   []string
+	All    bool
+	From   string
+	Dedupe bool
+	Delete bool
+	ctx    context.Context
+}
+
+// NewCmdRootfsSync builds `diskless rootfs sync`.
+func NewCmdRootfsSync(f *Factory, runF func(*RootfsSyncOptions) error) *cobra.Command {
+	opts := &RootfsSyncOptions{}
+	cmd := &cobra.Command{
+		Use:   "sync --all|IP... [--from DIR] [--dedupe] [--delete]",
+		Short: "Copy the shared trees (/bin /sbin /lib ...) into slaves with rsync",
+		Long: `sync runs rsync -aHAX --numeric-ids from the source root (default the --root
+prefix) into each slave: symlinks stay symlinks (a link never leads out),
+hard links, modes, numeric owners, times, ACLs, xattrs and device files are
+kept. The trees are rootfs.sync_trees plus /lib64 and the merged-usr
+symlinks when the source has them. --delete removes files gone from the
+source. --dedupe hard-links files identical to a reference slave's copy
+(rsync --link-dest), so each extra slave costs almost no disk; a file
+changed in place in one slave then changes in all of them (package managers
+replace files, which is safe).`,
+		Example:           "  diskless rootfs sync --all --dedupe\n  diskless rootfs sync 192.168.1.21 --dry-run",
+		ValidArgsFunction: completeSlaves(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Keys, opts.ctx = args, cmd.Context()
+			if runF != nil {
+				return runF(opts)
+			}
+			return runRootfsSync(f, opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.All, "all", false, "every registered slave")
+	cmd.Flags().StringVar(&opts.From, "from", "", "source root the trees are copied from (default: the --root prefix)")
+	cmd.Flags().BoolVar(&opts.Dedupe, "dedupe", false, "hard-link identical files across slaves (rsync --link-dest)")
+	cmd.Flags().BoolVar(&opts.Delete, "delete", false, "delete files in the slaves' trees that the source no longer has")
+	return cmd
+}
+
+func runRootfsSync(f *Factory, o *RootfsSyncOptions) error {
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	from := cfg.Root
+	if o.From != "" {
+		if from, err = filepath.Abs(o.From); err != nil {
+			return err
+		}
+		if fi, err := os.Stat(from); err != nil || !fi.IsDir() {
+			return fmt.Errorf("invalid --from %q: expected a directory", o.From)
+		}
+	}
+	slaves, err := selectSlaves(cfg, o.Keys, o.All)
+	if err != nil {
+		return err
+	}
+	trees, err := rootfs.ResolveTrees(from, cfg.Rootfs.SyncTrees)
+	if err != nil {
+		return err
+	}
+	fp, err := rootfs.Fingerprint(from, trees)
+	if err != nil {
+		return err
+	}
+	opts := rootfs.SyncOptions{
+		From: from, Trees: trees, DisklessDir: cfg.On(cfg.DisklessDir), Delete: o.Delete,
+		DryRun: f.DryRun, Writer: f.Writer(cfg), Now: f.Now, Fingerprint: fp,
+	}
+	if o.Dedupe {
+		opts.LinkDest = dedupeReference(cfg, slaves, from)
+	}
+	if o.ctx == nil {
+		o.ctx = context.Background()
+	}
+	var results []*rootfs.Result
+	failed := 0
+	for i, s := range slaves {
+		t := rootfs.Target{IP: s.IP.String(), Root: cfg.SlaveDir(s.IP), StatePath: cfg.StatePath("rootfs", s.IP.String()+".json")}
+		if f.IO.ErrTTY && f.humanOutput() && !f.DryRun {
+			opts.Progress = progressBar(f, t.IP, i+1, len(slaves))
+		}
+		res, err := rootfs.Sync(o.ctx, opts, t)
+		if opts.Progress != nil {
+			fmt.Fprint(f.IO.ErrOut, "\r\033[K")
+		}
+		if err != nil {
+			// One broken slave does not stop the others; exit 1 at the end.
+			failed++
+			fmt.Fprintf(f.IO.ErrOut, "diskless: %s: %s\n", t.IP, oneLine(err.Error()))
+			if errors.Is(err, rootfs.ErrNoRsync) {
+				return silentError{code: ExitError}
+			}
+			continue
+		}
+		results = append(results, res)
+		if o.Dedupe && opts.LinkDest == "" {
+			opts.LinkDest = t.Root // the first slave synced is the reference
+		}
+		if f.humanOutput() {
+			printSync(f, cfg, res)
+		}
+	}
+	if !f.humanOutput() {
+		if err := f.print(results, nil); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return silentError{code: ExitError}
+	}
+	return nil
+}
+
+// dedupeReference picks the slave root others hard-link to: a registered
+// slave already synced from the same source, else "" (the first target
+// synced becomes the reference).
+func dedupeReference(cfg *config.Config, targets []slave.Slave, from string) string {
+	reg, err := Store(cfg).Load()
+	if err != nil {
+		return ""
+	}
+	for _, s := range reg.Slaves {
+		st, err := rootfs.LoadState(cfg.StatePath("rootfs", s.IP.String()+".json"))
+		if err != nil || st.Sync == nil || st.Sync.From != from {
+			continue
+		}
+		if fi, err := os.Lstat(cfg.SlaveDir(s.IP)); err == nil && fi.IsDir() {
+			return cfg.SlaveDir(s.IP)
+		}
+	}
+	return ""
+}
+
+func printSync(f *Factory, cfg *config.Config, r *rootfs.Result) {
+	if r.DryRun {
+		fmt.Fprintf(f.IO.Out, "would sync %s: %d changes in %s\n", r.IP, len(r.Changes), strings.Join(r.Trees, " "))
+		max := 10
+		if f.Verbose {
+			max = len(r.Changes)
+		}
+		for i, c := range r.Changes {
+			if i == max {
+				fmt.Fprintf(f.IO.Out, "  ... %d more (-v shows all)\n", len(r.Changes)-max)
+				break
+			}
+			fmt.Fprintf(f.IO.Out, "  %s\n", c)
+		}
+		return
+	}
+	line := fmt.Sprintf("synced %s: %d files, %s transferred (%s) in %s", r.IP, r.Files, humanBytes(r.Bytes), strings.Join(r.Trees, " "), r.Duration.Round(time.Millisecond))
+	if r.LinkDest != "" {
+		line += ", unchanged files hard-linked to " + showPath(cfg, r.LinkDest)
+	}
+	fmt.Fprintln(f.IO.Out, line)
+}
+
+func progressBar(f *Factory, ip string, n, total int) func(rootfs.Progress) {
+	return func(p rootfs.Progress) {
+		const width = 24
+		done := p.Percent * width / 100
+		bar := strings.Repeat("#", done) + strings.Repeat(" ", width-done)
+		fmt.Fprintf(f.IO.ErrOut, "\r\033[K[%d/%d] %s [%s] %3d%% %s, %d files, %d/%d to check",
+			n, total, ip, bar, p.Percent, humanBytes(p.Bytes), p.Files, p.ToCheck, p.Total)
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// NewCmdRootfsStatus builds `diskless rootfs status`.
+func NewCmdRootfsStatus(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status [IP...]",
+		Short: "Say what is missing or drifted in slaves' root filesystems",
+		Long: `status checks each slave's root against what scaffold and sync make: stubs
+and their modes, dev/console and dev/null, hostname, the net noop, fstab,
+runlevel links, and whether the shared trees are synced and up to date.
+Exit status 1 when anything is missing.`,
+		ValidArgsFunction: completeSlaves(f),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := f.Config()
+			if err != nil {
+				return err
+			}
+			slaves, err := selectSlaves(cfg, args, len(args) == 0)
+			if err != nil {
+				return err
+			}
+			trees, err := rootfs.ResolveTrees(cfg.Root, cfg.Rootfs.SyncTrees)
+			if err != nil {
+				trees = cfg.Rootfs.SyncTrees // source incomplete: still check presence
+			}
+			fps := rootfs.Fingerprints{}
+			var all []rootfs.Status
+			bad := 0
+			t := &Table{Header: []string{"IP", "HOSTNAME", "STATUS", "PROBLEM"}}
+			for _, s := range slaves {
+				st := rootfs.Check(rootfsParams(cfg, s, "", false, f.Now()), trees, fps)
+				all = append(all, st)
+				if st.OK() {
+					t.Add(st.IP, st.Hostname, "ok", "-")
+					continue
+				}
+				bad++
+				for i, p := range st.Problems {
+					if i == 0 {
+						t.Add(st.IP, st.Hostname, "missing", p)
+					} else {
+						t.Add("", "", "", p)
+					}
+				}
+			}
+			if err := f.print(all, t); err != nil {
+				return err
+			}
+			if bad > 0 {
+				return silentError{code: ExitError}
+			}
+			return nil
+		},
+	}
+}
+
+// confirmPurge asks on a terminal; elsewhere --purge needs --yes.
+func confirmPurge(f *Factory, keys []string) error {
+	in, ok := f.IO.In.(*os.File)
+	if !ok || !term.IsTerminal(int(in.Fd())) {
+		return usageErrorf("--purge deletes the root filesystem of %s: add --yes to confirm (stdin is not a terminal)", strings.Join(keys, " "))
+	}
+	fmt.Fprintf(f.IO.ErrOut, "Delete the root filesystem of %s and everything in it? [y/N] ", strings.Join(keys, " "))
+	var answer string
+	fmt.Fscanln(in, &answer)
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return errors.New("purge cancelled: nothing changed")
+	}
+	return nil
+}
+
+func checkPurge(cfg *config.Config, ip netip.Addr) error {
+	return rootfs.CheckPurge(cfg.On(cfg.DisklessDir), cfg.SlaveDir(ip), ip.String())
+}
+
+// purgeRoots deletes removed slaves' roots and rootfs state, never following
+// a symlink and never outside <diskless_dir>/<ip>.
+func purgeRoots(f *Factory, cfg *config.Config, removed []slave.Slave) error {
+	for _, s := range removed {
+		dir := cfg.SlaveDir(s.IP)
+		state := cfg.StatePath("rootfs", s.IP.String()+".json")
+		if f.DryRun {
+			fmt.Fprintf(f.IO.Out, "would delete %s\n", showPath(cfg, dir))
+			continue
+		}
+		if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(f.IO.Out, "no root filesystem at %s\n", showPath(cfg, dir))
+		} else {
+			if err := rootfs.Purge(cfg.On(cfg.DisklessDir), dir, s.IP.String()); err != nil {
+				return err
+			}
+			fmt.Fprintf(f.IO.Out, "purged %s\n", showPath(cfg, dir))
+		}
+		if err := os.Remove(state); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,90 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ErrSymlink is returned when a path inside a slave root goes through a
+// symbolic link: diskless never follows one, since an absolute link copied
+// from the master's /etc would lead back onto the master.
+var ErrSymlink = errors.New("is a symbolic link; diskless never writes through one")
+
+// guard checks paths inside one slave root. It remembers the directories it
+// already checked.
+type guard struct {
+	root string
+	ok   map[string]bool
+}
+
+func newGuard(root string) *guard { return &guard{root: root, ok: map[string]bool{}} }
+
+// parents verifies that no existing parent directory of rel (relative to the
+// root) is a symlink or a non-directory.
+func (g *guard) parents(rel string) error {
+	rel = filepath.Clean(rel)
+	if rel == ".." || strings.HasPrefix(rel, "../") || filepath.IsAbs(rel) {
+		return fmt.Errorf("%s: outside the slave root", rel)
+	}
+	dir := filepath.Dir(rel)
+	if dir == "." || g.ok[dir] {
+		return nil
+	}
+	if err := g.parents(dir); err != nil {
+		return err
+	}
+	fi, err := os.Lstat(filepath.Join(g.root, dir))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil // will be created as a real directory
+	case err != nil:
+		return err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("%s %w", filepath.Join(g.root, dir), ErrSymlink)
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", filepath.Join(g.root, dir))
+	}
+	g.ok[dir] = true
+	return nil
+}
+
+// CheckSlaveRoot verifies that dir is exactly <disklessDir>/<ip>, is not a
+// symlink, and resolves inside the (resolved) diskless directory. disklessDir
+// and dir are on-disk paths (root prefix applied). A missing dir is fine.
+func CheckSlaveRoot(disklessDir, dir, ip string) error {
+	if ip == "" || strings.ContainsAny(ip, "/\\") || ip == "." || ip == ".." {
+		return fmt.Errorf("invalid slave directory name %q", ip)
+	}
+	if filepath.Clean(dir) != filepath.Join(filepath.Clean(disklessDir), ip) {
+		return fmt.Errorf("%s is not <diskless dir>/%s", dir, ip)
+	}
+	fi, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("%s %w", dir, ErrSymlink)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	base, err := filepath.EvalSymlinks(disklessDir)
+	if err != nil {
+		return err
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	if filepath.Dir(real) != base {
+		return fmt.Errorf("%s resolves to %s, outside the diskless directory %s", dir, real, base)
+	}
+	return nil
+}

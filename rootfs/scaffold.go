@@ -1,0 +1,669 @@
+package rootfs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/diskless-project/diskless/internal/fsutil"
+)
+
+// Stub is a mount point or empty directory of the guide's preliminary tree.
+type Stub struct {
+	Path string
+	Mode fs.FileMode
+}
+
+// Stubs are the guide's directories, with the modes a booting slave expects.
+var Stubs = []Stub{
+	{"home", 0o755}, {"dev", 0o755}, {"proc", 0o555}, {"tmp", 0o777 | fs.ModeSticky},
+	{"mnt", 0o755}, {"mnt/.initd", 0o755}, {"root", 0o700}, {"sys", 0o555},
+	{"var", 0o755}, {"var/empty", 0o755}, {"var/lock", 0o755}, {"var/log", 0o755},
+	{"var/run", 0o755}, {"var/spool", 0o755}, {"usr", 0o755}, {"opt", 0o755},
+}
+
+// Device is a character device node the slave needs before udev runs.
+type Device struct {
+	Path         string
+	Major, Minor uint32
+	Mode         fs.FileMode
+}
+
+// Devices: without dev/console the kernel stops at "unable to open initial console".
+var Devices = []Device{
+	{"dev/console", 5, 1, 0o600},
+	{"dev/null", 1, 3, 0o666},
+}
+
+// Managed files diskless renders itself (never copied from the etc source).
+const (
+	FileFstab         = "etc/fstab"
+	FileHostname      = "etc/hostname"
+	FileConfdHostname = "etc/conf.d/hostname"
+	FileConfdNet      = "etc/conf.d/net"
+)
+
+// skipEtc are parts of the etc source not copied: rendered files, the
+// master's runlevels (the slave gets its own profile) and diskless's own
+// configuration and registry.
+var skipEtc = []string{"fstab", "hostname", "conf.d/hostname", "conf.d/net", "runlevels", "diskless"}
+
+// Params say how to scaffold one slave. Paths are on disk (root prefix applied).
+type Params struct {
+	IP           netip.Addr
+	Hostname     string
+	SlaveRoot    string // <root>/<diskless dir>/<ip>
+	DisklessDir  string // <root>/<diskless dir>
+	EtcSource    string // directory etc/ is copied from
+	NetInterface string
+	Fstab        FstabParams
+	Runlevels    map[string][]string
+	StatePath    string
+	Force        bool // overwrite hand edits
+	Now          time.Time
+}
+
+// Action is one line of a scaffold report.
+type Action struct {
+	Result string `json:"result"` // created, updated, unchanged, kept (...), failed (...)
+	Path   string `json:"path"`   // relative to the slave root
+	Note   string `json:"note,omitempty"`
+}
+
+// Report is what scaffolding one slave did.
+type Report struct {
+	IP          string   `json:"ip"`
+	Root        string   `json:"root"`
+	Actions     []Action `json:"actions"`
+	DeviceError string   `json:"device_error,omitempty"`
+}
+
+// Changed reports whether anything was (or, in a dry run, would be) written.
+func (r *Report) Changed() bool {
+	for _, a := range r.Actions {
+		if a.Result == "created" || a.Result == "updated" {
+			return true
+		}
+	}
+	return false
+}
+
+type scaffolder struct {
+	w, quiet *fsutil.Writer
+	bulk     bool // inside the etc copy: new files take the fast path
+	p        Params
+	g        *guard
+	st       *State
+	rep      *Report
+}
+
+// Scaffold creates or brings up to date one slave's preliminary root. Files
+// diskless wrote earlier and the user changed since are kept unless p.Force.
+// A failure to create device nodes is recorded in the state and the report
+// (DeviceError), not returned: the rest of the tree is still made.
+func Scaffold(w *fsutil.Writer, p Params) (*Report, error) {
+	if err := CheckSlaveRoot(p.DisklessDir, p.SlaveRoot, p.IP.String()); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(p.EtcSource); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("etc source %s: not a directory (set rootfs.etc_source or --etc-from)", p.EtcSource)
+	}
+	st, err := LoadState(p.StatePath)
+	if err != nil {
+		return nil, err
+	}
+	s := &scaffolder{
+		w: w, quiet: &fsutil.Writer{DryRun: w.DryRun, Root: w.Root},
+		p: p, g: newGuard(p.SlaveRoot), st: st,
+		rep: &Report{IP: p.IP.String(), Root: p.SlaveRoot},
+	}
+	if !w.DryRun {
+		if err := os.MkdirAll(p.SlaveRoot, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	steps := []func() error{s.copyEtc, s.stubs, s.devices, s.rendered, s.runlevels}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return s.rep, err
+		}
+	}
+	st.IP, st.Hostname, st.EtcSource = p.IP.String(), p.Hostname, p.EtcSource
+	if st.Scaffolded.IsZero() || s.rep.Changed() {
+		st.Scaffolded = p.Now
+	}
+	return s.rep, st.Save(w, p.StatePath)
+}
+
+func (s *scaffolder) add(result, rel, note string) {
+	s.rep.Actions = append(s.rep.Actions, Action{Result: result, Path: rel, Note: note})
+}
+
+func (s *scaffolder) abs(rel string) string { return filepath.Join(s.p.SlaveRoot, rel) }
+
+// want is the desired state of one path: a regular file or a symlink.
+type want struct {
+	rel      string
+	data     []byte
+	link     string // symlink target; empty for a file
+	mode     fs.FileMode
+	uid, gid int // -1: leave as created
+	diff     bool
+}
+
+func (e want) hash() string {
+	if e.link != "" {
+		return "link:" + e.link
+	}
+	return hashBytes(e.data)
+}
+
+// current is the hash of what is on disk at rel ("" when missing), never
+// following a symlink.
+func (s *scaffolder) current(rel string) (string, fs.FileInfo, error) {
+	fi, err := os.Lstat(s.abs(rel))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		t, err := os.Readlink(s.abs(rel))
+		return "link:" + t, fi, err
+	case fi.Mode().IsRegular():
+		data, err := os.ReadFile(s.abs(rel))
+		return hashBytes(data), fi, err
+	}
+	return "other:" + fi.Mode().Type().String(), fi, nil
+}
+
+// place brings rel to e, unless the user changed what diskless wrote.
+func (s *scaffolder) place(e want) (string, error) {
+	if err := s.g.parents(e.rel); err != nil {
+		return "", err
+	}
+	cur, fi, err := s.current(e.rel)
+	if err != nil {
+		return "", err
+	}
+	wantHash := e.hash()
+	recorded, known := s.st.Files[e.rel]
+	switch {
+	case cur == wantHash:
+		s.st.Files[e.rel] = wantHash
+		if fi != nil && e.link == "" && fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != e.mode {
+			if !s.w.DryRun {
+				if err := os.Chmod(s.abs(e.rel), e.mode); err != nil {
+					return "", err
+				}
+			}
+			return "updated", nil
+		}
+		return "unchanged", nil
+	case cur == "" && known && !s.p.Force:
+		return "kept (deleted by hand)", nil
+	case cur != "" && known && cur != recorded && !s.p.Force:
+		return "kept (edited by hand)", nil
+	case cur != "" && !known && !s.p.Force:
+		// There before diskless ever wrote it (a root made by hand, or a
+		// file the user added): theirs.
+		return "kept (not written by diskless)", nil
+	}
+	if fi != nil && fi.IsDir() {
+		return "kept (a directory is in the way)", nil
+	}
+	result := "created"
+	if cur != "" {
+		result = "updated"
+	}
+	if err := s.write(e, fi); err != nil {
+		return "", err
+	}
+	s.st.Files[e.rel] = wantHash
+	return result, nil
+}
+
+func (s *scaffolder) write(e want, old fs.FileInfo) error {
+	path := s.abs(e.rel)
+	if s.w.DryRun {
+		if e.diff {
+			if e.link != "" {
+				fmt.Fprintf(s.w.Out, "ln -s %s %s\n", e.link, s.display(path))
+			} else {
+				var oldData []byte
+				if old != nil && old.Mode().IsRegular() {
+					oldData, _ = os.ReadFile(path)
+				}
+				fmt.Fprint(s.w.Out, fsutil.UnifiedDiff(s.display(path), oldData, e.data, old != nil))
+			}
+		}
+		return nil
+	}
+	// A symlink (or other non-file) in the way is replaced, never written through.
+	if old != nil && (old.Mode()&fs.ModeSymlink != 0 || !old.Mode().IsRegular()) {
+		if err := os.Remove(path); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	if e.link != "" {
+		if old != nil && old.Mode()&fs.ModeSymlink == 0 && old.Mode().IsRegular() {
+			if err := os.Remove(path); err != nil {
+				return err
+			}
+		}
+		if err := os.Symlink(e.link, path); err != nil {
+			return err
+		}
+	} else if old == nil && s.bulk {
+		// A new file of the etc copy: written directly and synced once for
+		// the whole tree (syncfs) instead of an fsync+rename per file. A
+		// crash before the state is saved leaves files with no record,
+		// which the next run reports as kept and --force rewrites.
+		if err := writeNew(path, e.data, e.mode); err != nil {
+			return err
+		}
+	} else {
+		if _, err := s.quiet.WriteFile(path, e.data, e.mode); err != nil {
+			return err
+		}
+	}
+	if e.uid >= 0 {
+		if err := os.Lchown(path, e.uid, e.gid); err != nil && !errors.Is(err, syscall.EPERM) {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *scaffolder) display(path string) string {
+	if s.w.Root == "" || s.w.Root == "/" {
+		return path
+	}
+	if rel, err := filepath.Rel(s.w.Root, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return "/" + rel
+	}
+	return path
+}
+
+// copyEtc copies the etc source into etc/, keeping modes, owners and symlinks.
+// It reports one summary line plus a line per file kept or updated.
+func (s *scaffolder) copyEtc() error {
+	src := filepath.Clean(s.p.EtcSource)
+	s.bulk = true
+	defer func() { s.bulk = false }()
+	counts := map[string]int{}
+	skipped := 0
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if rel == "." {
+			return s.dir("etc", d)
+		}
+		if slices.Contains(skipEtc, filepath.ToSlash(rel)) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		dst := filepath.Join("etc", rel)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		uid, gid := owner(fi)
+		var e want
+		switch {
+		case d.IsDir():
+			return s.dir(dst, d)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			t, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			e = want{rel: dst, link: t, uid: uid, gid: gid}
+		case fi.Mode().IsRegular():
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			e = want{rel: dst, data: data, mode: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), uid: uid, gid: gid}
+		default:
+			skipped++ // sockets, fifos, devices have no place in etc/
+			return nil
+		}
+		res, err := s.place(e)
+		if err != nil {
+			return err
+		}
+		counts[res]++
+		if res != "unchanged" && res != "created" {
+			s.add(res, dst, "")
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	if !s.w.DryRun && counts["created"] > 0 {
+		if err := syncFS(s.p.SlaveRoot); err != nil {
+			return err
+		}
+	}
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	res := "unchanged"
+	switch {
+	case counts["created"] == total && total > 0:
+		res = "created"
+	case counts["created"]+counts["updated"] > 0:
+		res = "updated"
+	}
+	note := fmt.Sprintf("%d entries from %s", total, s.display(src))
+	if skipped > 0 {
+		note += fmt.Sprintf(", %d special files skipped", skipped)
+	}
+	s.add(res, "etc", note)
+	return nil
+}
+
+// dir makes a directory of the etc copy with the source's mode and owner.
+func (s *scaffolder) dir(rel string, d fs.DirEntry) error {
+	if err := s.g.parents(rel); err != nil {
+		return err
+	}
+	fi, err := d.Info()
+	if err != nil {
+		return err
+	}
+	path := s.abs(rel)
+	cur, err := os.Lstat(path)
+	if err == nil && cur.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("%s %w", path, ErrSymlink)
+	}
+	if err == nil || s.w.DryRun {
+		return nil // existing directories keep the mode the user gave them
+	}
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(path, fi.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+		return err
+	}
+	uid, gid := owner(fi)
+	if err := os.Lchown(path, uid, gid); err != nil && !errors.Is(err, syscall.EPERM) {
+		return err
+	}
+	return nil
+}
+
+func owner(fi fs.FileInfo) (int, int) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int(st.Uid), int(st.Gid)
+	}
+	return -1, -1
+}
+
+// stubs makes the guide's mount points with their modes.
+func (s *scaffolder) stubs() error {
+	for _, st := range Stubs {
+		if err := s.g.parents(st.Path); err != nil {
+			return err
+		}
+		res, err := s.stub(st)
+		if err != nil {
+			return err
+		}
+		s.add(res, st.Path, fmt.Sprintf("mode %s", modeString(st.Mode)))
+	}
+	return nil
+}
+
+func (s *scaffolder) stub(st Stub) (string, error) {
+	path := s.abs(st.Path)
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if !s.w.DryRun {
+			if err := os.Mkdir(path, 0o755); err != nil {
+				return "", err
+			}
+			if err := os.Chmod(path, st.Mode); err != nil {
+				return "", err
+			}
+		}
+		return "created", nil
+	case err != nil:
+		return "", err
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return "", fmt.Errorf("%s %w", path, ErrSymlink)
+	case !fi.IsDir():
+		return "kept (not a directory)", nil
+	case fi.Mode()&(fs.ModePerm|fs.ModeSticky) != st.Mode&(fs.ModePerm|fs.ModeSticky):
+		if !s.w.DryRun {
+			if err := os.Chmod(path, st.Mode); err != nil {
+				return "", err
+			}
+		}
+		return "updated", nil
+	}
+	return "unchanged", nil
+}
+
+func modeString(m fs.FileMode) string {
+	v := uint32(m.Perm())
+	if m&fs.ModeSticky != 0 {
+		v |= 0o1000
+	}
+	return fmt.Sprintf("%04o", v)
+}
+
+// devices makes dev/console and dev/null with mknod. Where that is not
+// permitted it says so and records it; it never pretends.
+func (s *scaffolder) devices() error {
+	s.st.Devices = DeviceState{Created: true}
+	var failed []string
+	var cause error
+	for _, d := range Devices {
+		if err := s.g.parents(d.Path); err != nil {
+			return err
+		}
+		res, err := s.device(d)
+		if err != nil {
+			failed = append(failed, d.Path)
+			if cause == nil {
+				cause = err
+			}
+			s.add("failed", d.Path, err.Error())
+			continue
+		}
+		if strings.HasPrefix(res, "kept") {
+			s.st.Devices = DeviceState{Created: false, Error: d.Path + " " + res}
+		}
+		s.add(res, d.Path, fmt.Sprintf("char %d,%d mode %04o", d.Major, d.Minor, d.Mode))
+	}
+	if cause != nil {
+		msg := fmt.Sprintf("mknod %s: %v", strings.Join(failed, ", "), cause)
+		if errors.Is(cause, syscall.EPERM) {
+			msg += " (creating device nodes needs root or CAP_MKNOD; run `diskless rootfs scaffold` as root)"
+		}
+		s.st.Devices = DeviceState{Created: false, Error: msg}
+		s.rep.DeviceError = msg
+	}
+	return nil
+}
+
+// IsDevice reports whether path is the character device d (not following links).
+func IsDevice(path string, d Device) (bool, fs.FileInfo) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return false, nil
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || fi.Mode()&fs.ModeCharDevice == 0 {
+		return false, fi
+	}
+	return unix.Major(uint64(st.Rdev)) == d.Major && unix.Minor(uint64(st.Rdev)) == d.Minor, fi
+}
+
+func (s *scaffolder) device(d Device) (string, error) {
+	path := s.abs(d.Path)
+	ok, fi := IsDevice(path, d)
+	if ok {
+		if fi.Mode().Perm() != d.Mode {
+			if !s.w.DryRun {
+				if err := os.Chmod(path, d.Mode); err != nil {
+					return "", err
+				}
+			}
+			return "updated", nil
+		}
+		return "unchanged", nil
+	}
+	result := "created"
+	if fi != nil {
+		if !s.p.Force {
+			return "kept (not the expected device; --force replaces it)", nil
+		}
+		result = "updated"
+	}
+	if s.w.DryRun {
+		if s.w.Out != nil {
+			fmt.Fprintf(s.w.Out, "mknod %s c %d %d\n", s.display(path), d.Major, d.Minor)
+		}
+		return result, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	if fi != nil {
+		if err := os.Remove(path); err != nil {
+			return "", err
+		}
+	}
+	if err := unix.Mknod(path, unix.S_IFCHR|uint32(d.Mode), int(unix.Mkdev(d.Major, d.Minor))); err != nil {
+		return "", err
+	}
+	// mknod is subject to the umask.
+	return result, os.Chmod(path, d.Mode)
+}
+
+// rendered writes hostname, conf.d/hostname, conf.d/net and fstab.
+func (s *scaffolder) rendered() error {
+	base := func(rel, srcRel string) string {
+		// The slave's own file if any, else the etc source's: keep their other lines.
+		if fi, err := os.Lstat(s.abs(rel)); err == nil && fi.Mode().IsRegular() {
+			if b, err := os.ReadFile(s.abs(rel)); err == nil {
+				return string(b)
+			}
+		}
+		if b, err := os.ReadFile(filepath.Join(s.p.EtcSource, srcRel)); err == nil {
+			return string(b)
+		}
+		return ""
+	}
+	files := []want{
+		{rel: FileHostname, data: []byte(RenderHostname(s.p.Hostname))},
+		{rel: FileConfdHostname, data: []byte(MergeConfdHostname(base(FileConfdHostname, "conf.d/hostname"), s.p.Hostname))},
+		{rel: FileConfdNet, data: []byte(MergeNet(base(FileConfdNet, "conf.d/net"), s.p.NetInterface))},
+		{rel: FileFstab, data: []byte(RenderFstab(s.p.Fstab))},
+	}
+	for _, f := range files {
+		f.mode, f.uid, f.gid, f.diff = 0o644, -1, -1, true
+		res, err := s.place(f)
+		if err != nil {
+			return err
+		}
+		s.add(res, f.rel, "")
+	}
+	return nil
+}
+
+// runlevels links etc/runlevels/<rl>/<svc> -> /etc/init.d/<svc>, the
+// guide's way (never rc-update, which would change the master's runlevels).
+func (s *scaffolder) runlevels() error {
+	names := make([]string, 0, len(s.p.Runlevels))
+	for rl := range s.p.Runlevels {
+		names = append(names, rl)
+	}
+	sort.Strings(names)
+	n, kept := 0, 0
+	changed := false
+	for _, rl := range names {
+		dir := filepath.Join("etc/runlevels", rl)
+		if err := s.g.parents(filepath.Join(dir, "x")); err != nil {
+			return err
+		}
+		if !s.w.DryRun {
+			if err := os.MkdirAll(s.abs(dir), 0o755); err != nil {
+				return err
+			}
+		}
+		for _, svc := range s.p.Runlevels[rl] {
+			rel := filepath.Join(dir, svc)
+			res, err := s.place(want{rel: rel, link: "/etc/init.d/" + svc, uid: -1, diff: true})
+			if err != nil {
+				return err
+			}
+			n++
+			switch {
+			case res == "created" || res == "updated":
+				changed = true
+				s.add(res, rel, "-> /etc/init.d/"+svc)
+			case strings.HasPrefix(res, "kept"):
+				kept++
+				s.add(res, rel, "")
+			}
+		}
+	}
+	res := "unchanged"
+	if changed {
+		res = "updated"
+	}
+	s.add(res, "etc/runlevels", fmt.Sprintf("%d links in %s", n, strings.Join(names, ", ")))
+	return nil
+}
+
+func writeNew(path string, data []byte, mode fs.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// syncFS flushes the filesystem holding dir.
+func syncFS(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Syncfs(int(f.Fd()))
+}
