@@ -145,7 +145,11 @@ func (b *Bench) addGrowth() {
 		f := b.rep.Fig("cli", fmt.Sprintf("slave add, %d registered", n), "diskless", "time", "ms", false)
 		if prev != nil && len(prev.Values) > 0 && len(f.Values) > 0 {
 			g := Median(f.Values) / Median(prev.Values)
-			f.Note = strings.TrimSpace(f.Note + fmt.Sprintf(" %.1fx the time of %d for %dx the slaves", g, prevN, n/prevN))
+			note := fmt.Sprintf("%.1fx the wall time", g)
+			if c, pc := Median(f.ExtraVals["cpu_ms"]), Median(prev.ExtraVals["cpu_ms"]); c > 0 && pc > 0 {
+				note += fmt.Sprintf(" and %.1fx the CPU", c/pc)
+			}
+			f.Note = strings.TrimSpace(f.Note + fmt.Sprintf(" %s of %d for %dx the slaves", note, prevN, n/prevN))
 		}
 		prev, prevN = f, n
 	}
