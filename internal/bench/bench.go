@@ -115,7 +115,13 @@ func Run(ctx context.Context, opt Options, log *slog.Logger) (*Report, error) {
 		b.rep.Notes = append(b.rep.Notes, "diskless serve: "+e.Serve+" (its rows show n/a; rerun once serve is on main)")
 	}
 
-	if os.Geteuid() == 0 {
+	netWanted := false
+	for _, s := range []string{"ceiling", "tftp-single", "tftp-storm", "tftp-loss", "http", "dhcp"} {
+		netWanted = netWanted || b.want(s)
+	}
+	if !netWanted {
+		// nothing on the network asked for
+	} else if os.Geteuid() == 0 {
 		if err := b.network(); err != nil {
 			b.rep.Notes = append(b.rep.Notes, "network scenarios stopped: "+err.Error())
 			log.Error("network scenarios", "err", err)
