@@ -119,14 +119,13 @@ func Run(ctx context.Context, opt Options, log *slog.Logger) (*Report, error) {
 	for _, s := range []string{"ceiling", "tftp-single", "tftp-storm", "tftp-loss", "http", "dhcp"} {
 		netWanted = netWanted || b.want(s)
 	}
-	if !netWanted {
-		// nothing on the network asked for
-	} else if os.Geteuid() == 0 {
+	switch {
+	case netWanted && os.Geteuid() == 0:
 		if err := b.network(); err != nil {
 			b.rep.Notes = append(b.rep.Notes, "network scenarios stopped: "+err.Error())
 			log.Error("network scenarios", "err", err)
 		}
-	} else {
+	case netWanted:
 		b.rep.Notes = append(b.rep.Notes, "not root: network scenarios skipped (they need network namespaces)")
 	}
 	c.Run() // stop servers and drop the namespaces before the CLI side
