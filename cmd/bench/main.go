@@ -33,7 +33,17 @@ func main() {
 	flag.StringVar(&out, "out", "bench/results", "directory for the JSON results")
 	flag.DurationVar(&opt.RerunBudget, "rerun-budget", 8*time.Minute, "total time allowed for retaking disturbed repetitions")
 	flag.DurationVar(&opt.TimeLimit, "time-limit", 90*time.Minute, "bound on the whole run")
+	render := flag.String("markdown", "", "print a saved JSON result as a Markdown table and exit")
 	flag.Parse()
+	if *render != "" {
+		rep, err := bench.LoadReport(*render)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		rep.Markdown(os.Stdout)
+		return
+	}
 	if opt.Quick && !flagSet("reps") {
 		opt.Reps = 1
 	}

@@ -196,3 +196,51 @@ func (r *Report) Save(dir string) (string, error) {
 	}
 	return p, os.WriteFile(p, append(b, '\n'), 0o644)
 }
+
+// Markdown prints the report as a Markdown table (for docs/performance.md).
+func (r *Report) Markdown(w io.Writer) {
+	fmt.Fprintln(w, "| section | case | peer | median | unit | reps | vs best peer | other CPU | detail |")
+	fmt.Fprintln(w, "| --- | --- | --- | ---: | --- | ---: | ---: | ---: | --- |")
+	for _, f := range r.Figures {
+		peer := f.Peer
+		if f.Reference {
+			peer += " (ref)"
+		}
+		if f.NA != "" {
+			fmt.Fprintf(w, "| %s | %s | %s | - | %s | 0 | - | - | %s |\n", f.Section, f.Case, peer, f.Unit, f.NA)
+			continue
+		}
+		vs := "-"
+		if f.VsBest > 0 {
+			vs = fmt.Sprintf("%.2fx", f.VsBest)
+		}
+		var det []string
+		for _, k := range sortedKeys(f.Extra) {
+			det = append(det, k+"="+num(f.Extra[k]))
+		}
+		if f.Reruns > 0 {
+			det = append(det, fmt.Sprintf("reruns=%d", f.Reruns))
+		}
+		if f.Note != "" {
+			det = append(det, f.Note)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d | %s | %.0f%% | %s |\n", f.Section, f.Case, peer, num(f.Median), f.Unit,
+			len(f.Values), vs, 100*Median(f.Other), strings.ReplaceAll(strings.Join(det, " "), "|", "/"))
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "\nNote: %s\n", n)
+	}
+}
+
+// LoadReport reads a saved JSON report.
+func LoadReport(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &r, nil
+}

@@ -138,9 +138,14 @@ func TestReportFinish(t *testing.T) {
 	}
 	var sb strings.Builder
 	r.Table(&sb)
+	var md strings.Builder
+	r.Markdown(&md)
 	for _, want := range []string{"n/a: command missing (diskless serve)", "atftpd+ws16 (ref)", "2.00x", "0.50x"} {
 		if !strings.Contains(sb.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, sb.String())
+		}
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
 		}
 	}
 }
