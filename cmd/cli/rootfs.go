@@ -37,30 +37,6 @@ rsync, status says what is missing or drifted.`,
 	return cmd
 }
 
-// rootfsParams is how one slave's root should look under cfg.
-func rootfsParams(cfg *config.Config, s slave.Slave, etcFrom string, force bool, now time.Time) rootfs.Params {
-	etc := cfg.On(cfg.Rootfs.EtcSource)
-	if etcFrom != "" {
-		etc = etcFrom
-	}
-	return rootfs.Params{
-		IP:           s.IP,
-		Hostname:     s.Hostname,
-		SlaveRoot:    cfg.SlaveDir(s.IP),
-		DisklessDir:  cfg.On(cfg.DisklessDir),
-		EtcSource:    etc,
-		NetInterface: cfg.Rootfs.NetInterface,
-		Fstab: rootfs.FstabParams{
-			Server: cfg.NFSServerOrMaster(), DisklessDir: cfg.DisklessDir, IP: s.IP,
-			MountOptions: cfg.NFS.MountOptions, SharedVarLog: cfg.NFS.SharedVarLog,
-		},
-		Runlevels: cfg.Rootfs.Runlevels,
-		StatePath: cfg.StatePath("rootfs", s.IP.String()+".json"),
-		Force:     force,
-		Now:       now.UTC(),
-	}
-}
-
 // selectSlaves resolves IP/MAC/hostname arguments (or --all) to registered
 // slaves: a directory of a slave not in the registry is never touched.
 func selectSlaves(cfg *config.Config, keys []string, all bool) ([]slave.Slave, error) {
@@ -151,7 +127,7 @@ func runRootfsScaffold(f *Factory, o *RootfsScaffoldOptions) error {
 	var reports []*rootfs.Report
 	failed := 0
 	for _, s := range slaves {
-		rep, err := rootfs.Scaffold(w, rootfsParams(cfg, s, o.EtcFrom, o.Force, f.Now()))
+		rep, err := rootfs.Scaffold(w, rootfs.ParamsFor(cfg, s, o.EtcFrom, o.Force, f.Now()))
 		if err != nil {
 			return fmt.Errorf("scaffold %s: %w", s.IP, err)
 		}
@@ -219,7 +195,7 @@ func scaffoldNewSlaves(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry
 		if _, err := os.Lstat(cfg.SlaveDir(s.IP)); !errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		rep, err := rootfs.Scaffold(w, rootfsParams(cfg, s, "", false, time.Now()))
+		rep, err := rootfs.Scaffold(w, rootfs.ParamsFor(cfg, s, "", false, time.Now()))
 		if err != nil {
 			return fmt.Errorf("scaffold %s: %w", s.IP, err)
 		}
@@ -444,7 +420,7 @@ Exit status 1 when anything is missing.`,
 			bad := 0
 			t := &Table{Header: []string{"IP", "HOSTNAME", "STATUS", "PROBLEM"}}
 			for _, s := range slaves {
-				st := rootfs.Check(rootfsParams(cfg, s, "", false, f.Now()), trees, fps)
+				st := rootfs.Check(rootfs.ParamsFor(cfg, s, "", false, f.Now()), trees, fps)
 				all = append(all, st)
 				if st.OK() {
 					t.Add(st.IP, st.Hostname, "ok", "-")

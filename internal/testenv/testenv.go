@@ -135,7 +135,7 @@ func NewPair(t testing.TB, serverIP, clientIP string, prefix int) *Pair {
 	t.Helper()
 	p := &Pair{Server: NewNetNS(t), Client: NewNetNS(t), ServerIf: "dls0", ClientIf: "dlc0",
 		ServerIP: serverIP, ClientIP: clientIP, Prefix: prefix}
-	tmp := fmt.Sprintf("dlv%d", nsSeq.Add(1))
+	tmp := fmt.Sprintf("v%d-%d", os.Getpid(), nsSeq.Add(1)) // unique across test processes run in parallel
 	Run(t, "ip", "link", "add", tmp+"a", "type", "veth", "peer", "name", tmp+"b")
 	Run(t, "ip", "link", "set", tmp+"a", "netns", p.Server.Name, "name", p.ServerIf)
 	Run(t, "ip", "link", "set", tmp+"b", "netns", p.Client.Name, "name", p.ClientIf)

@@ -1,0 +1,33 @@
+package rootfs
+
+import (
+	"time"
+
+	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/slave"
+)
+
+// ParamsFor is how one slave's root should look under cfg; etcFrom
+// overrides etc_source.
+func ParamsFor(cfg *config.Config, s slave.Slave, etcFrom string, force bool, now time.Time) Params {
+	etc := cfg.On(cfg.Rootfs.EtcSource)
+	if etcFrom != "" {
+		etc = etcFrom
+	}
+	return Params{
+		IP:           s.IP,
+		Hostname:     s.Hostname,
+		SlaveRoot:    cfg.SlaveDir(s.IP),
+		DisklessDir:  cfg.On(cfg.DisklessDir),
+		EtcSource:    etc,
+		NetInterface: cfg.Rootfs.NetInterface,
+		Fstab: FstabParams{
+			Server: cfg.NFSServerOrMaster(), DisklessDir: cfg.DisklessDir, IP: s.IP,
+			MountOptions: cfg.NFS.MountOptions, SharedVarLog: cfg.NFS.SharedVarLog,
+		},
+		Runlevels: cfg.Rootfs.Runlevels,
+		StatePath: cfg.StatePath("rootfs", s.IP.String()+".json"),
+		Force:     force,
+		Now:       now.UTC(),
+	}
+}
