@@ -61,7 +61,9 @@ func (ns *NS) Command(ctx context.Context, name string, args ...string) *exec.Cm
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 2 * time.Second
+	// Only a bound on pipes left open: on a loaded machine copying the
+	// output of 200 clients can lag seconds behind their exit.
+	cmd.WaitDelay = 30 * time.Second
 	return cmd
 }
 
