@@ -5,6 +5,11 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/diskless-project/diskless/cmd/cli.Version=$(VERSION)
+# Man pages carry the date of the last change to the commands, so
+# regenerating them without a change leaves the committed files identical.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct -- cmd 2>/dev/null || echo 0)
+# staticcheck 2026.2.2; the module proxy has no @latest for it, so pin it.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN      := bin/diskless
 DEMO_ROOT ?= $(CURDIR)/demo-root
 
@@ -23,7 +28,7 @@ test:
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+	$(GO) run $(STATICCHECK) ./...
 
 demo: build
 	DEMO_ROOT=$(DEMO_ROOT) BIN=$(CURDIR)/$(BIN) bash scripts/demo.sh
@@ -38,7 +43,8 @@ bench: build
 	else echo "bench: not root: skipping the side-by-side benchmarks (they need network namespaces): sudo make bench"; fi
 
 man:
-	$(GO) run ./cmd/gendocs man docs/man
+	rm -rf docs/man
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./cmd/gendocs man docs/man
 
 completions: build
 	mkdir -p docs/completions
@@ -53,6 +59,9 @@ install: build man completions
 	install -D -m 0644 docs/completions/diskless.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/diskless
 	install -D -m 0644 docs/completions/_diskless $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_diskless
 	install -D -m 0644 docs/completions/diskless.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/diskless.fish
+	install -D -m 0755 scripts/openrc/diskless-serve.initd $(DESTDIR)/etc/init.d/diskless-serve
+	install -D -m 0644 scripts/openrc/diskless-serve.confd $(DESTDIR)/etc/conf.d/diskless-serve
+	install -D -m 0644 scripts/systemd/diskless-serve.service $(DESTDIR)$(PREFIX)/lib/systemd/system/diskless-serve.service
 
 clean:
 	rm -rf bin $(DEMO_ROOT)

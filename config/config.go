@@ -123,12 +123,19 @@ type Config struct {
 // On maps a master path (/etc/exports) under the root prefix.
 func (c *Config) On(p string) string { return On(c.Root, p) }
 
-// On maps a master path under root.
+// On maps a master path under root. The path is cleaned as if absolute
+// first, so ".." can never climb above root.
 func On(root, p string) string {
 	if root == "" {
 		root = "/"
 	}
-	return filepath.Join(root, filepath.FromSlash(p))
+	return filepath.Join(root, filepath.Clean("/"+filepath.FromSlash(p)))
+}
+
+// Inside reports whether path (already absolute and clean) lies in root.
+func Inside(root, path string) bool {
+	rel, err := filepath.Rel(root, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 // SlaveDir is the on-disk root filesystem directory of a slave.
@@ -154,6 +161,9 @@ func Load(o Options) (*Config, error) {
 	if o.Root == "" {
 		o.Root = "/"
 	}
+	if abs, err := filepath.Abs(o.Root); err == nil {
+		o.Root = abs
+	}
 	if o.Env == nil {
 		o.Env = os.LookupEnv
 	}
@@ -164,6 +174,12 @@ func Load(o Options) (*Config, error) {
 	file := o.File
 	if file == "" {
 		file = On(o.Root, DefaultFile)
+	} else {
+		abs, err := filepath.Abs(file)
+		if err != nil || !Inside(o.Root, abs) {
+			return nil, fmt.Errorf("invalid --config %q: expected a file under --root %s", o.File, o.Root)
+		}
+		file = abs
 	}
 	v.SetConfigFile(file)
 	v.SetConfigType("yaml")
@@ -175,7 +191,7 @@ func Load(o Options) (*Config, error) {
 	}
 	// Environment, read through o.Env so tests control it.
 	for _, k := range Keys {
-		if val, ok := o.Env(EnvName(k.Name)); ok {
+		if val, ok := lookupEnv(o, k.Name); ok {
 			if _, isList := k.Default.([]string); isList {
 				v.Set(k.Name, splitList(val))
 			} else {
@@ -207,12 +223,18 @@ func EnvName(key string) string {
 	return "DISKLESS_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-		out = append(out, f)
+// lookupEnv reads a key's DISKLESS_* variable; an empty one counts as unset,
+// so `DISKLESS_DOMAIN= diskless ...` does not blank the file's value.
+func lookupEnv(o Options, key string) (string, bool) {
+	val, ok := o.Env(EnvName(key))
+	if !ok || strings.TrimSpace(val) == "" {
+		return "", false
 	}
-	return out
+	return val, true
+}
+
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
 }
 
 func (c *Config) decode() error {

@@ -40,7 +40,7 @@ func sources(v *viper.Viper, o Options) map[string]string {
 }
 
 func envSet(o Options, key string) bool {
-	_, ok := o.Env(EnvName(key))
+	_, ok := lookupEnv(o, key)
 	return ok
 }
 
@@ -76,6 +76,7 @@ func DefaultFileContent(values map[string]any) string {
 	var b strings.Builder
 	b.WriteString("# diskless configuration. Precedence: flag > DISKLESS_* environment > this file > default.\n")
 	b.WriteString("# Commented keys show their defaults. `diskless config show` prints the effective values.\n")
+	b.WriteString("# An empty DISKLESS_* variable counts as unset; lists in variables are comma-separated.\n")
 	section := ""
 	for _, k := range Keys {
 		sec, name, nested := strings.Cut(k.Name, ".")

@@ -11,23 +11,6 @@ import (
 	"github.com/diskless-project/diskless/slave"
 )
 
-func TestParseExports(t *testing.T) {
-	text := "# comment\n/diskless/10.0.0.21 10.0.0.21(rw,no_root_squash) \\\n   10.0.0.0/24(ro)\n/usr -sync,rw *(ro) 10.0.0.0/255.255.255.0\n"
-	got := ParseExports(text)
-	if len(got) != 4 {
-		t.Fatalf("got %d exports: %+v", len(got), got)
-	}
-	if !got[0].RW() || !got[0].NoRootSquash() || got[1].RW() || got[1].Line != 2 {
-		t.Errorf("first line: %+v %+v", got[0], got[1])
-	}
-	if got[2].RW() || !got[3].RW() || !got[3].Options["sync"] {
-		t.Errorf("defaults: %+v %+v", got[2], got[3])
-	}
-	if !got[3].matches(netip.MustParseAddr("10.0.0.9"), "") || got[3].matches(netip.MustParseAddr("10.0.1.9"), "") {
-		t.Errorf("dotted mask matching wrong")
-	}
-}
-
 func TestCheckExports(t *testing.T) {
 	s21, s22 := netip.MustParseAddr("10.0.0.21"), netip.MustParseAddr("10.0.0.22")
 	reg := &slave.Registry{Slaves: []slave.Slave{{IP: s21, MAC: "00:00:00:00:00:21", Hostname: "slave21"}, {IP: s22, MAC: "00:00:00:00:00:22", Hostname: "slave22"}}}

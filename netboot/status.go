@@ -1,6 +1,7 @@
 package netboot
 
 import (
+	"fmt"
 	"net/netip"
 	"sort"
 	"sync"
@@ -32,6 +33,17 @@ func (s Stage) String() string {
 // MarshalText makes stages read as names in JSON.
 func (s Stage) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads a stage name (`diskless status` decoding /status).
+func (s *Stage) UnmarshalText(b []byte) error {
+	for i, n := range stageNames {
+		if n == string(b) {
+			*s = Stage(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown boot stage %q", b)
+}
+
 // SlaveStatus is one slave's last boot progress.
 type SlaveStatus struct {
 	IP     netip.Addr           `json:"ip"`
@@ -46,6 +58,7 @@ type Tracker struct {
 	mu     sync.Mutex
 	now    func() time.Time
 	slaves map[netip.Addr]*SlaveStatus
+	counts [len(stageNames)]uint64 // times each stage was reached (/metrics)
 }
 
 // NewTracker returns a tracker using now as its clock (time.Now if nil).
@@ -74,6 +87,9 @@ func (t *Tracker) Record(ip netip.Addr, mac string, stage Stage) {
 		st.MAC = mac
 	}
 	st.Stages[stage.String()] = now
+	if int(stage) < len(t.counts) {
+		t.counts[stage]++
+	}
 	st.Stage, st.At = stage, now
 }
 
@@ -91,5 +107,22 @@ func (t *Tracker) Snapshot() []SlaveStatus {
 		out = append(out, c)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].IP.Less(out[j].IP) })
+	return out
+}
+
+// StageCount is how many times one stage was reached since start.
+type StageCount struct {
+	Stage Stage
+	Count uint64
+}
+
+// Counts returns the per-stage counters, in stage order (none excluded).
+func (t *Tracker) Counts() []StageCount {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]StageCount, 0, len(t.counts)-1)
+	for i := 1; i < len(t.counts); i++ {
+		out = append(out, StageCount{Stage(i), t.counts[i]})
+	}
 	return out
 }

@@ -22,3 +22,31 @@ dl slave list
 dl slave show slave21
 echo
 echo "demo root: $ROOT (registry: $ROOT/etc/diskless/slaves.yaml, hosts: $ROOT/etc/hosts)"
+
+# DEMO_SERVE=1: run the boot service briefly on loopback, unprivileged ports
+# (no DHCP), and fetch a slave's boot config with a real TFTP client.
+if [ "${DEMO_SERVE:-0}" = 1 ]; then
+  TFTP_PORT=${DEMO_TFTP_PORT:-16969}
+  HTTP_PORT=${DEMO_HTTP_PORT:-14080}
+  mkdir -p "$ROOT/srv/tftp/kernels/6.1.0"
+  printf 'demo kernel\n' > "$ROOT/srv/tftp/kernels/6.1.0/vmlinuz"
+  dl slave set 192.168.1.21 --kernel 6.1.0
+  echo "+ diskless --root $ROOT serve --no-dhcp --tftp-addr 127.0.0.1 --tftp-port $TFTP_PORT --http-addr 127.0.0.1 --http-port $HTTP_PORT &" >&2
+  "$BIN" --root "$ROOT" serve --no-dhcp --tftp-addr 127.0.0.1 --tftp-port "$TFTP_PORT" \
+    --http-addr 127.0.0.1 --http-port "$HTTP_PORT" 2> "$ROOT/serve.log" &
+  SERVE_PID=$!
+  trap 'kill "$SERVE_PID" 2>/dev/null || true' EXIT
+  for _ in $(seq 50); do
+    curl -sf "http://127.0.0.1:$HTTP_PORT/status" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  echo "+ tftp 127.0.0.1 $TFTP_PORT -c get pxelinux.cfg/C0A80115" >&2
+  (cd "$ROOT" && tftp -m octet 127.0.0.1 "$TFTP_PORT" -c get pxelinux.cfg/C0A80115 demo-C0A80115.cfg)
+  cat "$ROOT/demo-C0A80115.cfg"
+  echo "+ curl http://127.0.0.1:$HTTP_PORT/ipxe/00:02:a5:04:3b:66.ipxe" >&2
+  curl -s "http://127.0.0.1:$HTTP_PORT/ipxe/00:02:a5:04:3b:66.ipxe"
+  dl status --server "http://127.0.0.1:$HTTP_PORT"
+  kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true
+  trap - EXIT
+  echo "serve log: $ROOT/serve.log"
+fi

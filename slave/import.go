@@ -11,6 +11,19 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// LineError is a problem on one line of an import file.
+type LineError struct {
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+func (e *LineError) Unwrap() error { return e.Err }
+
+func lineErr(line int, format string, a ...any) error {
+	return &LineError{Line: line, Err: fmt.Errorf(format, a...)}
+}
+
 // ImportLine is a slave read from an import file and the line it came from.
 type ImportLine struct {
 	Line  int
@@ -48,10 +61,15 @@ func parseCSV(data []byte) ([]ImportLine, error) {
 		if errors.Is(err, io.EOF) {
 			break
 		}
-		line, _ := r.FieldPos(0)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
+			// FieldPos panics after a failed Read; the error knows its line.
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return nil, lineErr(pe.StartLine, "%w", pe.Err)
+			}
+			return nil, err
 		}
+		line, _ := r.FieldPos(0)
 		for i := range rec {
 			rec[i] = strings.TrimSpace(rec[i])
 		}
@@ -59,11 +77,11 @@ func parseCSV(data []byte) ([]ImportLine, error) {
 			continue // header
 		}
 		if len(rec) < 2 || len(rec) > 4 {
-			return nil, fmt.Errorf("line %d: %d fields: expected ip,mac[,hostname[,comment]]", line, len(rec))
+			return nil, lineErr(line, "%d fields: expected ip,mac[,hostname[,comment]]", len(rec))
 		}
 		ip, err := ParseIP(rec[0])
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
+			return nil, lineErr(line, "%w", err)
 		}
 		s := Slave{IP: ip, MAC: rec[1]}
 		if len(rec) > 2 {
@@ -98,13 +116,13 @@ func parseYAML(data []byte) ([]ImportLine, error) {
 		}
 	}
 	if list.Kind != yaml.SequenceNode {
-		return nil, fmt.Errorf("line %d: expected a list of slaves", list.Line)
+		return nil, lineErr(list.Line, "expected a list of slaves")
 	}
 	out := make([]ImportLine, 0, len(list.Content))
 	for _, n := range list.Content {
 		var s Slave
 		if err := n.Decode(&s); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n.Line, err)
+			return nil, lineErr(n.Line, "%w", err)
 		}
 		out = append(out, ImportLine{Line: n.Line, Slave: s})
 	}

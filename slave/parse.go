@@ -42,10 +42,11 @@ func ParseIP(s string) (netip.Addr, error) {
 }
 
 // CheckHostname validates an RFC 1123 host name (labels of letters, digits
-// and inner hyphens, 1-63 characters each, 253 in all).
+// and inner hyphens, 1-63 characters each, 253 in all, the last label not all
+// digits).
 func CheckHostname(s string) error {
 	bad := func(why string) error {
-		return fmt.Errorf("invalid hostname %q: %s (RFC 1123: letters, digits, inner hyphens, labels of 1-63)", s, why)
+		return fmt.Errorf("invalid hostname %q: %s (expected an RFC 1123 name: letters, digits, inner hyphens, labels of 1-63, not all digits)", s, why)
 	}
 	if s == "" {
 		return bad("empty")
@@ -53,7 +54,12 @@ func CheckHostname(s string) error {
 	if len(s) > 253 {
 		return bad("longer than 253 characters")
 	}
-	for _, label := range strings.Split(s, ".") {
+	labels := strings.Split(s, ".")
+	if last := labels[len(labels)-1]; last != "" && strings.Trim(last, "0123456789") == "" {
+		// An all-digit name (or last label) reads as an IP address to resolvers.
+		return bad("all digits")
+	}
+	for _, label := range labels {
 		if label == "" {
 			return bad("empty label")
 		}
@@ -82,16 +88,16 @@ func DefaultHostname(ip netip.Addr) string {
 // network or broadcast address, or the master's own.
 func CheckInSubnet(ip netip.Addr, subnet netip.Prefix, master netip.Addr) error {
 	if !subnet.Contains(ip) {
-		return fmt.Errorf("invalid IP %s: not inside subnet %s", ip, subnet)
+		return fmt.Errorf("invalid IP %s: expected an address inside subnet %s", ip, subnet)
 	}
-	if ip == subnet.Masked().Addr() {
-		return fmt.Errorf("invalid IP %s: it is the network address of %s", ip, subnet)
+	if ip == subnet.Masked().Addr() && subnet.Bits() < 31 {
+		return fmt.Errorf("invalid IP %s: it is the network address of %s; expected a host address", ip, subnet)
 	}
 	if ip == Broadcast(subnet) && subnet.Bits() < 31 {
-		return fmt.Errorf("invalid IP %s: it is the broadcast address of %s", ip, subnet)
+		return fmt.Errorf("invalid IP %s: it is the broadcast address of %s; expected a host address", ip, subnet)
 	}
 	if ip == master {
-		return fmt.Errorf("invalid IP %s: it is the master's address", ip)
+		return fmt.Errorf("invalid IP %s: it is the master's own address; expected another host address of %s", ip, subnet)
 	}
 	return nil
 }

@@ -28,6 +28,7 @@ var Arches = []string{"x86_64", "i386", "aarch64"}
 type Network struct {
 	Subnet netip.Prefix
 	Master netip.Addr
+	Relays []netip.Prefix // serve.relay_subnets: slaves behind DHCP relays
 }
 
 // Normalize validates one slave's own fields and puts them in canonical form.
@@ -36,7 +37,18 @@ func (s *Slave) Normalize(n Network) error {
 		return fmt.Errorf("invalid IP %q: expected an IPv4 address", s.IP)
 	}
 	if err := CheckInSubnet(s.IP, n.Subnet, n.Master); err != nil {
-		return err
+		relayed := false
+		for _, p := range n.Relays {
+			if p.Contains(s.IP) {
+				if err := CheckInSubnet(s.IP, p, n.Master); err != nil {
+					return err
+				}
+				relayed = true
+			}
+		}
+		if !relayed {
+			return err
+		}
 	}
 	mac, err := ParseMAC(s.MAC)
 	if err != nil {
@@ -153,15 +165,24 @@ func (r *Registry) checkUnique(s Slave, skip int) error {
 		}
 		switch {
 		case o.IP == s.IP:
-			return fmt.Errorf("IP %s is already registered (hostname %s)", s.IP, o.Hostname)
+			return fmt.Errorf("IP %s is already registered to %s: expected an unused IP", s.IP, o.Hostname)
 		case o.MAC == s.MAC:
-			return fmt.Errorf("MAC %s is already registered to %s", s.MAC, o.IP)
+			return fmt.Errorf("MAC %s is already registered to %s: expected an unused MAC", s.MAC, o.IP)
 		case o.Hostname == s.Hostname:
-			return fmt.Errorf("hostname %s is already registered to %s", s.Hostname, o.IP)
+			return fmt.Errorf("hostname %s is already registered to %s: expected an unused hostname", s.Hostname, o.IP)
 		}
 	}
 	return nil
 }
+
+// EntryError is a problem with the Index-th slave (from 0) of a registry.
+type EntryError struct {
+	Index int
+	Err   error
+}
+
+func (e *EntryError) Error() string { return fmt.Sprintf("slave %d: %v", e.Index+1, e.Err) }
+func (e *EntryError) Unwrap() error { return e.Err }
 
 // Validate checks a whole registry (after a hand edit): every slave valid,
 // IP, MAC and hostname each unique. It normalizes in place and sorts.
@@ -171,17 +192,18 @@ func (r *Registry) Validate(n Network) error {
 	names := make(map[string]int, len(r.Slaves))
 	for i := range r.Slaves {
 		s := &r.Slaves[i]
+		bad := func(format string, a ...any) error { return &EntryError{Index: i, Err: fmt.Errorf(format, a...)} }
 		if err := s.Normalize(n); err != nil {
-			return fmt.Errorf("slave %d: %w", i+1, err)
+			return bad("%w", err)
 		}
 		if j, dup := ips[s.IP]; dup {
-			return fmt.Errorf("slave %d: IP %s is already registered (slave %d)", i+1, s.IP, j+1)
+			return bad("IP %s is already registered (slave %d)", s.IP, j+1)
 		}
 		if j, dup := macs[s.MAC]; dup {
-			return fmt.Errorf("slave %d: MAC %s is already registered (slave %d)", i+1, s.MAC, j+1)
+			return bad("MAC %s is already registered (slave %d)", s.MAC, j+1)
 		}
 		if j, dup := names[s.Hostname]; dup {
-			return fmt.Errorf("slave %d: hostname %s is already registered (slave %d)", i+1, s.Hostname, j+1)
+			return bad("hostname %s is already registered (slave %d)", s.Hostname, j+1)
 		}
 		ips[s.IP], macs[s.MAC], names[s.Hostname] = i, i, i
 	}

@@ -100,5 +100,5 @@ func (f *Factory) Writer(cfg *config.Config) *fsutil.Writer {
 
 // Store is the slave registry of cfg.
 func Store(cfg *config.Config) slave.Store {
-	return slave.Store{Path: cfg.On(cfg.Registry), Network: slave.Network{Subnet: cfg.Subnet, Master: cfg.Master}}
+	return slave.Store{Path: cfg.On(cfg.Registry), Network: slave.Network{Subnet: cfg.Subnet, Master: cfg.Master, Relays: cfg.Serve.RelaySubnets}}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -73,14 +74,15 @@ func runInit(o *InitOptions) error {
 	w := f.Writer(cfg)
 	_, statErr := os.Stat(cfg.File)
 	exists := statErr == nil
-	changedFlags := false
-	for flag := range initFlagKeys {
-		changedFlags = changedFlags || o.cmd.Flags().Changed(flag)
+	if exists && !o.Force {
+		// Re-running init with the values already configured is a no-op;
+		// only a flag that would change the file needs --force.
+		if err := sameAsConfigured(f, o.cmd, cfg); err != nil {
+			return err
+		}
 	}
 	var res fsutil.Result
 	switch {
-	case exists && changedFlags && !o.Force:
-		return fmt.Errorf("config %s already exists: edit it, or re-run with --force to rewrite it", cfg.File)
 	case !exists || o.Force:
 		values := map[string]any{}
 		for _, s := range cfg.Settings() {
@@ -109,6 +111,27 @@ func runInit(o *InitOptions) error {
 	}
 	if !f.DryRun {
 		fmt.Fprintf(f.IO.Out, "config %s %s\n", cfg.File, res)
+	}
+	initLoaders(f, cfg, w)
+	return nil
+}
+
+// sameAsConfigured fails when an init flag asks for a value other than the one
+// the existing config (file or environment) already gives.
+func sameAsConfigured(f *Factory, cmd *cobra.Command, withFlags *config.Config) error {
+	base, err := f.LoadConfig(nil, nil)
+	if err != nil {
+		return err
+	}
+	was := map[string]string{}
+	for _, s := range base.Settings() {
+		was[s.Key] = s.Value
+	}
+	for _, s := range withFlags.Settings() {
+		if strings.HasPrefix(s.Source, "flag ") && s.Value != was[s.Key] {
+			return fmt.Errorf("config %s already sets %s to %q, not %q: edit the file, or re-run with --force to rewrite it",
+				withFlags.File, s.Key, was[s.Key], s.Value)
+		}
 	}
 	return nil
 }

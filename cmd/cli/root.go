@@ -50,9 +50,33 @@ embedded DHCP + TFTP boot service.`,
 		NewCmdSlave(f),
 		NewCmdRootfs(f),
 		NewCmdDoctor(f, nil),
+		NewCmdNFS(f),
+		NewCmdKernel(f),
 		NewCmdVersion(f),
+		NewCmdNetboot(f),
+		NewCmdServe(f, nil),
+		NewCmdStatus(f),
 	)
+	guardGroups(root)
 	return root
+}
+
+// guardGroups makes every command group (a command with subcommands and no
+// action of its own) reject an unknown subcommand as a usage error (exit 2)
+// instead of printing help and exiting 0; bare, it prints its help.
+func guardGroups(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		guardGroups(c)
+	}
+	if cmd.HasParent() && cmd.HasSubCommands() && cmd.Run == nil && cmd.RunE == nil {
+		cmd.Args = cobra.ArbitraryArgs
+		cmd.RunE = func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErrorf("unknown command %q for %q", args[0], c.CommandPath())
+			}
+			return c.Help()
+		}
+	}
 }
 
 // NewCmdVersion prints the version.

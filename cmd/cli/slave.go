@@ -42,6 +42,18 @@ func (s *slaveFields) register(fl *pflag.FlagSet) {
 	fl.StringVar(&s.Comment, "comment", "", "free-form comment")
 }
 
+var slaveFieldFlags = []string{"mac", "hostname", "arch", "kernel", "kernel-args", "boot-server", "comment"}
+
+// anyChanged reports whether the user set any field flag.
+func (s *slaveFields) anyChanged(fl *pflag.FlagSet) bool {
+	for _, n := range slaveFieldFlags {
+		if fl.Changed(n) {
+			return true
+		}
+	}
+	return false
+}
+
 // apply copies the flags the user set onto s.
 func (s *slaveFields) apply(fl *pflag.FlagSet, dst *slave.Slave) {
 	set := func(name string, to *string, v string) {
@@ -77,6 +89,8 @@ func updateRegistry(f *Factory, fn func(cfg *config.Config, r *slave.Registry) e
 var registryHooks = []func(*config.Config, *fsutil.Writer, *slave.Registry) error{
 	syncHostsFile,
 	scaffoldNewSlaves,
+	syncExports,
+	syncBootConfigs,
 }
 
 func afterRegistryChange(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) error {
@@ -135,7 +149,7 @@ func runSlaveAdd(f *Factory, o *SlaveAddOptions) error {
 	_, _, err = updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
 		s := slave.Slave{IP: ip, Kernel: cfg.Kernel.Default}
 		o.Fields.apply(o.flags, &s)
-		if err := r.Add(s, slave.Network{Subnet: cfg.Subnet, Master: cfg.Master}); err != nil {
+		if err := r.Add(s, slave.Network{Subnet: cfg.Subnet, Master: cfg.Master, Relays: cfg.Serve.RelaySubnets}); err != nil {
 			return err
 		}
 		added = r.Slaves[r.Index(ip)]
@@ -144,7 +158,11 @@ func runSlaveAdd(f *Factory, o *SlaveAddOptions) error {
 	if err != nil {
 		return err
 	}
-	if !f.DryRun {
+	switch {
+	case f.DryRun:
+	case !f.humanOutput():
+		return f.print(added, nil)
+	default:
 		fmt.Fprintf(f.IO.Out, "added %s %s %s\n", added.IP, added.MAC, added.Hostname)
 	}
 	return nil

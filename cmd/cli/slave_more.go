@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -62,11 +63,15 @@ func runSlaveImport(f *Factory, o *SlaveImportOptions) error {
 		}
 	}
 	lines, err := slave.ParseImport(data, format)
+	var le *slave.LineError
+	if errors.As(err, &le) {
+		return fmt.Errorf("%s:%d: %w", o.File, le.Line, le.Err)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.File, err)
 	}
 	_, _, err = updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
-		n := slave.Network{Subnet: cfg.Subnet, Master: cfg.Master}
+		n := slave.Network{Subnet: cfg.Subnet, Master: cfg.Master, Relays: cfg.Serve.RelaySubnets}
 		for _, l := range lines {
 			s := l.Slave
 			if s.Kernel == "" {
@@ -189,7 +194,7 @@ func NewCmdSlaveSet(f *Factory, runF func(*SlaveSetOptions) error) *cobra.Comman
 }
 
 func runSlaveSet(f *Factory, o *SlaveSetOptions) error {
-	if o.flags.NFlag() == 0 {
+	if !o.Fields.anyChanged(o.flags) {
 		return usageErrorf("slave set needs at least one field flag such as --hostname")
 	}
 	var after slave.Slave
@@ -201,7 +206,7 @@ func runSlaveSet(f *Factory, o *SlaveSetOptions) error {
 		i := r.Index(s.IP)
 		changed := *s
 		o.Fields.apply(o.flags, &changed)
-		if err := r.Replace(i, changed, slave.Network{Subnet: cfg.Subnet, Master: cfg.Master}); err != nil {
+		if err := r.Replace(i, changed, slave.Network{Subnet: cfg.Subnet, Master: cfg.Master, Relays: cfg.Serve.RelaySubnets}); err != nil {
 			return err
 		}
 		after = r.Slaves[r.Index(changed.IP)]
@@ -210,7 +215,11 @@ func runSlaveSet(f *Factory, o *SlaveSetOptions) error {
 	if err != nil {
 		return err
 	}
-	if !f.DryRun {
+	switch {
+	case f.DryRun:
+	case !f.humanOutput():
+		return f.print(after, nil)
+	default:
 		fmt.Fprintf(f.IO.Out, "updated %s %s %s\n", after.IP, after.MAC, after.Hostname)
 	}
 	return nil

@@ -4,6 +4,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"time"
 
 	"github.com/spf13/cobra/doc"
 
@@ -27,5 +29,17 @@ func run(dir string) error {
 	}
 	root := cli.NewRootCmd(&cli.Factory{IO: cli.NewIOStreams(os.Stdin, os.Stdout, os.Stderr)})
 	root.DisableAutoGenTag = true
-	return doc.GenManTree(root, &doc.GenManHeader{Title: "DISKLESS", Section: "1", Source: "diskless"}, dir)
+	root.InitDefaultCompletionCmd()
+	// A fixed date (SOURCE_DATE_EPOCH, set by the Makefile to the last change
+	// of the commands) keeps regenerated pages identical to committed ones.
+	date := time.Now()
+	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
+		sec, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("SOURCE_DATE_EPOCH %q: expected seconds since 1970", s)
+		}
+		date = time.Unix(sec, 0).UTC()
+	}
+	hdr := &doc.GenManHeader{Title: "DISKLESS", Section: "1", Source: "diskless " + cli.Version, Manual: "diskless manual", Date: &date}
+	return doc.GenManTree(root, hdr, dir)
 }

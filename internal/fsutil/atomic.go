@@ -10,31 +10,35 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 )
 
 // WriteFileAtomic replaces path with data: a temp file in the same directory,
 // fsync, rename over the target, fsync the directory. A crash at any moment
-// leaves either the old or the new content, never a mix.
+// leaves either the old or the new content, never a mix. An existing file
+// keeps its mode and owner; perm applies to a new file only.
 func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	dir, base := filepath.Dir(path), filepath.Base(path)
+	RemoveStaleTemps(dir, base)
+	mode, uid, gid := perm, -1, -1
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(st.Uid), int(st.Gid)
+		}
+	}
+	tmp, err := os.CreateTemp(dir, tempPrefix(base)+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
 		return err
 	}
 	name := tmp.Name()
 	defer os.Remove(name) // no-op after a successful rename
-	if _, err := tmp.Write(data); err != nil {
+	if err := fillTemp(tmp, data, mode, uid, gid); err != nil {
 		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
 		return err
@@ -43,6 +47,88 @@ func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
 		return err
 	}
 	return SyncDir(dir)
+}
+
+func fillTemp(tmp *os.File, data []byte, mode fs.FileMode, uid, gid int) error {
+	if _, err := tmp.Write(data); err != nil {
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		return err
+	}
+	if uid >= 0 {
+		fi, err := tmp.Stat()
+		if err != nil {
+			return err
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != uid || int(st.Gid) != gid {
+			if err := tmp.Chown(uid, gid); err != nil {
+				return fmt.Errorf("keeping owner %d:%d: %w", uid, gid, err)
+			}
+			// chown may clear setuid/setgid bits; put the mode back.
+			if err := tmp.Chmod(mode); err != nil {
+				return err
+			}
+		}
+	}
+	return tmp.Sync()
+}
+
+// tempPrefix is how temp files of base start: ".base.tmp-", then the writer's
+// pid, so a later run can tell a dead writer's leftovers from a live one's.
+func tempPrefix(base string) string { return "." + base + ".tmp-" }
+
+// RemoveStaleTemps deletes temp files of base in dir left by writers that
+// died (kill -9, power loss) before renaming them. Temps of live processes
+// are left alone. Each directory is listed once per process, so writing many
+// files into one directory stays linear.
+func RemoveStaleTemps(dir, base string) {
+	v, ok := staleByDir.Load(dir)
+	if !ok {
+		v, _ = staleByDir.LoadOrStore(dir, listStaleTemps(dir))
+	}
+	sd := v.(*staleTemps)
+	sd.mu.Lock()
+	names := sd.byBase[base]
+	delete(sd.byBase, base)
+	sd.mu.Unlock()
+	for _, n := range names {
+		os.Remove(filepath.Join(dir, n))
+	}
+}
+
+// staleByDir caches, per directory, the dead writers' temp files by the
+// name of the file they were meant to replace.
+var staleByDir sync.Map // dir -> *staleTemps
+
+type staleTemps struct {
+	mu     sync.Mutex
+	byBase map[string][]string
+}
+
+func listStaleTemps(dir string) *staleTemps {
+	sd := &staleTemps{byBase: map[string][]string{}}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		name := e.Name()
+		i := strings.LastIndex(name, ".tmp-")
+		if !strings.HasPrefix(name, ".") || i < 1 || e.IsDir() {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(name[i+len(".tmp-"):], "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid == os.Getpid() || (pid > 0 && processAlive(pid)) {
+			continue
+		}
+		base := name[1:i]
+		sd.byBase[base] = append(sd.byBase[base], name)
+	}
+	return sd
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // SyncDir fsyncs a directory so a rename in it survives a crash.

@@ -1,0 +1,625 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/internal/fsutil"
+	"github.com/diskless-project/diskless/kernel"
+	"github.com/diskless-project/diskless/slave"
+)
+
+// NewCmdKernel builds `diskless kernel` and its subcommands.
+func NewCmdKernel(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{Use: "kernel", Short: "Check kernel configs; install and select the slaves' kernels", Args: noArgs}
+	cmd.AddCommand(NewCmdKernelCheck(f, nil), NewCmdKernelInstall(f, nil), NewCmdKernelList(f),
+		NewCmdKernelUse(f, nil), NewCmdKernelGC(f, nil))
+	return cmd
+}
+
+func kernelStore(cfg *config.Config) kernel.Store {
+	return kernel.Store{Dir: cfg.On(cfg.TFTPRoot + "/" + kernel.KernelsDir)}
+}
+
+// KernelCheckOptions are `kernel check`'s inputs.
+type KernelCheckOptions struct {
+	File   string
+	Master bool
+	Initrd bool
+}
+
+// NewCmdKernelCheck builds `diskless kernel check`.
+func NewCmdKernelCheck(f *Factory, runF func(*KernelCheckOptions) error) *cobra.Command {
+	opts := &KernelCheckOptions{}
+	cmd := &cobra.Command{
+		Use:   "check FILE [--master] [--initrd]",
+		Short: "Check a kernel's options for a diskless slave (or the master)",
+		Long: `check reads a .config, a gzipped config (/proc/config.gz), or the config
+embedded in a kernel image (CONFIG_IKCONFIG), and reports each option a
+diskless slave needs built in: packet and Unix sockets, TCP/IP, multicast, IP
+autoconfiguration with DHCP, NFS client v3, root on NFS, devtmpfs and a
+network driver. Each comes with its menuconfig path, why it is needed, and
+what the slave shows without it. =m is accepted with a warning when the
+slave boots with an initrd (--initrd). --master checks the master's kernel
+(NFS server v3). Exit status 1 when anything required is missing.`,
+		Example: "  diskless kernel check /usr/src/linux/.config\n  diskless kernel check /proc/config.gz --master\n  diskless kernel check arch/x86/boot/bzImage -o json",
+		Args:    exactArgs(1, "a .config, config.gz or kernel image"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.File = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return runKernelCheck(f, opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Master, "master", false, "check the master's kernel (NFS server) instead of a slave's")
+	cmd.Flags().BoolVar(&opts.Initrd, "initrd", false, "the slave boots with an initrd: accept modules (=m) with a warning")
+	cmd.Flags().BoolVar(&opts.Initrd, "with-initrd", false, "same as --initrd")
+	return cmd
+}
+
+func runKernelCheck(f *Factory, o *KernelCheckOptions) error {
+	c, err := kernel.ReadConfigFile(o.File)
+	if err != nil {
+		return err
+	}
+	rep := kernel.Check(c, o.Master, o.Initrd)
+	t := &Table{Header: []string{"OPTION", "VALUE", "STATUS", "MENU"}}
+	for _, fd := range rep.Findings {
+		name := fd.Option
+		if !strings.Contains(name, " ") && !strings.Contains(name, ",") {
+			name = "CONFIG_" + name
+		}
+		t.Add(name, fd.Value, fd.Status, fd.Menu)
+	}
+	if f.humanOutput() {
+		v := rep.Version
+		if v == "" {
+			v = "unknown version"
+		}
+		fmt.Fprintf(f.IO.Out, "%s: %s kernel %s, checked for the %s\n", o.File, rep.Source, v, rep.Role)
+	}
+	if err := f.print(rep, t); err != nil {
+		return err
+	}
+	if f.humanOutput() {
+		for _, fd := range rep.Findings {
+			switch fd.Status {
+			case kernel.StatusMissing:
+				fmt.Fprintf(f.IO.Out, "\nMISSING %s (%s)\n  needed: %s\n  without it: %s\n", fd.Option, fd.Menu, fd.Why, fd.Symptom)
+				if fd.Note != "" {
+					fmt.Fprintf(f.IO.Out, "  note: %s\n", fd.Note)
+				}
+			case kernel.StatusModule:
+				fmt.Fprintf(f.IO.Out, "\nWARNING %s=m: %s\n", fd.Option, fd.Note)
+			}
+		}
+		if rep.OK {
+			fmt.Fprintf(f.IO.Out, "\nall %d required options present\n", len(rep.Findings))
+		}
+	}
+	if !rep.OK {
+		return silentError{ExitError}
+	}
+	return nil
+}
+
+// KernelInstallOptions are `kernel install`'s inputs.
+type KernelInstallOptions struct {
+	Image, Initrd, Arch, Version, Config string
+}
+
+// NewCmdKernelInstall builds `diskless kernel install`.
+func NewCmdKernelInstall(f *Factory, runF func(*KernelInstallOptions) error) *cobra.Command {
+	opts := &KernelInstallOptions{}
+	cmd := &cobra.Command{
+		Use:   "install IMAGE [--initrd FILE] [--arch x86_64] [--version V]",
+		Short: "Publish a kernel (and initrd) as a new immutable version in the TFTP root",
+		Long: `install copies IMAGE (and --initrd) to <tftp_root>/kernels/<version>/ as
+vmlinuz, initrd.img and meta.json. The version comes from --version, else
+the image's header, else its file name (vmlinuz-<version>). A version is
+never changed once installed (a slave may be downloading it): installing the
+same files again does nothing, different files under the same version are
+refused. Point slaves at it with "diskless kernel use".`,
+		Example: "  diskless kernel install arch/x86/boot/bzImage\n  diskless kernel install /boot/vmlinuz-6.1.0-57-amd64 --initrd /boot/initrd.img-6.1.0-57-amd64",
+		Args:    exactArgs(1, "a kernel image"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Image = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return runKernelInstall(f, opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Initrd, "initrd", "", "initial ramdisk to publish with the kernel")
+	cmd.Flags().StringVar(&opts.Config, "config-file", "", "the kernel's .config (e.g. /boot/config-V), checked and recorded when the image has no embedded config")
+	cmd.Flags().StringVar(&opts.Arch, "arch", "", "architecture: "+strings.Join(slave.Arches, ", ")+" (default: from the image)")
+	cmd.Flags().StringVar(&opts.Version, "version", "", "version name (default: from the image header or file name)")
+	return cmd
+}
+
+func runKernelInstall(f *Factory, o *KernelInstallOptions) error {
+	if o.Arch != "" && !slices.Contains(slave.Arches, o.Arch) {
+		return usageErrorf("invalid --arch %q: expected one of %s", o.Arch, strings.Join(slave.Arches, ", "))
+	}
+	if o.Version != "" {
+		if err := kernel.CheckVersion(o.Version); err != nil {
+			return usageError{err}
+		}
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	img, err := os.ReadFile(o.Image)
+	if err != nil {
+		return err
+	}
+	req := kernel.InstallRequest{Kernel: img, Version: o.Version, Arch: o.Arch, SourceName: o.Image, Now: f.Now()}
+	if o.Initrd != "" {
+		if req.Initrd, err = os.ReadFile(o.Initrd); err != nil {
+			return err
+		}
+	}
+	if o.Config != "" {
+		if req.Config, err = os.ReadFile(o.Config); err != nil {
+			return err
+		}
+	}
+	res, err := kernelStore(cfg).Install(f.Writer(cfg), req)
+	if err != nil {
+		return err
+	}
+	if res.Check != nil && !res.Check.OK {
+		var missing []string
+		for _, fd := range res.Check.Findings {
+			if fd.Status == kernel.StatusMissing {
+				missing = append(missing, fd.Option)
+			}
+		}
+		fmt.Fprintf(f.IO.ErrOut, "warning: %s lacks what a diskless slave needs (%s): see `diskless kernel check %s`\n", o.Image, strings.Join(missing, ", "), o.Image)
+	}
+	if f.DryRun {
+		return nil
+	}
+	t := &Table{Header: []string{"VERSION", "RESULT", "KERNEL", "INITRD", "DIRECTORY"}}
+	t.Add(res.Meta.Version, res.Result, fmt.Sprintf("%s %s", humanSize(res.Meta.KernelSize), short(res.Meta.KernelSHA256)),
+		initrdCell(res.Meta), displayPath(cfg, res.Directory))
+	if err := f.print(res, t); err != nil {
+		return err
+	}
+	if f.humanOutput() && cfg.Kernel.Default == "" {
+		fmt.Fprintf(f.IO.Out, "no default kernel yet: diskless kernel use %s\n", res.Meta.Version)
+	}
+	return nil
+}
+
+func initrdCell(m kernel.Meta) string {
+	if m.InitrdSHA256 == "" {
+		return "-"
+	}
+	return fmt.Sprintf("%s %s", humanSize(m.InitrdSize), short(m.InitrdSHA256))
+}
+
+func short(h string) string { return h[:min(len(h), 12)] }
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1fK", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// displayPath shows a path as on the master (without the --root prefix).
+func displayPath(cfg *config.Config, p string) string {
+	if cfg.Root == "/" {
+		return p
+	}
+	if rel, ok := strings.CutPrefix(p, strings.TrimSuffix(cfg.Root, "/")); ok {
+		return rel
+	}
+	return p
+}
+
+// kernelUsers maps each version to the slaves that boot it (a slave without
+// its own kernel boots the default).
+func kernelUsers(cfg *config.Config, reg *slave.Registry) map[string][]string {
+	users := map[string][]string{}
+	for _, s := range reg.Slaves {
+		v := s.Kernel
+		if v == "" {
+			v = cfg.Kernel.Default
+		}
+		if v != "" {
+			users[v] = append(users[v], s.IP.String())
+		}
+	}
+	return users
+}
+
+type kernelListItem struct {
+	kernel.Meta
+	Default bool     `json:"default"`
+	Slaves  []string `json:"slaves"`
+}
+
+// NewCmdKernelList builds `diskless kernel list`.
+func NewCmdKernelList(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List installed kernel versions, their sizes, hashes and the slaves using each",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := f.Config()
+			if err != nil {
+				return err
+			}
+			reg, err := Store(cfg).Load()
+			if err != nil {
+				return err
+			}
+			vs, err := kernelStore(cfg).List()
+			if err != nil {
+				return err
+			}
+			users := kernelUsers(cfg, reg)
+			items := []kernelListItem{}
+			t := &Table{Header: []string{"VERSION", "ARCH", "KERNEL", "INITRD", "INSTALLED", "DEFAULT", "SLAVES"}}
+			for _, m := range vs {
+				it := kernelListItem{Meta: m, Default: m.Version == cfg.Kernel.Default, Slaves: users[m.Version]}
+				if it.Slaves == nil {
+					it.Slaves = []string{}
+				}
+				items = append(items, it)
+				def := ""
+				if it.Default {
+					def = "*"
+				}
+				t.Add(m.Version, m.Arch, fmt.Sprintf("%s %s", humanSize(m.KernelSize), short(m.KernelSHA256)), initrdCell(m),
+					m.Installed.Format("2006-01-02 15:04"), def, dash(strings.Join(it.Slaves, ",")))
+			}
+			if err := f.print(items, t); err != nil {
+				return err
+			}
+			// A slave pointing at a version that is not installed cannot boot.
+			for v, ips := range users {
+				if !slices.ContainsFunc(vs, func(m kernel.Meta) bool { return m.Version == v }) {
+					fmt.Fprintf(f.IO.ErrOut, "warning: kernel %s used by %s is not installed\n", v, strings.Join(ips, ","))
+				}
+			}
+			return nil
+		},
+	}
+}
+
+// KernelUseOptions are `kernel use`'s inputs.
+type KernelUseOptions struct {
+	Version string
+	Slaves  []string
+}
+
+// NewCmdKernelUse builds `diskless kernel use`.
+func NewCmdKernelUse(f *Factory, runF func(*KernelUseOptions) error) *cobra.Command {
+	opts := &KernelUseOptions{}
+	cmd := &cobra.Command{
+		Use:   "use VERSION [--slaves IP,...]",
+		Short: "Move slaves to an installed kernel version",
+		Long: `use makes VERSION the default kernel (kernel.default in the config file)
+and moves every slave that followed the previous default to it. With
+--slaves, only those slaves move and the default stays. The boot configs
+follow at once; a slave boots the new kernel at its next boot.`,
+		Example: "  diskless kernel use 6.1.0-57-amd64\n  diskless kernel use 6.1.0-58-amd64 --slaves 192.168.1.21,192.168.1.22",
+		Args:    exactArgs(1, "a kernel version"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Version = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return runKernelUse(f, opts)
+		},
+	}
+	cmd.Flags().StringSliceVar(&opts.Slaves, "slaves", nil, "slaves to move (IP, MAC or hostname; comma-separated)")
+	return cmd
+}
+
+func runKernelUse(f *Factory, o *KernelUseOptions) error {
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	if err := kernel.CheckVersion(o.Version); err != nil {
+		return err
+	}
+	meta, err := kernelStore(cfg).Get(o.Version)
+	if err != nil {
+		return err
+	}
+	oldDefault := cfg.Kernel.Default
+	var moved, skipped []string
+	_, _, err = updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
+		if len(o.Slaves) > 0 {
+			for _, key := range o.Slaves {
+				s, ok := r.Find(key)
+				if !ok {
+					return fmt.Errorf("no slave %q in the registry (see `diskless slave list`)", key)
+				}
+				if !kernel.ArchCompatible(meta.Arch, s.Arch) {
+					return fmt.Errorf("slave %s is %s; kernel %s is %s", s.IP, s.Arch, o.Version, meta.Arch)
+				}
+				if s.Kernel != o.Version {
+					s.Kernel = o.Version
+					moved = append(moved, s.IP.String())
+				}
+			}
+			return nil
+		}
+		for i := range r.Slaves {
+			s := &r.Slaves[i]
+			if (s.Kernel == "" || s.Kernel == oldDefault) && s.Kernel != o.Version {
+				if !kernel.ArchCompatible(meta.Arch, s.Arch) {
+					skipped = append(skipped, s.IP.String())
+					continue
+				}
+				s.Kernel = o.Version
+				moved = append(moved, s.IP.String())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(o.Slaves) == 0 {
+		if err := setConfigKey(f.Writer(cfg), cfg.File, "kernel", "default", o.Version); err != nil {
+			return err
+		}
+	}
+	if f.DryRun {
+		return nil
+	}
+	if len(o.Slaves) == 0 {
+		fmt.Fprintf(f.IO.Out, "default kernel: %s\n", o.Version)
+	}
+	fmt.Fprintf(f.IO.Out, "moved %d slaves to %s%s\n", len(moved), o.Version, listSuffix(moved))
+	if len(skipped) > 0 {
+		fmt.Fprintf(f.IO.Out, "kept %d slaves of another arch than %s on their kernel%s\n", len(skipped), meta.Arch, listSuffix(skipped))
+	}
+	return nil
+}
+
+func listSuffix(ips []string) string {
+	if len(ips) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(ips, ", ")
+}
+
+// setConfigKey sets section.key in the YAML config file. It edits lines, so
+// the comments and layout `init` wrote stay; a file it cannot edit that way
+// is re-encoded as YAML.
+func setConfigKey(w *fsutil.Writer, path, section, key, value string) error {
+	data, err := w.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	out := editConfigLines(string(data), section, key, value)
+	var check map[string]any
+	if yaml.Unmarshal([]byte(out), &check) != nil || fmt.Sprint(nested(check, section, key)) != value {
+		if out, err = encodeConfigKey(data, section, key, value); err != nil {
+			return fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	_, err = w.WriteFile(path, []byte(out), 0o644)
+	return err
+}
+
+func nested(m map[string]any, section, key string) any {
+	if sec, ok := m[section].(map[string]any); ok {
+		return sec[key]
+	}
+	return nil
+}
+
+// editConfigLines sets "section:\n  key: value", uncommenting the section and
+// key lines `init` writes as comments when they hold defaults.
+func editConfigLines(content, section, key, value string) string {
+	lines := strings.Split(content, "\n")
+	setLine := "  " + key + ": " + strconv.Quote(value)
+	sec := -1
+	for i, l := range lines {
+		t := strings.TrimRight(l, " ")
+		if t == section+":" || t == "# "+section+":" {
+			sec = i
+			if t == section+":" {
+				break
+			}
+		}
+	}
+	if sec < 0 {
+		if content != "" && !strings.HasSuffix(content, "\n") {
+			content += "\n"
+		}
+		return content + "\n" + section + ":\n" + setLine + "\n"
+	}
+	lines[sec] = section + ":"
+	for i := sec + 1; i < len(lines); i++ {
+		l := lines[i]
+		if l != "" && !strings.HasPrefix(l, " ") && !strings.HasPrefix(l, "#") {
+			break // next top-level key
+		}
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(l, " ") && (strings.HasPrefix(t, key+":") || strings.HasPrefix(t, "# "+key+":")) {
+			lines[i] = setLine
+			return strings.Join(lines, "\n")
+		}
+		if strings.HasPrefix(l, "# ") && strings.HasSuffix(strings.TrimSpace(l), ":") {
+			break // next (commented) section
+		}
+	}
+	lines = append(lines[:sec+1], append([]string{setLine}, lines[sec+1:]...)...)
+	return strings.Join(lines, "\n")
+}
+
+// encodeConfigKey is the fallback: decode, set, encode (comments may move).
+func encodeConfigKey(data []byte, section, key, value string) (string, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return "", err
+	}
+	if doc.Kind == 0 {
+		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return "", errors.New("top level is not a mapping")
+	}
+	sec := mapGet(root, section)
+	if sec == nil || sec.Kind != yaml.MappingNode {
+		sec = &yaml.Node{Kind: yaml.MappingNode}
+		mapSet(root, section, sec)
+	}
+	mapSet(sec, key, &yaml.Node{Kind: yaml.ScalarNode, Value: value, Style: yaml.DoubleQuotedStyle})
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return "", err
+	}
+	_ = enc.Close()
+	return b.String(), nil
+}
+
+func mapGet(m *yaml.Node, key string) *yaml.Node {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			return m.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func mapSet(m *yaml.Node, key string, v *yaml.Node) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content[i+1] = v
+			return
+		}
+	}
+	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, v)
+}
+
+// KernelGCOptions are `kernel gc`'s inputs.
+type KernelGCOptions struct {
+	Keep int
+}
+
+// NewCmdKernelGC builds `diskless kernel gc`.
+func NewCmdKernelGC(f *Factory, runF func(*KernelGCOptions) error) *cobra.Command {
+	opts := &KernelGCOptions{}
+	cmd := &cobra.Command{
+		Use:   "gc [--keep N]",
+		Short: "Delete kernel versions no slave uses, keeping the newest N",
+		Long: `gc removes installed versions that are neither the default nor used by any
+slave, keeping the newest N installs whatever they are. It holds the
+registry lock, so a concurrent "kernel use" cannot point a slave at a
+version being removed.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return runKernelGC(f, opts)
+		},
+	}
+	cmd.Flags().IntVar(&opts.Keep, "keep", 2, "newest versions kept even when unused")
+	return cmd
+}
+
+type gcItem struct {
+	Version string   `json:"version"`
+	Action  string   `json:"action"` // kept or removed
+	Reason  string   `json:"reason"`
+	Slaves  []string `json:"slaves"`
+}
+
+func runKernelGC(f *Factory, o *KernelGCOptions) error {
+	if o.Keep < 0 {
+		return usageErrorf("invalid --keep %d: expected 0 or more", o.Keep)
+	}
+	cfg, err := f.Config()
+	if err != nil {
+		return err
+	}
+	st := Store(cfg)
+	lock, err := fsutil.LockFile(st.Path + ".lock")
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	reg, err := st.Load()
+	if err != nil {
+		return err
+	}
+	ks := kernelStore(cfg)
+	vs, err := ks.List()
+	if err != nil {
+		return err
+	}
+	users := kernelUsers(cfg, reg)
+	inUse := map[string]bool{}
+	for v := range users {
+		inUse[v] = true
+	}
+	if cfg.Kernel.Default != "" {
+		inUse[cfg.Kernel.Default] = true
+	}
+	kept, removed := kernel.GCPlan(vs, inUse, o.Keep)
+	items := []gcItem{}
+	t := &Table{Header: []string{"VERSION", "ACTION", "REASON"}}
+	for i, m := range kept {
+		it := gcItem{Version: m.Version, Action: "kept", Slaves: users[m.Version]}
+		switch {
+		case len(users[m.Version]) > 0:
+			it.Reason = "used by " + strings.Join(users[m.Version], ",")
+		case m.Version == cfg.Kernel.Default:
+			it.Reason = "default"
+		case i < o.Keep:
+			it.Reason = fmt.Sprintf("among the newest %d", o.Keep)
+		}
+		items = append(items, it)
+	}
+	for _, m := range removed {
+		items = append(items, gcItem{Version: m.Version, Action: "removed", Reason: "unused"})
+		if f.DryRun {
+			fmt.Fprintf(f.IO.Out, "would remove %s\n", displayPath(cfg, ks.Path(m.Version, "")))
+			continue
+		}
+		if err := ks.Remove(m.Version); err != nil {
+			return err
+		}
+	}
+	if f.DryRun {
+		return nil
+	}
+	for i := range items {
+		if items[i].Slaves == nil {
+			items[i].Slaves = []string{}
+		}
+		t.Add(items[i].Version, items[i].Action, dash(items[i].Reason))
+	}
+	return f.print(items, t)
+}

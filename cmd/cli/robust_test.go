@@ -1,0 +1,253 @@
+package cli_test
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/internal/managed"
+	"github.com/diskless-project/diskless/slave"
+)
+
+// diskless runs the real binary (the test binary, installed on $PATH by
+// testscript.Main) as a separate process.
+func diskless(root string, args ...string) *exec.Cmd {
+	cmd := exec.Command("diskless", append([]string{"--root", root}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	return cmd
+}
+
+func mustRun(t testing.TB, root string, args ...string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := diskless(root, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("diskless %s: %v\n%s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String()
+}
+
+func store(root, subnet, master string) slave.Store {
+	return slave.Store{
+		Path:    config.On(root, "/etc/diskless/slaves.yaml"),
+		Network: slave.Network{Subnet: netip.MustParsePrefix(subnet), Master: netip.MustParseAddr(master)},
+	}
+}
+
+func mac(n int) string {
+	return fmt.Sprintf("02:00:%02x:%02x:%02x:%02x", byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
+// TestConcurrentAdds starts 50 `slave add` processes at once on one root:
+// all 50 land, none twice, and the registry and hosts file stay valid.
+func TestConcurrentAdds(t *testing.T) {
+	root := t.TempDir()
+	mustRun(t, root, "init", "--master", "192.168.1.1", "--subnet", "192.168.1.0/24")
+	const n = 50
+	errs := make([]error, n)
+	stderr := make([]bytes.Buffer, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		cmd := diskless(root, "slave", "add", fmt.Sprintf("192.168.1.%d", 100+i), "--mac", mac(i))
+		cmd.Stderr = &stderr[i]
+		wg.Go(func() {
+			<-start
+			errs[i] = cmd.Run()
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("add %d: %v: %s", i, err, stderr[i].String())
+		}
+	}
+	reg, err := store(root, "192.168.1.0/24", "192.168.1.1").Load()
+	if err != nil {
+		t.Fatalf("registry after concurrent adds: %v", err)
+	}
+	if len(reg.Slaves) != n {
+		t.Fatalf("registry holds %d slaves, want %d", len(reg.Slaves), n)
+	}
+	for i := range n {
+		if _, ok := reg.Find(fmt.Sprintf("192.168.1.%d", 100+i)); !ok {
+			t.Errorf("slave %d missing", i)
+		}
+	}
+	hosts, err := os.ReadFile(filepath.Join(root, "etc", "hosts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := len(managed.Lines(string(hosts), slave.HostsSection)); got != n {
+		t.Errorf("hosts block has %d lines, want %d", got, n)
+	}
+	assertNoTemps(t, filepath.Join(root, "etc", "diskless"))
+	assertNoTemps(t, filepath.Join(root, "etc"))
+
+	// 50 processes racing for the same IP: exactly one wins.
+	var mu sync.Mutex
+	wins := 0
+	var wg2 sync.WaitGroup
+	start2 := make(chan struct{})
+	for i := range n {
+		cmd := diskless(root, "slave", "add", "192.168.1.200", "--mac", mac(1000+i), "--hostname", fmt.Sprintf("race%d", i))
+		wg2.Go(func() {
+			<-start2
+			if cmd.Run() == nil {
+				mu.Lock()
+				wins++
+				mu.Unlock()
+			}
+		})
+	}
+	close(start2)
+	wg2.Wait()
+	reg, err = store(root, "192.168.1.0/24", "192.168.1.1").Load()
+	if err != nil || wins != 1 || len(reg.Slaves) != n+1 {
+		t.Fatalf("same-IP race: %d winners, %d slaves, err %v; want 1 and %d", wins, len(reg.Slaves), err, n+1)
+	}
+}
+
+// TestCrashDuringAdd kills `slave add` with SIGKILL at random moments, many
+// of them in the middle of writing the (large) registry. After every kill
+// the registry must load, hold every add that was reported done, and a
+// later run must work and sweep the dead writers' temp files.
+func TestCrashDuringAdd(t *testing.T) {
+	root := t.TempDir()
+	mustRun(t, root, "init", "--master", "10.0.0.1", "--subnet", "10.0.0.0/8")
+	st := store(root, "10.0.0.0/8", "10.0.0.1")
+	// A big registry makes each write long enough for kills to land in it.
+	base := &slave.Registry{}
+	for i := range 3000 {
+		a := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+		if i%256 == 0 || i%256 == 255 {
+			continue
+		}
+		base.Slaves = append(base.Slaves, slave.Slave{IP: a, MAC: mac(i), Hostname: fmt.Sprintf("base%d", i), Arch: "x86_64"})
+	}
+	data, err := slave.Encode(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(st.Path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(st.Path)
+
+	// Time one add to aim the kills.
+	t0 := time.Now()
+	mustRun(t, root, "slave", "add", "10.2.0.1", "--mac", mac(1<<20), "--hostname", "first")
+	one := time.Since(t0)
+	acked := map[string]bool{"10.2.0.1": true}
+	want := len(base.Slaves) + 1
+
+	deadline := time.Now().Add(30 * time.Second)
+	killed, tornSeen, rounds := 0, 0, 0
+	for i := 1; i <= 80 && time.Now().Before(deadline); i++ {
+		rounds++
+		ip := fmt.Sprintf("10.2.%d.%d", i/200, 1+i%200)
+		cmd := diskless(root, "slave", "add", ip, "--mac", mac(1<<20+i), "--hostname", fmt.Sprintf("crash%d", i))
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		if i%2 == 0 {
+			// Odd rounds: a random moment of the run.
+			time.Sleep(time.Duration(rand.Int64N(int64(one) * 5 / 4)))
+		} else {
+			// Even rounds: the moment the temp file appears, i.e. mid-write.
+			for tempsOf(dir, cmd.Process.Pid) == 0 && len(done) == 0 && time.Since(t0) < time.Hour {
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		if err := <-done; err == nil {
+			acked[ip] = true
+		} else {
+			killed++
+		}
+		if tempsOf(dir, cmd.Process.Pid) > 0 {
+			tornSeen++ // this very process died between temp file and rename
+		}
+		reg, err := st.Load()
+		if err != nil {
+			t.Fatalf("round %d: registry does not load after kill -9: %v", i, err)
+		}
+		if _, ok := reg.Find(ip); ok && !acked[ip] {
+			acked[ip] = true // killed after the rename: the new state, fine
+		}
+		got := map[string]bool{}
+		for _, s := range reg.Slaves {
+			got[s.IP.String()] = true
+		}
+		for a := range acked {
+			if !got[a] {
+				t.Fatalf("round %d: acknowledged add %s lost", i, a)
+			}
+		}
+		if len(reg.Slaves) != len(base.Slaves)+len(acked) {
+			t.Fatalf("round %d: %d slaves, want %d", i, len(reg.Slaves), len(base.Slaves)+len(acked))
+		}
+		want = len(reg.Slaves)
+	}
+	t.Logf("%d rounds, %d killed, %d died mid-write (their temp file left behind) (one add takes %v)", rounds, killed, tornSeen, one)
+	if killed == 0 || tornSeen == 0 {
+		t.Fatal("no process was killed mid-write; the test proved nothing")
+	}
+
+	// A normal run afterwards works and cleans the dead writers' temps.
+	mustRun(t, root, "slave", "add", "10.3.0.1", "--mac", mac(1<<22), "--hostname", "after")
+	if n := temps(dir); n != 0 {
+		t.Errorf("%d stray temp files after a clean run", n)
+	}
+	reg, err := st.Load()
+	if err != nil || len(reg.Slaves) != want+1 {
+		t.Fatalf("final registry: %d slaves, %v; want %d", len(reg.Slaves), err, want+1)
+	}
+	out := mustRun(t, root, "slave", "list", "-o", "json")
+	if !strings.Contains(out, `"ip": "10.3.0.1"`) {
+		t.Error("slave list misses the last add")
+	}
+}
+
+func tempsOf(dir string, pid int) int {
+	entries, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range entries {
+		if strings.Contains(e.Name(), fmt.Sprintf(".tmp-%d-", pid)) {
+			n++
+		}
+	}
+	return n
+}
+
+func temps(dir string) int {
+	entries, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") {
+			n++
+		}
+	}
+	return n
+}
+
+func assertNoTemps(t *testing.T, dir string) {
+	t.Helper()
+	if n := temps(dir); n != 0 {
+		t.Errorf("%d temp files left in %s", n, dir)
+	}
+}

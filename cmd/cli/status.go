@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/diskless-project/diskless/netboot"
+	"github.com/diskless-project/diskless/netboot/httpd"
+)
+
+// StatusOptions are `diskless status`'s inputs.
+type StatusOptions struct {
+	Server string
+	Slave  string
+}
+
+// NewCmdStatus builds `diskless status`.
+func NewCmdStatus(f *Factory) *cobra.Command {
+	opts := &StatusOptions{}
+	cmd := &cobra.Command{
+		Use:   "status [IP|MAC|HOSTNAME]",
+		Short: "Show how far each slave got in its network boot (asks the running serve)",
+		Long: `status asks the running ` + "`diskless serve`" + ` (its HTTP /status) for each slave's
+last boot stage: dhcp-offered, dhcp-acked, loader-fetched, config-fetched,
+kernel-fetched, initrd-fetched. With a slave, every stage and its time.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageErrorf("%s takes at most one slave, got %d arguments", cmd.CommandPath(), len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Slave = args[0]
+			}
+			return runStatus(f, opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Server, "server", "", "URL of the serve HTTP endpoint (default http://127.0.0.1:<serve.http_port>)")
+	return cmd
+}
+
+func runStatus(f *Factory, o *StatusOptions) error {
+	base := o.Server
+	if base == "" {
+		cfg, err := f.LoadConfig(nil, nil)
+		if err != nil {
+			return err
+		}
+		if cfg.Serve.HTTPPort == 0 {
+			return fmt.Errorf("serve.http_port is 0 (HTTP off): status needs serve's HTTP; pass --server URL")
+		}
+		host := "127.0.0.1"
+		if a := cfg.Serve.HTTPAddr; a.IsValid() && !a.IsUnspecified() {
+			host = a.String()
+		}
+		base = "http://" + host + ":" + strconv.Itoa(cfg.Serve.HTTPPort)
+	}
+	u := strings.TrimRight(base, "/") + "/status"
+	if o.Slave != "" {
+		u += "?ip=" + url.QueryEscape(o.Slave)
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get(u)
+	if err != nil {
+		return fmt.Errorf("cannot reach diskless serve at %s (is it running?): %v", base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("diskless serve at %s answered %s", base, resp.Status)
+	}
+	var st httpd.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return fmt.Errorf("diskless serve at %s: bad /status: %v", base, err)
+	}
+	if o.Slave != "" && len(st.Slaves) == 0 {
+		return fmt.Errorf("no slave %q known to serve at %s", o.Slave, base)
+	}
+	now := f.Now()
+	ago := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return t.Local().Format("15:04:05") + " (" + now.Sub(t).Round(time.Second).String() + " ago)"
+	}
+	t := &Table{}
+	if o.Slave != "" && len(st.Slaves) == 1 {
+		s := st.Slaves[0]
+		t.Header = []string{"STAGE", "AT"}
+		for i := netboot.StageDHCPOffered; i <= netboot.StageInitrdFetched; i++ {
+			t.Add(i.String(), ago(s.Stages[i.String()]))
+		}
+		if f.humanOutput() {
+			fmt.Fprintf(f.IO.Out, "%s %s %s: %s\n", s.IP, s.MAC, s.Hostname, s.Stage)
+		}
+		return f.print(st.Slaves, t)
+	}
+	t.Header = []string{"IP", "MAC", "HOSTNAME", "STAGE", "AT"}
+	for _, s := range st.Slaves {
+		t.Add(s.IP.String(), s.MAC, s.Hostname, s.Stage.String(), ago(s.At))
+	}
+	return f.print(st.Slaves, t)
+}

@@ -1,0 +1,538 @@
+package dhcpd
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
+
+	"github.com/diskless-project/diskless/netboot"
+	"github.com/diskless-project/diskless/slave"
+)
+
+// proxyPort is where PXE clients send their boot-server REQUEST (PXE 2.1).
+const proxyPort = 4011
+
+// inbound is where a request came from.
+type inbound struct {
+	ifName string
+	port   int // local port it arrived on: the DHCP port or proxyPort
+	src    netip.AddrPort
+}
+
+// outbound is a reply and where it goes.
+type outbound struct {
+	pkt *dhcpv4.DHCPv4
+	dst netip.AddrPort
+	arp bool // unicast to yiaddr: the client has no ARP entry yet, install one
+}
+
+// pxeVendorOptions is option 43 for PXE clients, as the guide's dhcpd.conf:
+// discovery control 8 (boot the file given here, no boot-server discovery)
+// and a multicast TFTP address of 0.0.0.0 (no MTFTP).
+var pxeVendorOptions = []byte{6, 1, 8, 1, 4, 0, 0, 0, 0, 255}
+
+var pxeClient = []byte("PXEClient")
+
+func optCode(o dhcpv4.OptionCode) uint8 { return o.Code() }
+
+// handle decides the answer to one request. ok is false when there is none.
+func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) {
+	if req.OpCode != dhcpv4.OpcodeBootRequest || req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
+		s.c.malformed.Add(1)
+		return out, false
+	}
+	mt := messageType(req)
+	if mt == dhcpv4.MessageTypeNone {
+		s.c.ignored.Add(1) // plain BOOTP: not served
+		return out, false
+	}
+	var macBuf [17]byte
+	mac := formatMAC(&macBuf, req.ClientHWAddr)
+	snap := s.reg.Current()
+	sl := snap.ByMAC[mac]
+	if sl != nil && !s.mine(sl) {
+		s.c.ignored.Add(1) // static partitioning: another boot server answers it
+		return out, false
+	}
+	kind := Classify(req)
+
+	sn, via, ok := s.subnetFor(req, in)
+	if !ok {
+		s.c.ignored.Add(1)
+		s.logf(slog.LevelWarn, "%s from %s via %s: relay address not in any served subnet (subnet, serve.relay_subnets); ignored", mt, mac, via)
+		return out, false
+	}
+	if s.proxy {
+		return s.handleProxy(req, in, mt, mac, sl, kind, via)
+	}
+	switch mt {
+	case dhcpv4.MessageTypeDiscover:
+		if s.info() {
+			s.logf(slog.LevelInfo, "DHCPDISCOVER from %s via %s", mac, via)
+		}
+		ip, ok := s.assign(mac, sl, sn, true, via, snap)
+		if !ok {
+			s.c.ignored.Add(1)
+			return out, false
+		}
+		r := s.reply(req, dhcpv4.MessageTypeOffer, ip)
+		s.addAddressOptions(r, req, sl, ip, sn)
+		s.addBootOptions(r, req, sl, kind)
+		s.c.offers.Add(1)
+		if s.info() {
+			s.logf(slog.LevelInfo, "DHCPOFFER on %s to %s via %s (%s: %s)", ip, mac, via, kind, r.BootFileName)
+		}
+		if sl != nil {
+			s.tracker.RecordDHCP(ip, mac, netboot.StageDHCPOffered, isFirmware(kind))
+		}
+		return s.route(req, r, in), true
+
+	case dhcpv4.MessageTypeRequest:
+		return s.handleRequest(req, in, mac, sl, kind, sn, via, snap)
+
+	case dhcpv4.MessageTypeInform:
+		ci, ok := netip.AddrFromSlice(req.ClientIPAddr.To4())
+		if !ok || !ci.IsValid() || ci.IsUnspecified() || !s.inSubnets(ci) {
+			s.c.ignored.Add(1)
+			return out, false
+		}
+		s.logf(slog.LevelInfo, "DHCPINFORM from %s via %s", ci, via)
+		r := s.reply(req, dhcpv4.MessageTypeAck, netip.Addr{})
+		r.ClientIPAddr = req.ClientIPAddr
+		s.addAddressOptions(r, req, sl, ci, s.subnetOf(ci, sn))
+		delete(r.Options, optCode(dhcpv4.OptionIPAddressLeaseTime)) // RFC 2131 4.3.5: no lease in an INFORM ACK
+		s.addBootOptions(r, req, sl, kind)
+		s.c.acks.Add(1)
+		s.logf(slog.LevelInfo, "DHCPACK to %s (%s) via %s", ci, mac, via)
+		return s.route(req, r, in), true
+
+	case dhcpv4.MessageTypeRelease:
+		s.c.releases.Add(1)
+		s.logf(slog.LevelInfo, "DHCPRELEASE of %s from %s via %s", net.IP(req.ClientIPAddr), mac, via)
+		if s.pool != nil && sl == nil && s.ours(req) {
+			s.pool.release(mac)
+		}
+		return out, false
+
+	case dhcpv4.MessageTypeDecline:
+		s.c.declines.Add(1)
+		bad, _ := netip.AddrFromSlice(req.RequestedIPAddress().To4())
+		s.logf(slog.LevelWarn, "DHCPDECLINE of %s from %s via %s: another machine uses that address", bad, mac, via)
+		if s.pool != nil && sl == nil && s.ours(req) {
+			s.pool.decline(mac, bad, s.now())
+		}
+		return out, false
+	}
+	s.c.ignored.Add(1)
+	return out, false
+}
+
+func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *slave.Slave, kind netboot.ClientKind, sn netip.Prefix, via string, snap *netboot.Snapshot) (outbound, bool) {
+	want, _ := netip.AddrFromSlice(req.RequestedIPAddress().To4())
+	ci, _ := netip.AddrFromSlice(req.ClientIPAddr.To4())
+	if !want.IsValid() || want.IsUnspecified() {
+		want = ci // RENEWING / REBINDING: the address is in ciaddr
+	}
+	if !want.IsValid() || want.IsUnspecified() {
+		s.c.malformed.Add(1)
+		return outbound{}, false
+	}
+	if s.info() {
+		s.logf(slog.LevelInfo, "DHCPREQUEST for %s from %s via %s", want, mac, via)
+	}
+	if sid := req.ServerIdentifier(); sid != nil && !sid.Equal(s.serverID.AsSlice()) {
+		// SELECTING, and the client chose another server's offer.
+		if s.pool != nil && sl == nil {
+			if ip, ok := s.pool.lookup(mac, s.now()); ok && ip == want {
+				s.pool.release(mac)
+			}
+		}
+		s.c.ignored.Add(1)
+		return outbound{}, false
+	}
+	ip, ok := s.assign(mac, sl, sn, false, via, snap)
+	if ok && ip != want && sl == nil && s.pool != nil && sn == s.pool.subnet && s.pool.bind(mac, want, s.cfg.LeaseTime, s.now(), s.takenIn(snap)) {
+		ip = want // an unregistered client keeps the free pool address it had before our restart
+	}
+	switch {
+	case ok && ip == want:
+	case ok || !sn.Contains(want) || req.ServerIdentifier() != nil:
+		// The address is not the client's (wrong subnet, moved network,
+		// another client's): tell it to start over.
+		r := s.reply(req, dhcpv4.MessageTypeNak, netip.Addr{})
+		r.Options[optCode(dhcpv4.OptionMessage)] = []byte("requested address not available")
+		s.c.naks.Add(1)
+		s.logf(slog.LevelInfo, "DHCPNAK on %s to %s via %s", want, mac, via)
+		return s.route(req, r, in), true
+	default:
+		// Unknown client asking for an address in our subnet: not ours to
+		// judge (RFC 2131 4.3.2: no record -> stay silent).
+		s.c.ignored.Add(1)
+		return outbound{}, false
+	}
+	if sl == nil && s.pool != nil {
+		s.pool.bind(mac, ip, s.cfg.LeaseTime, s.now(), s.takenIn(snap))
+	}
+	r := s.reply(req, dhcpv4.MessageTypeAck, ip)
+	r.ClientIPAddr = req.ClientIPAddr
+	s.addAddressOptions(r, req, sl, ip, sn)
+	s.addBootOptions(r, req, sl, kind)
+	s.c.acks.Add(1)
+	if s.info() {
+		s.logf(slog.LevelInfo, "DHCPACK on %s to %s via %s (%s: %s)", ip, mac, via, kind, r.BootFileName)
+	}
+	if sl != nil {
+		s.tracker.RecordDHCP(ip, mac, netboot.StageDHCPAcked, isFirmware(kind))
+	}
+	return s.route(req, r, in), true
+}
+
+// handleProxy answers boot requests only: no address, no lease.
+func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageType, mac string, sl *slave.Slave, kind netboot.ClientKind, via string) (outbound, bool) {
+	if kind == netboot.ClientUnknown {
+		s.c.ignored.Add(1) // not a boot firmware: the network's DHCP server answers it
+		return outbound{}, false
+	}
+	var rt dhcpv4.MessageType
+	switch {
+	case mt == dhcpv4.MessageTypeDiscover && in.port != proxyPort:
+		rt = dhcpv4.MessageTypeOffer
+	case mt == dhcpv4.MessageTypeRequest && in.port == proxyPort:
+		rt = dhcpv4.MessageTypeAck
+	case mt == dhcpv4.MessageTypeRequest && s.ours(req):
+		rt = dhcpv4.MessageTypeAck
+	default:
+		s.c.ignored.Add(1)
+		return outbound{}, false
+	}
+	s.logf(slog.LevelInfo, "%s from %s via %s (proxy)", dhcpName(mt), mac, via)
+	if sl == nil {
+		s.unknown(mac, via, netip.Prefix{}, nil)
+		s.c.ignored.Add(1)
+		return outbound{}, false
+	}
+	r := s.reply(req, rt, netip.Addr{})
+	r.ClientIPAddr = req.ClientIPAddr
+	s.addBootOptions(r, req, sl, kind)
+	r.Options[optCode(dhcpv4.OptionClassIdentifier)] = pxeClient // mandatory in a ProxyDHCP answer
+	var dst outbound
+	if in.port == proxyPort {
+		dst = outbound{pkt: r, dst: in.src}
+	} else {
+		dst = s.route(req, r, in)
+	}
+	if rt == dhcpv4.MessageTypeOffer {
+		s.c.offers.Add(1)
+		s.tracker.RecordDHCP(sl.IP, mac, netboot.StageDHCPOffered, true)
+	} else {
+		s.c.acks.Add(1)
+		s.tracker.RecordDHCP(sl.IP, mac, netboot.StageDHCPAcked, true)
+	}
+	s.logf(slog.LevelInfo, "%s (proxy, boot file only) to %s via %s", dhcpName(rt), mac, via)
+	return dst, true
+}
+
+func dhcpName(mt dhcpv4.MessageType) string {
+	switch mt {
+	case dhcpv4.MessageTypeDiscover:
+		return "DHCPDISCOVER"
+	case dhcpv4.MessageTypeOffer:
+		return "DHCPOFFER"
+	case dhcpv4.MessageTypeRequest:
+		return "DHCPREQUEST"
+	case dhcpv4.MessageTypeAck:
+		return "DHCPACK"
+	}
+	return "DHCP" + mt.String()
+}
+
+// mine is true unless the slave is assigned to another boot server (its
+// boot_server names another server id: seed 000's static partitioning).
+func (s *Server) mine(sl *slave.Slave) bool {
+	if sl.BootServer == "" {
+		return true
+	}
+	a, err := netip.ParseAddr(sl.BootServer)
+	return err == nil && (a == s.serverID || a == s.cfg.Master)
+}
+
+// ours is true when the request names this server (option 54).
+func (s *Server) ours(req *dhcpv4.DHCPv4) bool {
+	sid := req.ServerIdentifier()
+	return sid != nil && sid.Equal(s.serverID.AsSlice())
+}
+
+// subnetFor picks the subnet a request is for: the relay's (giaddr) among
+// the served subnets, else the local one. via names it dhcpd-style.
+func (s *Server) subnetFor(req *dhcpv4.DHCPv4, in inbound) (netip.Prefix, string, bool) {
+	gi, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4())
+	if !gi.IsValid() || gi.IsUnspecified() {
+		return s.subnets[0], in.ifName, true
+	}
+	for _, sn := range s.subnets {
+		if sn.Contains(gi) {
+			return sn, gi.String(), true
+		}
+	}
+	return netip.Prefix{}, gi.String(), false
+}
+
+func (s *Server) inSubnets(a netip.Addr) bool {
+	for _, sn := range s.subnets {
+		if sn.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) subnetOf(a netip.Addr, def netip.Prefix) netip.Prefix {
+	for _, sn := range s.subnets {
+		if sn.Contains(a) {
+			return sn
+		}
+	}
+	return def
+}
+
+// assign returns the client's address on subnet sn: a registered slave's own,
+// else its pool lease (offering a new one when discover is set). Unknown
+// clients are logged once.
+func (s *Server) assign(mac string, sl *slave.Slave, sn netip.Prefix, discover bool, via string, snap *netboot.Snapshot) (netip.Addr, bool) {
+	if sl != nil {
+		if !sn.Contains(sl.IP) {
+			s.logf(slog.LevelWarn, "%s is registered as %s, outside %s where its request came from (via %s); no answer", mac, sl.IP, sn, via)
+			return netip.Addr{}, false
+		}
+		return sl.IP, true
+	}
+	if s.pool != nil && s.pool.subnet == sn {
+		now := s.now()
+		if ip, ok := s.pool.lookup(mac, now); ok {
+			return ip, true
+		}
+		if discover {
+			if ip, ok := s.pool.offer(mac, now, s.takenIn(snap)); ok {
+				return ip, true
+			}
+			s.logf(slog.LevelWarn, "no free address in pool %s for %s", s.cfg.Serve.Pool, mac)
+			return netip.Addr{}, false
+		}
+	}
+	s.unknown(mac, via, sn, snap)
+	return netip.Addr{}, false
+}
+
+// takenIn says which pool addresses registered slaves or the master own.
+func (s *Server) takenIn(snap *netboot.Snapshot) func(netip.Addr) bool {
+	return func(a netip.Addr) bool {
+		_, reg := snap.ByIP[a]
+		return reg || a == s.cfg.Master || a == s.serverID
+	}
+}
+
+// unknown logs an unregistered MAC once, with the command that registers it.
+func (s *Server) unknown(mac, via string, sn netip.Prefix, snap *netboot.Snapshot) {
+	s.unknownMu.Lock()
+	_, seen := s.unknownSeen[mac]
+	full := len(s.unknownSeen) >= maxUnknownLogged
+	if !seen && !full {
+		s.unknownSeen[mac] = struct{}{}
+	}
+	s.unknownMu.Unlock()
+	if seen || full {
+		return
+	}
+	s.c.unknown.Add(1)
+	if snap == nil {
+		snap = s.reg.Current()
+	}
+	if !sn.IsValid() {
+		sn = s.subnets[0]
+	}
+	free := s.freeIP(sn, snap)
+	s.log.Warn(fmt.Sprintf("unknown client %s via %s: not answered; register it with: diskless slave add %s --mac %s", mac, via, free, mac),
+		"mac", mac, "via", via)
+}
+
+// freeIP is the lowest host address of sn that no slave, the master or the
+// pool uses ("IP" when none is left).
+func (s *Server) freeIP(sn netip.Prefix, snap *netboot.Snapshot) string {
+	first := u32(sn.Masked().Addr().As4()) + 1
+	last := u32(broadcast(sn).As4()) - 1
+	for n := first; n <= last && n >= first; n++ {
+		a := addr4(n)
+		if _, used := snap.ByIP[a]; used || a == s.cfg.Master || a == s.serverID || (s.pool != nil && s.pool.contains(a)) {
+			continue
+		}
+		return a.String()
+	}
+	return "IP"
+}
+
+// messageType reads option 53 without the library's allocating parser.
+func messageType(d *dhcpv4.DHCPv4) dhcpv4.MessageType {
+	if v := d.Options[optCode(dhcpv4.OptionDHCPMessageType)]; len(v) == 1 {
+		return dhcpv4.MessageType(v[0])
+	}
+	return dhcpv4.MessageTypeNone
+}
+
+// replyPool recycles replies (their option maps are the costliest part)
+// once they are sent.
+var replyPool = sync.Pool{New: func() any { return &dhcpv4.DHCPv4{Options: make(dhcpv4.Options, 16)} }}
+
+// recycle returns a sent reply to the pool.
+func recycle(r *dhcpv4.DHCPv4) { replyPool.Put(r) }
+
+// reply starts an answer: header fields per RFC 2131 table 3.
+func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, yiaddr netip.Addr) *dhcpv4.DHCPv4 {
+	r := replyPool.Get().(*dhcpv4.DHCPv4)
+	opts := r.Options
+	clear(opts)
+	*r = dhcpv4.DHCPv4{
+		OpCode:        dhcpv4.OpcodeBootReply,
+		HWType:        req.HWType,
+		TransactionID: req.TransactionID,
+		Flags:         req.Flags,
+		GatewayIPAddr: req.GatewayIPAddr,
+		ClientHWAddr:  req.ClientHWAddr,
+		Options:       opts,
+	}
+	if yiaddr.IsValid() {
+		r.YourIPAddr = net.IP(yiaddr.AsSlice())
+	}
+	r.Options[optCode(dhcpv4.OptionDHCPMessageType)] = []byte{byte(mt)}
+	r.Options[optCode(dhcpv4.OptionServerIdentifier)] = s.opt.serverID
+	if v := req.Options.Get(dhcpv4.OptionRelayAgentInformation); v != nil {
+		r.Options[optCode(dhcpv4.OptionRelayAgentInformation)] = v // RFC 3046: echo to the relay
+	}
+	if v := req.Options.Get(dhcpv4.OptionClientIdentifier); v != nil {
+		r.Options[optCode(dhcpv4.OptionClientIdentifier)] = v // RFC 6842
+	}
+	if mt == dhcpv4.MessageTypeNak && !isZero(req.GatewayIPAddr) {
+		r.SetBroadcast() // RFC 2131 4.3.2: the relay broadcasts a NAK
+	}
+	return r
+}
+
+func isZero(ip net.IP) bool { return ip == nil || ip.To4() == nil || ip.To4().Equal(net.IPv4zero) }
+
+// addAddressOptions: mask, router, DNS, domain, hostname, root path, lease.
+func (s *Server) addAddressOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, ip netip.Addr, sn netip.Prefix) {
+	o := r.Options
+	if sn == s.subnets[0] {
+		o[optCode(dhcpv4.OptionSubnetMask)] = s.opt.masks[0]
+		if s.opt.router != nil {
+			o[optCode(dhcpv4.OptionRouter)] = s.opt.router
+		}
+	} else {
+		for i, x := range s.subnets {
+			if x == sn {
+				o[optCode(dhcpv4.OptionSubnetMask)] = s.opt.masks[i]
+			}
+		}
+		if !isZero(req.GatewayIPAddr) {
+			o[optCode(dhcpv4.OptionRouter)] = req.GatewayIPAddr.To4() // a relayed subnet's gateway is its relay
+		}
+	}
+	o[optCode(dhcpv4.OptionDomainNameServer)] = s.opt.dns
+	if s.opt.domain != nil {
+		o[optCode(dhcpv4.OptionDomainName)] = s.opt.domain
+	}
+	if sl != nil {
+		o[optCode(dhcpv4.OptionHostName)] = []byte(sl.Hostname)
+		o[optCode(dhcpv4.OptionRootPath)] = ip.AppendTo(append(make([]byte, 0, len(s.opt.rootPrefix)+15), s.opt.rootPrefix...))
+	}
+	o[optCode(dhcpv4.OptionIPAddressLeaseTime)] = s.opt.lease
+}
+
+// addBootOptions: next-server, boot file, and the PXE options.
+func (s *Server) addBootOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, kind netboot.ClientKind) {
+	r.ServerIPAddr = s.opt.master
+	file, _ := BootFile(s.cfg, sl, kind)
+	if len(file) <= 127 {
+		r.BootFileName = file
+	}
+	if len(file) > 127 || requested(req, dhcpv4.OptionBootfileName) {
+		r.Options[optCode(dhcpv4.OptionBootfileName)] = []byte(file)
+	}
+	if requested(req, dhcpv4.OptionTFTPServerName) {
+		r.Options[optCode(dhcpv4.OptionTFTPServerName)] = []byte(s.cfg.Master.String())
+	}
+	if kind == netboot.ClientPXEBIOS || kind == netboot.ClientPXEUEFI64 {
+		r.Options[optCode(dhcpv4.OptionClassIdentifier)] = pxeClient
+		r.Options[optCode(dhcpv4.OptionVendorSpecificInformation)] = pxeVendorOptions
+	}
+	if v := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); v != nil {
+		r.Options[optCode(dhcpv4.OptionClientMachineIdentifier)] = v // PXE: echo the UUID
+	}
+}
+
+// requested says whether the client asked for an option; no list at all
+// means everything (RFC 2131 3.5). Scans the raw list: no allocation.
+func requested(req *dhcpv4.DHCPv4, code dhcpv4.OptionCode) bool {
+	prl, ok := req.Options[optCode(dhcpv4.OptionParameterRequestList)]
+	return !ok || bytes.IndexByte(prl, code.Code()) >= 0
+}
+
+// route addresses a reply per RFC 2131 section 4.1.
+func (s *Server) route(req, r *dhcpv4.DHCPv4, in inbound) outbound {
+	out := outbound{pkt: r}
+	if gi, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4()); gi.IsValid() && !gi.IsUnspecified() {
+		out.dst = netip.AddrPortFrom(gi, uint16(s.port)) // to the relay's server port
+		return out
+	}
+	bcast := netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), uint16(s.clientPort))
+	if messageType(r) == dhcpv4.MessageTypeNak {
+		out.dst = bcast
+		return out
+	}
+	if ci, _ := netip.AddrFromSlice(req.ClientIPAddr.To4()); ci.IsValid() && !ci.IsUnspecified() {
+		out.dst = netip.AddrPortFrom(ci, uint16(s.clientPort))
+		return out
+	}
+	if req.IsBroadcast() {
+		out.dst = bcast
+		return out
+	}
+	if yi, _ := netip.AddrFromSlice(r.YourIPAddr.To4()); yi.IsValid() && !yi.IsUnspecified() {
+		out.dst, out.arp = netip.AddrPortFrom(yi, uint16(s.clientPort)), true
+		return out
+	}
+	out.dst = bcast
+	return out
+}
+
+// info guards the per-packet log lines so their arguments are not even
+// boxed when Info is off.
+func (s *Server) info() bool { return s.log.Enabled(context.Background(), slog.LevelInfo) }
+
+// logf formats only when the level is enabled (the hot path logs per packet).
+func (s *Server) logf(level slog.Level, format string, args ...any) {
+	if !s.log.Enabled(context.Background(), level) {
+		return
+	}
+	s.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
+}
+
+const hexDigits = "0123456789abcdef"
+
+// formatMAC spells a 6-byte MAC as the registry does (lower-case, colons)
+// into buf, without allocating.
+func formatMAC(buf *[17]byte, hw net.HardwareAddr) string {
+	for i, b := range hw[:6] {
+		if i > 0 {
+			buf[i*3-1] = ':'
+		}
+		buf[i*3], buf[i*3+1] = hexDigits[b>>4], hexDigits[b&0xf]
+	}
+	return string(buf[:])
+}

@@ -1,0 +1,537 @@
+package dhcpd
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
+
+	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/netboot"
+	"github.com/diskless-project/diskless/slave"
+)
+
+const (
+	macA = "52:54:00:00:00:15" // registered as 10.5.0.21
+	macB = "52:54:00:00:00:16" // registered as 10.5.0.22, kernel 6.6.1
+	macU = "52:54:00:ff:ff:01" // unknown
+)
+
+func testConfig(t testing.TB, env map[string]string) *config.Config {
+	t.Helper()
+	base := map[string]string{
+		"DISKLESS_MASTER": "10.5.0.1", "DISKLESS_SUBNET": "10.5.0.0/24", "DISKLESS_DNS": "10.5.0.53",
+		"DISKLESS_DOMAIN": "cluster.lan", "DISKLESS_INTERFACE": "dls0", "DISKLESS_LEASE_TIME": "1h",
+		"DISKLESS_KERNEL_DEFAULT": "6.1.0",
+	}
+	for k, v := range env {
+		base[k] = v
+	}
+	cfg, err := config.Load(config.Options{Root: t.TempDir(), Env: func(k string) (string, bool) { v, ok := base[k]; return v, ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func testRegistry() *slave.Registry {
+	return &slave.Registry{Slaves: []slave.Slave{
+		{IP: netip.MustParseAddr("10.5.0.21"), MAC: macA, Hostname: "slave21"},
+		{IP: netip.MustParseAddr("10.5.0.22"), MAC: macB, Hostname: "slave22", Kernel: "6.6.1"},
+	}}
+}
+
+func newTestServer(t testing.TB, env map[string]string, reg *slave.Registry, log *bytes.Buffer) *Server {
+	t.Helper()
+	o := Options{Config: testConfig(t, env), Registry: netboot.Static(reg), Tracker: netboot.NewTracker(nil)}
+	if log != nil {
+		o.Log = slog.New(slog.NewTextHandler(log, nil))
+	}
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// request builds a client packet and passes it through the wire format.
+func request(t testing.TB, mt dhcpv4.MessageType, mac string, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+	t.Helper()
+	hw, err := net.ParseMAC(mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dhcpv4.New(append([]dhcpv4.Modifier{dhcpv4.WithHwAddr(hw), dhcpv4.WithMessageType(mt)}, mods...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := dhcpv4.FromBytes(d.ToBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d2
+}
+
+var local = inbound{ifName: "dls0", port: 67, src: netip.MustParseAddrPort("0.0.0.0:68")}
+
+// answer runs the handler and decodes the reply from its wire bytes.
+func answer(t testing.TB, s *Server, req *dhcpv4.DHCPv4, in inbound) (*dhcpv4.DHCPv4, netip.AddrPort, bool) {
+	t.Helper()
+	out, ok := s.handle(req, in)
+	if !ok {
+		return nil, netip.AddrPort{}, false
+	}
+	r, err := dhcpv4.FromBytes(out.pkt.ToBytes())
+	if err != nil {
+		t.Fatalf("reply does not parse: %v", err)
+	}
+	return r, out.dst, true
+}
+
+var (
+	pxeBIOS  = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)), dhcpv4.WithGeneric(dhcpv4.OptionClientMachineIdentifier, append([]byte{0}, bytes.Repeat([]byte{0xab}, 16)...))}
+	pxeUEFI  = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64))}
+	pxeBC    = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00009:UNDI:003016")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_BC))}
+	ipxe     = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)), dhcpv4.WithGeneric(dhcpv4.OptionUserClassInformation, []byte("iPXE"))}
+	ether    = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Etherboot-5.4"))}
+	vcOnly   = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016"))}
+	plain    = []dhcpv4.Modifier{}
+	wantFile = dhcpv4.WithRequestedOptions(dhcpv4.OptionBootfileName)
+)
+
+func TestClassify(t *testing.T) {
+	for name, tc := range map[string]struct {
+		mods []dhcpv4.Modifier
+		want netboot.ClientKind
+	}{
+		"pxe-bios": {pxeBIOS, netboot.ClientPXEBIOS}, "uefi-7": {pxeUEFI, netboot.ClientPXEUEFI64}, "uefi-9": {pxeBC, netboot.ClientPXEUEFI64},
+		"ipxe": {ipxe, netboot.ClientIPXE}, "etherboot": {ether, netboot.ClientEtherboot}, "vendor-class-only": {vcOnly, netboot.ClientPXEUEFI64},
+		"plain": {plain, netboot.ClientUnknown},
+	} {
+		if got := Classify(request(t, dhcpv4.MessageTypeDiscover, macA, tc.mods...)); got != tc.want {
+			t.Errorf("%s: Classify = %s, want %s", name, got, tc.want)
+		}
+	}
+}
+
+func TestOfferPerClientKind(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		mac      string
+		env      map[string]string
+		mods     []dhcpv4.Modifier
+		file     string
+		pxe      bool // options 43 and 60
+		hostname string
+	}{
+		{name: "pxe-bios", mac: macA, mods: pxeBIOS, file: "pxelinux.0", pxe: true, hostname: "slave21"},
+		{name: "uefi-x86-64", mac: macA, mods: pxeUEFI, file: "syslinux.efi", pxe: true, hostname: "slave21"},
+		{name: "uefi-bc", mac: macA, mods: pxeBC, file: "syslinux.efi", pxe: true, hostname: "slave21"},
+		{name: "ipxe-http", mac: macA, mods: ipxe, file: "http://10.5.0.1:4080/ipxe/52-54-00-00-00-15.ipxe", hostname: "slave21"},
+		{name: "ipxe-tftp", mac: macA, env: map[string]string{"DISKLESS_SERVE_HTTP_PORT": "0"}, mods: ipxe, file: "ipxe/52-54-00-00-00-15.ipxe", hostname: "slave21"},
+		{name: "etherboot-default-kernel", mac: macA, mods: ether, file: "kernels/6.1.0/vmlinuz", hostname: "slave21"},
+		{name: "etherboot-own-kernel", mac: macB, mods: ether, file: "kernels/6.6.1/vmlinuz", hostname: "slave22"},
+		{name: "custom-loaders", mac: macA, env: map[string]string{"DISKLESS_BOOT_LOADER": "lpxelinux.0"}, mods: pxeBIOS, file: "lpxelinux.0", pxe: true, hostname: "slave21"},
+		{name: "plain", mac: macA, mods: plain, file: "pxelinux.0", hostname: "slave21"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestServer(t, tc.env, testRegistry(), nil)
+			prl := dhcpv4.WithRequestedOptions(dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionHostName)
+			req := request(t, dhcpv4.MessageTypeDiscover, tc.mac, append(tc.mods, prl)...)
+			r, dst, ok := answer(t, s, req, local)
+			if !ok {
+				t.Fatal("no offer")
+			}
+			if r.MessageType() != dhcpv4.MessageTypeOffer {
+				t.Fatalf("type %s", r.MessageType())
+			}
+			wantIP := "10.5.0.21"
+			if tc.mac == macB {
+				wantIP = "10.5.0.22"
+			}
+			if r.YourIPAddr.String() != wantIP || r.ServerIPAddr.String() != "10.5.0.1" || r.BootFileName != tc.file {
+				t.Errorf("yiaddr %s siaddr %s file %q; want %s 10.5.0.1 %q", r.YourIPAddr, r.ServerIPAddr, r.BootFileName, wantIP, tc.file)
+			}
+			if dst.String() != wantIP+":68" {
+				t.Errorf("sent to %s, want unicast %s:68", dst, wantIP)
+			}
+			if got := net.IP(r.Options.Get(dhcpv4.OptionSubnetMask)).String(); got != "255.255.255.0" {
+				t.Errorf("mask %q", got)
+			}
+			checks := map[dhcpv4.OptionCode]string{
+				dhcpv4.OptionRouter: "10.5.0.1", dhcpv4.OptionDomainNameServer: "10.5.0.53", dhcpv4.OptionServerIdentifier: "10.5.0.1",
+			}
+			for code, want := range checks {
+				if got := net.IP(r.Options.Get(code)).String(); got != want {
+					t.Errorf("option %s = %s, want %s", code, got, want)
+				}
+			}
+			if r.HostName() != tc.hostname || r.DomainName() != "cluster.lan" || r.RootPath() != "10.5.0.1:/diskless/"+wantIP {
+				t.Errorf("hostname %q domain %q root-path %q", r.HostName(), r.DomainName(), r.RootPath())
+			}
+			if lt := r.IPAddressLeaseTime(0); lt.Seconds() != 3600 {
+				t.Errorf("lease %s", lt)
+			}
+			if got := r.Options.Has(dhcpv4.OptionVendorSpecificInformation) && r.ClassIdentifier() == "PXEClient"; got != tc.pxe {
+				t.Errorf("PXE options 43/60 present = %v, want %v (60=%q)", got, tc.pxe, r.ClassIdentifier())
+			}
+			if uuid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); uuid != nil && !bytes.Equal(r.Options.Get(dhcpv4.OptionClientMachineIdentifier), uuid) {
+				t.Errorf("option 97 not echoed")
+			}
+			if r.Options.Has(dhcpv4.OptionBootfileName) {
+				t.Errorf("option 67 sent unasked for a short name")
+			}
+		})
+	}
+}
+
+func TestOption67(t *testing.T) {
+	s := newTestServer(t, nil, testRegistry(), nil)
+	r, _, _ := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, append(pxeBIOS, wantFile)...), local)
+	if r.BootFileNameOption() != "pxelinux.0" || r.BootFileName != "pxelinux.0" {
+		t.Errorf("requested option 67: %q, file %q", r.BootFileNameOption(), r.BootFileName)
+	}
+	long := strings.Repeat("d/", 70) + "pxelinux.0"
+	s = newTestServer(t, map[string]string{"DISKLESS_BOOT_LOADER": long}, testRegistry(), nil)
+	r, _, _ = answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, pxeBIOS...), local)
+	if r.BootFileNameOption() != long || r.BootFileName != "" {
+		t.Errorf("long name: option 67 %q, file field %q", r.BootFileNameOption(), r.BootFileName)
+	}
+}
+
+func TestUnknownMACLoggedOnceWithAddCommand(t *testing.T) {
+	var log bytes.Buffer
+	s := newTestServer(t, nil, testRegistry(), &log)
+	for range 3 {
+		if _, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macU, pxeBIOS...), local); ok {
+			t.Fatal("unknown MAC got an answer")
+		}
+	}
+	want := "diskless slave add 10.5.0.2 --mac " + macU
+	if n := strings.Count(log.String(), want); n != 1 {
+		t.Fatalf("log has %d lines with %q, want 1:\n%s", n, want, log.String())
+	}
+	if st := s.Stats(); st.UnknownMACs != 1 || st.Ignored != 3 || st.Offers != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if !strings.Contains(log.String(), "DHCPDISCOVER from "+macU+" via dls0") {
+		t.Errorf("no dhcpd-style line:\n%s", log.String())
+	}
+}
+
+func TestRequestStates(t *testing.T) {
+	sid := func(ip string) dhcpv4.Modifier {
+		return dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.ParseIP(ip)))
+	}
+	reqIP := func(ip string) dhcpv4.Modifier {
+		return dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP(ip)))
+	}
+	for _, tc := range []struct {
+		name string
+		mac  string
+		mods []dhcpv4.Modifier
+		want dhcpv4.MessageType // MessageTypeNone: no answer
+		dst  string
+	}{
+		{"selecting-ours", macA, []dhcpv4.Modifier{sid("10.5.0.1"), reqIP("10.5.0.21")}, dhcpv4.MessageTypeAck, "10.5.0.21:68"},
+		{"selecting-other-server", macA, []dhcpv4.Modifier{sid("10.5.0.254"), reqIP("10.5.0.99")}, dhcpv4.MessageTypeNone, ""},
+		{"selecting-wrong-ip", macA, []dhcpv4.Modifier{sid("10.5.0.1"), reqIP("10.5.0.99")}, dhcpv4.MessageTypeNak, "255.255.255.255:68"},
+		{"init-reboot-ok-broadcast", macA, []dhcpv4.Modifier{reqIP("10.5.0.21"), dhcpv4.WithBroadcast(true)}, dhcpv4.MessageTypeAck, "255.255.255.255:68"},
+		{"init-reboot-wrong-ip", macA, []dhcpv4.Modifier{reqIP("10.5.0.30")}, dhcpv4.MessageTypeNak, "255.255.255.255:68"},
+		{"init-reboot-unknown-other-subnet", macU, []dhcpv4.Modifier{reqIP("192.168.7.7")}, dhcpv4.MessageTypeNak, "255.255.255.255:68"},
+		{"init-reboot-unknown-our-subnet", macU, []dhcpv4.Modifier{reqIP("10.5.0.77")}, dhcpv4.MessageTypeNone, ""},
+		{"renewing", macA, []dhcpv4.Modifier{dhcpv4.WithClientIP(net.ParseIP("10.5.0.21"))}, dhcpv4.MessageTypeAck, "10.5.0.21:68"},
+		{"renewing-wrong-ip", macA, []dhcpv4.Modifier{dhcpv4.WithClientIP(net.ParseIP("10.5.0.40"))}, dhcpv4.MessageTypeNak, "255.255.255.255:68"},
+		{"relayed-ack", macA, []dhcpv4.Modifier{reqIP("10.5.0.21"), dhcpv4.WithGatewayIP(net.ParseIP("10.5.0.254"))}, dhcpv4.MessageTypeAck, "10.5.0.254:67"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestServer(t, nil, testRegistry(), nil)
+			r, dst, ok := answer(t, s, request(t, dhcpv4.MessageTypeRequest, tc.mac, tc.mods...), local)
+			if tc.want == dhcpv4.MessageTypeNone {
+				if ok {
+					t.Fatalf("answered %s", r.MessageType())
+				}
+				return
+			}
+			if !ok || r.MessageType() != tc.want || dst.String() != tc.dst {
+				t.Fatalf("got ok=%v %v to %s, want %s to %s", ok, r, dst, tc.want, tc.dst)
+			}
+			if tc.want == dhcpv4.MessageTypeNak && (!r.YourIPAddr.IsUnspecified() || r.Options.Has(dhcpv4.OptionIPAddressLeaseTime)) {
+				t.Errorf("NAK carries an address: %s", r.Summary())
+			}
+		})
+	}
+}
+
+func TestInformAndRelease(t *testing.T) {
+	s := newTestServer(t, nil, testRegistry(), nil)
+	r, dst, ok := answer(t, s, request(t, dhcpv4.MessageTypeInform, macA, dhcpv4.WithClientIP(net.ParseIP("10.5.0.21"))), local)
+	if !ok || r.MessageType() != dhcpv4.MessageTypeAck || !r.YourIPAddr.IsUnspecified() || r.Options.Has(dhcpv4.OptionIPAddressLeaseTime) || dst.String() != "10.5.0.21:68" {
+		t.Fatalf("INFORM: ok=%v dst=%s %v", ok, dst, r)
+	}
+	if r.HostName() != "slave21" || r.RootPath() == "" {
+		t.Errorf("INFORM ACK lacks configuration: %s", r.Summary())
+	}
+	if _, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeRelease, macA, dhcpv4.WithClientIP(net.ParseIP("10.5.0.21"))), local); ok {
+		t.Error("RELEASE answered")
+	}
+	if st := s.Stats(); st.Releases != 1 || st.Acks != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestRelayedSubnet(t *testing.T) {
+	reg := testRegistry()
+	reg.Slaves = append(reg.Slaves, slave.Slave{IP: netip.MustParseAddr("10.6.0.30"), MAC: macU, Hostname: "far30"})
+	s := newTestServer(t, map[string]string{"DISKLESS_SERVE_RELAY_SUBNETS": "10.6.0.0/24"}, reg, nil)
+	opt82 := dhcpv4.WithGeneric(dhcpv4.OptionRelayAgentInformation, []byte{1, 4, 'd', 'l', 'r', '1'})
+	gi := dhcpv4.WithGatewayIP(net.ParseIP("10.6.0.1"))
+	in := inbound{ifName: "dls0", port: 67, src: netip.MustParseAddrPort("10.5.0.254:67")}
+	r, dst, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macU, gi, opt82), in)
+	if !ok || r.YourIPAddr.String() != "10.6.0.30" || dst.String() != "10.6.0.1:67" {
+		t.Fatalf("relayed offer: ok=%v dst=%s %v", ok, dst, r)
+	}
+	if !bytes.Equal(r.Options.Get(dhcpv4.OptionRelayAgentInformation), []byte{1, 4, 'd', 'l', 'r', '1'}) {
+		t.Errorf("option 82 not echoed: %v", r.Options.Get(dhcpv4.OptionRelayAgentInformation))
+	}
+	if net.IP(r.Options.Get(dhcpv4.OptionRouter)).String() != "10.6.0.1" || net.IP(r.Options.Get(dhcpv4.OptionSubnetMask)).String() != "255.255.255.0" {
+		t.Errorf("router/mask for the relayed subnet: %s", r.Summary())
+	}
+	// A slave of the local subnet asking through the relay is not answered,
+	// nor is a relay from a subnet we don't serve.
+	if _, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, gi), in); ok {
+		t.Error("answered a local slave relayed from another subnet")
+	}
+	if _, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macU, dhcpv4.WithGatewayIP(net.ParseIP("172.16.0.1"))), in); ok {
+		t.Error("answered a relay from an unserved subnet")
+	}
+}
+
+func TestPool(t *testing.T) {
+	reg := testRegistry()
+	reg.Slaves = append(reg.Slaves, slave.Slave{IP: netip.MustParseAddr("10.5.0.100"), MAC: "52:54:00:00:00:64", Hostname: "slave100"})
+	s := newTestServer(t, map[string]string{"DISKLESS_SERVE_POOL": "10.5.0.100-10.5.0.101"}, reg, nil)
+	offer := func(mac string) string {
+		r, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, mac, plain...), local)
+		if !ok {
+			return ""
+		}
+		return r.YourIPAddr.String()
+	}
+	if got := offer("02:00:00:00:00:01"); got != "10.5.0.101" {
+		t.Fatalf("pool offer %q, want 10.5.0.101 (10.5.0.100 is a registered slave's)", got)
+	}
+	if got := offer("02:00:00:00:00:02"); got != "" {
+		t.Fatalf("second client got %q from a full pool", got)
+	}
+	r, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeRequest, "02:00:00:00:00:01",
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.ParseIP("10.5.0.1"))), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("10.5.0.101")))), local)
+	if !ok || r.MessageType() != dhcpv4.MessageTypeAck || r.HostName() != "" {
+		t.Fatalf("pool ACK: %v", r)
+	}
+	answer(t, s, request(t, dhcpv4.MessageTypeRelease, "02:00:00:00:00:01", dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.ParseIP("10.5.0.1")))), local)
+	if got := offer("02:00:00:00:00:02"); got != "10.5.0.101" {
+		t.Fatalf("after release, offer %q", got)
+	}
+}
+
+func TestPoolDecline(t *testing.T) {
+	var log bytes.Buffer
+	s := newTestServer(t, map[string]string{"DISKLESS_SERVE_POOL": "10.5.0.100-10.5.0.101"}, testRegistry(), &log)
+	sid := dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.ParseIP("10.5.0.1")))
+	r, _, _ := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, "02:00:00:00:00:01"), local)
+	if r.YourIPAddr.String() != "10.5.0.100" {
+		t.Fatalf("offer %s", r.YourIPAddr)
+	}
+	// The client finds 10.5.0.100 in use (ARP probe) and declines it.
+	answer(t, s, request(t, dhcpv4.MessageTypeDecline, "02:00:00:00:00:01", sid, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("10.5.0.100")))), local)
+	if !strings.Contains(log.String(), "DHCPDECLINE of 10.5.0.100 from 02:00:00:00:00:01 via dls0: another machine uses that address") {
+		t.Errorf("decline not logged:\n%s", log.String())
+	}
+	r, _, _ = answer(t, s, request(t, dhcpv4.MessageTypeDiscover, "02:00:00:00:00:01"), local)
+	if r == nil || r.YourIPAddr.String() != "10.5.0.101" {
+		t.Fatalf("after decline, offer %v; want 10.5.0.101", r)
+	}
+	if st := s.Stats(); st.Declines != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestProxyMode(t *testing.T) {
+	var log bytes.Buffer
+	s := newTestServer(t, map[string]string{"DISKLESS_SERVE_PROXY": "true"}, testRegistry(), &log)
+	r, dst, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, pxeBIOS...), local)
+	if !ok || r.MessageType() != dhcpv4.MessageTypeOffer || !r.YourIPAddr.IsUnspecified() || r.BootFileName != "pxelinux.0" || r.ClassIdentifier() != "PXEClient" || dst.String() != "255.255.255.255:68" {
+		t.Fatalf("proxy offer: ok=%v dst=%s %v", ok, dst, r)
+	}
+	for _, code := range []dhcpv4.OptionCode{dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionIPAddressLeaseTime} {
+		if r.Options.Has(code) {
+			t.Errorf("proxy offer carries %s", code)
+		}
+	}
+	if _, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, plain...), local); ok {
+		t.Error("proxy answered a non-PXE client")
+	}
+	// The PXE boot-server REQUEST on 4011 is answered to its source.
+	in := inbound{ifName: "dls0", port: proxyPort, src: netip.MustParseAddrPort("10.5.0.21:68")}
+	r, dst, ok = answer(t, s, request(t, dhcpv4.MessageTypeRequest, macA, append(pxeUEFI, dhcpv4.WithClientIP(net.ParseIP("10.5.0.21")))...), in)
+	if !ok || r.MessageType() != dhcpv4.MessageTypeAck || r.BootFileName != "syslinux.efi" || dst.String() != "10.5.0.21:68" || !r.YourIPAddr.IsUnspecified() {
+		t.Fatalf("4011 ACK: ok=%v dst=%s %v", ok, dst, r)
+	}
+	// The real server's REQUEST on 67 is not ours.
+	if _, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeRequest, macA, append(pxeBIOS, dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.ParseIP("10.5.0.254"))))...), local); ok {
+		t.Error("proxy answered a REQUEST for another server")
+	}
+}
+
+func TestTrackerStages(t *testing.T) {
+	s := newTestServer(t, nil, testRegistry(), nil)
+	answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, pxeBIOS...), local)
+	answer(t, s, request(t, dhcpv4.MessageTypeRequest, macA, append(pxeBIOS, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("10.5.0.21"))))...), local)
+	ip := netip.MustParseAddr("10.5.0.21")
+	s.tracker.Record(ip, macA, netboot.StageKernelFetched)
+	// The kernel's ip=dhcp: plain DISCOVER/REQUEST.
+	answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA), local)
+	answer(t, s, request(t, dhcpv4.MessageTypeRequest, macA, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("10.5.0.21")))), local)
+	st := s.tracker.Snapshot()[0]
+	if st.Stage != netboot.StageKernelFetched {
+		t.Fatalf("plain DHCP reset the boot: stage %s %v", st.Stage, st.Stages)
+	}
+	answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, pxeBIOS...), local)
+	if st := s.tracker.Snapshot()[0]; st.Stage != netboot.StageDHCPOffered || len(st.Stages) != 1 {
+		t.Fatalf("PXE DISCOVER did not start a new boot: %s %v", st.Stage, st.Stages)
+	}
+}
+
+func TestBootServerPartitioning(t *testing.T) {
+	reg := testRegistry()
+	reg.Slaves[0].BootServer = "10.5.0.2" // another boot server's slave
+	reg.Slaves[1].BootServer = "10.5.0.3"
+	s := newTestServer(t, map[string]string{"DISKLESS_SERVE_SERVER_ID": "10.5.0.3"}, reg, nil)
+	if _, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, pxeBIOS...), local); ok {
+		t.Error("answered a slave assigned to boot server 10.5.0.2")
+	}
+	r, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macB, pxeBIOS...), local)
+	if !ok || net.IP(r.Options.Get(dhcpv4.OptionServerIdentifier)).String() != "10.5.0.3" {
+		t.Fatalf("own slave: ok=%v %v", ok, r)
+	}
+}
+
+func TestNewRejectsBadOptions(t *testing.T) {
+	for env, want := range map[string]string{
+		"10.5.0.200":              "has no '-'",
+		"10.5.0.200-10.5.0.100":   "ends before it starts",
+		"10.5.0.200-10.5.1.100":   "not inside one served subnet",
+		"10.5.0.0-10.5.0.10":      "network or broadcast",
+		"10.5.0.1-10.5.0.10":      "includes the master",
+		"10.5.0.200-10.5.0.x":     "not two IPv4 addresses",
+		"proxy:10.5.0.2-10.5.0.3": "ProxyDHCP",
+	} {
+		e := map[string]string{"DISKLESS_SERVE_POOL": env}
+		if p, ok := strings.CutPrefix(env, "proxy:"); ok {
+			e = map[string]string{"DISKLESS_SERVE_POOL": p, "DISKLESS_SERVE_PROXY": "true"}
+		}
+		_, err := New(Options{Config: testConfig(t, e), Registry: netboot.Static(testRegistry())})
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("pool %q: err %v, want %q", env, err, want)
+		}
+	}
+	if _, err := New(Options{Config: testConfig(t, nil)}); err == nil {
+		t.Error("no registry accepted")
+	}
+}
+
+func FuzzHandle(f *testing.F) {
+	for _, mods := range [][]dhcpv4.Modifier{pxeBIOS, ipxe, ether, plain} {
+		f.Add(request(f, dhcpv4.MessageTypeDiscover, macA, mods...).ToBytes())
+	}
+	f.Add(request(f, dhcpv4.MessageTypeRequest, macU, dhcpv4.WithGatewayIP(net.ParseIP("10.6.0.1"))).ToBytes())
+	f.Add(request(f, dhcpv4.MessageTypeInform, macA, dhcpv4.WithClientIP(net.ParseIP("10.5.0.21"))).ToBytes())
+	servers := []*Server{
+		newTestServer(f, map[string]string{"DISKLESS_SERVE_POOL": "10.5.0.100-10.5.0.110", "DISKLESS_SERVE_RELAY_SUBNETS": "10.6.0.0/24"}, testRegistry(), nil),
+		newTestServer(f, map[string]string{"DISKLESS_SERVE_PROXY": "true"}, testRegistry(), nil),
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		req, err := dhcpv4.FromBytes(b)
+		if err != nil {
+			return
+		}
+		for _, s := range servers {
+			for _, port := range []int{67, proxyPort} {
+				if out, ok := s.handle(req, inbound{ifName: "dls0", port: port, src: netip.MustParseAddrPort("10.5.0.9:68")}); ok {
+					if _, err := dhcpv4.FromBytes(out.pkt.ToBytes()); err != nil {
+						t.Fatalf("reply does not parse: %v", err)
+					}
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkReply is the per-packet work of a busy server: decode a PXE
+// DISCOVER, find the slave among 10,000, build and encode the OFFER.
+func BenchmarkReply(b *testing.B) {
+	reg := &slave.Registry{}
+	for i := range 10000 {
+		reg.Slaves = append(reg.Slaves, slave.Slave{IP: netip.AddrFrom4([4]byte{10, 5, byte(i / 250), byte(2 + i%250)}),
+			MAC: fmt.Sprintf("52:54:00:00:%02x:%02x", i>>8, i&0xff), Hostname: fmt.Sprintf("n%d", i)})
+	}
+	s := newTestServer(b, map[string]string{"DISKLESS_SUBNET": "10.5.0.0/16"}, reg, nil)
+	wire := make([][]byte, 64)
+	for i := range wire {
+		wire[i] = request(b, dhcpv4.MessageTypeDiscover, reg.Slaves[i*150].MAC, pxeBIOS...).ToBytes()
+	}
+	buf := make([]byte, 0, maxPacket)
+	b.ReportAllocs()
+	b.ResetTimer()
+	// CPU time, not wall time: on a loaded shared machine ns/op mostly
+	// measures waiting for a core.
+	cpu0 := cpuTime()
+	defer func() { b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op") }()
+	for i := 0; b.Loop(); i++ {
+		req, err := dhcpv4.FromBytes(wire[i%len(wire)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		out, ok := s.handle(req, local)
+		if !ok {
+			b.Fatal("no reply")
+		}
+		buf = encode(buf, out.pkt)
+		recycle(out.pkt)
+	}
+}
+
+// TestEncodeMatchesLibrary: our allocation-free encoder and the library's
+// ToBytes produce packets that decode to the same message.
+func TestEncodeMatchesLibrary(t *testing.T) {
+	s := newTestServer(t, map[string]string{"DISKLESS_BOOT_LOADER": strings.Repeat("x", 140)}, testRegistry(), nil)
+	for _, mods := range [][]dhcpv4.Modifier{pxeBIOS, ipxe, plain, {dhcpv4.WithGeneric(dhcpv4.OptionRelayAgentInformation, bytes.Repeat([]byte{7}, 300))}} {
+		out, ok := s.handle(request(t, dhcpv4.MessageTypeDiscover, macA, mods...), local)
+		if !ok {
+			t.Fatal("no reply")
+		}
+		ours, err := dhcpv4.FromBytes(encode(nil, out.pkt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lib, _ := dhcpv4.FromBytes(out.pkt.ToBytes())
+		if ours.String() != lib.String() || ours.Summary() != lib.Summary() {
+			t.Errorf("encode differs:\nours %s\nlib  %s", ours.Summary(), lib.Summary())
+		}
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,0 +1,285 @@
+package dhcpd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+)
+
+// queueLen bounds the requests waiting for a worker; beyond it they are
+// dropped (and counted): a DHCP client retransmits, a backlog helps no one.
+const queueLen = 1024
+
+type job struct {
+	buf  *[maxPacket]byte
+	n    int
+	src  netip.AddrPort
+	lc   *listener
+	ifIx int
+}
+
+const maxPacket = 1500
+
+var bufPool = sync.Pool{New: func() any { return new([maxPacket]byte) }}
+
+// listener is one bound UDP socket (the DHCP port, or 4011 in proxy mode).
+type listener struct {
+	port int
+	uc   *net.UDPConn
+	pc   *ipv4.PacketConn
+	raw  syscall.RawConn
+}
+
+func (s *Server) run(ctx context.Context) error {
+	// Everything that depends on the calling thread's network namespace
+	// (interface lookup, sockets, /proc/thread-self) happens here, before
+	// any goroutine starts.
+	ifi, err := net.InterfaceByName(s.ifName)
+	if err != nil {
+		return fmt.Errorf("dhcp: interface %q: %w (set `interface` in the config or pass --interface)", s.ifName, err)
+	}
+	if !hasAddr(ifi, s.cfg.Master) {
+		s.log.Warn(fmt.Sprintf("master %s is not an address of %s: slaves will be told to use a next-server this interface does not have", s.cfg.Master, s.ifName))
+	}
+	ports := []int{s.port}
+	if s.proxy {
+		ports = append(ports, proxyPort)
+	}
+	var ls []*listener
+	closeAll := func() {
+		for _, l := range ls {
+			l.uc.Close()
+		}
+	}
+	for _, p := range ports {
+		l, err := listen(s.ifName, s.cfg.Serve.DHCPAddr, p)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		ls = append(ls, l)
+	}
+	mode := "DHCP"
+	if s.proxy {
+		mode = "ProxyDHCP"
+	}
+	s.log.Info(fmt.Sprintf("%s server listening on %s port(s) %v, server id %s, %d slaves registered", mode, s.ifName, ports, s.serverID, len(s.reg.Current().Registry.Slaves)))
+
+	s.readyOnce.Do(func() { close(s.ready) })
+	jobs := make(chan job, queueLen)
+	var workers sync.WaitGroup
+	n := max(2, runtime.GOMAXPROCS(0))
+	for range n {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for j := range jobs {
+				s.serveOne(j, ifi)
+			}
+		}()
+	}
+	var readers sync.WaitGroup
+	for _, l := range ls {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			s.readLoop(l, jobs)
+		}()
+	}
+	<-ctx.Done()
+	closeAll()
+	readers.Wait()
+	close(jobs)
+	workers.Wait()
+	s.log.Info("DHCP server stopped")
+	return nil
+}
+
+func hasAddr(ifi *net.Interface, a netip.Addr) bool {
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return false
+	}
+	for _, x := range addrs {
+		if ipn, ok := x.(*net.IPNet); ok {
+			if b, ok := netip.AddrFromSlice(ipn.IP.To4()); ok && b == a {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (s *Server) readLoop(l *listener, jobs chan<- job) {
+	warned := false
+	for {
+		buf := bufPool.Get().(*[maxPacket]byte)
+		n, cm, src, err := l.pc.ReadFrom(buf[:])
+		if err != nil {
+			bufPool.Put(buf)
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A persistent error (interface gone down) must not spin.
+			if !warned {
+				s.log.Warn(fmt.Sprintf("reading DHCP requests on %s: %v", l.uc.LocalAddr(), err))
+				warned = true
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		s.c.received.Add(1)
+		ua, _ := src.(*net.UDPAddr)
+		var ap netip.AddrPort
+		if ua != nil {
+			ap = ua.AddrPort()
+			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		}
+		ix := 0
+		if cm != nil {
+			ix = cm.IfIndex
+		}
+		select {
+		case jobs <- job{buf: buf, n: n, src: ap, lc: l, ifIx: ix}:
+		default:
+			s.c.dropped.Add(1)
+			bufPool.Put(buf)
+		}
+	}
+}
+
+func (s *Server) serveOne(j job, ifi *net.Interface) {
+	defer bufPool.Put(j.buf)
+	req, err := dhcpv4.FromBytes(j.buf[:j.n])
+	if err != nil {
+		s.c.malformed.Add(1)
+		return
+	}
+	out, ok := s.handle(req, inbound{ifName: ifi.Name, port: j.lc.port, src: j.src})
+	if !ok {
+		return
+	}
+	ix := j.ifIx
+	if ix == 0 {
+		ix = ifi.Index
+	}
+	if out.arp {
+		if err := setARP(j.lc.raw, out.dst.Addr(), out.pkt.ClientHWAddr, ifi.Name); err != nil {
+			// No ARP entry (no CAP_NET_ADMIN?): broadcast instead, which
+			// every client accepts.
+			out.dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), out.dst.Port())
+		}
+	}
+	wb := bufPool.Get().(*[maxPacket]byte)
+	defer bufPool.Put(wb)
+	b := encode(wb[:0], out.pkt)
+	dst := net.UDPAddrFromAddrPort(out.dst)
+	if _, err := j.lc.pc.WriteTo(b, &ipv4.ControlMessage{IfIndex: ix}, dst); err != nil {
+		s.c.sendErrors.Add(1)
+		s.log.Warn(fmt.Sprintf("sending %s to %s: %v", messageType(out.pkt), out.dst, err))
+	}
+	recycle(out.pkt)
+}
+
+// listen opens a UDP socket on port, bound to the interface. Unlike the
+// server4 helper it sets neither SO_REUSEADDR nor SO_REUSEPORT: with them a
+// second DHCP server (or a second `diskless serve`) could bind the same port
+// and both would answer. Without them the kernel refuses the bind, and we
+// name who holds the port.
+func listen(ifName string, addr netip.Addr, port int) (*listener, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.IPPROTO_UDP)
+	if err != nil {
+		return nil, fmt.Errorf("dhcp: socket: %w", err)
+	}
+	fail := func(err error) (*listener, error) {
+		unix.Close(fd)
+		return nil, err
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BROADCAST, 1); err != nil {
+		return fail(fmt.Errorf("dhcp: SO_BROADCAST: %w", err))
+	}
+	if err := unix.BindToDevice(fd, ifName); err != nil {
+		return fail(fmt.Errorf("dhcp: bind to interface %s: %w", ifName, err))
+	}
+	sa := &unix.SockaddrInet4{Port: port}
+	if addr.IsValid() {
+		sa.Addr = addr.As4()
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		if errors.Is(err, unix.EADDRINUSE) {
+			return fail(portHeldError(ifName, port))
+		}
+		if errors.Is(err, unix.EACCES) {
+			return fail(fmt.Errorf("dhcp: binding UDP port %d: %w (run as root or grant CAP_NET_BIND_SERVICE)", port, err))
+		}
+		return fail(fmt.Errorf("dhcp: binding UDP port %d on %s: %w", port, ifName, err))
+	}
+	f := os.NewFile(uintptr(fd), fmt.Sprintf("dhcp-%d", port))
+	c, err := net.FilePacketConn(f)
+	f.Close() // FilePacketConn dup'ed it
+	if err != nil {
+		return nil, fmt.Errorf("dhcp: %w", err)
+	}
+	uc := c.(*net.UDPConn)
+	pc := ipv4.NewPacketConn(uc)
+	if err := pc.SetControlMessage(ipv4.FlagInterface|ipv4.FlagDst, true); err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("dhcp: IP_PKTINFO: %w", err)
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("dhcp: %w", err)
+	}
+	return &listener{port: port, uc: uc, pc: pc, raw: raw}, nil
+}
+
+// atfCom is ATF_COM (<net/if_arp.h>): a completed entry.
+const atfCom = 0x02
+
+// arpreq is struct arpreq from <net/if_arp.h>.
+type arpreq struct {
+	pa    unix.RawSockaddrInet4
+	ha    unix.RawSockaddr
+	flags int32
+	mask  unix.RawSockaddrInet4
+	dev   [16]byte
+}
+
+// setARP installs ip -> mac on dev, so a unicast reply reaches a client that
+// cannot answer ARP yet (RFC 2131 4.1, as dnsmasq does). The ioctl acts in
+// the socket's network namespace.
+func setARP(raw syscall.RawConn, ip netip.Addr, mac net.HardwareAddr, dev string) error {
+	var r arpreq
+	r.pa.Family = unix.AF_INET
+	r.pa.Addr = ip.As4()
+	r.ha.Family = unix.ARPHRD_ETHER
+	for i := 0; i < 6 && i < len(mac); i++ {
+		r.ha.Data[i] = int8(mac[i])
+	}
+	r.flags = atfCom
+	copy(r.dev[:15], dev)
+	var errno syscall.Errno
+	err := raw.Control(func(fd uintptr) {
+		_, _, errno = unix.Syscall(unix.SYS_IOCTL, fd, unix.SIOCSARP, uintptr(unsafe.Pointer(&r)))
+	})
+	if err != nil {
+		return err
+	}
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}

@@ -1,0 +1,156 @@
+package netboot
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"strings"
+
+	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/slave"
+)
+
+// Loader is one boot loader file installed into the TFTP root.
+type Loader struct {
+	Name    string // name in the TFTP root
+	Path    string // Debian path on the master
+	Package string // Debian package providing it
+}
+
+// Loaders are what PXE BIOS (pxelinux) and UEFI x86-64 (syslinux.efi) need
+// for the configs diskless renders (no menus: ldlinux alone suffices; libutil
+// and libcom32 come along for admins who add a menu).
+var Loaders = []Loader{
+	{"pxelinux.0", "/usr/lib/PXELINUX/pxelinux.0", "pxelinux"},
+	{"lpxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0", "pxelinux"},
+	{"ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32", "syslinux-common"},
+	{"libutil.c32", "/usr/lib/syslinux/modules/bios/libutil.c32", "syslinux-common"},
+	{"libcom32.c32", "/usr/lib/syslinux/modules/bios/libcom32.c32", "syslinux-common"},
+	{"syslinux.efi", "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi", "syslinux-efi"},
+	{"ldlinux.e64", "/usr/lib/syslinux/modules/efi64/ldlinux.e64", "syslinux-common"},
+}
+
+func netmask(p netip.Prefix) netip.Addr {
+	m := ^uint32(0) << (32 - p.Bits())
+	return netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)})
+}
+
+func joinAddrs(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+func rootPath(cfg *config.Config, s *slave.Slave) string {
+	return fmt.Sprintf("%s:%s", cfg.NFSServerOrMaster(), path.Join(cfg.DisklessDir, s.IP.String()))
+}
+
+// ExportDhcpd renders an ISC dhcpd.conf serving the registry the way the
+// Gentoo diskless guide does: PXE option space, pxeclient and etherboot
+// classes, one host block per slave.
+func ExportDhcpd(cfg *config.Config, reg *slave.Registry) string {
+	r := &Renderer{Cfg: cfg}
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("# dhcpd.conf for diskless slaves, from `diskless netboot export dhcpd`.\n")
+	w("# Re-run it after changing the registry (or run `diskless serve` instead).\n")
+	w("ddns-update-style none;\nauthoritative;\n\n")
+	secs := int(cfg.LeaseTime.Seconds())
+	w("default-lease-time %d;\nmax-lease-time %d;\n", secs, secs)
+	w("option routers %s;\n", cfg.RouterOrMaster())
+	w("option domain-name-servers %s;\n", joinAddrs(cfg.DNSOrMaster()))
+	if cfg.Domain != "" {
+		w("option domain-name %q;\n", cfg.Domain)
+	}
+	w("next-server %s;\n\n", cfg.Master)
+	w(`# PXE vendor options (option 43): mtftp-ip 0.0.0.0 tells the boot ROM
+# there is no multicast TFTP, and that this server speaks PXE.
+option space PXE;
+option PXE.mtftp-ip               code 1 = ip-address;
+option PXE.mtftp-cport            code 2 = unsigned integer 16;
+option PXE.mtftp-sport            code 3 = unsigned integer 16;
+option PXE.mtftp-tmout            code 4 = unsigned integer 8;
+option PXE.mtftp-delay            code 5 = unsigned integer 8;
+option PXE.discovery-control      code 6 = unsigned integer 8;
+option PXE.discovery-mcast-addr   code 7 = ip-address;
+option client-arch code 93 = unsigned integer 16;
+
+`)
+	w("class \"pxeclient\" {\n")
+	w("  match if substring(option vendor-class-identifier, 0, 9) = \"PXEClient\";\n")
+	w("  vendor-option-space PXE;\n  option PXE.mtftp-ip 0.0.0.0;\n")
+	w("  if exists user-class and option user-class = \"iPXE\" {\n")
+	w("    filename %q;\n", r.httpBase()+"/ipxe/boot.ipxe")
+	w("  } elsif option client-arch = 00:07 or option client-arch = 00:09 {\n")
+	w("    filename %q;\n", cfg.Boot.EFILoader)
+	w("  } else {\n    filename %q;\n  }\n}\n\n", cfg.Boot.Loader)
+	w("class \"etherboot\" {\n")
+	w("  match if substring(option vendor-class-identifier, 0, 9) = \"Etherboot\";\n")
+	if cfg.Kernel.Default != "" {
+		w("  filename %q;\n", KernelPath(cfg.Kernel.Default))
+	} else {
+		w("  # no kernel.default configured: set one, then re-export\n")
+	}
+	w("}\n\n")
+	w("subnet %s netmask %s {\n", cfg.Subnet.Addr(), netmask(cfg.Subnet))
+	for i := range reg.Slaves {
+		s := &reg.Slaves[i]
+		w("  host %s {\n", s.Hostname)
+		w("    hardware ethernet %s;\n", s.MAC)
+		w("    fixed-address %s;\n", s.IP)
+		w("    option host-name %q;\n", s.Hostname)
+		w("    option root-path %q;\n", rootPath(cfg, s))
+		w("  }\n")
+	}
+	w("}\n")
+	return b.String()
+}
+
+// ExportDnsmasq renders a dnsmasq config: static hosts only, PXE/UEFI/iPXE
+// boot files, and dnsmasq's own TFTP server on the TFTP root.
+func ExportDnsmasq(cfg *config.Config, reg *slave.Registry) string {
+	r := &Renderer{Cfg: cfg}
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	w("# dnsmasq config for diskless slaves, from `diskless netboot export dnsmasq`.\n")
+	w("# Only registered MACs get an address (static range).\n")
+	w("interface=%s\nbind-interfaces\n", cfg.Interface)
+	w("dhcp-range=%s,static,%s,%ds\n", cfg.Subnet.Addr(), netmask(cfg.Subnet), int(cfg.LeaseTime.Seconds()))
+	w("dhcp-option=option:router,%s\n", cfg.RouterOrMaster())
+	w("dhcp-option=option:dns-server,%s\n", strings.ReplaceAll(joinAddrs(cfg.DNSOrMaster()), " ", ""))
+	if cfg.Domain != "" {
+		w("dhcp-option=option:domain-name,%s\n", cfg.Domain)
+	}
+	w("dhcp-match=set:efi64,option:client-arch,7\n")
+	w("dhcp-match=set:efi64,option:client-arch,9\n")
+	w("dhcp-userclass=set:ipxe,iPXE\n")
+	w("dhcp-vendorclass=set:etherboot,Etherboot\n")
+	w("dhcp-boot=tag:ipxe,%s\n", r.httpBase()+"/ipxe/boot.ipxe")
+	w("dhcp-boot=tag:!ipxe,tag:efi64,%s,,%s\n", cfg.Boot.EFILoader, cfg.Master)
+	if cfg.Kernel.Default != "" {
+		w("dhcp-boot=tag:!ipxe,tag:!efi64,tag:etherboot,%s,,%s\n", KernelPath(cfg.Kernel.Default), cfg.Master)
+	}
+	w("dhcp-boot=tag:!ipxe,tag:!efi64,tag:!etherboot,%s,,%s\n", cfg.Boot.Loader, cfg.Master)
+	w("enable-tftp\ntftp-root=%s\n", cfg.TFTPRoot)
+	for i := range reg.Slaves {
+		s := &reg.Slaves[i]
+		tag := "dl-" + strings.ReplaceAll(s.IP.String(), ".", "-")
+		w("dhcp-host=%s,set:%s,%s,%s\n", s.MAC, tag, s.IP, s.Hostname)
+		w("dhcp-option=tag:%s,option:root-path,%s\n", tag, rootPath(cfg, s))
+	}
+	return b.String()
+}
+
+// ExportInTftpd renders Gentoo's /etc/conf.d/in.tftpd for tftp-hpa with the
+// same tuning as serve: blocks capped to the MTU, 250 ms retransmit.
+func ExportInTftpd(cfg *config.Config) string {
+	return fmt.Sprintf(`# /etc/conf.d/in.tftpd, from `+"`diskless netboot export in.tftpd`"+`.
+# Boot configs: run `+"`diskless netboot config`"+` (slave add/rm keep them in sync).
+# -s: chroot to the TFTP root; -B 1468: no IP fragmentation at MTU 1500;
+# -T 250000: retransmit after 250 ms instead of 1 s.
+INTFTPD_PATH=%q
+INTFTPD_OPTS="-l -v -s ${INTFTPD_PATH} -B 1468 -T 250000"
+`, cfg.TFTPRoot)
+}

@@ -1,0 +1,109 @@
+package httpd_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/diskless-project/diskless/internal/testenv"
+	"github.com/diskless-project/diskless/netboot"
+	"github.com/diskless-project/diskless/netboot/httpd"
+	"github.com/diskless-project/diskless/netboot/nettest"
+)
+
+func start(t testing.TB, env *nettest.Env) (string, *netboot.Tracker) {
+	t.Helper()
+	l, err := httpd.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := netboot.NewTracker(nil)
+	srv := httpd.New(httpd.Options{Tree: env.Tree, Tracker: tr, Metrics: netboot.NewMetrics(), Listener: l})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return "http://" + l.Addr().String(), tr
+}
+
+func curl(t *testing.T, args ...string) string {
+	t.Helper()
+	bin := testenv.RequireCmd(t, "curl", "curl")
+	out, err := exec.Command(bin, append([]string{"-sS", "--max-time", "20"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+func TestCurlFilesRangeHeadStatusMetrics(t *testing.T) {
+	env := nettest.New(t, 2<<20+7)
+	base, _ := start(t, env)
+
+	sum := curl(t, base+"/kernels/6.1.0/vmlinuz", "-o", t.TempDir()+"/k", "-w", "%{http_code} %{size_download}")
+	if sum != fmt.Sprintf("200 %d", len(env.Kernel)) {
+		t.Fatalf("kernel download: %s", sum)
+	}
+	part := curl(t, "-r", "100-199", base+"/kernels/6.1.0/vmlinuz")
+	if part != string(env.Kernel[100:200]) {
+		t.Fatalf("Range 100-199: got %d bytes, not the kernel's", len(part))
+	}
+	head := curl(t, "-I", base+"/kernels/6.1.0/vmlinuz")
+	if !strings.Contains(head, fmt.Sprintf("Content-Length: %d", len(env.Kernel))) || !strings.Contains(head, "Accept-Ranges: bytes") {
+		t.Fatalf("HEAD: %s", head)
+	}
+	script := curl(t, base+"/ipxe/00:02:a5:04:3b:66.ipxe")
+	if !strings.HasPrefix(script, "#!ipxe\n") || !strings.Contains(script, "nfsroot=192.168.1.1:/diskless/192.168.1.21,vers=3,tcp") || !strings.HasSuffix(script, "boot\n") {
+		t.Fatalf("iPXE script: %s", script)
+	}
+	for path, want := range map[string]string{"/ipxe/00-00-00-00-00-01.ipxe": "404", "/../secret": "307" /* ServeMux cleans to /secret */, "/kernels/..%2f..%2fsecret": "403", "/kernels/": "403"} {
+		if got := curl(t, "--path-as-is", "-o", "/dev/null", "-w", "%{http_code}", base+path); got != want {
+			t.Errorf("GET %s: %s, want %s", path, got, want)
+		}
+	}
+	var st httpd.Status
+	if err := json.Unmarshal([]byte(curl(t, base+"/status")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Slaves) != 1 || st.Slaves[0].Hostname != "slave21" || st.Slaves[0].Stage != netboot.StageConfigFetched {
+		t.Fatalf("/status after the iPXE script: %+v", st.Slaves)
+	}
+	m := curl(t, base+"/metrics")
+	for _, want := range []string{`diskless_requests_total{proto="http",outcome="ok"} 4`, `diskless_boot_stage_total{stage="config-fetched"} 1`, `diskless_requests_total{proto="http",outcome="not_found"}`, `diskless_sent_bytes_total{proto="http"}`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, m)
+		}
+	}
+}
+
+func BenchmarkHTTPKernel(b *testing.B) {
+	env := nettest.New(b, 8<<20)
+	base, _ := start(b, env)
+	want := sha256.Sum256(env.Kernel)
+	b.SetBytes(int64(len(env.Kernel)))
+	for b.Loop() {
+		resp, err := http.Get(base + "/kernels/6.1.0/vmlinuz")
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := sha256.New()
+		io.Copy(h, resp.Body)
+		resp.Body.Close()
+		if [32]byte(h.Sum(nil)) != want {
+			b.Fatal("content differs")
+		}
+	}
+	_ = time.Second
+}

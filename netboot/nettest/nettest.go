@@ -1,0 +1,121 @@
+// Package nettest builds what the server tests share: a config under a temp
+// root, a registry file, a TFTP root with a kernel, and a live registry.
+package nettest
+
+import (
+	"crypto/rand"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/netboot"
+	"github.com/diskless-project/diskless/slave"
+)
+
+// Env is a prepared boot tree.
+type Env struct {
+	Cfg      *config.Config
+	Store    slave.Store
+	Live     *netboot.LiveRegistry
+	Tree     *netboot.Tree
+	TFTPRoot string // on disk
+	Kernel   []byte // kernels/6.1.0/vmlinuz content
+}
+
+// Slave21 is the registered slave of every test tree.
+var Slave21 = slave.Slave{IP: netip.MustParseAddr("192.168.1.21"), MAC: "00:02:a5:04:3b:66", Hostname: "slave21", Arch: "x86_64"}
+
+// New makes a tree whose kernel is kernelSize random bytes.
+func New(t testing.TB, kernelSize int) *Env {
+	t.Helper()
+	root := t.TempDir()
+	env := map[string]string{
+		"DISKLESS_MASTER": "192.168.1.1", "DISKLESS_SUBNET": "192.168.1.0/24",
+		"DISKLESS_KERNEL_DEFAULT": "6.1.0",
+	}
+	cfg, err := config.Load(config.Options{Root: root, Env: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &Env{Cfg: cfg, TFTPRoot: cfg.On(cfg.TFTPRoot)}
+	e.Store = slave.Store{Path: cfg.On(cfg.Registry), Network: slave.Network{Subnet: cfg.Subnet, Master: cfg.Master}}
+	if err := os.MkdirAll(filepath.Join(e.TFTPRoot, "kernels/6.1.0"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.Kernel = make([]byte, kernelSize)
+	rand.Read(e.Kernel)
+	e.WriteFile(t, "kernels/6.1.0/vmlinuz", e.Kernel)
+	e.WriteFile(t, "kernels/6.1.0/initrd.img", []byte("initrd"))
+	e.WriteFile(t, "pxelinux.0", []byte("fake pxelinux"))
+	e.SetSlaves(t, Slave21)
+	e.Live, err = netboot.NewLiveRegistry(e.Store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Live.MinCheck = 0
+	e.Tree, err = netboot.OpenTree(&netboot.Renderer{Cfg: cfg}, e.Live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Tree.Close() })
+	return e
+}
+
+// WriteFile writes a file under the TFTP root.
+func (e *Env) WriteFile(t testing.TB, rel string, data []byte) {
+	t.Helper()
+	p := filepath.Join(e.TFTPRoot, rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// SetSlaves replaces the registry file (as `slave add` would).
+func (e *Env) SetSlaves(t testing.TB, slaves ...slave.Slave) {
+	t.Helper()
+	data, err := slave.Encode(&slave.Registry{Slaves: slaves})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(e.Store.Path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.Store.Path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// PlantHostile puts escape routes into the tree (a secret next to the root,
+// symlinks out, a symlink loop, a FIFO) and returns 40+ names a hostile client
+// may ask for; none may be served.
+func (e *Env) PlantHostile(t testing.TB) []string {
+	t.Helper()
+	parent := filepath.Dir(e.TFTPRoot)
+	os.WriteFile(filepath.Join(parent, "secret"), []byte("SECRET"), 0o600)
+	os.Symlink(filepath.Join(parent, "secret"), filepath.Join(e.TFTPRoot, "abs-link"))
+	os.Symlink("../secret", filepath.Join(e.TFTPRoot, "rel-link"))
+	os.Symlink("/etc", filepath.Join(e.TFTPRoot, "etc-link"))
+	os.Symlink("..", filepath.Join(e.TFTPRoot, "kernels", "up"))
+	os.Symlink("loop2", filepath.Join(e.TFTPRoot, "loop1"))
+	os.Symlink("loop1", filepath.Join(e.TFTPRoot, "loop2"))
+	syscall.Mkfifo(filepath.Join(e.TFTPRoot, "fifo"), 0o644)
+	return []string{
+		"..", "../", "../secret", "../../etc/passwd", "/../secret", "//../secret", "./../secret",
+		"kernels/../../secret", "kernels/6.1.0/../../../secret", "a/b/../../../secret",
+		"..\\secret", "\\..\\secret", "kernels\\..\\..\\secret", "..%2fsecret/../..", "pxelinux.cfg/../../secret",
+		"/etc/passwd", "etc/passwd", "/proc/self/environ", "proc/self/environ", "/dev/zero",
+		"abs-link", "rel-link", "etc-link/passwd", "etc-link/shadow", "kernels/up/../secret", "kernels/up/secret",
+		"kernels/up/kernels/up/../secret", "loop1", "loop2", "fifo",
+		"/", "//", ".", "./", "kernels", "kernels/", "pxelinux.cfg", "pxelinux.cfg/",
+		"name\nwith newline", "\x01", "\x7f", strings.Repeat("a/", 600) + "x",
+		"pxelinux.cfg/01-ff-ff-ff-ff-ff-ff", "pxelinux.cfg/FFFFFFFF", "ipxe/zz.ipxe", "grub/grub.cfg-01-00-00-00-00-00-00",
+		"nonexistent", "kernels/9.9/vmlinuz",
+	}
+}

@@ -1,0 +1,5 @@
+package tftpd
+
+import "syscall"
+
+const syscallEADDRINUSE = syscall.EADDRINUSE

@@ -1,0 +1,228 @@
+// Package nfs derives the master's NFS server files (/etc/exports, conf.d/nfs)
+// from the slave registry, and checks as a client would that every slave can
+// mount and read its root.
+package nfs
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/internal/managed"
+	"github.com/diskless-project/diskless/slave"
+)
+
+// ExportsSection names the managed block in /etc/exports.
+const ExportsSection = "exports"
+
+// Export is one line of /etc/exports: a directory, one client and its options.
+type Export struct {
+	Path    string `json:"path"`
+	Client  string `json:"client"` // an IP or a CIDR subnet
+	Options string `json:"options"`
+	Slave   string `json:"slave,omitempty"` // IP of the slave whose root this is
+	LineNo  int    `json:"-"`               // where ParseExports found it
+}
+
+// Line renders the export in exports(5) syntax.
+func (e Export) Line() string { return fmt.Sprintf("%s\t%s(%s)", e.Path, e.Client, e.Options) }
+
+// RW reports whether the options grant write access.
+func (e Export) RW() bool { return hasOption(e.Options, "rw") }
+
+// RootSquash reports whether root is squashed (the default of exports(5)).
+func (e Export) RootSquash() bool { return !hasOption(e.Options, "no_root_squash") }
+
+func hasOption(opts, o string) bool {
+	for _, x := range strings.Split(opts, ",") {
+		if strings.TrimSpace(x) == o {
+			return true
+		}
+	}
+	return false
+}
+
+// Exports is what the registry and config say the master must export: per
+// slave its root to that slave only, then the shared trees to the subnet.
+func Exports(cfg *config.Config, reg *slave.Registry) []Export {
+	var out []Export
+	for _, s := range reg.Slaves {
+		out = append(out, Export{
+			Path:    path.Join(cfg.DisklessDir, s.IP.String()),
+			Client:  s.IP.String(),
+			Options: cfg.NFS.RootOptions,
+			Slave:   s.IP.String(),
+		})
+	}
+	if len(reg.Slaves) == 0 {
+		return out
+	}
+	subnet := cfg.Subnet.String()
+	out = append(out,
+		Export{Path: "/usr", Client: subnet, Options: cfg.NFS.SharedOptions},
+		Export{Path: "/opt", Client: subnet, Options: cfg.NFS.SharedOptions},
+		Export{Path: "/home", Client: subnet, Options: cfg.NFS.HomeOptions},
+	)
+	if cfg.NFS.SharedVarLog {
+		out = append(out, Export{Path: "/var/log", Client: subnet, Options: cfg.NFS.HomeOptions})
+	}
+	return out
+}
+
+// ExportsLines renders the managed block's body.
+func ExportsLines(exps []Export) []string {
+	lines := make([]string, 0, len(exps)+2)
+	shared := false
+	for i, e := range exps {
+		if i == 0 && e.Slave != "" {
+			lines = append(lines, "# each slave's root, to that slave only")
+		}
+		if e.Slave == "" && !shared {
+			lines = append(lines, "# shared by all slaves")
+			shared = true
+		}
+		lines = append(lines, e.Line())
+	}
+	return lines
+}
+
+// UpdateExports returns /etc/exports content with the managed block regenerated;
+// every line outside it is kept as it was.
+func UpdateExports(content string, exps []Export) string {
+	return managed.Replace(content, ExportsSection, ExportsLines(exps))
+}
+
+// ParseExports reads exports(5) text as the NFS server does: continuation
+// lines, comments, default options ("-opts"), and one Export per
+// `client(opts)` item, with later ro/rw and root_squash/no_root_squash
+// options winning. A path with no client at all is an error.
+func ParseExports(content string) ([]Export, error) {
+	var out []Export
+	lines := strings.Split(content, "\n")
+	for i := 0; i < len(lines); i++ {
+		lineNo := i + 1
+		line := lines[i]
+		for strings.HasSuffix(line, "\\") && i+1 < len(lines) {
+			i++
+			line = strings.TrimSuffix(line, "\\") + " " + lines[i]
+		}
+		if c := strings.IndexByte(line, '#'); c >= 0 {
+			line = line[:c]
+		}
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		dir, defaults, clients := strings.Trim(f[0], `"`), "", 0
+		for _, item := range f[1:] {
+			if strings.HasPrefix(item, "-") {
+				defaults = item[1:]
+				continue
+			}
+			client, opts, _ := strings.Cut(item, "(")
+			if client == "" {
+				client = "*" // "(opts)" alone means every host
+			}
+			clients++
+			out = append(out, Export{Path: dir, Client: client, LineNo: lineNo,
+				Options: effectiveOptions(defaults + "," + strings.TrimSuffix(opts, ")"))})
+		}
+		if clients == 0 {
+			return nil, fmt.Errorf("exports line %d: %q has no client", lineNo, strings.TrimSpace(line))
+		}
+	}
+	return out, nil
+}
+
+// effectiveOptions applies options in order, as exportfs does.
+func effectiveOptions(s string) string {
+	opposite := map[string]string{"rw": "ro", "ro": "rw", "root_squash": "no_root_squash", "no_root_squash": "root_squash"}
+	var out []string
+	for _, o := range strings.Split(s, ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		out = slices.DeleteFunc(out, func(x string) bool { return x == o || x == opposite[o] })
+		out = append(out, o)
+	}
+	return strings.Join(out, ",")
+}
+
+// Allows reports whether an export's client spec admits ip: "*", an
+// address, a CIDR or address/netmask, or a host-name pattern matching one of
+// hostnames (names are not resolved).
+func (e Export) Allows(ip netip.Addr, hostnames ...string) bool {
+	switch {
+	case e.Client == "*":
+		return true
+	case strings.Contains(e.Client, "/"):
+		p, err := netip.ParsePrefix(e.Client)
+		if err != nil { // a.b.c.d/255.255.255.0
+			addr, mask, _ := strings.Cut(e.Client, "/")
+			a, e1 := netip.ParseAddr(addr)
+			m, e2 := netip.ParseAddr(mask)
+			if e1 != nil || e2 != nil || !m.Is4() {
+				return false
+			}
+			bits := 0
+			for _, b := range m.As4() {
+				for ; b&0x80 != 0; b <<= 1 {
+					bits++
+				}
+			}
+			p = netip.PrefixFrom(a, bits)
+		}
+		return p.Masked().Contains(ip)
+	}
+	if a, err := netip.ParseAddr(e.Client); err == nil {
+		return a == ip
+	}
+	for _, h := range hostnames {
+		if ok, _ := path.Match(e.Client, h); ok && h != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// OnlyTo reports whether the export's client is exactly ip (or ip/32).
+func (e Export) OnlyTo(ip netip.Addr) bool {
+	if a, err := netip.ParseAddr(e.Client); err == nil {
+		return a == ip
+	}
+	p, err := netip.ParsePrefix(e.Client)
+	return err == nil && p.Bits() == 32 && p.Addr() == ip
+}
+
+// MinThreads is the guide's floor for RPCNFSDCOUNT.
+const MinThreads = 8
+
+var countRE = regexp.MustCompile(`(?m)^[ \t]*RPCNFSDCOUNT[ \t]*=.*$`)
+
+// UpdateConfD returns conf.d/nfs content with RPCNFSDCOUNT set to the number
+// of slaves, never below MinThreads; every other line is kept.
+func UpdateConfD(content string, slaves int) string {
+	n := max(MinThreads, slaves)
+	line := "RPCNFSDCOUNT=" + strconv.Itoa(n)
+	if countRE.MatchString(content) {
+		first := true
+		return countRE.ReplaceAllStringFunc(content, func(string) string {
+			if first {
+				first = false
+				return line
+			}
+			return "# " + line + " (duplicate disabled by diskless)"
+		})
+	}
+	if content == "" {
+		content = "# Configuration for /etc/init.d/nfs\n\n# Number of servers to be started by default (diskless: one per slave, at least 8)\n"
+	} else if !strings.HasSuffix(content, "\n") {
+		content += "\n"
+	}
+	return content + line + "\n"
+}

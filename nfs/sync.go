@@ -1,0 +1,113 @@
+package nfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/internal/fsutil"
+	"github.com/diskless-project/diskless/slave"
+)
+
+// Files on the master that Sync writes.
+const (
+	ExportsFile = "/etc/exports"
+	ConfDFile   = "/etc/conf.d/nfs"
+)
+
+// SyncResult says what Sync changed.
+type SyncResult struct {
+	Exports []Export      `json:"exports"`
+	File    fsutil.Result `json:"-"`
+	ConfD   fsutil.Result `json:"-"`
+	Threads int           `json:"threads"`
+}
+
+// Changed reports whether any file changed.
+func (r SyncResult) Changed() bool { return r.File != fsutil.Unchanged || r.ConfD != fsutil.Unchanged }
+
+// Sync regenerates the exports block and conf.d/nfs from the registry.
+func Sync(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) (SyncResult, error) {
+	if err := CheckOptions(cfg); err != nil {
+		return SyncResult{}, err
+	}
+	res := SyncResult{Exports: Exports(cfg, reg), Threads: max(MinThreads, len(reg.Slaves))}
+	var err error
+	if res.File, err = update(w, cfg.On(ExportsFile), len(reg.Slaves) > 0, func(old string) string {
+		return UpdateExports(old, res.Exports)
+	}); err != nil {
+		return res, err
+	}
+	res.ConfD, err = update(w, cfg.On(ConfDFile), len(reg.Slaves) > 0, func(old string) string {
+		return UpdateConfD(old, len(reg.Slaves))
+	})
+	return res, err
+}
+
+// update rewrites path through fn. A missing file is created only when
+// create is set: no slaves, no NFS server files to invent.
+func update(w *fsutil.Writer, path string, create bool, fn func(string) string) (fsutil.Result, error) {
+	old, err := w.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) && !create {
+		return fsutil.Unchanged, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fsutil.Unchanged, err
+	}
+	return w.WriteFile(path, []byte(fn(string(old))), 0o644)
+}
+
+// ErrNoExportfs means exportfs is not installed, so nothing was reloaded.
+var ErrNoExportfs = errors.New("exportfs not found (install nfs-kernel-server, or reload your NFS server by hand)")
+
+// Reload runs `exportfs -ra` so the kernel NFS server sees the new exports.
+// It does so only on the real root: under another --root the files belong to
+// another system.
+func Reload(ctx context.Context, root string) error {
+	if filepath.Clean(root) != "/" {
+		return nil
+	}
+	prog, err := exec.LookPath("exportfs")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/exportfs", "/sbin/exportfs"} {
+			if _, e := exec.LookPath(p); e == nil {
+				prog, err = p, nil
+				break
+			}
+		}
+	}
+	if err != nil {
+		return ErrNoExportfs
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, prog, "-ra").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("exportfs -ra failed (%v): %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+var optionRE = regexp.MustCompile(`^[a-z_]+(=[A-Za-z0-9_.:/@-]+)?$`)
+
+// CheckOptions rejects export options that would break /etc/exports syntax.
+func CheckOptions(cfg *config.Config) error {
+	for key, v := range map[string]string{"nfs.root_options": cfg.NFS.RootOptions, "nfs.shared_options": cfg.NFS.SharedOptions, "nfs.home_options": cfg.NFS.HomeOptions} {
+		if v == "" {
+			continue // exports(5) defaults
+		}
+		for _, o := range strings.Split(v, ",") {
+			if !optionRE.MatchString(o) {
+				return fmt.Errorf("config %s: %q is not a comma-separated list of exports(5) options such as sync,rw,no_root_squash", key, v)
+			}
+		}
+	}
+	return nil
+}

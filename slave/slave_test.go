@@ -1,0 +1,242 @@
+package slave
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/diskless-project/diskless/internal/fsutil"
+)
+
+var testNet = Network{Subnet: netip.MustParsePrefix("192.168.1.0/24"), Master: netip.MustParseAddr("192.168.1.1")}
+
+func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func TestRegistryAdd(t *testing.T) {
+	var r Registry
+	for _, s := range []Slave{
+		{IP: ip("192.168.1.30"), MAC: "00-02-A5-04-3B-30"},
+		{IP: ip("192.168.1.9"), MAC: "0002.a504.3b09", Hostname: "Node9"},
+		{IP: ip("192.168.1.100"), MAC: "00:02:a5:04:3b:a0", Arch: "aarch64"},
+	} {
+		if err := r.Add(s, testNet); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []Slave{
+		{IP: ip("192.168.1.9"), MAC: "00:02:a5:04:3b:09", Hostname: "node9", Arch: "x86_64"},
+		{IP: ip("192.168.1.30"), MAC: "00:02:a5:04:3b:30", Hostname: "slave30", Arch: "x86_64"},
+		{IP: ip("192.168.1.100"), MAC: "00:02:a5:04:3b:a0", Hostname: "slave100", Arch: "aarch64"},
+	}
+	if len(r.Slaves) != len(want) {
+		t.Fatalf("got %d slaves, want %d", len(r.Slaves), len(want))
+	}
+	for i := range want {
+		if r.Slaves[i] != want[i] {
+			t.Errorf("slave %d = %+v, want %+v", i, r.Slaves[i], want[i])
+		}
+	}
+
+	before := append([]Slave(nil), r.Slaves...)
+	for _, tc := range []struct {
+		s    Slave
+		want string
+	}{
+		{Slave{IP: ip("192.168.1.30"), MAC: "00:02:a5:04:3b:ff"}, "IP 192.168.1.30 is already registered to slave30: expected an unused IP"},
+		{Slave{IP: ip("192.168.1.31"), MAC: "00:02:A5:04:3B:30"}, "MAC 00:02:a5:04:3b:30 is already registered to 192.168.1.30"},
+		{Slave{IP: ip("192.168.1.31"), MAC: "00:02:a5:04:3b:31", Hostname: "NODE9"}, "hostname node9 is already registered to 192.168.1.9"},
+		{Slave{IP: ip("192.168.1.31"), MAC: "00:02:a5:04:3b:31", Hostname: "42"}, `invalid hostname "42"`},
+		{Slave{IP: ip("192.168.1.31"), MAC: "nope"}, `invalid MAC "nope"`},
+		{Slave{IP: ip("192.168.1.31"), MAC: "00:02:a5:04:3b:31", Arch: "mips"}, `invalid arch "mips"`},
+		{Slave{IP: ip("192.168.1.31"), MAC: "00:02:a5:04:3b:31", Comment: "a\nb"}, "invalid comment"},
+		{Slave{IP: ip("192.168.1.31"), MAC: "00:02:a5:04:3b:31", KernelArgs: "a\rb"}, "invalid kernel args"},
+		{Slave{IP: ip("192.168.1.1"), MAC: "00:02:a5:04:3b:31"}, "master's own address"},
+		{Slave{MAC: "00:02:a5:04:3b:31"}, "invalid IP"},
+	} {
+		err := r.Add(tc.s, testNet)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Add(%+v) = %v, want %q", tc.s, err, tc.want)
+		}
+	}
+	if len(r.Slaves) != len(before) {
+		t.Fatalf("failed adds changed the registry: %d slaves", len(r.Slaves))
+	}
+}
+
+func TestRegistryFindReplaceRemove(t *testing.T) {
+	var r Registry
+	must(t, r.Add(Slave{IP: ip("192.168.1.21"), MAC: "00:02:a5:04:3b:66"}, testNet))
+	must(t, r.Add(Slave{IP: ip("192.168.1.22"), MAC: "00:02:a5:04:3b:67", Hostname: "node22"}, testNet))
+	for _, key := range []string{"192.168.1.22", "00-02-A5-04-3B-67", "0002.a504.3b67", "NODE22", "node22"} {
+		if s, ok := r.Find(key); !ok || s.IP != ip("192.168.1.22") {
+			t.Errorf("Find(%q) = %v, %v", key, s, ok)
+		}
+	}
+	for _, key := range []string{"192.168.1.23", "00:02:a5:04:3b:68", "slave22", ""} {
+		if s, ok := r.Find(key); ok {
+			t.Errorf("Find(%q) = %v, want none", key, s)
+		}
+	}
+	if s, ok := r.FindMAC("00:02:a5:04:3b:66"); !ok || s.Hostname != "slave21" {
+		t.Errorf("FindMAC = %v %v", s, ok)
+	}
+
+	// Replace may move a slave to a new IP; the list stays sorted.
+	i := r.Index(ip("192.168.1.21"))
+	must(t, r.Replace(i, Slave{IP: ip("192.168.1.50"), MAC: "00:02:a5:04:3b:66", Hostname: "web"}, testNet))
+	if r.Slaves[1].IP != ip("192.168.1.50") || r.Slaves[1].Hostname != "web" {
+		t.Errorf("after Replace: %+v", r.Slaves)
+	}
+	// Keeping its own MAC/hostname is not a duplicate, taking another's is.
+	i = r.Index(ip("192.168.1.50"))
+	must(t, r.Replace(i, Slave{IP: ip("192.168.1.50"), MAC: "00:02:a5:04:3b:66", Hostname: "web"}, testNet))
+	if err := r.Replace(i, Slave{IP: ip("192.168.1.50"), MAC: "00:02:a5:04:3b:66", Hostname: "node22"}, testNet); err == nil {
+		t.Error("Replace onto another slave's hostname succeeded")
+	}
+	if !r.Remove(ip("192.168.1.22")) || r.Remove(ip("192.168.1.22")) || len(r.Slaves) != 1 {
+		t.Errorf("Remove: %+v", r.Slaves)
+	}
+}
+
+func TestRegistryValidate(t *testing.T) {
+	for name, tc := range map[string]struct {
+		slaves []Slave
+		want   string
+	}{
+		"dup ip":       {[]Slave{{IP: ip("192.168.1.2"), MAC: "00:00:00:00:00:01"}, {IP: ip("192.168.1.2"), MAC: "00:00:00:00:00:02", Hostname: "b"}}, "slave 2: IP 192.168.1.2 is already registered (slave 1)"},
+		"dup mac":      {[]Slave{{IP: ip("192.168.1.2"), MAC: "00:00:00:00:00:01"}, {IP: ip("192.168.1.3"), MAC: "00-00-00-00-00-01"}}, "slave 2: MAC 00:00:00:00:00:01 is already registered (slave 1)"},
+		"dup hostname": {[]Slave{{IP: ip("192.168.1.2"), MAC: "00:00:00:00:00:01", Hostname: "a"}, {IP: ip("192.168.1.3"), MAC: "00:00:00:00:00:02", Hostname: "A"}}, "slave 2: hostname a is already registered (slave 1)"},
+		"outside":      {[]Slave{{IP: ip("10.0.0.2"), MAC: "00:00:00:00:00:01"}}, "slave 1: invalid IP 10.0.0.2: expected an address inside subnet 192.168.1.0/24"},
+	} {
+		r := Registry{Slaves: tc.slaves}
+		if err := r.Validate(testNet); err == nil || err.Error() != tc.want {
+			t.Errorf("%s: Validate = %v, want %q", name, err, tc.want)
+		}
+	}
+	r := Registry{Slaves: []Slave{{IP: ip("192.168.1.3"), MAC: "00-00-00-00-00-02"}, {IP: ip("192.168.1.2"), MAC: "00:00:00:00:00:01"}}}
+	must(t, r.Validate(testNet))
+	if r.Slaves[0].IP != ip("192.168.1.2") || r.Slaves[1].MAC != "00:00:00:00:00:02" {
+		t.Errorf("Validate did not sort and normalize: %+v", r.Slaves)
+	}
+}
+
+func TestStoreRoundTrip(t *testing.T) {
+	st := Store{Path: filepath.Join(t.TempDir(), "etc", "slaves.yaml"), Network: testNet}
+	r, err := st.Load()
+	if err != nil || len(r.Slaves) != 0 {
+		t.Fatalf("Load of a missing file = %v, %v; want an empty registry", r, err)
+	}
+	w := &fsutil.Writer{}
+	calls := 0
+	_, res, err := st.Update(w, func(r *Registry) error {
+		return r.Add(Slave{IP: ip("192.168.1.21"), MAC: "00:02:a5:04:3b:66", Comment: "rack: 3 # top"}, testNet)
+	}, func(r *Registry) error { calls++; return nil })
+	if err != nil || res != fsutil.Created || calls != 1 {
+		t.Fatalf("Update = %v, %v, hook calls %d", res, err, calls)
+	}
+	got, err := st.Load()
+	must(t, err)
+	if len(got.Slaves) != 1 || got.Slaves[0].Comment != "rack: 3 # top" || got.Slaves[0].Hostname != "slave21" {
+		t.Errorf("reloaded %+v", got.Slaves)
+	}
+	data, _ := os.ReadFile(st.Path)
+	if !bytes.HasPrefix(data, []byte("# diskless slave registry.")) {
+		t.Errorf("registry lost its header:\n%s", data)
+	}
+
+	// A failing change writes nothing and runs no hook.
+	boom := errors.New("boom")
+	_, _, err = st.Update(w, func(r *Registry) error {
+		r.Slaves = nil
+		return boom
+	}, func(r *Registry) error { calls++; return nil })
+	if !errors.Is(err, boom) || calls != 1 {
+		t.Errorf("Update with failing fn = %v, hook calls %d", err, calls)
+	}
+	after, _ := os.ReadFile(st.Path)
+	if !bytes.Equal(after, data) {
+		t.Error("failing update changed the file")
+	}
+
+	// A hand-edited file with unknown keys or bad values is refused, naming the file.
+	must(t, os.WriteFile(st.Path, []byte("slaves:\n  - ip: 192.168.1.5\n    mac: 00:02:a5:04:3b:66\n    colour: red\n"), 0o644))
+	if _, err := st.Load(); err == nil || !strings.Contains(err.Error(), st.Path) || !strings.Contains(err.Error(), "colour") {
+		t.Errorf("Load of unknown field = %v", err)
+	}
+	must(t, os.WriteFile(st.Path, []byte("slaves:\n  - ip: 192.168.1.500\n"), 0o644))
+	if _, err := st.Load(); err == nil || !strings.Contains(err.Error(), st.Path) {
+		t.Errorf("Load of bad IP = %v", err)
+	}
+}
+
+func TestStoreDryRunTakesNoLock(t *testing.T) {
+	dir := t.TempDir()
+	st := Store{Path: filepath.Join(dir, "slaves.yaml"), Network: testNet}
+	var out bytes.Buffer
+	_, res, err := st.Update(&fsutil.Writer{DryRun: true, Out: &out}, func(r *Registry) error {
+		return r.Add(Slave{IP: ip("192.168.1.21"), MAC: "00:02:a5:04:3b:66"}, testNet)
+	})
+	if err != nil || res != fsutil.Created {
+		t.Fatalf("dry-run Update = %v, %v", res, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("dry run wrote %d entries, first %s", len(entries), entries[0].Name())
+	}
+	if !strings.Contains(out.String(), "+  - ip: 192.168.1.21") {
+		t.Errorf("dry run diff:\n%s", out.String())
+	}
+}
+
+func TestHosts(t *testing.T) {
+	var r Registry
+	must(t, r.Add(Slave{IP: ip("192.168.1.21"), MAC: "00:02:a5:04:3b:66"}, testNet))
+	orig := "127.0.0.1 localhost\n# keep me\n::1 ip6-localhost"
+	got := UpdateHosts(orig, &r, "lan")
+	want := orig + "\n# BEGIN diskless slaves (managed by diskless; edits here are overwritten)\n192.168.1.21\tslave21.lan slave21\n# END diskless slaves\n"
+	if got != want {
+		t.Fatalf("UpdateHosts =\n%q\nwant\n%q", got, want)
+	}
+	if again := UpdateHosts(got, &r, "lan"); again != got {
+		t.Errorf("UpdateHosts is not idempotent:\n%q", again)
+	}
+	if empty := UpdateHosts(got, &Registry{}, "lan"); empty != orig+"\n" {
+		t.Errorf("empty registry left %q", empty)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEncodeRoundTripOddValues: values YAML treats specially survive the
+// per-slave encoding byte for byte.
+func TestEncodeRoundTripOddValues(t *testing.T) {
+	odd := []string{
+		strings.Repeat("long words, with: colons # and hashes ", 10),
+		`quote "double" and 'single'`, "yes", "null", "0x1F", "- dash", "[list]", "{map}", "*alias", "&anchor", "!tag", "%", "@", "`", "  padded  ", "tab\there", "ünïcödé",
+	}
+	var r Registry
+	for i, c := range odd {
+		s := Slave{IP: netip.AddrFrom4([4]byte{192, 168, 1, byte(10 + i)}), MAC: "00:00:00:00:00:" + string("0123456789abcdef"[i%16]) + string("0123456789abcdef"[i/16]), Comment: c, KernelArgs: c}
+		must(t, r.Add(s, testNet))
+	}
+	data, err := Encode(&r)
+	must(t, err)
+	st := Store{Path: "x", Network: testNet}
+	got, err := st.Decode(data)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, data)
+	}
+	for i := range r.Slaves {
+		if got.Slaves[i] != r.Slaves[i] {
+			t.Errorf("slave %d: %+v, want %+v", i, got.Slaves[i], r.Slaves[i])
+		}
+	}
+}
