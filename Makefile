@@ -38,8 +38,14 @@ lint:
 demo: build
 	DEMO_ROOT=$(DEMO_ROOT) BIN=$(CURDIR)/$(BIN) bash scripts/demo.sh
 
+# Go micro-benchmarks, then (as root) the side-by-side run of cmd/bench:
+# diskless serve beside tftp-hpa, dnsmasq, atftpd and perfdhcp in network
+# namespaces. BENCH_FLAGS=-quick for a smoke run; see docs/performance.md.
+BENCH_FLAGS ?=
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@if [ "$$(id -u)" = 0 ]; then $(GO) run ./cmd/bench $(BENCH_FLAGS); \
+	else echo "bench: not root: skipping the side-by-side benchmarks (they need network namespaces): sudo make bench"; fi
 
 man:
 	rm -rf docs/man
