@@ -52,6 +52,7 @@ var Keys = []Key{
 	{"boot.loader_dir", "", "Where `init` finds the boot loaders on the master (empty: Debian's syslinux/pxelinux paths)."},
 	{"boot.nfsroot_options", "vers=3,tcp", "Options appended to nfsroot= on the slaves' kernel command line."},
 	{"state_dir", "/var/lib/diskless", "Where diskless keeps its own state (rootfs records, leases)."},
+	{"rootfs.scaffold_on_add", true, "Scaffold a slave's root (<diskless_dir>/<ip>) as soon as it is registered; false: only `rootfs scaffold`."},
 	{"rootfs.etc_source", "/etc", "Directory a new slave's etc/ is copied from."},
 	{"rootfs.net_interface", "eth0", "The slaves' boot interface: config_<iface>=\"noop\" keeps the NFS root up."},
 	{"rootfs.sync_trees", []string{"/bin", "/sbin", "/lib"}, "Shared trees copied into every slave (plus /lib64 and merged-usr links when present)."},
@@ -104,10 +105,11 @@ type Config struct {
 	StateDir  string
 	NFSServer netip.Addr
 	Rootfs    struct {
-		EtcSource    string
-		NetInterface string
-		SyncTrees    []string
-		Runlevels    map[string][]string // boot, default, nonetwork, single
+		ScaffoldOnAdd bool
+		EtcSource     string
+		NetInterface  string
+		SyncTrees     []string
+		Runlevels     map[string][]string // boot, default, nonetwork, single
 	}
 	Serve struct {
 		DHCPAddr, TFTPAddr, HTTPAddr netip.Addr

@@ -38,6 +38,7 @@ func (c *Config) decodeMore() error {
 	}
 	c.NFSServer = addr("nfs.server")
 	c.StateDir = abs("state_dir")
+	c.Rootfs.ScaffoldOnAdd = v.GetBool("rootfs.scaffold_on_add")
 	c.Rootfs.EtcSource = abs("rootfs.etc_source")
 	c.Rootfs.NetInterface = v.GetString("rootfs.net_interface")
 	c.Rootfs.SyncTrees = v.GetStringSlice("rootfs.sync_trees")

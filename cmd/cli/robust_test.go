@@ -20,10 +20,11 @@ import (
 )
 
 // diskless runs the real binary (the test binary, installed on $PATH by
-// testscript.Main) as a separate process.
+// testscript.Main) as a separate process. These tests are about the
+// registry: slave roots are not scaffolded (that would copy /etc per slave).
 func diskless(root string, args ...string) *exec.Cmd {
 	cmd := exec.Command("diskless", append([]string{"--root", root}, args...)...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "DISKLESS_ROOTFS_SCAFFOLD_ON_ADD=false"}
 	return cmd
 }
 

@@ -191,6 +191,9 @@ func showPath(cfg *config.Config, p string) string {
 // scaffoldNewSlaves is the registry hook: every registered slave without a
 // root directory gets one (dry-run aware through w).
 func scaffoldNewSlaves(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) error {
+	if !cfg.Rootfs.ScaffoldOnAdd {
+		return nil
+	}
 	for _, s := range reg.Slaves {
 		if _, err := os.Lstat(cfg.SlaveDir(s.IP)); !errors.Is(err, fs.ErrNotExist) {
 			continue
