@@ -20,6 +20,16 @@ CSV
 dl slave import "$ROOT/cluster.csv"
 dl slave list
 dl slave show slave21
+# What the registry drove: the slaves' roots, the exports, the boot configs.
+echo "+ ls $ROOT/diskless/192.168.1.21 ; cat .../etc/conf.d/net .../etc/fstab" >&2
+ls "$ROOT/diskless/192.168.1.21"
+cat "$ROOT/diskless/192.168.1.21/etc/conf.d/net" "$ROOT/diskless/192.168.1.21/etc/fstab"
+echo "+ cat $ROOT/etc/exports" >&2
+cat "$ROOT/etc/exports"
+dl netboot export dnsmasq | head -12
+# doctor names what still stops slave21 from booting here (no kernel, no synced
+# /bin /sbin /lib, no NFS server on this machine), each with the command that fixes it.
+dl doctor 192.168.1.21 || true
 echo
 echo "demo root: $ROOT (registry: $ROOT/etc/diskless/slaves.yaml, hosts: $ROOT/etc/hosts)"
 
