@@ -67,7 +67,7 @@ var Keys = []Key{
 	{"serve.http_addr", "", "Address the HTTP server binds (empty: all)."},
 	{"serve.http_port", 4080, "HTTP port: iPXE scripts, kernels, /status and /metrics (0: off)."},
 	{"serve.proxy", false, "ProxyDHCP: answer boot requests only (on 67 and 4011), hand out no addresses."},
-	{"serve.server_id", "", "DHCP server identifier (empty: the master)."},
+	{"serve.server_id", "", "This boot server's name, e.g. s1: with several boot servers it answers only slaves whose boot_server is this name or its address (empty: all unassigned slaves)."},
 	{"serve.pool", "", "Optional dynamic pool for unregistered clients, e.g. 192.168.1.100-192.168.1.199 (empty: none)."},
 	{"serve.relay_subnets", []string{}, "Further subnets (CIDR) served through DHCP relays (giaddr)."},
 }
@@ -115,7 +115,7 @@ type Config struct {
 		DHCPAddr, TFTPAddr, HTTPAddr netip.Addr
 		DHCPPort, TFTPPort, HTTPPort int
 		Proxy                        bool
-		ServerID                     netip.Addr
+		ServerID                     string // this boot server's name (slave.BootServer values)
 		Pool                         string
 		RelaySubnets                 []netip.Prefix
 	}

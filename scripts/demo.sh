@@ -33,9 +33,10 @@ dl doctor 192.168.1.21 || true
 echo
 echo "demo root: $ROOT (registry: $ROOT/etc/diskless/slaves.yaml, hosts: $ROOT/etc/hosts)"
 
-# DEMO_SERVE=1: run the boot service briefly on loopback, unprivileged ports
-# (no DHCP), and fetch a slave's boot config with a real TFTP client.
-if [ "${DEMO_SERVE:-0}" = 1 ]; then
+# The boot service, briefly, on loopback and unprivileged ports (no DHCP: that
+# needs the slaves' interface), fetching slave21's boot config as pxelinux
+# would. DEMO_SERVE=0 skips it.
+if [ "${DEMO_SERVE:-1}" = 1 ]; then
   TFTP_PORT=${DEMO_TFTP_PORT:-16969}
   HTTP_PORT=${DEMO_HTTP_PORT:-14080}
   mkdir -p "$ROOT/srv/tftp/kernels/6.1.0"
@@ -47,18 +48,23 @@ if [ "${DEMO_SERVE:-0}" = 1 ]; then
   SERVE_PID=$!
   trap 'kill "$SERVE_PID" 2>/dev/null || true' EXIT
   for _ in $(seq 50); do
-    curl -sf "http://127.0.0.1:$HTTP_PORT/status" >/dev/null 2>&1 && break
+    "$BIN" --root "$ROOT" status --server "http://127.0.0.1:$HTTP_PORT" >/dev/null 2>&1 && break
     sleep 0.1
   done
-  echo "+ tftp 127.0.0.1 $TFTP_PORT -c get pxelinux.cfg/C0A80115" >&2
-  (cd "$ROOT" && tftp -m octet 127.0.0.1 "$TFTP_PORT" -c get pxelinux.cfg/C0A80115 demo-C0A80115.cfg)
-  cat "$ROOT/demo-C0A80115.cfg"
-  echo "+ curl http://127.0.0.1:$HTTP_PORT/ipxe/00:02:a5:04:3b:66.ipxe" >&2
-  curl -s "http://127.0.0.1:$HTTP_PORT/ipxe/00:02:a5:04:3b:66.ipxe"
+  if command -v tftp >/dev/null; then
+    echo "+ tftp 127.0.0.1 $TFTP_PORT -c get pxelinux.cfg/C0A80115" >&2
+    (cd "$ROOT" && tftp -m octet 127.0.0.1 "$TFTP_PORT" -c get pxelinux.cfg/C0A80115 demo-C0A80115.cfg)
+    cat "$ROOT/demo-C0A80115.cfg"
+  elif command -v curl >/dev/null; then
+    echo "+ curl tftp://127.0.0.1:$TFTP_PORT/pxelinux.cfg/C0A80115" >&2
+    curl -s "tftp://127.0.0.1:$TFTP_PORT/pxelinux.cfg/C0A80115"
+  else
+    echo "(no tftp or curl here: apt-get install tftp-hpa, then: tftp 127.0.0.1 $TFTP_PORT -c get pxelinux.cfg/C0A80115)"
+  fi
   dl status --server "http://127.0.0.1:$HTTP_PORT"
   kill -TERM "$SERVE_PID"; wait "$SERVE_PID" || true
   trap - EXIT
-  echo "serve log: $ROOT/serve.log"
+  echo "serve log: $ROOT/serve.log (try it: $BIN --root $ROOT serve --no-dhcp --tftp-port $TFTP_PORT --http-port $HTTP_PORT)"
 fi
 
 # DEMO_BOOT=1 (as root, with the packages of .ci/run): a QEMU VM network-boots

@@ -31,13 +31,14 @@ type ServeOptions struct {
 var serveFlagKeys = map[string]string{
 	"interface": "interface", "http-port": "serve.http_port", "tftp-port": "serve.tftp_port",
 	"http-addr": "serve.http_addr", "tftp-addr": "serve.tftp_addr",
+	"proxy": "serve.proxy", "server-id": "serve.server_id",
 }
 
 // NewCmdServe builds `diskless serve`.
 func NewCmdServe(f *Factory, runF func(*ServeOptions) error) *cobra.Command {
 	opts := &ServeOptions{}
 	cmd := &cobra.Command{
-		Use:   "serve [--interface IF] [--no-dhcp] [--no-tftp] [--http-port N]",
+		Use:   "serve [--interface IF] [--proxy] [--server-id NAME] [--no-dhcp] [--no-tftp] [--http-port N]",
 		Short: "Run the boot service: DHCP, TFTP and HTTP for the registered slaves",
 		Long: `serve answers the slaves' network boot: DHCP (addresses and boot files),
 TFTP (boot loaders, kernels, and pxelinux/GRUB configs rendered live from the
@@ -63,6 +64,8 @@ drains running transfers and exits 0.`,
 	fl.Int("tftp-port", 0, "TFTP port (default: serve.tftp_port, 69)")
 	fl.String("http-addr", "", "address the HTTP server binds (default: all)")
 	fl.String("tftp-addr", "", "address the TFTP server binds (default: all)")
+	fl.Bool("proxy", false, "ProxyDHCP: answer PXE clients with boot files only (67 and 4011), hand out no addresses")
+	fl.String("server-id", "", "this boot server's name: answer only slaves whose boot_server is unset or this name")
 	return cmd
 }
 

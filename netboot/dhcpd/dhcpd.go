@@ -118,7 +118,7 @@ func New(o Options) (*Server, error) {
 	if s.port != 67 {
 		s.clientPort = s.port + 1
 	}
-	s.serverID = cfg.Serve.ServerID
+	s.serverID = cfg.Serve.DHCPAddr // option 54: the address slaves reach this server at
 	if !s.serverID.IsValid() {
 		s.serverID = cfg.Master
 	}

@@ -253,14 +253,15 @@ func dhcpName(mt dhcpv4.MessageType) string {
 	return "DHCP" + mt.String()
 }
 
-// mine is true unless the slave is assigned to another boot server (its
-// boot_server names another server id: seed 000's static partitioning).
+// mine is true unless the slave is assigned to another boot server: its
+// boot_server names another server (seed 000's static partitioning), by
+// name (serve.server_id) or address.
 func (s *Server) mine(sl *slave.Slave) bool {
-	if sl.BootServer == "" {
+	switch sl.BootServer {
+	case "", s.cfg.Serve.ServerID, s.serverID.String(), s.cfg.Master.String():
 		return true
 	}
-	a, err := netip.ParseAddr(sl.BootServer)
-	return err == nil && (a == s.serverID || a == s.cfg.Master)
+	return false
 }
 
 // ours is true when the request names this server (option 54).

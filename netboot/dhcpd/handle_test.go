@@ -413,14 +413,14 @@ func TestTrackerStages(t *testing.T) {
 
 func TestBootServerPartitioning(t *testing.T) {
 	reg := testRegistry()
-	reg.Slaves[0].BootServer = "10.5.0.2" // another boot server's slave
-	reg.Slaves[1].BootServer = "10.5.0.3"
-	s := newTestServer(t, map[string]string{"DISKLESS_SERVE_SERVER_ID": "10.5.0.3"}, reg, nil)
+	reg.Slaves[0].BootServer = "s2" // another boot server's slave
+	reg.Slaves[1].BootServer = "s1"
+	s := newTestServer(t, map[string]string{"DISKLESS_SERVE_SERVER_ID": "s1"}, reg, nil)
 	if _, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, pxeBIOS...), local); ok {
-		t.Error("answered a slave assigned to boot server 10.5.0.2")
+		t.Error("answered a slave assigned to boot server s2")
 	}
 	r, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macB, pxeBIOS...), local)
-	if !ok || net.IP(r.Options.Get(dhcpv4.OptionServerIdentifier)).String() != "10.5.0.3" {
+	if !ok || net.IP(r.Options.Get(dhcpv4.OptionServerIdentifier)).String() != s.cfg.Master.String() {
 		t.Fatalf("own slave: ok=%v %v", ok, r)
 	}
 }
