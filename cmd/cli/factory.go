@@ -93,6 +93,16 @@ func (f *Factory) Config() (*config.Config, error) {
 	return cfg, cfg.Validate()
 }
 
+// Registry loads the validated config and the slave registry it names.
+func (f *Factory) Registry() (*config.Config, *slave.Registry, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, err := Store(cfg).Load()
+	return cfg, reg, err
+}
+
 // Writer is how commands write files: atomic, skip-if-unchanged, dry-run aware.
 func (f *Factory) Writer(cfg *config.Config) *fsutil.Writer {
 	return &fsutil.Writer{DryRun: f.DryRun, Out: f.IO.Out, Root: cfg.Root}

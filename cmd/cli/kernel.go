@@ -264,11 +264,7 @@ func NewCmdKernelList(f *Factory) *cobra.Command {
 		Short:   "List installed kernel versions, their sizes, hashes and the slaves using each",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := f.Config()
-			if err != nil {
-				return err
-			}
-			reg, err := Store(cfg).Load()
+			cfg, reg, err := f.Registry()
 			if err != nil {
 				return err
 			}

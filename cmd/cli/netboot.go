@@ -43,11 +43,7 @@ registered. slave add/set/rm keep these files in sync afterwards. With
 --dry-run it prints the changes as diffs and writes nothing.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := f.Config()
-			if err != nil {
-				return err
-			}
-			reg, err := Store(cfg).Load()
+			cfg, reg, err := f.Registry()
 			if err != nil {
 				return err
 			}
@@ -141,11 +137,7 @@ func NewCmdNetbootExport(f *Factory) *cobra.Command {
 			default:
 				return usageErrorf("unknown export format %q: expected dhcpd, dnsmasq or in.tftpd", args[0])
 			}
-			cfg, err := f.Config()
-			if err != nil {
-				return err
-			}
-			reg, err := Store(cfg).Load()
+			cfg, reg, err := f.Registry()
 			if err != nil {
 				return err
 			}

@@ -67,11 +67,7 @@ type fileReport struct {
 }
 
 func runNFSExports(ctx context.Context, f *Factory, o *NFSExportsOptions) error {
-	cfg, err := f.Config()
-	if err != nil {
-		return err
-	}
-	reg, err := Store(cfg).Load()
+	cfg, reg, err := f.Registry()
 	if err != nil {
 		return err
 	}
@@ -166,11 +162,7 @@ a failure. Exit status 1 when any slave fails.`,
 }
 
 func runNFSCheck(ctx context.Context, f *Factory, o *NFSCheckOptions) error {
-	cfg, err := f.Config()
-	if err != nil {
-		return err
-	}
-	reg, err := Store(cfg).Load()
+	cfg, reg, err := f.Registry()
 	if err != nil {
 		return err
 	}

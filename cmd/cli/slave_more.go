@@ -100,11 +100,7 @@ func NewCmdSlaveList(f *Factory) *cobra.Command {
 		Short:   "List registered slaves",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := f.Config()
-			if err != nil {
-				return err
-			}
-			reg, err := Store(cfg).Load()
+			_, reg, err := f.Registry()
 			if err != nil {
 				return err
 			}
@@ -135,11 +131,7 @@ func NewCmdSlaveShow(f *Factory) *cobra.Command {
 		Args:              exactArgs(1, "a slave's IP, MAC or hostname"),
 		ValidArgsFunction: completeSlaves(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := f.Config()
-			if err != nil {
-				return err
-			}
-			reg, err := Store(cfg).Load()
+			cfg, reg, err := f.Registry()
 			if err != nil {
 				return err
 			}
