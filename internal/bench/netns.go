@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/diskless-project/diskless/internal/netns"
 )
 
 // internal/testenv needs a testing.TB; the harness is a plain program, so it
@@ -74,24 +73,7 @@ func (ns *NS) Run(name string, args ...string) error {
 
 // Do runs fn on an OS thread switched into the namespace: sockets fn opens
 // belong to it and may then be used from any goroutine.
-func (ns *NS) Do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		f, err := os.Open("/run/netns/" + ns.Name)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns.Name, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
+func (ns *NS) Do(fn func() error) error { return netns.Do(ns.Name, fn) }
 
 // Net is the bench network: a server and a client namespace joined by a veth.
 type Net struct {

@@ -9,12 +9,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"github.com/diskless-project/diskless/internal/netns"
 )
 
 // skip skips the test, or fails it where CI promised everything is installed.
@@ -100,24 +99,7 @@ func (ns *NetNS) Command(name string, args ...string) *exec.Cmd {
 
 // Do runs fn on an OS thread switched into the namespace, so sockets fn opens
 // live there. The thread is discarded afterwards.
-func (ns *NetNS) Do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		f, err := os.Open("/run/netns/" + ns.Name)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns.Name, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
+func (ns *NetNS) Do(fn func() error) error { return netns.Do(ns.Name, fn) }
 
 // Pair is two namespaces joined by a veth pair: the server side holds
 // ServerIP/Prefix on ServerIf, the client side ClientIP on ClientIf.
