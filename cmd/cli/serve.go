@@ -17,6 +17,7 @@ import (
 
 	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/netboot"
+	"github.com/diskless-project/diskless/netboot/dhcpd"
 	"github.com/diskless-project/diskless/netboot/httpd"
 	"github.com/diskless-project/diskless/netboot/tftpd"
 )
@@ -128,15 +129,11 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		services = append(services, httpd.New(httpd.Options{Tree: tree, Tracker: tr, Metrics: metrics, Log: log.With("svc", "http"), Listener: l}))
 	}
 	if !o.NoDHCP {
-		svc, err := newDHCPService(cfg, live, tr, log.With("svc", "dhcp"))
+		svc, err := dhcpd.New(dhcpd.Options{Config: cfg, Registry: live, Tracker: tr, Log: log.With("svc", "dhcp")})
 		if err != nil {
 			return err
 		}
-		if svc == nil {
-			log.Warn("no DHCP server in this build: run with --no-dhcp next to your own DHCP server (see `diskless netboot export`)")
-		} else {
-			services = append(services, svc)
-		}
+		services = append(services, svc)
 	}
 	if len(services) == 0 {
 		return usageErrorf("nothing to serve: DHCP, TFTP and HTTP are all off")

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,7 +34,7 @@ func disklessBin(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "diskless")
-		out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binPath, "github.com/diskless-project/diskless/cmd/diskless").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/diskless-project/diskless/cmd/diskless").CombinedOutput()
 		if err != nil {
 			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
