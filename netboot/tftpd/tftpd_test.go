@@ -321,7 +321,7 @@ func TestLossCompletesPromptly(t *testing.T) {
 	for _, side := range []struct {
 		ns    *testenv.NetNS
 		match string
-	}{{p.Client, "udp sport 69"}, {p.Server, "udp dport 69"}} {
+	}{{p.Client, "meta l4proto udp"}, {p.Server, "meta l4proto udp"}} {
 		rules := "table inet loss {\n  chain in { type filter hook input priority 0; " + side.match + " numgen random mod 50 == 0 counter drop; }\n}\n"
 		rulesFile := filepath.Join(t.TempDir(), "loss.nft")
 		os.WriteFile(rulesFile, []byte(rules), 0o644)
