@@ -119,4 +119,3 @@ func foreignNetns(conn net.PacketConn) int {
 	unix.CloseOnExec(nsfd)
 	return nsfd
 }
-

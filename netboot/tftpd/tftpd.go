@@ -524,7 +524,6 @@ func (t *transfer) run(opts [][2]string) (n int64, err error) {
 	return t.size, nil
 }
 
-
 // exchangeWindow sends blocks [from, end] and waits for an ACK within
 // [from-1, end] (RFC 7440: an ACK short of end asks for a resend from the
 // block after it); it retransmits on timeout. It returns the block acked.

@@ -455,3 +455,24 @@ func TestBootStorm(t *testing.T) {
 	}
 	t.Logf("%d concurrent 256 KiB transfers in %v", n, time.Since(began).Round(time.Millisecond))
 }
+
+// TestWindowsizeAndBlockWrap: RFC 7440 windows with atftp's client, and a
+// transfer of more than 65535 blocks (block numbers wrap to 0).
+func TestWindowsizeAndBlockWrap(t *testing.T) {
+	env := nettest.New(t, 700<<10+77) // 89,000 blocks of 8 bytes
+	h := start(t, env, nil)
+	atftp := testenv.RequireCmd(t, "atftp", "atftp")
+	for _, opts := range [][]string{
+		{"--option", "windowsize 16", "--option", "blksize 1468"},
+		{"--option", "windowsize 7", "--option", "blksize 512"},
+		{"--option", "blksize 8"},
+	} {
+		local := filepath.Join(t.TempDir(), "got")
+		args := append(append([]string{"-g", "-r", "kernels/6.1.0/vmlinuz", "-l", local}, opts...), h.host, fmt.Sprint(h.port))
+		out, err := exec.Command(atftp, args...).CombinedOutput()
+		got, _ := os.ReadFile(local)
+		if err != nil || !bytes.Equal(got, env.Kernel) {
+			t.Errorf("atftp %v: %v, %d of %d bytes: %s", opts, err, len(got), len(env.Kernel), out)
+		}
+	}
+}
