@@ -316,8 +316,9 @@ func TestLossCompletesPromptly(t *testing.T) {
 	start(t, env, conn)
 	// Drop on input at each end: DATA lost on its way to the client, ACKs
 	// on their way to the server. (An output-hook drop would instead fail
-	// the sender's sendto with EPERM, which is not packet loss.) Single-port
-	// mode keeps the server on port 69, so the port matches every packet.
+	// the sender's sendto with EPERM, which is not packet loss.) Every UDP
+	// packet: the transfer runs on an ephemeral server port (RFC 1350 TID),
+	// and the pair's namespaces carry nothing else.
 	for _, side := range []struct {
 		ns    *testenv.NetNS
 		match string
@@ -424,8 +425,8 @@ func TestGarbagePackets(t *testing.T) {
 	}
 }
 
-// TestBootStorm: 48 clients at once (single-port mode serialises sends on
-// one socket) all get byte-identical files.
+// TestBootStorm: 48 clients at once, each on its own server socket and
+// thread, all get byte-identical files.
 func TestBootStorm(t *testing.T) {
 	env := nettest.New(t, 256<<10)
 	h := start(t, env, nil)
