@@ -513,3 +513,32 @@ func TestDuplicateRRQOneTransfer(t *testing.T) {
 		c.WriteToUDP([]byte{0, 5, 0, 0, 0}, &net.UDPAddr{IP: srv.IP, Port: p})
 	}
 }
+
+// TestWildcardRepliesFromRequestedAddress: on a wildcard listener (serve's
+// default tftp_addr) the transfer answers from the address the RRQ was sent
+// to; clients drop DATA from any other address.
+func TestWildcardRepliesFromRequestedAddress(t *testing.T) {
+	conn, err := tftpd.Listen("0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := nettest.New(t, 1000)
+	h := start(t, env, conn)
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dst := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: h.port} // not the client's own 127.0.0.1
+	c.WriteToUDP(rrqPacket("pxelinux.0"), dst)
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 600)
+	n, from, err := c.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !from.IP.Equal(dst.IP) || binary.BigEndian.Uint16(buf) != 3 || string(buf[4:n]) != "fake pxelinux" {
+		t.Fatalf("got op %d %q from %v, want DATA 1 from 127.0.0.2", binary.BigEndian.Uint16(buf), buf[4:n], from)
+	}
+	c.WriteToUDP([]byte{0, 4, 0, 1}, from)
+}
