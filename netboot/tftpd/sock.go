@@ -111,8 +111,12 @@ func foreignNetns(conn net.PacketConn) int {
 	if err != nil || nsfd < 0 {
 		return -1
 	}
+	// This thread's namespace, not /proc/self's: the main thread may be the
+	// one a test moved into a netns (Go parks such a thread for good).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	var theirs, ours unix.Stat_t
-	if unix.Fstat(nsfd, &theirs) != nil || unix.Stat("/proc/self/ns/net", &ours) != nil || theirs.Ino == ours.Ino && theirs.Dev == ours.Dev {
+	if unix.Fstat(nsfd, &theirs) != nil || unix.Stat("/proc/thread-self/ns/net", &ours) != nil || theirs.Ino == ours.Ino && theirs.Dev == ours.Dev {
 		unix.Close(nsfd)
 		return -1
 	}
