@@ -25,6 +25,7 @@ func main() {
 	flag.BoolVar(&opt.Quick, "quick", false, "smoke mode: small files, few clients, one repetition")
 	flag.Float64Var(&opt.Disturb, "disturb", 0.25, "rerun a repetition once when other processes took more than this share of all CPUs")
 	flag.StringVar(&opt.Diskless, "diskless", "bin/diskless", "the diskless binary to measure")
+	flag.StringVar(&opt.Baseline, "baseline", "", "another diskless build, measured beside -diskless as the reference TFTP row diskless-base (before/after in one run)")
 	flag.StringVar(&opt.Atftpd, "atftpd", "", "atftpd binary (default: PATH, /opt/atftpd, or unpacked from /tmp/atftpd/*.deb)")
 	flag.IntVar(&opt.Slaves, "slaves", 1024, "registered slaves (DHCP reservations)")
 	flag.IntVar(&opt.LossPct, "loss", 2, "packet loss in % for the lossy storm (a divisor of 100)")
@@ -50,9 +51,11 @@ func main() {
 	if sections != "" {
 		opt.Sections = strings.Split(sections, ",")
 	}
-	if opt.Diskless != "" {
-		if abs, err := filepath.Abs(opt.Diskless); err == nil {
-			opt.Diskless = abs
+	for _, p := range []*string{&opt.Diskless, &opt.Baseline} {
+		if *p != "" {
+			if abs, err := filepath.Abs(*p); err == nil {
+				*p = abs
+			}
 		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))

@@ -20,10 +20,14 @@ import (
 
 // Options for one run of the harness.
 type Options struct {
-	Reps      int           `json:"reps"`
-	Quick     bool          `json:"quick"`
-	Disturb   float64       `json:"disturb"` // rerun a repetition once when others took more than this share of CPU
-	Diskless  string        `json:"diskless"`
+	Reps     int     `json:"reps"`
+	Quick    bool    `json:"quick"`
+	Disturb  float64 `json:"disturb"` // rerun a repetition once when others took more than this share of CPU
+	Diskless string  `json:"diskless"`
+	// Baseline, when set, is another diskless build measured beside
+	// Diskless as a reference TFTP row ("diskless-base"): before/after
+	// figures from the same run, the same machine state.
+	Baseline  string        `json:"baseline,omitempty"`
 	Atftpd    string        `json:"atftpd"`
 	Slaves    int           `json:"slaves"`
 	Sections  []string      `json:"sections"` // empty: all
@@ -107,7 +111,7 @@ func Run(ctx context.Context, opt Options, log *slog.Logger) (*Report, error) {
 	defer c.Run()
 	removeStaleNetns()
 	e := &Env{C: c, Work: work, Root: filepath.Join(work, "root"), Slaves: opt.Slaves,
-		Diskless: opt.Diskless, Atftpd: opt.Atftpd, Log: func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }}
+		Diskless: opt.Diskless, Baseline: opt.Baseline, Atftpd: opt.Atftpd, Log: func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }}
 	e.Dir = filepath.Join(e.Root, "srv", "tftp")
 	b.env = e
 	e.Serve = serveMissing(e.Diskless)

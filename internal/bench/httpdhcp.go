@@ -16,7 +16,7 @@ const kernelURL = "http://" + serverIP + ":4080/kernels/bench/vmlinuz"
 func (b *Bench) httpServers() []Server {
 	bb := Lookup("busybox")
 	return []Server{
-		{Name: "diskless", Missing: b.env.Serve, Start: func(e *Env) (*Proc, error) { return e.startServe("http") }},
+		{Name: "diskless", Missing: b.env.Serve, Start: func(e *Env) (*Proc, error) { return e.startServe(e.Diskless) }},
 		// busybox httpd (forks per connection) shows what a plain static server does on this path.
 		{Name: "busybox-httpd", Reference: true, Missing: missing(bb, "busybox (apt-get install busybox-static)"), Start: func(e *Env) (*Proc, error) {
 			return startProc(e.C, e.Net.Server, "busybox httpd", nil, bb, "httpd", "-f", "-p", serverIP+":4080", "-h", e.Dir)
@@ -118,7 +118,7 @@ func (b *Bench) http() error {
 func (b *Bench) dhcpServers() []Server {
 	dm := Lookup("dnsmasq")
 	return []Server{
-		{Name: "diskless", Missing: b.env.Serve, Start: func(e *Env) (*Proc, error) { return e.startServe("dhcp") }},
+		{Name: "diskless", Missing: b.env.Serve, Start: func(e *Env) (*Proc, error) { return e.startServe(e.Diskless) }},
 		{Name: "dnsmasq", Missing: missing(dm, "dnsmasq (apt-get install dnsmasq-base)"), Start: func(e *Env) (*Proc, error) {
 			hosts := filepath.Join(e.Work, "dnsmasq.hosts")
 			var sb strings.Builder

@@ -118,6 +118,7 @@ type Env struct {
 	Root     string // diskless --root for serve
 	Work     string // scratch
 	Diskless string // the diskless binary ("" if not built)
+	Baseline string // another diskless build, a reference row ("" none)
 	Serve    string // "" when `diskless serve` exists, else why not
 	Atftpd   string
 	C        *Cleanup
@@ -139,7 +140,11 @@ func (e *Env) tftpServers() []Server {
 	hpa, dm := Lookup("in.tftpd"), Lookup("dnsmasq")
 	s := []Server{
 		{Name: "diskless", Missing: e.Serve, Start: func(e *Env) (*Proc, error) {
-			return e.startServe("tftp")
+			return e.startServe(e.Diskless)
+		}},
+		// serve grants RFC 7440 windows: what they are worth, as atftpd+ws16.
+		{Name: "diskless+ws16", Reference: true, Missing: e.Serve, ClientOpt: []string{"windowsize 16"}, Start: func(e *Env) (*Proc, error) {
+			return e.startServe(e.Diskless)
 		}},
 		{Name: "tftp-hpa", Missing: missing(hpa, "in.tftpd (apt-get install tftpd-hpa)"), Start: func(e *Env) (*Proc, error) {
 			return startProc(e.C, e.Net.Server, "in.tftpd", nil, hpa, "-L", "-s", "-B", "1468", "-a", ip+":69", e.Dir)
@@ -153,6 +158,11 @@ func (e *Env) tftpServers() []Server {
 	at := func(e *Env) (*Proc, error) {
 		return startProc(e.C, e.Net.Server, "atftpd", nil, e.Atftpd, "--daemon", "--no-fork", "--port", "69",
 			"--bind-address", ip, "-m", "1000", "--logfile", "/dev/null", e.Dir)
+	}
+	if e.Baseline != "" {
+		s = append(s, Server{Name: "diskless-base", Reference: true, Missing: e.Serve, Start: func(e *Env) (*Proc, error) {
+			return e.startServe(e.Baseline)
+		}})
 	}
 	miss := missing(e.Atftpd, "atftpd (apt-get download atftpd; dpkg -x it, see .ci/run)")
 	s = append(s, Server{Name: "atftpd", Missing: miss, Start: at},
@@ -169,14 +179,13 @@ func missing(path, what string) string {
 
 // startServe runs `diskless --root R serve` in the server namespace. The
 // ports of the services a scenario does not measure are moved out of the way.
-func (e *Env) startServe(what string) (*Proc, error) {
+func (e *Env) startServe(bin string) (*Proc, error) {
 	env := []string{"DISKLESS_SERVE_TFTP_PORT=69", "DISKLESS_SERVE_DHCP_PORT=67", "DISKLESS_SERVE_HTTP_PORT=4080",
 		"DISKLESS_SERVE_TFTP_ADDR=" + e.Net.ServerIP, "DISKLESS_SERVE_HTTP_ADDR=" + e.Net.ServerIP}
-	p, err := startProc(e.C, e.Net.Server, "diskless serve", env, e.Diskless, "--root", e.Root, "serve", "--interface", e.Net.ServerIf)
+	p, err := startProc(e.C, e.Net.Server, "diskless serve", env, bin, "--root", e.Root, "serve", "--interface", e.Net.ServerIf)
 	if err != nil {
 		return nil, err
 	}
-	_ = what
 	return p, nil
 }
 

@@ -1,20 +1,29 @@
-// Package tftpd is the read-only TFTP server of `diskless serve`, on
-// github.com/pin/tftp/v3: files from the TFTP root (confined by os.Root) and
-// the boot configs rendered live from the registry.
+// Package tftpd is the read-only TFTP server of `diskless serve`: files from
+// the TFTP root (confined by os.Root) and the boot configs rendered live from
+// the registry.
 //
-// Tuned around what the library does by default (see issue 7):
+// A small purpose-built sender (RFC 1350, 2347 options, 2348 blksize, 2349
+// tsize, 7440 windowsize), in place of github.com/pin/tftp, whose
+// single-port dispatch (one socket, one reader goroutine, channel hops) made
+// serve the slowest server of `make bench` (docs/performance.md, Run D):
+//   - one ephemeral socket per transfer, connected to the client (RFC 1350's
+//     TID, as in.tftpd, dnsmasq and atftpd do), bound to the address the
+//     client's RRQ was sent to, so the kernel demultiplexes the ACKs;
+//   - that socket is blocking and read from a plain syscall with SO_RCVTIMEO:
+//     the kernel wakes the transfer's thread straight from the ACK, without
+//     the netpoller's park/unpark round trip, which doubled the lockstep
+//     round trip of window-1 TFTP (the harness's Go lockstep ceiling);
+//   - blocks are read with ReadAt in 64 KiB chunks, not one read per block;
 //   - blksize capped at 1468 (MTU 1500 − IP/UDP headers − 4): larger blocks
 //     are IP-fragmented and one lost fragment loses the block;
-//   - 250 ms retransmit timeout and no random backoff: a lost packet costs
-//     ~0.25 s instead of 5 s + up to 1 s;
-//   - single-port mode, so every packet passes through one socket we wrap:
-//     that is the only place the library lets us stop it from answering a
-//     client's ERROR (the PXE tsize-probe abort) with an ERROR of its own,
-//     which RFC 1350 forbids. The upstreamable fix is one line in
-//     sender.sendDatagram: return a sentinel on pERROR and skip abort() for it.
+//   - 250 ms retransmit timeout, short capped backoff: a lost packet costs
+//     ~0.25 s instead of seconds;
+//   - a client's ERROR (the PXE tsize-probe abort) ends its transfer
+//     silently: RFC 1350 forbids answering an ERROR.
 package tftpd
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -23,12 +32,14 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/pin/tftp/v3"
+	"golang.org/x/net/ipv4"
 
 	"github.com/diskless-project/diskless/netboot"
 )
@@ -39,6 +50,9 @@ const (
 	DefaultTimeout      = 250 * time.Millisecond
 	DefaultRetries      = 20 // 20 × 250 ms: a client silent for 5 s is gone
 	DefaultMaxTransfers = 512
+	// MaxWindowSize bounds RFC 7440 windows: 64 × 1468 B is 94 KB in flight,
+	// well inside a default socket buffer.
+	MaxWindowSize = 64
 )
 
 // Options configure a Server.
@@ -48,6 +62,7 @@ type Options struct {
 	Metrics *netboot.Metrics
 	Log     *slog.Logger
 	// Conn is the bound socket (serve binds early to name a port conflict).
+	// It receives requests only; each transfer gets its own socket.
 	Conn         net.PacketConn
 	MaxBlockSize int
 	Timeout      time.Duration
@@ -57,10 +72,15 @@ type Options struct {
 
 // Server serves one socket. It implements netboot.Service.
 type Server struct {
-	o      Options
-	conn   *guardConn
-	srv    *tftp.Server
-	active atomic.Int64
+	o        Options
+	pc       *ipv4.PacketConn // o.Conn with destination addresses, when UDP
+	active   atomic.Int64
+	aborted  atomic.Int64
+	wg       sync.WaitGroup
+	stopping atomic.Bool
+	mu       sync.Mutex
+	flights  map[flightKey]*flight
+	netns    int // see dialTransfer
 }
 
 // Listen binds addr ("host:port") for TFTP with a clear error when taken.
@@ -86,6 +106,7 @@ func New(o Options) (*Server, error) {
 	if o.MaxBlockSize == 0 {
 		o.MaxBlockSize = DefaultMaxBlockSize
 	}
+	o.MaxBlockSize = min(max(o.MaxBlockSize, 512), 65464)
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
@@ -95,22 +116,16 @@ func New(o Options) (*Server, error) {
 	if o.MaxTransfers == 0 {
 		o.MaxTransfers = DefaultMaxTransfers
 	}
-	s := &Server{o: o, conn: newGuardConn(o.Conn)}
-	srv := tftp.NewServer(s.handleRead, nil) // nil write handler: writes refused
-	srv.EnableSinglePort()
-	// Our conn wrapper hides the *net.UDPConn, so the library's MTU probe
-	// would fall back to 512: switch it off and cap blksize ourselves.
-	srv.SetBlockSizeNegotiation(false)
-	srv.SetBlockSize(o.MaxBlockSize)
-	srv.SetTimeout(o.Timeout)
-	srv.SetRetries(o.Retries)
-	srv.SetBackoff(func(attempt int) time.Duration {
-		// Retransmit at once the first times; back off a little for a client
-		// that stays silent, never the library's random 0-1 s.
-		return min(time.Duration(attempt)*20*time.Millisecond, 200*time.Millisecond)
-	})
-	srv.SetHook(hook{log: o.Log})
-	s.srv = srv
+	s := &Server{o: o, netns: foreignNetns(o.Conn), flights: map[flightKey]*flight{}}
+	if uc, ok := o.Conn.(*net.UDPConn); ok {
+		// Learn which local address each RRQ was sent to, so a wildcard
+		// listener answers from that address (a client drops DATA from any
+		// other).
+		pc := ipv4.NewPacketConn(uc)
+		if pc.SetControlMessage(ipv4.FlagDst, true) == nil {
+			s.pc = pc
+		}
+	}
 	return s, nil
 }
 
@@ -123,169 +138,540 @@ func (s *Server) Addr() net.Addr { return s.o.Conn.LocalAddr() }
 // Run serves until ctx is cancelled, then lets running transfers finish
 // (bounded by their retransmit timeouts) and returns.
 func (s *Server) Run(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() {
-		for {
-			panicked, err := s.serveOnce()
-			if !panicked || ctx.Err() != nil {
-				errc <- err
-				return
-			}
-		}
-	}()
 	s.o.Log.Info("tftp listening", "addr", s.Addr().String(), "max_blksize", s.o.MaxBlockSize, "timeout", s.o.Timeout)
+	errc := make(chan error, 1)
+	go func() { errc <- s.serve() }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
 	}
-	s.srv.Shutdown()
+	s.stopping.Store(true)
+	s.o.Conn.SetReadDeadline(time.Unix(1, 0)) // wakes the request loop
+	<-errc
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
 	drain := time.Duration(s.o.Retries+2) * s.o.Timeout * 2
 	select {
-	case <-errc:
+	case <-done:
 	case <-time.After(drain):
 		s.o.Log.Warn("tftp: transfers still running at shutdown; closing", "active", s.active.Load())
-		s.o.Conn.Close()
-		<-errc
+	}
+	s.o.Conn.Close()
+	if s.netns >= 0 {
+		syscall.Close(s.netns)
 	}
 	return nil
 }
 
-// serveOnce runs the library's loop, surviving a panic in it: in single-port
-// mode its loop sends a packet on a transfer's channel after releasing the
-// lock the transfer closes that channel under, so a late duplicate ACK can
-// hit a closed channel ("send on closed channel"). The panic happens outside
-// the lock and running transfers keep their state, so serving on is safe.
-// Upstream fix: do the non-blocking channel send while holding s.mu.
-func (s *Server) serveOnce() (panicked bool, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.o.Log.Error("tftp: recovered from a panic in the TFTP library; serving on", "panic", fmt.Sprint(p))
-			panicked, err = true, fmt.Errorf("tftp library panic: %v", p)
+// serve reads requests until the server stops.
+func (s *Server) serve() error {
+	buf := make([]byte, 1500) // an RRQ beyond one Ethernet frame is not a boot ROM's
+	for {
+		var (
+			n     int
+			from  net.Addr
+			local netip.Addr
+			err   error
+		)
+		if s.pc != nil {
+			var cm *ipv4.ControlMessage
+			n, cm, from, err = s.pc.ReadFrom(buf)
+			if cm != nil && cm.Dst != nil {
+				local, _ = netip.AddrFromSlice(cm.Dst.To4())
+			}
+		} else {
+			n, from, err = s.o.Conn.ReadFrom(buf)
 		}
-	}()
-	return false, s.srv.Serve(s.conn)
+		if err != nil {
+			if s.stopping.Load() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("tftp: read request: %w", err)
+		}
+		ua, ok := from.(*net.UDPAddr)
+		if !ok || n < 2 {
+			continue
+		}
+		remote := ua.AddrPort()
+		remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+		if !remote.Addr().Is4() || remote.Port() == 0 {
+			continue
+		}
+		switch binary.BigEndian.Uint16(buf) {
+		case opRRQ:
+			req, err := parseRRQ(buf[2:n])
+			if err != nil {
+				s.o.Log.Debug("tftp: malformed RRQ", "client", remote.String(), "err", err)
+				s.replyError(from, errIllegal, err.Error())
+				continue
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				if fl := s.claim(remote, req.name); fl != nil {
+					defer s.release(fl)
+					s.handleRead(req, local, remote, fl)
+				}
+			}()
+		case opWRQ:
+			s.replyError(from, errAccess, "writes are not supported")
+		default:
+			// DATA/ACK/ERROR/OACK belong to a transfer's own port; junk is
+			// dropped without an answer.
+		}
+	}
 }
 
-func (s *Server) handleRead(name string, rf io.ReaderFrom) (err error) {
-	// Each transfer runs on its own goroutine: a bug in one must not take
-	// the boot service of every other slave down with it.
+// A flight is one transfer, known by client address and file name, so that
+// a retransmitted RRQ does not start a second transfer from a second port
+// (atftp aborts on that OACK: "unexpected OACK").
+type flightKey struct {
+	remote netip.AddrPort
+	name   string
+}
+
+type flight struct {
+	key     flightKey
+	started chan struct{} // closed once the client acked our first packet
+	done    chan struct{} // closed when the transfer ends
+	aborted bool          // ended by the client's ERROR (set before done)
+}
+
+// claim registers a transfer for (remote, name), or returns nil when the
+// RRQ duplicates one that has not been acknowledged yet. A PXE client that
+// aborted the previous transfer (the tsize probe) asks again at once from
+// the same port: that RRQ waits for the previous transfer to take in its
+// ERROR, then starts.
+func (s *Server) claim(remote netip.AddrPort, name string) *flight {
+	key := flightKey{remote, name}
+	fl := &flight{key: key, started: make(chan struct{}), done: make(chan struct{})}
+	for {
+		s.mu.Lock()
+		prev := s.flights[key]
+		if prev == nil || chanClosed(prev.started) {
+			s.flights[key] = fl
+			s.mu.Unlock()
+			return fl
+		}
+		s.mu.Unlock()
+		select {
+		case <-prev.started:
+			return nil // a duplicate: the running transfer answered it
+		case <-prev.done:
+			if !prev.aborted {
+				return nil // it timed out: this client is gone
+			}
+		case <-time.After(s.o.Timeout * time.Duration(s.o.Retries+1)):
+			return nil
+		}
+	}
+}
+
+func (s *Server) release(fl *flight) {
+	s.mu.Lock()
+	if s.flights[fl.key] == fl {
+		delete(s.flights, fl.key)
+	}
+	s.mu.Unlock()
+	close(fl.done)
+}
+
+func chanClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Server) replyError(to net.Addr, code uint16, msg string) {
+	s.o.Conn.WriteTo(errorPacket(code, msg), to)
+}
+
+// TFTP opcodes and error codes (RFC 1350, 2347).
+const (
+	opRRQ   = 1
+	opWRQ   = 2
+	opDATA  = 3
+	opACK   = 4
+	opERROR = 5
+	opOACK  = 6
+
+	errUndefined = 0
+	errNotFound  = 1
+	errAccess    = 2
+	errIllegal   = 4
+	errOption    = 8
+)
+
+func errorPacket(code uint16, msg string) []byte {
+	p := make([]byte, 4, 5+len(msg))
+	binary.BigEndian.PutUint16(p, opERROR)
+	binary.BigEndian.PutUint16(p[2:], code)
+	p = append(p, msg...)
+	return append(p, 0)
+}
+
+type request struct {
+	name, mode string
+	opts       [][2]string // in the client's order, names lower-cased
+}
+
+func parseRRQ(p []byte) (request, error) {
+	var fields []string
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, 0)
+		if i < 0 {
+			return request{}, errors.New("field not NUL-terminated")
+		}
+		fields = append(fields, string(p[:i]))
+		p = p[i+1:]
+	}
+	if len(fields) < 2 || fields[0] == "" {
+		return request{}, errors.New("no file name or mode")
+	}
+	r := request{name: fields[0], mode: strings.ToLower(fields[1])}
+	if r.mode != "octet" && r.mode != "netascii" {
+		return request{}, fmt.Errorf("mode %q not supported (octet, netascii)", fields[1])
+	}
+	for i := 2; i+1 < len(fields); i += 2 {
+		r.opts = append(r.opts, [2]string{strings.ToLower(fields[i]), fields[i+1]})
+	}
+	return r, nil
+}
+
+// handleRead runs one transfer on its own goroutine.
+func (s *Server) handleRead(req request, local netip.Addr, remote netip.AddrPort, fl *flight) {
+	client := remote.String()
+	name := req.name
 	defer func() {
+		// A bug in one transfer must not take the boot service of every
+		// other slave down with it.
 		if p := recover(); p != nil {
-			s.o.Log.Error("tftp: panic serving a transfer", "file", name, "panic", fmt.Sprint(p))
-			err = fmt.Errorf("internal error")
+			s.o.Log.Error("tftp: panic serving a transfer", "file", name, "client", client, "panic", fmt.Sprint(p))
 		}
 	}()
 	start := time.Now()
-	ot, _ := rf.(tftp.OutgoingTransfer)
-	var remote netip.Addr
-	var client string
-	if ot != nil {
-		ra := ot.RemoteAddr()
-		remote, _ = netip.AddrFromSlice(ra.IP)
-		remote = remote.Unmap()
-		client = ra.String()
-	}
+	ra := net.UDPAddrFromAddrPort(remote)
 	if n := s.active.Add(1); n > int64(s.o.MaxTransfers) {
 		s.active.Add(-1)
 		s.o.Log.Warn("tftp read refused: too many transfers", "file", name, "client", client, "active", n-1)
 		s.o.Metrics.Request("tftp", "busy", 0)
-		return fmt.Errorf("server busy")
+		s.replyError(ra, errUndefined, "server busy")
+		return
 	}
 	defer s.active.Add(-1)
 	f, err := s.o.Tree.Open(name)
 	if err != nil {
 		s.o.Log.Warn("tftp read failed", "file", name, "client", client, "outcome", netboot.Outcome(err), "err", err)
 		s.o.Metrics.Request("tftp", netboot.Outcome(err), 0)
-		return err
+		code := uint16(errNotFound)
+		if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
+			code = errAccess
+		}
+		s.replyError(ra, code, tftpMessage(err))
+		return
 	}
 	defer f.Close()
-	if ot != nil {
-		ot.SetSize(f.Size) // answers the tsize option
+	var content io.ReaderAt
+	size := f.Size
+	if rat, ok := f.Content.(io.ReaderAt); ok && req.mode == "octet" {
+		content = rat
+	} else {
+		data, err := readAll(f.Content, req.mode == "netascii")
+		if err != nil {
+			s.o.Log.Warn("tftp read failed", "file", f.Name, "client", client, "err", err)
+			s.o.Metrics.Request("tftp", "error", 0)
+			s.replyError(ra, errUndefined, "read error")
+			return
+		}
+		content, size = bytes.NewReader(data), int64(len(data))
 	}
-	n, err := rf.ReadFrom(f.Content)
+	c, err := dialTransfer(s.netns, local, remote)
+	if err != nil {
+		s.o.Log.Error("tftp: transfer socket", "client", client, "err", err)
+		s.o.Metrics.Request("tftp", "error", 0)
+		s.replyError(ra, errUndefined, "server error")
+		return
+	}
+	defer c.close()
+	if err := c.setTimeout(int64(s.o.Timeout)); err != nil {
+		s.o.Log.Error("tftp: transfer socket", "client", client, "err", err)
+		return
+	}
+	t := &transfer{s: s, c: c, src: content, size: size, blksize: 512, window: 1, started: fl.started}
+	n, err := t.run(req.opts)
+	fl.aborted = errors.Is(err, errPeerAborted)
 	dur := time.Since(start)
-	if err != nil && n == 0 && strings.Contains(err.Error(), "code=") {
+	switch {
+	case errors.Is(err, errPeerAborted) && n == 0:
 		// The client sent ERROR right after our OACK: the PXE tsize probe,
 		// part of every normal PXE boot, not a failure.
-		s.o.Log.Debug("tftp transfer aborted by client", "file", f.Name, "client", client, "size", f.Size, "err", err)
+		s.o.Log.Debug("tftp transfer aborted by client", "file", f.Name, "client", client, "size", size, "err", err)
 		s.o.Metrics.Request("tftp", "aborted", 0)
-		return nil
-	}
-	if err != nil {
-		// The library already told the client (or the client told us).
-		s.o.Log.Warn("tftp transfer failed", "file", f.Name, "client", client, "size", f.Size, "sent", n, "duration", dur.Round(time.Millisecond), "err", err)
+	case err != nil:
+		s.o.Log.Warn("tftp transfer failed", "file", f.Name, "client", client, "size", size, "sent", n, "duration", dur.Round(time.Millisecond), "err", err)
 		s.o.Metrics.Request("tftp", "error", n)
-		return nil
+	default:
+		s.o.Log.Info("tftp transfer", "file", f.Name, "client", client, "size", n, "duration", dur.Round(time.Millisecond), "blksize", t.blksize, "windowsize", t.window, "outcome", "ok")
+		s.o.Metrics.Request("tftp", "ok", n)
+		s.o.Tree.Track(s.o.Tracker, remote.Addr(), f)
 	}
-	s.o.Log.Info("tftp transfer", "file", f.Name, "client", client, "size", n, "duration", dur.Round(time.Millisecond), "outcome", "ok")
-	s.o.Metrics.Request("tftp", "ok", n)
-	s.o.Tree.Track(s.o.Tracker, remote, f)
-	return nil
 }
 
-type hook struct{ log *slog.Logger }
-
-func (h hook) OnSuccess(tftp.TransferStats) {}
-func (h hook) OnFailure(st tftp.TransferStats, err error) {
-	h.log.Debug("tftp library failure", "file", st.Filename, "client", st.RemoteAddr, "err", err)
+// tftpMessage is what the client is told: no server paths.
+func tftpMessage(err error) string {
+	switch netboot.Outcome(err) {
+	case "not-found":
+		return "File not found"
+	}
+	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
+		return "Access violation"
+	}
+	return "File not found"
 }
 
-// guardConn wraps the server socket and drops any ERROR packet the library
-// sends to a client whose last packet was itself an ERROR.
-type guardConn struct {
-	net.PacketConn
-	mu      sync.Mutex
-	lastErr map[string]time.Time // client addr -> when it sent ERROR
-	dropped atomic.Int64
+// readAll reads a whole (small) file, converting it for netascii
+// (RFC 764: LF -> CR LF, CR -> CR NUL).
+func readAll(r io.Reader, netascii bool) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, 64<<20))
+	if err != nil || !netascii {
+		return data, err
+	}
+	out := make([]byte, 0, len(data)+len(data)/16)
+	for _, b := range data {
+		switch b {
+		case '\n':
+			out = append(out, '\r', '\n')
+		case '\r':
+			out = append(out, '\r', 0)
+		default:
+			out = append(out, b)
+		}
+	}
+	return out, nil
 }
 
-func newGuardConn(c net.PacketConn) *guardConn {
-	return &guardConn{PacketConn: c, lastErr: map[string]time.Time{}}
+// DroppedErrors is how many client ERRORs ended a transfer without an
+// answer (RFC 1350: an ERROR is never answered), e.g. PXE tsize probes.
+func (s *Server) DroppedErrors() int64 { return s.aborted.Load() }
+
+var (
+	errPeerAborted = errors.New("client sent ERROR")
+	errTimeout     = errors.New("client silent: retries exhausted")
+)
+
+// transfer is one RRQ being answered.
+type transfer struct {
+	s       *Server
+	c       *udpSock
+	src     io.ReaderAt
+	size    int64
+	blksize int
+	window  int
+
+	chunk    []byte // file bytes [chunkOff, chunkOff+len(chunk))
+	chunkOff int64
+	pkt      []byte
+	ack      [516]byte
+	started  chan struct{} // closed at the first ACK
 }
 
-const opERROR = 5
+// negotiate answers the options (RFC 2347): it returns the OACK to send, or
+// nil when no option is acknowledged (then DATA 1 follows the RRQ at once).
+// timeout (RFC 2349) is not acknowledged: serve's 250 ms applies either way,
+// and the client keeps its own.
+func (t *transfer) negotiate(opts [][2]string) []byte {
+	var oack []byte
+	add := func(k, v string) {
+		if oack == nil {
+			oack = []byte{0, opOACK}
+		}
+		oack = append(append(append(append(oack, k...), 0), v...), 0)
+	}
+	seen := map[string]bool{}
+	for _, kv := range opts {
+		k, v := kv[0], kv[1]
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		n, err := strconv.Atoi(v)
+		switch k {
+		case "blksize":
+			if err != nil || n < 8 || n > 65464 {
+				continue // invalid: ignored, the default 512 stands
+			}
+			t.blksize = min(n, t.s.o.MaxBlockSize)
+			add(k, strconv.Itoa(t.blksize))
+		case "tsize":
+			if err != nil || n != 0 {
+				continue
+			}
+			add(k, strconv.FormatInt(t.size, 10))
+		case "windowsize":
+			if err != nil || n < 1 || n > 65535 {
+				continue
+			}
+			t.window = min(n, MaxWindowSize)
+			add(k, strconv.Itoa(t.window))
+		}
+	}
+	return oack
+}
 
-func isError(p []byte) bool { return len(p) >= 4 && binary.BigEndian.Uint16(p) == opERROR }
+// block returns the bytes of block b (1-based; may be short or empty).
+func (t *transfer) block(b int64) ([]byte, error) {
+	off := (b - 1) * int64(t.blksize)
+	if off >= t.size {
+		return nil, nil
+	}
+	end := min(off+int64(t.blksize), t.size)
+	if off < t.chunkOff || end > t.chunkOff+int64(len(t.chunk)) {
+		// Refill: at least 64 KiB and one whole window from block b.
+		n := max(64<<10/t.blksize, t.window) * t.blksize
+		if cap(t.chunk) < n {
+			t.chunk = make([]byte, n)
+		}
+		buf := t.chunk[:min(int64(n), t.size-off)]
+		m, err := t.src.ReadAt(buf, off)
+		if m < len(buf) {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF // the file shrank under us
+			}
+			return nil, err
+		}
+		t.chunk, t.chunkOff = buf, off
+	}
+	return t.chunk[off-t.chunkOff : end-t.chunkOff], nil
+}
 
-func (g *guardConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n, addr, err := g.PacketConn.ReadFrom(p)
-	if err == nil && addr != nil {
-		key := addr.String()
-		g.mu.Lock()
-		if isError(p[:n]) {
-			if len(g.lastErr) > 4096 { // bounded: forget old aborts
-				for k, t := range g.lastErr {
-					if time.Since(t) > 10*time.Second {
-						delete(g.lastErr, k)
-					}
+// run sends the options and the file; n is the bytes the client acknowledged.
+func (t *transfer) run(opts [][2]string) (n int64, err error) {
+	oack := t.negotiate(opts)
+	t.pkt = make([]byte, 4+t.blksize)
+	binary.BigEndian.PutUint16(t.pkt, opDATA)
+	last := t.size/int64(t.blksize) + 1 // the short (maybe empty) final block
+	if oack != nil {
+		if _, err := t.exchangeWindow(func() error { return t.c.send(oack) }, 0, 0); err != nil {
+			return 0, err
+		}
+		close(t.started)
+		t.started = nil
+	}
+	next := int64(1) // first block not yet acknowledged
+	for next <= last {
+		end := min(next+int64(t.window)-1, last)
+		from := next
+		send := func() error {
+			for b := from; b <= end; b++ {
+				data, err := t.block(b)
+				if err != nil {
+					t.c.send(errorPacket(errUndefined, "read error"))
+					return err
+				}
+				binary.BigEndian.PutUint16(t.pkt[2:], uint16(b))
+				copy(t.pkt[4:], data)
+				if err := t.c.send(t.pkt[:4+len(data)]); err != nil {
+					return err
 				}
 			}
-			g.lastErr[key] = time.Now()
+			return nil
 		}
-		g.mu.Unlock()
-	}
-	return n, addr, err
-}
-
-func (g *guardConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if isError(p) {
-		key := addr.String()
-		g.mu.Lock()
-		// The library's answer follows the client's ERROR within
-		// microseconds; the mark is used once and expires, so a genuine
-		// "file not found" to a later request from that port still goes out.
-		at, marked := g.lastErr[key]
-		peerAborted := marked && time.Since(at) < time.Second
-		delete(g.lastErr, key)
-		g.mu.Unlock()
-		if peerAborted {
-			g.dropped.Add(1)
-			return len(p), nil // swallowed: never answer an ERROR with an ERROR
+		acked, err := t.exchangeWindow(send, from, end)
+		if err != nil {
+			return min((next-1)*int64(t.blksize), t.size), err
+		}
+		next = acked + 1
+		if t.started != nil {
+			close(t.started)
+			t.started = nil
 		}
 	}
-	return g.PacketConn.WriteTo(p, addr)
+	return t.size, nil
 }
 
-// DroppedErrors is how many ERROR-to-ERROR replies were swallowed (tests).
-func (s *Server) DroppedErrors() int64 { return s.conn.dropped.Load() }
+// exchangeWindow sends blocks [from, end] and waits for an ACK within
+// [from-1, end] (RFC 7440: an ACK short of end asks for a resend from the
+// block after it); it retransmits on timeout. It returns the block acked.
+// Block numbers on the wire are 16 bits and wrap to 0 (files over 32 MiB
+// at blksize 512), so ACKs are matched modulo 2^16.
+func (t *transfer) exchangeWindow(send func() error, from, end int64) (int64, error) {
+	for attempt := 0; attempt <= t.s.o.Retries; attempt++ {
+		if attempt > 0 {
+			// Resend at once the first times; back off a little for a
+			// client that stays silent.
+			if d := min(time.Duration(attempt-1)*20*time.Millisecond, 200*time.Millisecond); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		if err := send(); err != nil {
+			return 0, err
+		}
+		if acked, err := t.awaitAck(from, end); err != nil || acked >= 0 {
+			return acked, err
+		}
+	}
+	return 0, errTimeout
+}
+
+// awaitAck waits for one ACK moving the transfer on; -1 means resend.
+func (t *transfer) awaitAck(from, end int64) (int64, error) {
+	stale := 0
+	for {
+		n, err := t.c.recv(t.ack[:])
+		if err != nil {
+			if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
+				return -1, nil // SO_RCVTIMEO: retransmit
+			}
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				return 0, errors.New("client port closed (ICMP unreachable)")
+			}
+			return 0, err
+		}
+		if n < 4 {
+			continue
+		}
+		switch binary.BigEndian.Uint16(t.ack[:]) {
+		case opACK:
+			got := binary.BigEndian.Uint16(t.ack[2:])
+			// The block acked, among [from-1, end], matched modulo 2^16.
+			acked := from - 1 + int64(got-uint16(from-1))
+			if acked <= end && acked >= from {
+				return acked, nil
+			}
+			if acked == from-1 && t.window > 1 {
+				// RFC 7440: the client lost part of the window and acks
+				// the last block it has in order: resend from there.
+				return -1, nil
+			}
+			// A duplicate of an older ACK: never resent on (the Sorcerer's
+			// Apprentice); the timeout still applies, unless a flood of
+			// them keeps SO_RCVTIMEO from ever firing.
+			if stale++; stale > 2*t.window+4 {
+				return -1, nil
+			}
+		case opERROR:
+			t.s.aborted.Add(1) // never answered (RFC 1350)
+			return 0, fmt.Errorf("%w: code=%d %q", errPeerAborted, binary.BigEndian.Uint16(t.ack[2:]), cstring(t.ack[4:n]))
+		default:
+			// Not part of a read transfer; ignore.
+		}
+	}
+}
+
+func cstring(b []byte) string {
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}

@@ -316,12 +316,13 @@ func TestLossCompletesPromptly(t *testing.T) {
 	start(t, env, conn)
 	// Drop on input at each end: DATA lost on its way to the client, ACKs
 	// on their way to the server. (An output-hook drop would instead fail
-	// the sender's sendto with EPERM, which is not packet loss.) Single-port
-	// mode keeps the server on port 69, so the port matches every packet.
+	// the sender's sendto with EPERM, which is not packet loss.) Every UDP
+	// packet: the transfer runs on an ephemeral server port (RFC 1350 TID),
+	// and the pair's namespaces carry nothing else.
 	for _, side := range []struct {
 		ns    *testenv.NetNS
 		match string
-	}{{p.Client, "udp sport 69"}, {p.Server, "udp dport 69"}} {
+	}{{p.Client, "meta l4proto udp"}, {p.Server, "meta l4proto udp"}} {
 		rules := "table inet loss {\n  chain in { type filter hook input priority 0; " + side.match + " numgen random mod 50 == 0 counter drop; }\n}\n"
 		rulesFile := filepath.Join(t.TempDir(), "loss.nft")
 		os.WriteFile(rulesFile, []byte(rules), 0o644)
@@ -424,8 +425,8 @@ func TestGarbagePackets(t *testing.T) {
 	}
 }
 
-// TestBootStorm: 48 clients at once (single-port mode serialises sends on
-// one socket) all get byte-identical files.
+// TestBootStorm: 48 clients at once, each on its own server socket and
+// thread, all get byte-identical files.
 func TestBootStorm(t *testing.T) {
 	env := nettest.New(t, 256<<10)
 	h := start(t, env, nil)
@@ -454,4 +455,90 @@ func TestBootStorm(t *testing.T) {
 		}
 	}
 	t.Logf("%d concurrent 256 KiB transfers in %v", n, time.Since(began).Round(time.Millisecond))
+}
+
+// TestWindowsizeAndBlockWrap: RFC 7440 windows with atftp's client, and a
+// transfer of more than 65535 blocks (block numbers wrap to 0).
+func TestWindowsizeAndBlockWrap(t *testing.T) {
+	env := nettest.New(t, 700<<10+77) // 89,000 blocks of 8 bytes
+	h := start(t, env, nil)
+	atftp := testenv.RequireCmd(t, "atftp", "atftp")
+	for _, opts := range [][]string{
+		{"--option", "windowsize 16", "--option", "blksize 1468"},
+		{"--option", "windowsize 7", "--option", "blksize 512"},
+		{"--option", "blksize 8"},
+	} {
+		local := filepath.Join(t.TempDir(), "got")
+		args := append(append([]string{"-g", "-r", "kernels/6.1.0/vmlinuz", "-l", local}, opts...), h.host, fmt.Sprint(h.port))
+		out, err := exec.Command(atftp, args...).CombinedOutput()
+		got, _ := os.ReadFile(local)
+		if err != nil || !bytes.Equal(got, env.Kernel) {
+			t.Errorf("atftp %v: %v, %d of %d bytes: %s", opts, err, len(got), len(env.Kernel), out)
+		}
+	}
+}
+
+// TestDuplicateRRQOneTransfer: a retransmitted RRQ (the client's timeout
+// beat our OACK) must not start a second transfer from a second port: atftp
+// aborts on that second OACK.
+func TestDuplicateRRQOneTransfer(t *testing.T) {
+	env := nettest.New(t, 100000)
+	h := start(t, env, nil)
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: h.port}
+	rrq := rrqPacket("pxelinux.0", "tsize", "0")
+	c.WriteToUDP(rrq, srv)
+	c.WriteToUDP(rrq, srv)
+	ports := map[int]int{}
+	buf := make([]byte, 2000)
+	c.SetReadDeadline(time.Now().Add(400 * time.Millisecond)) // the first OACK and its one retransmission
+	for {
+		n, from, err := c.ReadFromUDP(buf)
+		if err != nil {
+			break
+		}
+		if binary.BigEndian.Uint16(buf[:n]) != 6 {
+			t.Fatalf("want OACK, got %q", buf[:n])
+		}
+		ports[from.Port]++
+	}
+	if len(ports) != 1 {
+		t.Fatalf("OACKs came from %d ports (%v), want one transfer", len(ports), ports)
+	}
+	for p := range ports {
+		c.WriteToUDP([]byte{0, 5, 0, 0, 0}, &net.UDPAddr{IP: srv.IP, Port: p})
+	}
+}
+
+// TestWildcardRepliesFromRequestedAddress: on a wildcard listener (serve's
+// default tftp_addr) the transfer answers from the address the RRQ was sent
+// to; clients drop DATA from any other address.
+func TestWildcardRepliesFromRequestedAddress(t *testing.T) {
+	conn, err := tftpd.Listen("0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := nettest.New(t, 1000)
+	h := start(t, env, conn)
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	dst := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: h.port} // not the client's own 127.0.0.1
+	c.WriteToUDP(rrqPacket("pxelinux.0"), dst)
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 600)
+	n, from, err := c.ReadFromUDP(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !from.IP.Equal(dst.IP) || binary.BigEndian.Uint16(buf) != 3 || string(buf[4:n]) != "fake pxelinux" {
+		t.Fatalf("got op %d %q from %v, want DATA 1 from 127.0.0.2", binary.BigEndian.Uint16(buf), buf[4:n], from)
+	}
+	c.WriteToUDP([]byte{0, 4, 0, 1}, from)
 }

@@ -1,0 +1,125 @@
+package tftpd
+
+import (
+	"net"
+	"net/netip"
+	"runtime"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// udpSock is a transfer's own socket: blocking, connected to the client,
+// read and written with plain syscalls. A blocking recv with SO_RCVTIMEO
+// lets the kernel wake this thread directly when the ACK lands, where Go's
+// netpoller would park the goroutine and go through epoll to resume it: for
+// window-1 TFTP that round trip is the whole cost of a block. Go moves other
+// goroutines off a thread blocked here, so hundreds of transfers cost
+// hundreds of mostly-idle threads, as in atftpd.
+type udpSock struct{ fd int }
+
+// dialTransfer opens the transfer's socket on local (any address when
+// invalid), an ephemeral port (the server's TID), connected to remote.
+// netns is -1, or the network namespace of a listener made in another one
+// than this process's (tests bind inside a netns from one locked thread).
+func dialTransfer(netns int, local netip.Addr, remote netip.AddrPort) (*udpSock, error) {
+	fd, err := newSocket(netns)
+	if err != nil {
+		return nil, err
+	}
+	s := &udpSock{fd: fd}
+	sa := &syscall.SockaddrInet4{}
+	if local.Is4() {
+		sa.Addr = local.As4()
+	}
+	if err := syscall.Bind(fd, sa); err != nil {
+		s.close()
+		return nil, err
+	}
+	if err := syscall.Connect(fd, &syscall.SockaddrInet4{Addr: remote.Addr().As4(), Port: int(remote.Port())}); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *udpSock) setTimeout(d int64) error { // nanoseconds
+	tv := syscall.NsecToTimeval(d)
+	return syscall.SetsockoptTimeval(s.fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
+}
+
+func (s *udpSock) send(p []byte) error {
+	for {
+		_, err := syscall.Write(s.fd, p)
+		if err == syscall.EINTR {
+			continue
+		}
+		return err
+	}
+}
+
+// recv returns EAGAIN when SO_RCVTIMEO expires.
+func (s *udpSock) recv(p []byte) (int, error) {
+	n, err := syscall.Read(s.fd, p)
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func (s *udpSock) close() { syscall.Close(s.fd) }
+
+func newSocket(netns int) (int, error) {
+	if netns < 0 {
+		return syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_UDP)
+	}
+	type result struct {
+		fd  int
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// Never unlocked: the thread, its namespace changed, exits with
+		// this goroutine.
+		runtime.LockOSThread()
+		if err := unix.Setns(netns, unix.CLONE_NEWNET); err != nil {
+			ch <- result{-1, err}
+			return
+		}
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, syscall.IPPROTO_UDP)
+		ch <- result{fd, err}
+	}()
+	r := <-ch
+	return r.fd, r.err
+}
+
+// foreignNetns returns an fd of conn's network namespace when that is not
+// the one of this thread, else -1.
+func foreignNetns(conn net.PacketConn) int {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	nsfd := -1
+	rc.Control(func(fd uintptr) {
+		nsfd, err = unix.IoctlRetInt(int(fd), unix.SIOCGSKNS)
+	})
+	if err != nil || nsfd < 0 {
+		return -1
+	}
+	// This thread's namespace, not /proc/self's: the main thread may be the
+	// one a test moved into a netns (Go parks such a thread for good).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var theirs, ours unix.Stat_t
+	if unix.Fstat(nsfd, &theirs) != nil || unix.Stat("/proc/thread-self/ns/net", &ours) != nil || theirs.Ino == ours.Ino && theirs.Dev == ours.Dev {
+		unix.Close(nsfd)
+		return -1
+	}
+	unix.CloseOnExec(nsfd)
+	return nsfd
+}
