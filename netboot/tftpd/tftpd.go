@@ -78,8 +78,6 @@ type Server struct {
 	aborted  atomic.Int64
 	wg       sync.WaitGroup
 	stopping atomic.Bool
-	mu       sync.Mutex
-	flights  map[flightKey]*flight
 	netns    int // see dialTransfer
 }
 
@@ -116,7 +114,7 @@ func New(o Options) (*Server, error) {
 	if o.MaxTransfers == 0 {
 		o.MaxTransfers = DefaultMaxTransfers
 	}
-	s := &Server{o: o, netns: foreignNetns(o.Conn), flights: map[flightKey]*flight{}}
+	s := &Server{o: o, netns: foreignNetns(o.Conn)}
 	if uc, ok := o.Conn.(*net.UDPConn); ok {
 		// Learn which local address each RRQ was sent to, so a wildcard
 		// listener answers from that address (a client drops DATA from any
@@ -216,10 +214,7 @@ func (s *Server) serve() error {
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				if fl := s.claim(remote, req.name); fl != nil {
-					defer s.release(fl)
-					s.handleRead(req, local, remote, fl)
-				}
+				s.handleRead(req, local, remote)
 			}()
 		case opWRQ:
 			s.replyError(from, errAccess, "writes are not supported")
@@ -230,68 +225,11 @@ func (s *Server) serve() error {
 	}
 }
 
-// A flight is one transfer, known by client address and file name, so that
-// a retransmitted RRQ does not start a second transfer from a second port
-// (atftp aborts on that OACK: "unexpected OACK").
-type flightKey struct {
-	remote netip.AddrPort
-	name   string
-}
-
-type flight struct {
-	key     flightKey
-	started chan struct{} // closed once the client acked our first packet
-	done    chan struct{} // closed when the transfer ends
-	aborted bool          // ended by the client's ERROR (set before done)
-}
-
-// claim registers a transfer for (remote, name), or returns nil when the
-// RRQ duplicates one that has not been acknowledged yet. A PXE client that
-// aborted the previous transfer (the tsize probe) asks again at once from
-// the same port: that RRQ waits for the previous transfer to take in its
-// ERROR, then starts.
-func (s *Server) claim(remote netip.AddrPort, name string) *flight {
-	key := flightKey{remote, name}
-	fl := &flight{key: key, started: make(chan struct{}), done: make(chan struct{})}
-	for {
-		s.mu.Lock()
-		prev := s.flights[key]
-		if prev == nil || chanClosed(prev.started) {
-			s.flights[key] = fl
-			s.mu.Unlock()
-			return fl
-		}
-		s.mu.Unlock()
-		select {
-		case <-prev.started:
-			return nil // a duplicate: the running transfer answered it
-		case <-prev.done:
-			if !prev.aborted {
-				return nil // it timed out: this client is gone
-			}
-		case <-time.After(s.o.Timeout * time.Duration(s.o.Retries+1)):
-			return nil
-		}
-	}
-}
-
-func (s *Server) release(fl *flight) {
-	s.mu.Lock()
-	if s.flights[fl.key] == fl {
-		delete(s.flights, fl.key)
-	}
-	s.mu.Unlock()
-	close(fl.done)
-}
-
-func chanClosed(c chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
-}
+// Every RRQ starts its own transfer from its own port, as tftp-hpa and
+// dnsmasq do. Joining a repeated RRQ to a transfer not yet acknowledged was
+// tried: OVMF's PXE re-asks from the same port after its tsize probe without
+// the server seeing an abort, and waited 5 s for the probe to time out
+// (PXE-E99) under load.
 
 func (s *Server) replyError(to net.Addr, code uint16, msg string) {
 	s.o.Conn.WriteTo(errorPacket(code, msg), to)
@@ -350,7 +288,7 @@ func parseRRQ(p []byte) (request, error) {
 }
 
 // handleRead runs one transfer on its own goroutine.
-func (s *Server) handleRead(req request, local netip.Addr, remote netip.AddrPort, fl *flight) {
+func (s *Server) handleRead(req request, local netip.Addr, remote netip.AddrPort) {
 	client := remote.String()
 	name := req.name
 	defer func() {
@@ -408,9 +346,8 @@ func (s *Server) handleRead(req request, local netip.Addr, remote netip.AddrPort
 		s.o.Log.Error("tftp: transfer socket", "client", client, "err", err)
 		return
 	}
-	t := &transfer{s: s, c: c, src: content, size: size, blksize: 512, window: 1, started: fl.started}
+	t := &transfer{s: s, c: c, src: content, size: size, blksize: 512, window: 1}
 	n, err := t.run(req.opts)
-	fl.aborted = errors.Is(err, errPeerAborted)
 	dur := time.Since(start)
 	switch {
 	case errors.Is(err, errPeerAborted) && n == 0:
@@ -483,7 +420,6 @@ type transfer struct {
 	chunkOff int64
 	pkt      []byte
 	ack      [516]byte
-	started  chan struct{} // closed at the first ACK
 }
 
 // negotiate answers the options (RFC 2347): it returns the OACK to send, or
@@ -565,8 +501,6 @@ func (t *transfer) run(opts [][2]string) (n int64, err error) {
 		if _, err := t.exchangeWindow(func() error { return t.c.send(oack) }, 0, 0); err != nil {
 			return 0, err
 		}
-		close(t.started)
-		t.started = nil
 	}
 	next := int64(1) // first block not yet acknowledged
 	for next <= last {
@@ -592,10 +526,6 @@ func (t *transfer) run(opts [][2]string) (n int64, err error) {
 			return min((next-1)*int64(t.blksize), t.size), err
 		}
 		next = acked + 1
-		if t.started != nil {
-			close(t.started)
-			t.started = nil
-		}
 	}
 	return t.size, nil
 }

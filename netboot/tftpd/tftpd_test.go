@@ -478,41 +478,6 @@ func TestWindowsizeAndBlockWrap(t *testing.T) {
 	}
 }
 
-// TestDuplicateRRQOneTransfer: a retransmitted RRQ (the client's timeout
-// beat our OACK) must not start a second transfer from a second port: atftp
-// aborts on that second OACK.
-func TestDuplicateRRQOneTransfer(t *testing.T) {
-	env := nettest.New(t, 100000)
-	h := start(t, env, nil)
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	srv := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: h.port}
-	rrq := rrqPacket("pxelinux.0", "tsize", "0")
-	c.WriteToUDP(rrq, srv)
-	c.WriteToUDP(rrq, srv)
-	ports := map[int]int{}
-	buf := make([]byte, 2000)
-	c.SetReadDeadline(time.Now().Add(400 * time.Millisecond)) // the first OACK and its one retransmission
-	for {
-		n, from, err := c.ReadFromUDP(buf)
-		if err != nil {
-			break
-		}
-		if binary.BigEndian.Uint16(buf[:n]) != 6 {
-			t.Fatalf("want OACK, got %q", buf[:n])
-		}
-		ports[from.Port]++
-	}
-	if len(ports) != 1 {
-		t.Fatalf("OACKs came from %d ports (%v), want one transfer", len(ports), ports)
-	}
-	for p := range ports {
-		c.WriteToUDP([]byte{0, 5, 0, 0, 0}, &net.UDPAddr{IP: srv.IP, Port: p})
-	}
-}
 
 // TestWildcardRepliesFromRequestedAddress: on a wildcard listener (serve's
 // default tftp_addr) the transfer answers from the address the RRQ was sent
