@@ -478,7 +478,6 @@ func TestWindowsizeAndBlockWrap(t *testing.T) {
 	}
 }
 
-
 // TestWildcardRepliesFromRequestedAddress: on a wildcard listener (serve's
 // default tftp_addr) the transfer answers from the address the RRQ was sent
 // to; clients drop DATA from any other address.
