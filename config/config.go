@@ -244,17 +244,7 @@ func splitList(s string) []string {
 func (c *Config) decode() error {
 	v := c.v
 	var err error
-	addr := func(key string) netip.Addr {
-		s := strings.TrimSpace(v.GetString(key))
-		if s == "" || err != nil {
-			return netip.Addr{}
-		}
-		a, e := netip.ParseAddr(s)
-		if e != nil || !a.Is4() {
-			err = fmt.Errorf("config %s: %q is not an IPv4 address", key, s)
-		}
-		return a
-	}
+	addr := func(key string) netip.Addr { return c.addrKey(key, &err) }
 	c.Master = addr("master")
 	if s := strings.TrimSpace(v.GetString("subnet")); s != "" && err == nil {
 		p, e := netip.ParsePrefix(s)

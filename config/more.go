@@ -11,17 +11,7 @@ import (
 func (c *Config) decodeMore() error {
 	v := c.v
 	var err error
-	addr := func(key string) netip.Addr {
-		s := strings.TrimSpace(v.GetString(key))
-		if s == "" || err != nil {
-			return netip.Addr{}
-		}
-		a, e := netip.ParseAddr(s)
-		if e != nil || !a.Is4() {
-			err = fmt.Errorf("config %s: %q is not an IPv4 address", key, s)
-		}
-		return a
-	}
+	addr := func(key string) netip.Addr { return c.addrKey(key, &err) }
 	port := func(key string) int {
 		p := v.GetInt(key)
 		if err == nil && (p < 0 || p > 65535) {
@@ -81,4 +71,18 @@ func (c *Config) NFSServerOrMaster() netip.Addr {
 // StatePath maps a path under the state directory onto the root prefix.
 func (c *Config) StatePath(elem ...string) string {
 	return c.On(filepath.Join(append([]string{c.StateDir}, elem...)...))
+}
+
+// addrKey reads an optional IPv4 address; the first bad value is kept in *err
+// and later keys are then skipped.
+func (c *Config) addrKey(key string, err *error) netip.Addr {
+	s := strings.TrimSpace(c.v.GetString(key))
+	if s == "" || *err != nil {
+		return netip.Addr{}
+	}
+	a, e := netip.ParseAddr(s)
+	if e != nil || !a.Is4() {
+		*err = fmt.Errorf("config %s: %q is not an IPv4 address", key, s)
+	}
+	return a
 }
