@@ -85,6 +85,9 @@ func runDoctor(f *Factory, o *DoctorOptions) error {
 			Iface: cfg.Interface, DHCPPort: cfg.Serve.DHCPPort, TFTPPort: cfg.Serve.TFTPPort, Timeout: o.Timeout,
 			NFS: func(ctx context.Context, s *slave.Slave) error {
 				r := checker.Check(ctx, []nfs.Target{nfsTarget(cfg, *s)})[0]
+				if r.Status == nfs.StatusUnverified {
+					return fmt.Errorf("%w: %s", doctor.ErrUnverified, r.Detail)
+				}
 				if !r.OK() {
 					return fmt.Errorf("nfs %s: %s", r.Status, r.Detail)
 				}

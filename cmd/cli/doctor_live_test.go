@@ -24,6 +24,9 @@ func TestDoctorLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := testenv.NewPair(t, "10.80.0.1", "", 24)
+	// The NFS server judges by source address: doctor speaks from the
+	// slave's address when this host has it (else NFS is only "unverified").
+	p.Server.Run(t, "ip", "addr", "add", "10.80.0.21/32", "dev", p.ServerIf)
 	dl := func(args ...string) (string, error) {
 		out, err := p.Server.Command(bin, append([]string{"--root", root}, args...)...).CombinedOutput()
 		return string(out), err
@@ -104,6 +107,13 @@ func TestDoctorLive(t *testing.T) {
 	g.Stop()
 	if r := doctorLive()["nfs root"]; r.Status != "fail" || !strings.Contains(r.Symptom, "Unable to mount root fs via NFS") {
 		t.Errorf("nfs server down: %+v", r)
+	}
+
+	// A server that does not export the slave's root (only /home).
+	g.StopRPCBind()
+	testenv.StartGaneshaRoot(t, p.Server, "/home 10.80.0.0/24(rw,no_root_squash)\n", root)
+	if r := doctorLive()["nfs root"]; r.Status != "fail" || !strings.Contains(r.Message, "not exported") {
+		t.Errorf("root not exported: %+v", r)
 	}
 
 	// The boot service down: no offer.
