@@ -127,7 +127,7 @@ func (c *Checker) probe() (mountPort, nfsPort int, status, detail string) {
 		return 0, 0, StatusUnreachable, fmt.Sprintf("cannot reach %s: %v", c.Server, unwrapNet(err))
 	}
 	conn.Close()
-	pm, err := dial(netip.Addr{}, c.Server, rpc.PmapPort, c.timeout())
+	pm, err := dial(netip.Addr{}, c.Server, rpc.PmapPort, c.timeout(), false)
 	if err != nil {
 		return 0, 0, StatusPortmapper, err.Error()
 	}
@@ -174,7 +174,7 @@ func (c *Checker) checkOne(t Target, mountPort, nfsPort int) Result {
 		return fail(StatusMissing, "%s on disk: %v", HostnameFile, err)
 	}
 
-	mc, err := dial(src, c.Server, mountPort, c.timeout())
+	mc, err := dial(src, c.Server, mountPort, c.timeout(), true)
 	if err != nil {
 		return fail(StatusService, "MOUNT service at %s:%d: %v", c.Server, mountPort, unwrapNet(err))
 	}
@@ -232,7 +232,7 @@ func (c *Checker) checkOne(t Target, mountPort, nfsPort int) Result {
 	}
 	defer umnt(mc, auth, t.Export)
 
-	nc, err := dial(src, c.Server, nfsPort, c.timeout())
+	nc, err := dial(src, c.Server, nfsPort, c.timeout(), true)
 	if err != nil {
 		return fail(StatusService, "NFS service at %s:%d: %v", c.Server, nfsPort, unwrapNet(err))
 	}
@@ -292,7 +292,7 @@ func groupsAllow(groups []string, ip netip.Addr) bool {
 // replaced reports whether the export's root on the server is another
 // directory than the one on disk: a tree rebuilt under a running server,
 // whose handle the kernel server would answer with ESTALE.
-func replaced(c *rpc.Client, auth rpc.Auth, root []byte, local string) bool {
+func replaced(c *rpcClient, auth rpc.Auth, root []byte, local string) bool {
 	id, err := fileid(c, auth, root)
 	if err != nil {
 		return statusOf(err) == errStale || statusOf(err) == errBadHandle

@@ -176,6 +176,27 @@ func TestCheckRealServer(t *testing.T) {
 
 // TestCheckExportMistakes serves hand-broken exports: one slave missing, one
 // exported to another address, one with root squashed.
+// TestCheckManyConnections checks a slave more times in a minute than there
+// are reserved ports: each check takes two connections from ports below
+// 1024 on the slave's address, which used to linger in TIME_WAIT until
+// checks failed with "bind: address already in use" (a cluster of a couple
+// of hundred slaves checked from one address, or doctor --live run twice).
+func TestCheckManyConnections(t *testing.T) {
+	ip := "10.79.0.21"
+	w := newWorld(t, ip)
+	p := slaveNet(t, ip)
+	exports := w.exports()
+	testenv.StartGanesha(t, p.Server, exports)
+	const rounds = 250 // × 2 connections = 500 > 424 reserved ports
+	for round := range rounds {
+		for _, r := range check(t, p, "10.79.0.1", exports, w.targets) {
+			if !r.OK() {
+				t.Fatalf("round %d of %d: %s: %s %s", round+1, rounds, r.IP, r.Status, r.Detail)
+			}
+		}
+	}
+}
+
 func TestCheckExportMistakes(t *testing.T) {
 	ips := []string{"10.79.0.21", "10.79.0.22", "10.79.0.23", "10.79.0.25"}
 	w := newWorld(t, ips...)
@@ -217,17 +238,26 @@ func BenchmarkCheck(b *testing.B) {
 	p := slaveNetTB(b, ips...)
 	exports := w.exports()
 	testenv.StartGanesha(b, p.Server, exports)
-	c := &nfs.Checker{Server: netip.MustParseAddr("10.79.0.1"), Timeout: time.Second}
+	exps, err := nfs.ParseExports(exports)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &nfs.Checker{Server: netip.MustParseAddr("10.79.0.1"), Timeout: time.Second, Exports: exps, ExportsFile: "/etc/exports"}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		_ = p.Client.Do(func() error {
-			for _, r := range c.Check(context.Background(), w.targets) {
-				if !r.OK() {
-					b.Fatalf("%s: %s %s", r.IP, r.Status, r.Detail)
-				}
-			}
+		var res []nfs.Result
+		// Fatal only out here: from Do's goroutine it would hang the benchmark.
+		if err := p.Client.Do(func() error {
+			res = c.Check(context.Background(), w.targets)
 			return nil
-		})
+		}); err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range res {
+			if !r.OK() {
+				b.Fatalf("%s: %s %s", r.IP, r.Status, r.Detail)
+			}
+		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*len(ips)), "ms/slave")
 }
