@@ -31,6 +31,7 @@ func main() {
 	flag.IntVar(&opt.LossPct, "loss", 2, "packet loss in % for the lossy storm (a divisor of 100)")
 	flag.Int64Var(&opt.LossSize, "loss-size", 0, "file size per client in the lossy storm (default 512 KiB; lockstep TFTP pays a timeout per lost block)")
 	flag.StringVar(&sections, "only", "", "comma-separated sections: ceiling,tftp-single,tftp-storm,tftp-loss,http,dhcp,cli")
+	servers := flag.String("servers", "", "comma-separated TFTP servers to measure (diskless,diskless+ws16,tftp-hpa,dnsmasq,diskless-base,atftpd,atftpd+ws16); default all")
 	flag.StringVar(&out, "out", "bench/results", "directory for the JSON results")
 	flag.DurationVar(&opt.RerunBudget, "rerun-budget", 8*time.Minute, "total time allowed for retaking disturbed repetitions")
 	flag.DurationVar(&opt.TimeLimit, "time-limit", 90*time.Minute, "bound on the whole run")
@@ -50,6 +51,9 @@ func main() {
 	}
 	if sections != "" {
 		opt.Sections = strings.Split(sections, ",")
+	}
+	if *servers != "" {
+		opt.Servers = strings.Split(*servers, ",")
 	}
 	for _, p := range []*string{&opt.Diskless, &opt.Baseline} {
 		if *p != "" {

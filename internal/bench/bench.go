@@ -30,7 +30,8 @@ type Options struct {
 	Baseline  string        `json:"baseline,omitempty"`
 	Atftpd    string        `json:"atftpd"`
 	Slaves    int           `json:"slaves"`
-	Sections  []string      `json:"sections"` // empty: all
+	Sections  []string      `json:"sections"`          // empty: all
+	Servers   []string      `json:"servers,omitempty"` // TFTP servers by name (diskless, tftp-hpa, ...); empty: all
 	LossPct   int           `json:"loss_pct"`
 	LossSize  int64         `json:"loss_size"`
 	Work      string        `json:"-"`
@@ -71,6 +72,7 @@ type Bench struct {
 	log  *slog.Logger
 	// rerunLeft is what remains of Options.RerunBudget.
 	rerunLeft time.Duration
+	cgroup    string // see joinCgroup
 }
 
 func (b *Bench) want(section string) bool {
@@ -109,6 +111,7 @@ func Run(ctx context.Context, opt Options, log *slog.Logger) (*Report, error) {
 	defer os.RemoveAll(work)
 	c := &Cleanup{} // servers and namespaces
 	defer c.Run()
+	b.cgroup = joinCgroup(c)
 	removeStaleNetns()
 	e := &Env{C: c, Work: work, Root: filepath.Join(work, "root"), Slaves: opt.Slaves,
 		Diskless: opt.Diskless, Baseline: opt.Baseline, Atftpd: opt.Atftpd, Log: func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }}
@@ -187,7 +190,7 @@ func (b *Bench) measure(f *Figure, pids []int, fn func() (Sample, error)) error 
 		if err := b.ctx.Err(); err != nil {
 			return err
 		}
-		m := StartCPU(pids...)
+		m := startCPU(b.cgroup, pids...)
 		start := time.Now()
 		s, err := fn()
 		other := m.Other()

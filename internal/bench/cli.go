@@ -83,7 +83,7 @@ func (b *Bench) cli() {
 			fi.NA = "error: " + err.Error()
 			continue
 		}
-		m := StartCPU()
+		m := startCPU(b.cgroup)
 		s, err := timed(func() error { _, err := runCLI(ctx, bin, root, "slave", "import", csv); return err })
 		if err != nil {
 			fail(fi, err)
@@ -196,7 +196,7 @@ func (b *Bench) rootfs(na string) {
 			return
 		}
 		var per, cpu []float64
-		m := StartCPU()
+		m := startCPU(b.cgroup)
 		for j := 0; j < n; j++ {
 			s, err := timed(func() error {
 				_, err := runCLI(ctx, bin, root, "rootfs", "scaffold", slaveIP(j), "--etc-from", filepath.Join(src, "etc"))
@@ -222,7 +222,7 @@ func (b *Bench) rootfs(na string) {
 			f.NA = "n/a: command missing (diskless rootfs sync)"
 			continue
 		}
-		m = StartCPU()
+		m = startCPU(b.cgroup)
 		s, err := timed(func() error { _, err := runCLI(ctx, bin, root, args...); return err })
 		if err != nil {
 			fail(f, err)

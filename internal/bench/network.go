@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -287,10 +288,19 @@ func (b *Bench) withServer(srv Server, ready func(*Proc) error, fn func(p *Proc)
 	return fn(p)
 }
 
+// tftpServers are the TFTP servers to measure (Options.Servers).
+func (b *Bench) tftpServers() []Server {
+	all := b.env.tftpServers()
+	if len(b.opt.Servers) == 0 {
+		return all
+	}
+	return slices.DeleteFunc(all, func(s Server) bool { return !slices.Contains(b.opt.Servers, s.Name) })
+}
+
 func (b *Bench) tftpSingle() error {
 	size := b.plan.singleSize
 	cases := []int{512, 1468}
-	servers := b.env.tftpServers()
+	servers := b.tftpServers()
 	for r := 0; r < b.opt.Reps; r++ {
 		for _, srv := range servers {
 			figs := map[int]*Figure{}
@@ -390,7 +400,7 @@ func (b *Bench) tftpStorm(loss int) error {
 	if b.opt.Quick {
 		limit = 60 * time.Second
 	}
-	servers := e.tftpServers()
+	servers := b.tftpServers()
 	for r := 0; r < b.opt.Reps; r++ {
 		for _, srv := range servers {
 			figs := map[int]*Figure{}

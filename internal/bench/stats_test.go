@@ -2,8 +2,11 @@ package bench
 
 import (
 	"math"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMedianPercentile(t *testing.T) {
@@ -158,7 +161,7 @@ func TestProcStatParsing(t *testing.T) {
 	if procCPU("self") == 0 && procCPU("1") == 0 {
 		t.Error("procCPU read nothing from /proc/self/stat nor /proc/1/stat")
 	}
-	m := StartCPU()
+	m := startCPU("")
 	x := 0
 	for i := 0; i < 1e7; i++ {
 		x += i
@@ -167,4 +170,36 @@ func TestProcStatParsing(t *testing.T) {
 		t.Errorf("Other() = %v, want a share in [0,1]", o)
 	}
 	_ = x
+}
+
+// TestCgroupCountsOrphans: CPU of a process the harness started but never
+// reaped (as in.tftpd's per-transfer children) counts as ours, not "other".
+func TestCgroupCountsOrphans(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a cgroup")
+	}
+	c := &Cleanup{}
+	defer c.Run()
+	dir := joinCgroup(c)
+	if dir == "" {
+		t.Skip("no cgroup v2 hierarchy to join")
+	}
+	before := cgroupCPU(dir)
+	// The busy loop is a grandchild: its parent exits at once, so nobody
+	// here ever waits for it.
+	out, err := exec.Command("sh", "-c", `timeout 0.4 sh -c 'while :; do :; done' >/dev/null 2>&1 & echo $!`).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := strings.TrimSpace(string(out))
+	for i := 0; i < 100; i++ { // bounded: the loop ends after 0.4 s
+		if _, err := os.Stat("/proc/" + pid); err != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	got := float64(cgroupCPU(dir)-before) / 1e6
+	if got < 0.2 {
+		t.Errorf("cgroup counted %.2f s of CPU for a 0.4 s busy orphan, want >= 0.2 s", got)
+	}
 }
