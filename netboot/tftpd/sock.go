@@ -1,28 +1,39 @@
 package tftpd
 
 import (
+	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// udpSock is a transfer's own socket: blocking, connected to the client,
-// read and written with plain syscalls. A blocking recv with SO_RCVTIMEO
-// lets the kernel wake this thread directly when the ACK lands, where Go's
-// netpoller would park the goroutine and go through epoll to resume it: for
-// window-1 TFTP that round trip is the whole cost of a block. Go moves other
-// goroutines off a thread blocked here, so hundreds of transfers cost
-// hundreds of mostly-idle threads, as in atftpd.
-type udpSock struct{ fd int }
+// udpSock is a transfer's own socket, connected to the client, in one of
+// two modes (see Options.ThreadedTransfers):
+//   - threaded: blocking, read and written with plain syscalls. A blocking
+//     recv with SO_RCVTIMEO lets the kernel wake this thread directly when
+//     the ACK lands, where Go's netpoller parks the goroutine and goes
+//     through epoll to resume it: for one window-1 transfer that round trip
+//     is the whole cost of a block.
+//   - polled (uc set): non-blocking, in Go's netpoller. With many transfers
+//     at once, threads blocked in syscalls cost a handoff of Go's
+//     processors on every block (the storm of `make bench` took 1.3 times
+//     as long); the netpoller runs them all on a few threads.
+type udpSock struct {
+	fd      int
+	uc      *net.UDPConn
+	timeout time.Duration
+}
 
 // dialTransfer opens the transfer's socket on local (any address when
 // invalid), an ephemeral port (the server's TID), connected to remote.
 // netns is -1, or the network namespace of a listener made in another one
 // than this process's (tests bind inside a netns from one locked thread).
-func dialTransfer(netns int, local netip.Addr, remote netip.AddrPort) (*udpSock, error) {
+func dialTransfer(netns int, local netip.Addr, remote netip.AddrPort, polled bool) (*udpSock, error) {
 	fd, err := newSocket(netns)
 	if err != nil {
 		return nil, err
@@ -40,15 +51,33 @@ func dialTransfer(netns int, local netip.Addr, remote netip.AddrPort) (*udpSock,
 		s.close()
 		return nil, err
 	}
-	return s, nil
+	if !polled {
+		return s, nil
+	}
+	f := os.NewFile(uintptr(fd), "tftp")
+	c, err := net.FileConn(f) // a non-blocking dup, in the netpoller
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	return &udpSock{fd: -1, uc: c.(*net.UDPConn)}, nil
 }
 
-func (s *udpSock) setTimeout(d int64) error { // nanoseconds
-	tv := syscall.NsecToTimeval(d)
+// setTimeout bounds each recv.
+func (s *udpSock) setTimeout(d time.Duration) error {
+	if s.uc != nil {
+		s.timeout = d
+		return nil
+	}
+	tv := syscall.NsecToTimeval(int64(d))
 	return syscall.SetsockoptTimeval(s.fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
 }
 
 func (s *udpSock) send(p []byte) error {
+	if s.uc != nil {
+		_, err := s.uc.Write(p)
+		return err
+	}
 	for {
 		_, err := syscall.Write(s.fd, p)
 		if err == syscall.EINTR {
@@ -58,8 +87,23 @@ func (s *udpSock) send(p []byte) error {
 	}
 }
 
-// recv returns EAGAIN when SO_RCVTIMEO expires.
+// tryRecv reads without blocking (threaded mode): EAGAIN when nothing has
+// arrived yet.
+func (s *udpSock) tryRecv(p []byte) (int, error) {
+	n, _, err := syscall.Recvfrom(s.fd, p, syscall.MSG_DONTWAIT)
+	return n, err
+}
+
+// recv returns EAGAIN when the timeout expires.
 func (s *udpSock) recv(p []byte) (int, error) {
+	if s.uc != nil {
+		s.uc.SetReadDeadline(time.Now().Add(s.timeout))
+		n, err := s.uc.Read(p)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return 0, syscall.EAGAIN
+		}
+		return n, err
+	}
 	n, err := syscall.Read(s.fd, p)
 	if err != nil {
 		return 0, err
@@ -67,7 +111,13 @@ func (s *udpSock) recv(p []byte) (int, error) {
 	return n, nil
 }
 
-func (s *udpSock) close() { syscall.Close(s.fd) }
+func (s *udpSock) close() {
+	if s.uc != nil {
+		s.uc.Close()
+		return
+	}
+	syscall.Close(s.fd)
+}
 
 func newSocket(netns int) (int, error) {
 	if netns < 0 {

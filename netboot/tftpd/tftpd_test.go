@@ -36,6 +36,20 @@ type harness struct {
 // start serves env on conn (127.0.0.1:0 when nil) until the test ends.
 func start(t testing.TB, env *nettest.Env, conn net.PacketConn) *harness {
 	t.Helper()
+	return startMode(t, env, conn, 0)
+}
+
+// modes are the two ways a transfer waits for ACKs, as
+// Options.ThreadedTransfers selects them: every transfer on a thread of its
+// own, or every one in the netpoller.
+var modes = []struct {
+	name     string
+	threaded int
+}{{"threaded", 1 << 20}, {"polled", -1}}
+
+// startMode is start with Options.ThreadedTransfers set (0: the default).
+func startMode(t testing.TB, env *nettest.Env, conn net.PacketConn, threaded int) *harness {
+	t.Helper()
 	if conn == nil {
 		var err error
 		conn, err = tftpd.Listen("127.0.0.1:0")
@@ -45,7 +59,7 @@ func start(t testing.TB, env *nettest.Env, conn net.PacketConn) *harness {
 	}
 	tr := netboot.NewTracker(nil)
 	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := tftpd.New(tftpd.Options{Tree: env.Tree, Tracker: tr, Metrics: netboot.NewMetrics(), Conn: conn, Log: log})
+	srv, err := tftpd.New(tftpd.Options{Tree: env.Tree, Tracker: tr, Metrics: netboot.NewMetrics(), Conn: conn, Log: log, ThreadedTransfers: threaded})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +319,12 @@ func TestHostilePathsRefusedByClients(t *testing.T) {
 // nftables (this kernel has no netem) and requires the transfer to complete
 // with each loss costing about one 250 ms timeout, not the library's 5 s.
 func TestLossCompletesPromptly(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { testLossCompletesPromptly(t, m.threaded) })
+	}
+}
+
+func testLossCompletesPromptly(t *testing.T, threaded int) {
 	nft := testenv.RequireCmd(t, "nft", "nftables")
 	tftpBin := testenv.RequireCmd(t, "tftp", "tftp-hpa")
 	p := testenv.NewPair(t, "10.77.9.1", "10.77.9.2", 24)
@@ -313,7 +333,7 @@ func TestLossCompletesPromptly(t *testing.T) {
 	if err := p.Server.Do(func() (err error) { conn, err = tftpd.Listen("10.77.9.1:69"); return err }); err != nil {
 		t.Fatal(err)
 	}
-	start(t, env, conn)
+	startMode(t, env, conn, threaded)
 	// Drop on input at each end: DATA lost on its way to the client, ACKs
 	// on their way to the server. (An output-hook drop would instead fail
 	// the sender's sendto with EPERM, which is not packet loss.) Every UDP
@@ -428,8 +448,14 @@ func TestGarbagePackets(t *testing.T) {
 // TestBootStorm: 48 clients at once, each on its own server socket and
 // thread, all get byte-identical files.
 func TestBootStorm(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { testBootStorm(t, m.threaded) })
+	}
+}
+
+func testBootStorm(t *testing.T, threaded int) {
 	env := nettest.New(t, 256<<10)
-	h := start(t, env, nil)
+	h := startMode(t, env, nil, threaded)
 	const n = 48
 	errs := make(chan error, n)
 	began := time.Now()
@@ -460,8 +486,14 @@ func TestBootStorm(t *testing.T) {
 // TestWindowsizeAndBlockWrap: RFC 7440 windows with atftp's client, and a
 // transfer of more than 65535 blocks (block numbers wrap to 0).
 func TestWindowsizeAndBlockWrap(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { testWindowsizeAndBlockWrap(t, m.threaded) })
+	}
+}
+
+func testWindowsizeAndBlockWrap(t *testing.T, threaded int) {
 	env := nettest.New(t, 700<<10+77) // 89,000 blocks of 8 bytes
-	h := start(t, env, nil)
+	h := startMode(t, env, nil, threaded)
 	atftp := testenv.RequireCmd(t, "atftp", "atftp")
 	for _, opts := range [][]string{
 		{"--option", "windowsize 16", "--option", "blksize 1468"},
