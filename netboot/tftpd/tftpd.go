@@ -87,7 +87,8 @@ type Server struct {
 	aborted  atomic.Int64
 	wg       sync.WaitGroup
 	stopping atomic.Bool
-	netns    int // see dialTransfer
+	netns    int  // see dialTransfer
+	spin     bool // a lone transfer may poll for ACKs (recvAck): not on one CPU
 }
 
 // Listen binds addr ("host:port") for TFTP with a clear error when taken.
@@ -126,7 +127,7 @@ func New(o Options) (*Server, error) {
 	if o.ThreadedTransfers == 0 {
 		o.ThreadedTransfers = max(runtime.GOMAXPROCS(0)/2, 1)
 	}
-	s := &Server{o: o, netns: foreignNetns(o.Conn)}
+	s := &Server{o: o, netns: foreignNetns(o.Conn), spin: runtime.GOMAXPROCS(0) > 1}
 	if uc, ok := o.Conn.(*net.UDPConn); ok {
 		// Learn which local address each RRQ was sent to, so a wildcard
 		// listener answers from that address (a client drops DATA from any
@@ -572,7 +573,8 @@ func (t *transfer) exchangeWindow(send func() error, from, end int64) (int64, er
 // sleeps in recv: window-1 TFTP is one round trip per block, and waking a
 // sleeping thread (on a VM, a halted vCPU) costs about as much again. One
 // transfer of `make bench`: 1.17× (blksize 512) and 1.26× (1468) faster.
-// Never with other transfers running (they need the CPU), and a transfer
+// Never with other transfers running (they need the CPU) nor on a single
+// CPU (the poll would hold it from everything else), and a transfer
 // whose client answers slower than spinFor stops polling after spinMaxMiss
 // misses in a row: at most 16 × 40 µs of CPU spent on a slow client.
 const (
@@ -582,7 +584,7 @@ const (
 
 // recvAck is the socket's recv, polling first when that pays.
 func (t *transfer) recvAck() (int, error) {
-	if t.c.uc == nil && t.spinMiss < spinMaxMiss && t.s.active.Load() <= 1 {
+	if t.s.spin && t.c.uc == nil && t.spinMiss < spinMaxMiss && t.s.active.Load() <= 1 {
 		deadline := time.Now().Add(spinFor)
 		for {
 			n, err := t.c.tryRecv(t.ack[:])
