@@ -118,18 +118,12 @@ func (c *Checker) Check(ctx context.Context, targets []Target) []Result {
 
 // probe reaches the portmapper and looks up MOUNT and NFS.
 func (c *Checker) probe() (mountPort, nfsPort int, status, detail string) {
-	addr := netip.AddrPortFrom(c.Server, rpc.PmapPort).String()
-	conn, err := net.DialTimeout("tcp", addr, c.timeout())
+	pm, err := dial(netip.Addr{}, c.Server, rpc.PmapPort, c.timeout(), false)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			return 0, 0, StatusPortmapper, fmt.Sprintf("%s refused the connection to the portmapper (port 111): start rpcbind", c.Server)
 		}
 		return 0, 0, StatusUnreachable, fmt.Sprintf("cannot reach %s: %v", c.Server, unwrapNet(err))
-	}
-	conn.Close()
-	pm, err := dial(netip.Addr{}, c.Server, rpc.PmapPort, c.timeout(), false)
-	if err != nil {
-		return 0, 0, StatusPortmapper, err.Error()
 	}
 	defer pm.Close()
 	if mountPort, err = getport(pm, mountProg, mountVers); err != nil {

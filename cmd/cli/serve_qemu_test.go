@@ -77,27 +77,7 @@ func TestServeRealIPXE(t *testing.T) {
 		fmt.Sprintf("status=200 size=%d", len(kernel)), // the whole kernel
 		"path=kernels/6.1.0/initrd.img client=127.0.0.1",
 	}
-	deadline := time.Now().Add(4 * time.Minute) // TCG, no KVM, on a busy machine
-	for {
-		logMu.Lock()
-		logs := serveLog.String()
-		logMu.Unlock()
-		missing := ""
-		for _, w := range want {
-			if !strings.Contains(logs, w) {
-				missing = w
-				break
-			}
-		}
-		if missing == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(serial)
-			t.Fatalf("iPXE never fetched %q\nserve log:\n%s\nserial:\n%s", missing, logs, out)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	awaitLog(t, lockedBuf{&logMu, &serveLog}, want, serial, "iPXE")
 	st, err := http.Get(base + "/status")
 	if err != nil {
 		t.Fatal(err)
@@ -188,11 +168,26 @@ func realBoot(t *testing.T, bootfile string, qemuArgs []string, loaderFiles ...s
 		want = append(want, "file="+f+" client=10.78.0.21")
 	}
 	want = append(want, "file=pxelinux.cfg/01-52-54-00-12-34-56 client=10.78.0.21", "file=kernels/6.1.0/vmlinuz client=10.78.0.21")
-	deadline := time.Now().Add(4 * time.Minute) // TCG, no KVM
+	t.Logf("serve log:\n%s", awaitLog(t, lockedBuf{&logMu, &serveLog}, want, serial, bootfile))
+	// The slave's own address fetched them: /status shows its stages.
+	st := ns.Run(t, curl, "-sS", "http://10.78.0.1:4080/status")
+	for _, stage := range []string{`"loader-fetched"`, `"config-fetched"`, `"kernel-fetched"`, `"stage": "kernel-fetched"`} {
+		if !strings.Contains(st, stage) {
+			t.Errorf("/status lacks %s:\n%s", stage, st)
+		}
+	}
+}
+
+// awaitLog waits (4 minutes: TCG, no KVM, on a busy machine) until serve's
+// log holds every line of want, and returns it; else it fails the test
+// with what is missing, the log and the VM's serial console.
+func awaitLog(t *testing.T, log lockedBuf, want []string, serial, who string) string {
+	t.Helper()
+	deadline := time.Now().Add(4 * time.Minute)
 	for {
-		logMu.Lock()
-		logs := serveLog.String()
-		logMu.Unlock()
+		log.mu.Lock()
+		logs := log.b.String()
+		log.mu.Unlock()
 		missing := ""
 		for _, w := range want {
 			if !strings.Contains(logs, w) {
@@ -201,20 +196,12 @@ func realBoot(t *testing.T, bootfile string, qemuArgs []string, loaderFiles ...s
 			}
 		}
 		if missing == "" {
-			t.Logf("serve log:\n%s", logs)
-			break
+			return logs
 		}
 		if time.Now().After(deadline) {
 			out, _ := os.ReadFile(serial)
-			t.Fatalf("%s never fetched %q\nserve log:\n%s\nserial:\n%s", bootfile, missing, logs, out)
+			t.Fatalf("%s never fetched %q\nserve log:\n%s\nserial:\n%s", who, missing, logs, out)
 		}
 		time.Sleep(500 * time.Millisecond)
-	}
-	// The slave's own address fetched them: /status shows its stages.
-	st := ns.Run(t, curl, "-sS", "http://10.78.0.1:4080/status")
-	for _, stage := range []string{`"loader-fetched"`, `"config-fetched"`, `"kernel-fetched"`, `"stage": "kernel-fetched"`} {
-		if !strings.Contains(st, stage) {
-			t.Errorf("/status lacks %s:\n%s", stage, st)
-		}
 	}
 }

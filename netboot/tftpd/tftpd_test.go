@@ -81,6 +81,18 @@ func startMode(t testing.TB, env *nettest.Env, conn net.PacketConn, threaded int
 	return &harness{env: env, srv: srv, tr: tr, host: ua.IP.String(), port: ua.Port}
 }
 
+// rawClient is a bare UDP socket on 127.0.0.1 (closed when the test ends)
+// and the server's address, for hand-made packets.
+func (h *harness) rawClient(t testing.TB) (*net.UDPConn, *net.UDPAddr) {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: h.port}
+}
+
 // tWriter sends server logs to the test log (shown on failure or -v).
 type tWriter struct{ t testing.TB }
 
@@ -155,12 +167,7 @@ func TestBlksizeCappedAt1468(t *testing.T) {
 	env := nettest.New(t, 10000)
 	h := start(t, env, nil)
 	// A raw RRQ asking for 8192: the OACK must grant 1468 and DATA 1 carry 1468 bytes.
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	srv := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: h.port}
+	c, srv := h.rawClient(t)
 	rrq := rrqPacket("kernels/6.1.0/vmlinuz", "blksize", "8192", "tsize", "0")
 	c.WriteToUDP(rrq, srv)
 	c.SetReadDeadline(time.Now().Add(3 * time.Second))
@@ -202,12 +209,7 @@ func rrqPacket(name string, opts ...string) []byte {
 func TestClientErrorNotAnsweredWithError(t *testing.T) {
 	env := nettest.New(t, 100000)
 	h := start(t, env, nil)
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	srv := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: h.port}
+	c, srv := h.rawClient(t)
 	buf := make([]byte, 2000)
 	for round := range 3 { // the same client port, as PXE ROMs do
 		c.WriteToUDP(rrqPacket("pxelinux.0", "tsize", "0"), srv)
@@ -418,12 +420,7 @@ func BenchmarkTFTPKernel(b *testing.B) {
 func TestGarbagePackets(t *testing.T) {
 	env := nettest.New(t, 5000)
 	h := start(t, env, nil)
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	srv := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: h.port}
+	c, srv := h.rawClient(t)
 	garbage := [][]byte{{}, {0}, {0, 1}, {0, 1, 0}, {0, 2, 'x', 0, 'o', 'c', 't', 'e', 't', 0}, {0, 3, 0, 1}, {0, 4, 0, 0}, {0, 5}, {0, 6, 'b'},
 		{0, 9}, {0xff, 0xff}, rrqPacket("x", "blksize"), rrqPacket("x", "blksize", "1"), rrqPacket("x", "blksize", "-5"),
 		rrqPacket("x", "blksize", "99999999999999999999"), rrqPacket("x", "tsize", "abc"), []byte("\x00\x01pxelinux.0"),
@@ -520,11 +517,7 @@ func TestWildcardRepliesFromRequestedAddress(t *testing.T) {
 	}
 	env := nettest.New(t, 1000)
 	h := start(t, env, conn)
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, _ := h.rawClient(t)
 	dst := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2), Port: h.port} // not the client's own 127.0.0.1
 	c.WriteToUDP(rrqPacket("pxelinux.0"), dst)
 	c.SetReadDeadline(time.Now().Add(3 * time.Second))
