@@ -72,53 +72,68 @@ var Keys = []Key{
 	{"serve.relay_subnets", []string{}, "Further subnets (CIDR) served through DHCP relays (giaddr)."},
 }
 
-// Config is the effective configuration of one run. Paths are as seen on the
-// master; On maps them under the root prefix.
+// Config is the effective configuration of one run: decoded from the keys
+// by viper's Unmarshal (see decode.go), field by field as Keys names them.
+// Paths are as seen on the master; On maps them under the root prefix.
 type Config struct {
-	Root   string // root prefix (--root), "/" for the real system
-	File   string // config file path under Root
-	Master netip.Addr
-	Subnet netip.Prefix
+	Root string `mapstructure:"-"` // root prefix (--root), "/" for the real system
+	File string `mapstructure:"-"` // config file path under Root
 
-	Router      netip.Addr
-	DNS         []netip.Addr
-	Domain      string
-	Interface   string
-	DisklessDir string
-	TFTPRoot    string
-	Registry    string
-	HostsFile   string
-	LeaseTime   time.Duration
+	Master      netip.Addr    `mapstructure:"master"`
+	Subnet      netip.Prefix  `mapstructure:"subnet"`
+	Router      netip.Addr    `mapstructure:"router"`
+	DNS         []netip.Addr  `mapstructure:"dns"`
+	Domain      string        `mapstructure:"domain"`
+	Interface   string        `mapstructure:"interface"`
+	DisklessDir string        `mapstructure:"diskless_dir"`
+	TFTPRoot    string        `mapstructure:"tftp_root"`
+	Registry    string        `mapstructure:"registry"`
+	HostsFile   string        `mapstructure:"hosts_file"`
+	LeaseTime   time.Duration `mapstructure:"lease_time"`
+	StateDir    string        `mapstructure:"state_dir"`
 
 	NFS struct {
-		RootOptions   string
-		SharedOptions string
-		HomeOptions   string
-		MountOptions  string
-		SharedVarLog  bool
-	}
-	Kernel struct{ Default string }
-	Boot   struct {
-		Loader, EFILoader, LoaderDir, NFSRootOptions string
-		IPXEScript                                   bool
-	}
-	StateDir  string
-	NFSServer netip.Addr
-	Rootfs    struct {
-		ScaffoldOnAdd bool
-		EtcSource     string
-		NetInterface  string
-		SyncTrees     []string
-		Runlevels     map[string][]string // boot, default, nonetwork, single
-	}
+		RootOptions   string     `mapstructure:"root_options"`
+		SharedOptions string     `mapstructure:"shared_options"`
+		HomeOptions   string     `mapstructure:"home_options"`
+		MountOptions  string     `mapstructure:"mount_options"`
+		SharedVarLog  bool       `mapstructure:"shared_var_log"`
+		Server        netip.Addr `mapstructure:"server"`
+	} `mapstructure:"nfs"`
+	Kernel struct {
+		Default string `mapstructure:"default"`
+	} `mapstructure:"kernel"`
+	Boot struct {
+		Loader         string `mapstructure:"loader"`
+		EFILoader      string `mapstructure:"efi_loader"`
+		IPXEScript     bool   `mapstructure:"ipxe_script"`
+		LoaderDir      string `mapstructure:"loader_dir"`
+		NFSRootOptions string `mapstructure:"nfsroot_options"`
+	} `mapstructure:"boot"`
+	Rootfs struct {
+		ScaffoldOnAdd     bool     `mapstructure:"scaffold_on_add"`
+		EtcSource         string   `mapstructure:"etc_source"`
+		NetInterface      string   `mapstructure:"net_interface"`
+		SyncTrees         []string `mapstructure:"sync_trees"`
+		RunlevelBoot      []string `mapstructure:"runlevel_boot"`
+		RunlevelDefault   []string `mapstructure:"runlevel_default"`
+		RunlevelNonetwork []string `mapstructure:"runlevel_nonetwork"`
+		RunlevelSingle    []string `mapstructure:"runlevel_single"`
+		// Runlevels are the four lists above by runlevel name.
+		Runlevels map[string][]string `mapstructure:"-"`
+	} `mapstructure:"rootfs"`
 	Serve struct {
-		DHCPAddr, TFTPAddr, HTTPAddr netip.Addr
-		DHCPPort, TFTPPort, HTTPPort int
-		Proxy                        bool
-		ServerID                     string // this boot server's name (slave.BootServer values)
-		Pool                         string
-		RelaySubnets                 []netip.Prefix
-	}
+		DHCPAddr     netip.Addr     `mapstructure:"dhcp_addr"`
+		DHCPPort     int            `mapstructure:"dhcp_port"`
+		TFTPAddr     netip.Addr     `mapstructure:"tftp_addr"`
+		TFTPPort     int            `mapstructure:"tftp_port"`
+		HTTPAddr     netip.Addr     `mapstructure:"http_addr"`
+		HTTPPort     int            `mapstructure:"http_port"`
+		Proxy        bool           `mapstructure:"proxy"`
+		ServerID     string         `mapstructure:"server_id"` // this boot server's name (slave.BootServer values)
+		Pool         string         `mapstructure:"pool"`
+		RelaySubnets []netip.Prefix `mapstructure:"relay_subnets"`
+	} `mapstructure:"serve"`
 
 	v       *viper.Viper
 	sources map[string]string
@@ -154,13 +169,18 @@ type Options struct {
 	Flags    *pflag.FlagSet              // flags bound to keys by their names (see FlagKeys)
 	FlagKeys map[string]string           // flag name -> key
 	Env      func(string) (string, bool) // os.LookupEnv in production
+	// Content, when not nil, stands for the file's content: an edit is
+	// checked this way before it is written.
+	Content []byte
 }
 
 // ErrNotInitialized is returned when no master/subnet is configured anywhere.
 var ErrNotInitialized = errors.New("not initialized")
 
 // Load reads the effective configuration. A missing config file is not an
-// error here; Validate says what is missing.
+// error here; Validate says what is missing. Unknown keys in the file and
+// values that are not what their key expects (from the file, a DISKLESS_*
+// variable or a flag) are errors naming the key.
 func Load(o Options) (*Config, error) {
 	if o.Root == "" {
 		o.Root = "/"
@@ -171,36 +191,31 @@ func Load(o Options) (*Config, error) {
 	if o.Env == nil {
 		o.Env = os.LookupEnv
 	}
+	file, err := o.path()
+	if err != nil {
+		return nil, err
+	}
 	v := viper.New()
 	for _, k := range Keys {
 		v.SetDefault(k.Name, k.Default)
 	}
-	file := o.File
-	if file == "" {
-		file = On(o.Root, DefaultFile)
-	} else {
-		abs, err := filepath.Abs(file)
-		if err != nil || !Inside(o.Root, abs) {
-			return nil, fmt.Errorf("invalid --config %q: expected a file under --root %s", o.File, o.Root)
-		}
-		file = abs
-	}
-	v.SetConfigFile(file)
-	v.SetConfigType("yaml")
-	if err := v.ReadInConfig(); err != nil {
-		var nf viper.ConfigFileNotFoundError
-		if !errors.As(err, &nf) && !errors.Is(err, fs.ErrNotExist) {
+	data := o.Content
+	if data == nil {
+		if data, err = os.ReadFile(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("config %s: %w", file, err)
 		}
+	}
+	settings, err := parseFile(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", file, err)
+	}
+	if err := v.MergeConfigMap(settings); err != nil {
+		return nil, fmt.Errorf("config %s: %w", file, err)
 	}
 	// Environment, read through o.Env so tests control it.
 	for _, k := range Keys {
 		if val, ok := lookupEnv(o, k.Name); ok {
-			if _, isList := k.Default.([]string); isList {
-				v.Set(k.Name, splitList(val))
-			} else {
-				v.Set(k.Name, val)
-			}
+			v.Set(k.Name, val)
 		}
 	}
 	if o.Flags != nil {
@@ -214,12 +229,23 @@ func Load(o Options) (*Config, error) {
 			}
 		}
 	}
-	c := &Config{Root: o.Root, File: file, v: v}
+	c := &Config{Root: o.Root, File: file, v: v, sources: sources(v, o, file)}
 	if err := c.decode(); err != nil {
 		return nil, err
 	}
-	c.sources = sources(v, o)
 	return c, nil
+}
+
+// path is the config file under the root prefix.
+func (o Options) path() (string, error) {
+	if o.File == "" {
+		return On(o.Root, DefaultFile), nil
+	}
+	abs, err := filepath.Abs(o.File)
+	if err != nil || !Inside(o.Root, abs) {
+		return "", fmt.Errorf("invalid --config %q: expected a file under --root %s", o.File, o.Root)
+	}
+	return abs, nil
 }
 
 // EnvName is the environment variable of a key: nfs.root_options -> DISKLESS_NFS_ROOT_OPTIONS.
@@ -235,61 +261,6 @@ func lookupEnv(o Options, key string) (string, bool) {
 		return "", false
 	}
 	return val, true
-}
-
-func splitList(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
-}
-
-func (c *Config) decode() error {
-	v := c.v
-	var err error
-	addr := func(key string) netip.Addr { return c.addrKey(key, &err) }
-	c.Master = addr("master")
-	if s := strings.TrimSpace(v.GetString("subnet")); s != "" && err == nil {
-		p, e := netip.ParsePrefix(s)
-		if e != nil || !p.Addr().Is4() {
-			return fmt.Errorf("config subnet: %q is not an IPv4 CIDR such as 192.168.1.0/24", s)
-		}
-		c.Subnet = p.Masked()
-	}
-	c.Router = addr("router")
-	for _, s := range v.GetStringSlice("dns") {
-		a, e := netip.ParseAddr(strings.TrimSpace(s))
-		if e != nil || !a.Is4() {
-			return fmt.Errorf("config dns: %q is not an IPv4 address", s)
-		}
-		c.DNS = append(c.DNS, a)
-	}
-	if err != nil {
-		return err
-	}
-	c.Domain = v.GetString("domain")
-	c.Interface = v.GetString("interface")
-	for key, dst := range map[string]*string{"diskless_dir": &c.DisklessDir, "tftp_root": &c.TFTPRoot, "registry": &c.Registry, "hosts_file": &c.HostsFile} {
-		p := v.GetString(key)
-		if !strings.HasPrefix(p, "/") {
-			return fmt.Errorf("config %s: %q is not an absolute path", key, p)
-		}
-		*dst = filepath.Clean(p)
-	}
-	lt, e := time.ParseDuration(v.GetString("lease_time"))
-	if e != nil || lt <= 0 {
-		return fmt.Errorf("config lease_time: %q is not a duration such as 12h", v.GetString("lease_time"))
-	}
-	c.LeaseTime = lt
-	c.NFS.RootOptions = v.GetString("nfs.root_options")
-	c.NFS.SharedOptions = v.GetString("nfs.shared_options")
-	c.NFS.HomeOptions = v.GetString("nfs.home_options")
-	c.NFS.MountOptions = v.GetString("nfs.mount_options")
-	c.NFS.SharedVarLog = v.GetBool("nfs.shared_var_log")
-	c.Kernel.Default = v.GetString("kernel.default")
-	c.Boot.Loader = v.GetString("boot.loader")
-	c.Boot.EFILoader = v.GetString("boot.efi_loader")
-	c.Boot.IPXEScript = v.GetBool("boot.ipxe_script")
-	c.Boot.LoaderDir = v.GetString("boot.loader_dir")
-	c.Boot.NFSRootOptions = v.GetString("boot.nfsroot_options")
-	return c.decodeMore()
 }
 
 // Validate checks what every slave-facing command needs: a master inside a subnet.

@@ -144,7 +144,7 @@ func TestDefaultFileContentLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, content)
 	}
-	if c.Master.String() != "10.0.0.1" || len(c.DNS) != 1 || c.NFSServer.String() != "10.0.0.3" {
+	if c.Master.String() != "10.0.0.1" || len(c.DNS) != 1 || c.NFS.Server.String() != "10.0.0.3" {
 		t.Errorf("reloaded %+v", c)
 	}
 	// Every key is documented in the file, set or commented out.

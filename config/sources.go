@@ -14,7 +14,7 @@ type Setting struct {
 	Source string `json:"source" yaml:"source"` // flag, env DISKLESS_X, file PATH, default
 }
 
-func sources(v *viper.Viper, o Options) map[string]string {
+func sources(v *viper.Viper, o Options, file string) map[string]string {
 	flagFor := map[string]string{}
 	if o.Flags != nil {
 		for flag, key := range o.FlagKeys {
@@ -31,7 +31,7 @@ func sources(v *viper.Viper, o Options) map[string]string {
 		case envSet(o, k.Name):
 			out[k.Name] = "env " + EnvName(k.Name)
 		case v.InConfig(k.Name):
-			out[k.Name] = "file " + v.ConfigFileUsed()
+			out[k.Name] = "file " + file
 		default:
 			out[k.Name] = "default"
 		}
@@ -95,7 +95,9 @@ func DefaultFileContent(values map[string]any) string {
 					prefix = ""
 				}
 			}
-			fmt.Fprintf(&b, "\n%s%s:\n", prefix, sec)
+			if sec != "" { // a top-level key after a section needs no header
+				fmt.Fprintf(&b, "\n%s%s:\n", prefix, sec)
+			}
 		}
 		val, set := values[k.Name]
 		if !set {
