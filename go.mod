@@ -17,6 +17,7 @@ require (
 	github.com/vmware/go-nfs-client v0.0.0-20190605212624-d43b92724c1b
 	go.yaml.in/yaml/v3 v3.0.4
 	golang.org/x/net v0.55.0
+	golang.org/x/sync v0.25.0
 	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.47.0
 )

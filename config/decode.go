@@ -469,3 +469,11 @@ func (c *Config) NFSServerOrMaster() netip.Addr {
 func (c *Config) StatePath(elem ...string) string {
 	return c.On(filepath.Join(append([]string{c.StateDir}, elem...)...))
 }
+
+// CheckKey says whether name is a key of Keys, suggesting the one meant.
+func CheckKey(name string) error {
+	if _, ok := KeyByName(name); !ok {
+		return unknownKeys([]string{name})
+	}
+	return nil
+}

@@ -21,10 +21,10 @@ import (
 // value is written as the key's type wants (a number, true/false, a list
 // from "a,b"); what it means is not checked here: Load the result for that.
 func SetKey(data []byte, key, value string) ([]byte, error) {
-	k, ok := KeyByName(key)
-	if !ok {
-		return nil, unknownKeys([]string{key})
+	if err := CheckKey(key); err != nil {
+		return nil, err
 	}
+	k, _ := KeyByName(key)
 	e, err := newEditor(data)
 	if err != nil {
 		return nil, err
@@ -49,10 +49,10 @@ func SetKey(data []byte, key, value string) ([]byte, error) {
 // out at its default as `init` writes it; the default (or a DISKLESS_*
 // variable) then applies. A key the file does not set leaves data as it is.
 func UnsetKey(data []byte, key string) ([]byte, error) {
-	k, ok := KeyByName(key)
-	if !ok {
-		return nil, unknownKeys([]string{key})
+	if err := CheckKey(key); err != nil {
+		return nil, err
 	}
+	k, _ := KeyByName(key)
 	e, err := newEditor(data)
 	if err != nil {
 		return nil, err
@@ -167,6 +167,9 @@ func (e *editor) set(key, value string) []byte {
 	case kn == nil:
 		h := e.commentedHeader(sec)
 		if h < 0 {
+			if len(e.flat) > 0 || strings.TrimSpace(strings.Join(e.lines, "")) != "" {
+				return e.appendLines("", sec+":", "  "+name+": "+value) // a blank line before a new section
+			}
 			return e.appendLines(sec+":", "  "+name+": "+value)
 		}
 		e.lines[h] = sec + ":"

@@ -180,3 +180,37 @@ func TestSetKeyErrors(t *testing.T) {
 		t.Errorf("Load after SetKey of a bad port: %v", err)
 	}
 }
+
+// TestSetKeyLayouts: kernel.default, as `kernel use` sets it, in the
+// layouts a config file comes in.
+func TestSetKeyLayouts(t *testing.T) {
+	for name, c := range map[string]struct{ in, want string }{
+		"commented by init": {
+			"master: \"1.2.3.4\"\n\n# kernel:\n\n  # Kernel version.\n  # default: \"\"\n\n# boot:\n\n  # loader: \"x\"\n",
+			"master: \"1.2.3.4\"\n\nkernel:\n\n  # Kernel version.\n  default: \"6.1\"\n\n# boot:\n\n  # loader: \"x\"\n",
+		},
+		"set already": {
+			"kernel:\n  default: \"5.10\"\nboot:\n  loader: x\n",
+			"kernel:\n  default: \"6.1\"\nboot:\n  loader: x\n",
+		},
+		"section without key": {
+			"kernel:\nboot:\n  loader: x\n",
+			"kernel:\n  default: \"6.1\"\nboot:\n  loader: x\n",
+		},
+		"absent": {"master: a\n", "master: a\n\nkernel:\n  default: \"6.1\"\n"},
+		"empty":  {"", "kernel:\n  default: \"6.1\"\n"},
+	} {
+		got, err := SetKey([]byte(c.in), "kernel.default", "6.1")
+		if err != nil || string(got) != c.want {
+			t.Errorf("%s: %v\ngot\n%s\nwant\n%s", name, err, got, c.want)
+		}
+	}
+	// Flow style cannot be edited by lines: re-encoded, value right.
+	got, err := SetKey([]byte("kernel: {default: old}\n"), "kernel.default", "6.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := loadContent(t, got); c.Kernel.Default != "6.1" {
+		t.Errorf("flow style: %q", got)
+	}
+}

@@ -9,8 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"sync/atomic"
-	"syscall"
+		"syscall"
 	"time"
 
 	"github.com/diskless-project/diskless/slave"
@@ -20,31 +19,23 @@ import (
 var ErrRefused = errors.New("refused")
 
 // Tree is what TFTP and HTTP serve: files under the TFTP root (read-only,
-// confined with os.Root) and the boot configs rendered from the live registry.
+// confined with os.Root) and the boot configs rendered from the live
+// snapshot.
 type Tree struct {
-	Live     *LiveRegistry
-	Root     *os.Root
-	renderer atomic.Pointer[Renderer]
-	started  time.Time
+	Live    *Live
+	Root    *os.Root
+	started time.Time
 }
 
-// Renderer is the current renderer (swapped by SetRenderer on SIGHUP).
-func (t *Tree) Renderer() *Renderer { return t.renderer.Load() }
-
-// SetRenderer switches to a renderer of a reloaded config; requests already
-// running finish with the old one.
-func (t *Tree) SetRenderer(r *Renderer) { t.renderer.Store(r) }
-
-// OpenTree opens the TFTP root of r's config.
-func OpenTree(r *Renderer, live *LiveRegistry) (*Tree, error) {
-	dir := r.Cfg.On(r.Cfg.TFTPRoot)
+// OpenTree opens the TFTP root of the live snapshot's config.
+func OpenTree(live *Live) (*Tree, error) {
+	cfg := live.Current().Config
+	dir := cfg.On(cfg.TFTPRoot)
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, fmt.Errorf("tftp_root %s: %w (run `diskless init`, or set tftp_root)", dir, err)
 	}
-	t := &Tree{Live: live, Root: root, started: time.Now()}
-	t.SetRenderer(r)
-	return t, nil
+	return &Tree{Live: live, Root: root, started: time.Now()}, nil
 }
 
 // Close releases the root.
@@ -109,7 +100,7 @@ func (t *Tree) Open(name string) (*Opened, error) {
 		return nil, err
 	}
 	snap := t.Live.Current()
-	if data, sl, generated, found := t.Renderer().Lookup(snap, clean); generated {
+	if data, sl, generated, found := snap.Renderer.Lookup(snap, clean); generated {
 		if !found {
 			return nil, fmt.Errorf("%s: no registered slave: %w", clean, fs.ErrNotExist)
 		}
@@ -129,7 +120,7 @@ func (t *Tree) Open(name string) (*Opened, error) {
 		f.Close()
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrRefused, clean)
 	}
-	return &Opened{Name: clean, Kind: t.Renderer().Classify(clean), Size: fi.Size(), ModTime: fi.ModTime(), Content: f, file: f}, nil
+	return &Opened{Name: clean, Kind: snap.Renderer.Classify(clean), Size: fi.Size(), ModTime: fi.ModTime(), Content: f, file: f}, nil
 }
 
 // Track records the boot stage a completed transfer shows, for a registered

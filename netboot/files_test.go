@@ -45,7 +45,7 @@ func TestHostilePathsRefused(t *testing.T) {
 func TestLookupNames(t *testing.T) {
 	env := nettest.New(t, 100)
 	snap := env.Live.Current()
-	r := env.Tree.Renderer()
+	r := env.Live.Current().Renderer
 	cases := []struct {
 		name             string
 		generated, found bool
@@ -78,11 +78,11 @@ func TestNoInitrdNoKernel(t *testing.T) {
 	env := nettest.New(t, 100)
 	os.Remove(filepath.Join(env.TFTPRoot, "kernels/6.1.0/initrd.img"))
 	s := nettest.Slave21
-	if got := string(env.Tree.Renderer().PXELinux(&s)); strings.Contains(got, "INITRD") {
+	if got := string(env.Live.Current().Renderer.PXELinux(&s)); strings.Contains(got, "INITRD") {
 		t.Errorf("INITRD written with no initrd.img:\n%s", got)
 	}
 	env.Cfg.Kernel.Default = ""
-	if got := string(env.Tree.Renderer().PXELinux(&s)); !strings.Contains(got, "LOCALBOOT 0") || strings.Contains(got, "KERNEL") {
+	if got := string(env.Live.Current().Renderer.PXELinux(&s)); !strings.Contains(got, "LOCALBOOT 0") || strings.Contains(got, "KERNEL") {
 		t.Errorf("no kernel configured must boot locally:\n%s", got)
 	}
 }

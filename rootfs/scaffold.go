@@ -240,13 +240,13 @@ func (s *scaffolder) write(e want, old fs.FileInfo) error {
 	if s.w.DryRun {
 		if e.diff {
 			if e.link != "" {
-				fmt.Fprintf(s.w.Out, "ln -s %s %s\n", e.link, s.display(path))
+				fmt.Fprintf(s.w.Out, "ln -s %s %s\n", e.link, s.w.Display(path))
 			} else {
 				var oldData []byte
 				if old != nil && old.Mode().IsRegular() {
 					oldData, _ = os.ReadFile(path)
 				}
-				fmt.Fprint(s.w.Out, fsutil.UnifiedDiff(s.display(path), oldData, e.data, old != nil))
+				fmt.Fprint(s.w.Out, fsutil.UnifiedDiff(s.w.Display(path), oldData, e.data, old != nil))
 			}
 		}
 		return nil
@@ -288,16 +288,6 @@ func (s *scaffolder) write(e want, old fs.FileInfo) error {
 		}
 	}
 	return nil
-}
-
-func (s *scaffolder) display(path string) string {
-	if s.w.Root == "" || s.w.Root == "/" {
-		return path
-	}
-	if rel, err := filepath.Rel(s.w.Root, path); err == nil && !strings.HasPrefix(rel, "..") {
-		return "/" + rel
-	}
-	return path
 }
 
 // copyEtc copies the etc source into etc/, keeping modes, owners and symlinks.
@@ -377,7 +367,7 @@ func (s *scaffolder) copyEtc() error {
 	case counts["created"]+counts["updated"] > 0:
 		res = "updated"
 	}
-	note := fmt.Sprintf("%d entries from %s", total, s.display(src))
+	note := fmt.Sprintf("%d entries from %s", total, s.w.Display(src))
 	if skipped > 0 {
 		note += fmt.Sprintf(", %d special files skipped", skipped)
 	}
@@ -547,7 +537,7 @@ func (s *scaffolder) device(d Device) (string, error) {
 	}
 	if s.w.DryRun {
 		if s.w.Out != nil {
-			fmt.Fprintf(s.w.Out, "mknod %s c %d %d\n", s.display(path), d.Major, d.Minor)
+			fmt.Fprintf(s.w.Out, "mknod %s c %d %d\n", s.w.Display(path), d.Major, d.Minor)
 		}
 		return result, nil
 	}

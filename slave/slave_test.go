@@ -131,35 +131,29 @@ func TestStoreRoundTrip(t *testing.T) {
 		t.Fatalf("Load of a missing file = %v, %v; want an empty registry", r, err)
 	}
 	w := &fsutil.Writer{}
-	calls := 0
-	_, res, err := st.Update(w, func(r *Registry) error {
+	_, data, err := st.Change(func(r *Registry) error {
 		return r.Add(Slave{IP: ip("192.168.1.21"), MAC: "00:02:a5:04:3b:66", Comment: "rack: 3 # top"}, testNet)
-	}, func(r *Registry) error { calls++; return nil })
-	if err != nil || res != fsutil.Created || calls != 1 {
-		t.Fatalf("Update = %v, %v, hook calls %d", res, err, calls)
+	})
+	must(t, err)
+	if res, err := w.WriteFile(st.Path, data, 0o644); err != nil || res != fsutil.Created {
+		t.Fatalf("write = %v, %v", res, err)
 	}
 	got, err := st.Load()
 	must(t, err)
 	if len(got.Slaves) != 1 || got.Slaves[0].Comment != "rack: 3 # top" || got.Slaves[0].Hostname != "slave21" {
 		t.Errorf("reloaded %+v", got.Slaves)
 	}
-	data, _ := os.ReadFile(st.Path)
 	if !bytes.HasPrefix(data, []byte("# diskless slave registry.")) {
 		t.Errorf("registry lost its header:\n%s", data)
 	}
 
-	// A failing change writes nothing and runs no hook.
+	// A failing change returns nothing to write.
 	boom := errors.New("boom")
-	_, _, err = st.Update(w, func(r *Registry) error {
+	if r, out, err := st.Change(func(r *Registry) error {
 		r.Slaves = nil
 		return boom
-	}, func(r *Registry) error { calls++; return nil })
-	if !errors.Is(err, boom) || calls != 1 {
-		t.Errorf("Update with failing fn = %v, hook calls %d", err, calls)
-	}
-	after, _ := os.ReadFile(st.Path)
-	if !bytes.Equal(after, data) {
-		t.Error("failing update changed the file")
+	}); !errors.Is(err, boom) || r != nil || out != nil {
+		t.Errorf("Change with failing fn = %v, %v", out, err)
 	}
 
 	// A hand-edited file with unknown keys or bad values is refused, naming the file.
@@ -170,24 +164,6 @@ func TestStoreRoundTrip(t *testing.T) {
 	must(t, os.WriteFile(st.Path, []byte("slaves:\n  - ip: 192.168.1.500\n"), 0o644))
 	if _, err := st.Load(); err == nil || !strings.Contains(err.Error(), st.Path) {
 		t.Errorf("Load of bad IP = %v", err)
-	}
-}
-
-func TestStoreDryRunTakesNoLock(t *testing.T) {
-	dir := t.TempDir()
-	st := Store{Path: filepath.Join(dir, "slaves.yaml"), Network: testNet}
-	var out bytes.Buffer
-	_, res, err := st.Update(&fsutil.Writer{DryRun: true, Out: &out}, func(r *Registry) error {
-		return r.Add(Slave{IP: ip("192.168.1.21"), MAC: "00:02:a5:04:3b:66"}, testNet)
-	})
-	if err != nil || res != fsutil.Created {
-		t.Fatalf("dry-run Update = %v, %v", res, err)
-	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Errorf("dry run wrote %d entries, first %s", len(entries), entries[0].Name())
-	}
-	if !strings.Contains(out.String(), "+  - ip: 192.168.1.21") {
-		t.Errorf("dry run diff:\n%s", out.String())
 	}
 }
 

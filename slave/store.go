@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/internal/fsutil"
 )
 
@@ -23,8 +24,6 @@ type Store struct {
 	Path    string  // registry file (already under the root prefix)
 	Network Network // what validation checks addresses against
 }
-
-func (st Store) lockPath() string { return st.Path + ".lock" }
 
 // Load reads and validates the registry. A missing file is an empty registry.
 // Writers replace the file atomically, so a reader never sees half a file.
@@ -107,40 +106,29 @@ func Encode(r *Registry) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// Update runs fn on the registry under an exclusive lock and writes the result
-// through w (atomic, skipped when unchanged, a diff in a dry run). fn's error
-// aborts the update and nothing is written. Each of then runs after the write,
-// still under the lock, so files derived from the registry (hosts, exports,
-// boot configs) are never written from a stale registry by a concurrent run.
-func (st Store) Update(w *fsutil.Writer, fn func(*Registry) error, then ...func(*Registry) error) (*Registry, fsutil.Result, error) {
-	// A dry run writes nothing, not even the lock file, and so takes no lock:
-	// it may show a diff against a registry another run is changing.
-	if !w.DryRun {
-		lock, err := fsutil.LockFile(st.lockPath())
-		if err != nil {
-			return nil, fsutil.Unchanged, err
-		}
-		defer lock.Unlock()
-	}
+// LockPath is the registry's lock file: every change to the registry, and
+// to the files derived from it, holds it.
+func (st Store) LockPath() string { return st.Path + ".lock" }
+
+// Lock blocks until this process holds the registry's lock. The kernel
+// drops it if the process dies.
+func (st Store) Lock() (*fsutil.Lock, error) { return fsutil.LockFile(st.LockPath()) }
+
+// Change loads the registry, runs fn on it and returns the result with its
+// encoding, ready to be written; fn's error changes nothing. Hold the lock.
+func (st Store) Change(fn func(*Registry) error) (*Registry, []byte, error) {
 	r, err := st.Load()
 	if err != nil {
-		return nil, fsutil.Unchanged, err
+		return nil, nil, err
 	}
 	if err := fn(r); err != nil {
-		return nil, fsutil.Unchanged, err
+		return nil, nil, err
 	}
 	data, err := Encode(r)
-	if err != nil {
-		return nil, fsutil.Unchanged, err
-	}
-	res, err := w.WriteFile(st.Path, data, 0o644)
-	if err != nil {
-		return nil, res, err
-	}
-	for _, f := range then {
-		if err := f(r); err != nil {
-			return r, res, err
-		}
-	}
-	return r, res, nil
+	return r, data, err
+}
+
+// StoreOf is the registry a config names, validated against its network.
+func StoreOf(cfg *config.Config) Store {
+	return Store{Path: cfg.On(cfg.Registry), Network: Network{Subnet: cfg.Subnet, Master: cfg.Master, Relays: cfg.Serve.RelaySubnets}}
 }

@@ -1,40 +1,138 @@
 package cli
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/diskless-project/diskless/cluster"
+	"github.com/diskless-project/diskless/config"
 )
 
 // NewCmdConfig builds `diskless config`.
 func NewCmdConfig(f *Factory) *cobra.Command {
-	cmd := &cobra.Command{Use: "config", Short: "Inspect the configuration", Args: noArgs}
+	cmd := &cobra.Command{Use: "config", Short: "Inspect and change the configuration", Args: noArgs}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "show",
 		Short: "Print the effective configuration and where each value came from",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := f.LoadConfig(nil, nil)
+			c, err := f.Open(nil, nil)
 			if err != nil {
 				return err
 			}
-			settings := cfg.Settings()
+			settings := c.Cfg.Settings()
 			t := &Table{Header: []string{"KEY", "VALUE", "SOURCE"}}
 			for _, s := range settings {
 				t.Add(s.Key, s.Value, s.Source)
 			}
 			return f.print(settings, t)
 		},
-	})
+	}, NewCmdConfigSet(f, nil), NewCmdConfigUnset(f, nil))
 	return cmd
 }
 
-func splitComma(s string) []string {
+// ConfigSetOptions are `config set`'s and `config unset`'s inputs.
+type ConfigSetOptions struct {
+	Key, Value string
+	Unset      bool
+}
+
+// NewCmdConfigSet builds `diskless config set`.
+func NewCmdConfigSet(f *Factory, runF func(*ConfigSetOptions) error) *cobra.Command {
+	opts := &ConfigSetOptions{}
+	return &cobra.Command{
+		Use:   "set KEY VALUE",
+		Short: "Set a key in the config file, keeping its comments and layout",
+		Long: `set writes KEY in the config file where it stands (a key init wrote commented
+out is uncommented in place), keeping every comment. The new file must load
+as every command loads it (VALUE is checked for KEY), and the registry must
+still be valid under it; then the files that follow from the config are
+brought in line (/etc/hosts, /etc/exports, boot configs). Lists are
+comma-separated. --dry-run prints the diffs and writes nothing.`,
+		Example: "  diskless config set boot.loader lpxelinux.0\n  diskless config set dns 192.168.1.2,192.168.1.3 --dry-run",
+		Args:    exactArgs(2, "a key and a value"),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+			return configKeys(args, prefix)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Key, opts.Value = args[0], args[1]
+			if runF != nil {
+				return runF(opts)
+			}
+			return runConfigSet(f, opts)
+		},
+	}
+}
+
+// NewCmdConfigUnset builds `diskless config unset`.
+func NewCmdConfigUnset(f *Factory, runF func(*ConfigSetOptions) error) *cobra.Command {
+	opts := &ConfigSetOptions{Unset: true}
+	return &cobra.Command{
+		Use:   "unset KEY",
+		Short: "Remove a key from the config file: its default applies again",
+		Long: `unset comments KEY out in the config file, at its default as init writes it,
+so the default (or a DISKLESS_* variable) applies again. The same checks and
+follow-up as config set.`,
+		Example: "  diskless config unset boot.loader",
+		Args:    exactArgs(1, "a key"),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+			return configKeys(args, prefix)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Key = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return runConfigSet(f, opts)
+		},
+	}
+}
+
+func configKeys(args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+	if len(args) > 0 {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
 	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
+	for _, k := range config.Keys {
+		if strings.HasPrefix(k.Name, prefix) {
+			out = append(out, k.Name+"\t"+k.Help)
 		}
 	}
-	return out
+	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+func runConfigSet(f *Factory, o *ConfigSetOptions) error {
+	if err := config.CheckKey(o.Key); err != nil {
+		return usageError{err}
+	}
+	c, err := f.Open(nil, nil)
+	if err != nil {
+		return err
+	}
+	var res *cluster.ConfigEdit
+	if o.Unset {
+		res, err = c.UnsetConfig(o.Key)
+	} else {
+		res, err = c.SetConfig(o.Key, o.Value)
+	}
+	if err != nil || f.DryRun {
+		return err
+	}
+	if !strings.HasPrefix(res.Source, "file ") && !(o.Unset && res.Source == "default") {
+		fmt.Fprintf(f.IO.ErrOut, "warning: %s is %q from %s, which wins over the file\n", o.Key, res.Value, res.Source)
+	}
+	if !f.humanOutput() {
+		return f.print(res, nil)
+	}
+	verb := "set"
+	switch {
+	case !res.Changed:
+		verb = "unchanged"
+	case o.Unset:
+		verb = "unset"
+	}
+	fmt.Fprintf(f.IO.Out, "%s %s in %s: %s\n", verb, o.Key, c.Display(c.Cfg.File), res.Value)
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/diskless-project/diskless/cluster"
 	"github.com/diskless-project/diskless/doctor"
 	"github.com/diskless-project/diskless/nfs"
 	"github.com/diskless-project/diskless/slave"
@@ -53,13 +54,18 @@ type doctorReport struct {
 }
 
 func runDoctor(f *Factory, o *DoctorOptions) error {
-	cfg, err := f.LoadConfig(nil, nil)
+	c, err := f.Open(nil, nil)
 	if err != nil {
-		return err
+		// A config no command can load is the first thing to fix: say so
+		// as a finding, naming the key, rather than stop at it.
+		return printDoctor(f, []doctor.Result{{Area: "config", Check: "load", Status: doctor.Fail, Message: oneLine(err.Error()),
+			Symptom: "every diskless command, and serve, refuses to run", Cause: "a key or value the config does not accept",
+			Fix: "correct it in the file (or the DISKLESS_* variable), or `diskless config unset KEY`"}})
 	}
+	cfg := c.Cfg
 	env := &doctor.Env{Cfg: cfg, Host: o.Host, Only: map[netip.Addr]bool{}}
 	if cfg.Validate() == nil {
-		st := Store(cfg)
+		st := c.Store()
 		if data, err := os.ReadFile(st.Path); err == nil {
 			env.Raw, _ = slave.DecodeRaw(data)
 		}
@@ -70,7 +76,7 @@ func runDoctor(f *Factory, o *DoctorOptions) error {
 			}
 			s, ok := env.Registry.Find(a)
 			if !ok {
-				return notRegistered(a)
+				return cluster.NotRegistered(a)
 			}
 			env.Only[s.IP] = true
 		}
@@ -95,7 +101,11 @@ func runDoctor(f *Factory, o *DoctorOptions) error {
 			},
 		}.Check())
 	}
-	results := doctor.Run(env, checks)
+	return printDoctor(f, doctor.Run(env, checks))
+}
+
+// printDoctor prints the findings; exit status 1 when any failed.
+func printDoctor(f *Factory, results []doctor.Result) error {
 	rep := doctorReport{Results: results, Summary: map[string]int{"ok": 0, "warn": 0, "fail": 0}}
 	for _, r := range results {
 		rep.Summary[string(r.Status)]++

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/diskless-project/diskless/cluster"
 	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/internal/fsutil"
 	"github.com/diskless-project/diskless/slave"
@@ -75,40 +76,36 @@ func (f *Factory) RootDir() (string, error) {
 	return abs, nil
 }
 
-// LoadConfig reads the configuration; flags named in flagKeys override keys.
-func (f *Factory) LoadConfig(flags *pflag.FlagSet, flagKeys map[string]string) (*config.Config, error) {
+// Open loads the cluster's config (flags named in flagKeys override keys)
+// with this run's writer, clock and logger.
+func (f *Factory) Open(flags *pflag.FlagSet, flagKeys map[string]string) (*cluster.Cluster, error) {
 	root, err := f.RootDir()
 	if err != nil {
 		return nil, err
 	}
-	return config.Load(config.Options{Root: root, File: f.ConfigFile, Flags: flags, FlagKeys: flagKeys, Env: f.Env})
+	return cluster.Open(cluster.Options{
+		Config: config.Options{Root: root, File: f.ConfigFile, Flags: flags, FlagKeys: flagKeys, Env: f.Env},
+		Writer: &fsutil.Writer{DryRun: f.DryRun, Out: f.IO.Out, Root: root},
+		Now:    f.Now,
+		Log:    f.Logger(),
+	})
 }
 
-// Config loads the configuration and checks it names a master and subnet.
-func (f *Factory) Config() (*config.Config, error) {
-	cfg, err := f.LoadConfig(nil, nil)
+// Cluster opens the cluster and checks its config names a master and subnet.
+func (f *Factory) Cluster() (*cluster.Cluster, error) {
+	c, err := f.Open(nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	return cfg, cfg.Validate()
+	return c, c.Cfg.Validate()
 }
 
-// Registry loads the validated config and the slave registry it names.
-func (f *Factory) Registry() (*config.Config, *slave.Registry, error) {
-	cfg, err := f.Config()
+// Registry opens the cluster and loads its registry.
+func (f *Factory) Registry() (*cluster.Cluster, *slave.Registry, error) {
+	c, err := f.Cluster()
 	if err != nil {
 		return nil, nil, err
 	}
-	reg, err := Store(cfg).Load()
-	return cfg, reg, err
-}
-
-// Writer is how commands write files: atomic, skip-if-unchanged, dry-run aware.
-func (f *Factory) Writer(cfg *config.Config) *fsutil.Writer {
-	return &fsutil.Writer{DryRun: f.DryRun, Out: f.IO.Out, Root: cfg.Root}
-}
-
-// Store is the slave registry of cfg.
-func Store(cfg *config.Config) slave.Store {
-	return slave.Store{Path: cfg.On(cfg.Registry), Network: slave.Network{Subnet: cfg.Subnet, Master: cfg.Master, Relays: cfg.Serve.RelaySubnets}}
+	reg, err := c.Registry()
+	return c, reg, err
 }

@@ -3,15 +3,12 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/diskless-project/diskless/config"
-	"github.com/diskless-project/diskless/internal/fsutil"
-	"github.com/diskless-project/diskless/slave"
 )
 
 // InitOptions are `diskless init`'s inputs.
@@ -61,70 +58,44 @@ Re-running it creates what is missing and changes nothing else.`,
 
 func runInit(o *InitOptions) error {
 	f := o.f
-	cfg, err := f.LoadConfig(o.cmd.Flags(), initFlagKeys)
+	c, err := f.Open(o.cmd.Flags(), initFlagKeys)
 	if err != nil {
 		return err
 	}
+	cfg := c.Cfg
 	if err := cfg.Validate(); err != nil {
 		if errors.Is(err, config.ErrNotInitialized) {
 			return usageErrorf("init needs --master IP and --subnet CIDR (or them in %s)", cfg.File)
 		}
 		return err
 	}
-	w := f.Writer(cfg)
-	_, statErr := os.Stat(cfg.File)
-	exists := statErr == nil
-	if exists && !o.Force {
+	if _, err := os.Stat(cfg.File); err == nil && !o.Force {
 		// Re-running init with the values already configured is a no-op;
 		// only a flag that would change the file needs --force.
-		if err := sameAsConfigured(f, o.cmd, cfg); err != nil {
+		if err := sameAsConfigured(f, cfg); err != nil {
 			return err
 		}
 	}
-	var res fsutil.Result
-	switch {
-	case !exists || o.Force:
-		values := map[string]any{}
-		for _, s := range cfg.Settings() {
-			if s.Source != "default" {
-				values[s.Key] = settingValue(s)
-			}
-		}
-		res, err = w.WriteFile(cfg.File, []byte(config.DefaultFileContent(values)), 0o644)
-		if err != nil {
-			return err
-		}
-	case !errors.Is(statErr, fs.ErrNotExist) && statErr != nil:
-		return statErr
-	}
-	for _, d := range []string{cfg.DisklessDir, cfg.TFTPRoot, cfg.TFTPRoot + "/pxelinux.cfg"} {
-		if err := w.MkdirAll(cfg.On(d), 0o755); err != nil {
-			return err
-		}
-	}
-	st := Store(cfg)
-	if _, err := os.Stat(st.Path); errors.Is(err, fs.ErrNotExist) {
-		data, _ := slave.Encode(&slave.Registry{})
-		if _, err := w.WriteFile(st.Path, data, 0o644); err != nil {
-			return err
-		}
+	res, err := c.Init(o.Force)
+	if err != nil {
+		return err
 	}
 	if !f.DryRun {
 		fmt.Fprintf(f.IO.Out, "config %s %s\n", cfg.File, res)
 	}
-	initLoaders(f, cfg, w)
+	initLoaders(f, cfg, c.Writer())
 	return nil
 }
 
 // sameAsConfigured fails when an init flag asks for a value other than the one
 // the existing config (file or environment) already gives.
-func sameAsConfigured(f *Factory, cmd *cobra.Command, withFlags *config.Config) error {
-	base, err := f.LoadConfig(nil, nil)
+func sameAsConfigured(f *Factory, withFlags *config.Config) error {
+	base, err := f.Open(nil, nil)
 	if err != nil {
 		return err
 	}
 	was := map[string]string{}
-	for _, s := range base.Settings() {
+	for _, s := range base.Cfg.Settings() {
 		was[s.Key] = s.Value
 	}
 	for _, s := range withFlags.Settings() {
@@ -134,20 +105,4 @@ func sameAsConfigured(f *Factory, cmd *cobra.Command, withFlags *config.Config) 
 		}
 	}
 	return nil
-}
-
-// settingValue turns a setting back into the value type the file wants.
-func settingValue(s config.Setting) any {
-	for _, k := range config.Keys {
-		if k.Name != s.Key {
-			continue
-		}
-		switch k.Default.(type) {
-		case []string:
-			return splitComma(s.Value)
-		case bool:
-			return s.Value == "true"
-		}
-	}
-	return s.Value
 }

@@ -1,20 +1,14 @@
 package cli
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
 
-	"github.com/diskless-project/diskless/config"
-	"github.com/diskless-project/diskless/internal/fsutil"
+	"github.com/diskless-project/diskless/cluster"
 	"github.com/diskless-project/diskless/kernel"
 	"github.com/diskless-project/diskless/slave"
 )
@@ -25,10 +19,6 @@ func NewCmdKernel(f *Factory) *cobra.Command {
 	cmd.AddCommand(NewCmdKernelCheck(f, nil), NewCmdKernelInstall(f, nil), NewCmdKernelList(f),
 		NewCmdKernelUse(f, nil), NewCmdKernelGC(f, nil))
 	return cmd
-}
-
-func kernelStore(cfg *config.Config) kernel.Store {
-	return kernel.Store{Dir: cfg.On(cfg.TFTPRoot + "/" + kernel.KernelsDir)}
 }
 
 // KernelCheckOptions are `kernel check`'s inputs.
@@ -157,7 +147,7 @@ func runKernelInstall(f *Factory, o *KernelInstallOptions) error {
 			return usageError{err}
 		}
 	}
-	cfg, err := f.Config()
+	c, err := f.Cluster()
 	if err != nil {
 		return err
 	}
@@ -165,7 +155,7 @@ func runKernelInstall(f *Factory, o *KernelInstallOptions) error {
 	if err != nil {
 		return err
 	}
-	req := kernel.InstallRequest{Kernel: img, Version: o.Version, Arch: o.Arch, SourceName: o.Image, Now: f.Now()}
+	req := kernel.InstallRequest{Kernel: img, Version: o.Version, Arch: o.Arch, SourceName: o.Image}
 	if o.Initrd != "" {
 		if req.Initrd, err = os.ReadFile(o.Initrd); err != nil {
 			return err
@@ -176,7 +166,7 @@ func runKernelInstall(f *Factory, o *KernelInstallOptions) error {
 			return err
 		}
 	}
-	res, err := kernelStore(cfg).Install(f.Writer(cfg), req)
+	res, err := c.InstallKernel(req)
 	if err != nil {
 		return err
 	}
@@ -193,12 +183,12 @@ func runKernelInstall(f *Factory, o *KernelInstallOptions) error {
 		return nil
 	}
 	t := &Table{Header: []string{"VERSION", "RESULT", "KERNEL", "INITRD", "DIRECTORY"}}
-	t.Add(res.Meta.Version, res.Result, fmt.Sprintf("%s %s", humanSize(res.Meta.KernelSize), short(res.Meta.KernelSHA256)),
-		initrdCell(res.Meta), displayPath(cfg, res.Directory))
+	t.Add(res.Meta.Version, res.Result, fmt.Sprintf("%s %s", humanBytes(res.Meta.KernelSize), short(res.Meta.KernelSHA256)),
+		initrdCell(res.Meta), c.Display(res.Directory))
 	if err := f.print(res, t); err != nil {
 		return err
 	}
-	if f.humanOutput() && cfg.Kernel.Default == "" {
+	if f.humanOutput() && c.Cfg.Kernel.Default == "" {
 		fmt.Fprintf(f.IO.Out, "no default kernel yet: diskless kernel use %s\n", res.Meta.Version)
 	}
 	return nil
@@ -208,47 +198,10 @@ func initrdCell(m kernel.Meta) string {
 	if m.InitrdSHA256 == "" {
 		return "-"
 	}
-	return fmt.Sprintf("%s %s", humanSize(m.InitrdSize), short(m.InitrdSHA256))
+	return fmt.Sprintf("%s %s", humanBytes(m.InitrdSize), short(m.InitrdSHA256))
 }
 
 func short(h string) string { return h[:min(len(h), 12)] }
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1fM", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1fK", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%dB", n)
-}
-
-// displayPath shows a path as on the master (without the --root prefix).
-func displayPath(cfg *config.Config, p string) string {
-	if cfg.Root == "/" {
-		return p
-	}
-	if rel, ok := strings.CutPrefix(p, strings.TrimSuffix(cfg.Root, "/")); ok {
-		return rel
-	}
-	return p
-}
-
-// kernelUsers maps each version to the slaves that boot it (a slave without
-// its own kernel boots the default).
-func kernelUsers(cfg *config.Config, reg *slave.Registry) map[string][]string {
-	users := map[string][]string{}
-	for _, s := range reg.Slaves {
-		v := s.Kernel
-		if v == "" {
-			v = cfg.Kernel.Default
-		}
-		if v != "" {
-			users[v] = append(users[v], s.IP.String())
-		}
-	}
-	return users
-}
 
 type kernelListItem struct {
 	kernel.Meta
@@ -264,19 +217,19 @@ func NewCmdKernelList(f *Factory) *cobra.Command {
 		Short:   "List installed kernel versions, their sizes, hashes and the slaves using each",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, reg, err := f.Registry()
+			c, reg, err := f.Registry()
 			if err != nil {
 				return err
 			}
-			vs, err := kernelStore(cfg).List()
+			vs, err := c.Kernels().List()
 			if err != nil {
 				return err
 			}
-			users := kernelUsers(cfg, reg)
+			users := cluster.KernelUsers(c.Cfg, reg)
 			items := []kernelListItem{}
 			t := &Table{Header: []string{"VERSION", "ARCH", "KERNEL", "INITRD", "INSTALLED", "DEFAULT", "SLAVES"}}
 			for _, m := range vs {
-				it := kernelListItem{Meta: m, Default: m.Version == cfg.Kernel.Default, Slaves: users[m.Version]}
+				it := kernelListItem{Meta: m, Default: m.Version == c.Cfg.Kernel.Default, Slaves: users[m.Version]}
 				if it.Slaves == nil {
 					it.Slaves = []string{}
 				}
@@ -285,7 +238,7 @@ func NewCmdKernelList(f *Factory) *cobra.Command {
 				if it.Default {
 					def = "*"
 				}
-				t.Add(m.Version, m.Arch, fmt.Sprintf("%s %s", humanSize(m.KernelSize), short(m.KernelSHA256)), initrdCell(m),
+				t.Add(m.Version, m.Arch, fmt.Sprintf("%s %s", humanBytes(m.KernelSize), short(m.KernelSHA256)), initrdCell(m),
 					m.Installed.Format("2006-01-02 15:04"), def, dash(strings.Join(it.Slaves, ",")))
 			}
 			if err := f.print(items, t); err != nil {
@@ -333,66 +286,20 @@ follow at once; a slave boots the new kernel at its next boot.`,
 }
 
 func runKernelUse(f *Factory, o *KernelUseOptions) error {
-	cfg, err := f.Config()
+	c, err := f.Cluster()
 	if err != nil {
 		return err
 	}
-	if err := kernel.CheckVersion(o.Version); err != nil {
+	res, err := c.UseKernel(o.Version, o.Slaves)
+	if err != nil || f.DryRun {
 		return err
 	}
-	meta, err := kernelStore(cfg).Get(o.Version)
-	if err != nil {
-		return err
-	}
-	oldDefault := cfg.Kernel.Default
-	var moved, skipped []string
-	_, _, err = updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
-		if len(o.Slaves) > 0 {
-			for _, key := range o.Slaves {
-				s, ok := r.Find(key)
-				if !ok {
-					return fmt.Errorf("no slave %q in the registry (see `diskless slave list`)", key)
-				}
-				if !kernel.ArchCompatible(meta.Arch, s.Arch) {
-					return fmt.Errorf("slave %s is %s; kernel %s is %s", s.IP, s.Arch, o.Version, meta.Arch)
-				}
-				if s.Kernel != o.Version {
-					s.Kernel = o.Version
-					moved = append(moved, s.IP.String())
-				}
-			}
-			return nil
-		}
-		for i := range r.Slaves {
-			s := &r.Slaves[i]
-			if (s.Kernel == "" || s.Kernel == oldDefault) && s.Kernel != o.Version {
-				if !kernel.ArchCompatible(meta.Arch, s.Arch) {
-					skipped = append(skipped, s.IP.String())
-					continue
-				}
-				s.Kernel = o.Version
-				moved = append(moved, s.IP.String())
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if len(o.Slaves) == 0 {
-		if err := setConfigKey(f.Writer(cfg), cfg.File, "kernel", "default", o.Version); err != nil {
-			return err
-		}
-	}
-	if f.DryRun {
-		return nil
-	}
-	if len(o.Slaves) == 0 {
+	if res.Default {
 		fmt.Fprintf(f.IO.Out, "default kernel: %s\n", o.Version)
 	}
-	fmt.Fprintf(f.IO.Out, "moved %d slaves to %s%s\n", len(moved), o.Version, listSuffix(moved))
-	if len(skipped) > 0 {
-		fmt.Fprintf(f.IO.Out, "kept %d slaves of another arch than %s on their kernel%s\n", len(skipped), meta.Arch, listSuffix(skipped))
+	fmt.Fprintf(f.IO.Out, "moved %d slaves to %s%s\n", len(res.Moved), o.Version, listSuffix(res.Moved))
+	if len(res.Skipped) > 0 {
+		fmt.Fprintf(f.IO.Out, "kept %d slaves of another arch than %s on their kernel%s\n", len(res.Skipped), res.Arch, listSuffix(res.Skipped))
 	}
 	return nil
 }
@@ -402,120 +309,6 @@ func listSuffix(ips []string) string {
 		return ""
 	}
 	return ": " + strings.Join(ips, ", ")
-}
-
-// setConfigKey sets section.key in the YAML config file. It edits lines, so
-// the comments and layout `init` wrote stay; a file it cannot edit that way
-// is re-encoded as YAML.
-func setConfigKey(w *fsutil.Writer, path, section, key, value string) error {
-	data, err := w.ReadFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	out := editConfigLines(string(data), section, key, value)
-	var check map[string]any
-	if yaml.Unmarshal([]byte(out), &check) != nil || fmt.Sprint(nested(check, section, key)) != value {
-		if out, err = encodeConfigKey(data, section, key, value); err != nil {
-			return fmt.Errorf("config %s: %w", path, err)
-		}
-	}
-	_, err = w.WriteFile(path, []byte(out), 0o644)
-	return err
-}
-
-func nested(m map[string]any, section, key string) any {
-	if sec, ok := m[section].(map[string]any); ok {
-		return sec[key]
-	}
-	return nil
-}
-
-// editConfigLines sets "section:\n  key: value", uncommenting the section and
-// key lines `init` writes as comments when they hold defaults.
-func editConfigLines(content, section, key, value string) string {
-	lines := strings.Split(content, "\n")
-	setLine := "  " + key + ": " + strconv.Quote(value)
-	sec := -1
-	for i, l := range lines {
-		t := strings.TrimRight(l, " ")
-		if t == section+":" || t == "# "+section+":" {
-			sec = i
-			if t == section+":" {
-				break
-			}
-		}
-	}
-	if sec < 0 {
-		if content != "" && !strings.HasSuffix(content, "\n") {
-			content += "\n"
-		}
-		return content + "\n" + section + ":\n" + setLine + "\n"
-	}
-	lines[sec] = section + ":"
-	for i := sec + 1; i < len(lines); i++ {
-		l := lines[i]
-		if l != "" && !strings.HasPrefix(l, " ") && !strings.HasPrefix(l, "#") {
-			break // next top-level key
-		}
-		t := strings.TrimSpace(l)
-		if strings.HasPrefix(l, " ") && (strings.HasPrefix(t, key+":") || strings.HasPrefix(t, "# "+key+":")) {
-			lines[i] = setLine
-			return strings.Join(lines, "\n")
-		}
-		if strings.HasPrefix(l, "# ") && strings.HasSuffix(strings.TrimSpace(l), ":") {
-			break // next (commented) section
-		}
-	}
-	lines = append(lines[:sec+1], append([]string{setLine}, lines[sec+1:]...)...)
-	return strings.Join(lines, "\n")
-}
-
-// encodeConfigKey is the fallback: decode, set, encode (comments may move).
-func encodeConfigKey(data []byte, section, key, value string) (string, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return "", err
-	}
-	if doc.Kind == 0 {
-		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode}}}
-	}
-	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
-		return "", errors.New("top level is not a mapping")
-	}
-	sec := mapGet(root, section)
-	if sec == nil || sec.Kind != yaml.MappingNode {
-		sec = &yaml.Node{Kind: yaml.MappingNode}
-		mapSet(root, section, sec)
-	}
-	mapSet(sec, key, &yaml.Node{Kind: yaml.ScalarNode, Value: value, Style: yaml.DoubleQuotedStyle})
-	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(&doc); err != nil {
-		return "", err
-	}
-	_ = enc.Close()
-	return b.String(), nil
-}
-
-func mapGet(m *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i+1]
-		}
-	}
-	return nil
-}
-
-func mapSet(m *yaml.Node, key string, v *yaml.Node) {
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			m.Content[i+1] = v
-			return
-		}
-	}
-	m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, v)
 }
 
 // KernelGCOptions are `kernel gc`'s inputs.
@@ -545,77 +338,29 @@ version being removed.`,
 	return cmd
 }
 
-type gcItem struct {
-	Version string   `json:"version"`
-	Action  string   `json:"action"` // kept or removed
-	Reason  string   `json:"reason"`
-	Slaves  []string `json:"slaves"`
-}
-
 func runKernelGC(f *Factory, o *KernelGCOptions) error {
 	if o.Keep < 0 {
 		return usageErrorf("invalid --keep %d: expected 0 or more", o.Keep)
 	}
-	cfg, err := f.Config()
+	c, err := f.Cluster()
 	if err != nil {
 		return err
 	}
-	st := Store(cfg)
-	lock, err := fsutil.LockFile(st.Path + ".lock")
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	reg, err := st.Load()
-	if err != nil {
-		return err
-	}
-	ks := kernelStore(cfg)
-	vs, err := ks.List()
-	if err != nil {
-		return err
-	}
-	users := kernelUsers(cfg, reg)
-	inUse := map[string]bool{}
-	for v := range users {
-		inUse[v] = true
-	}
-	if cfg.Kernel.Default != "" {
-		inUse[cfg.Kernel.Default] = true
-	}
-	kept, removed := kernel.GCPlan(vs, inUse, o.Keep)
-	items := []gcItem{}
-	t := &Table{Header: []string{"VERSION", "ACTION", "REASON"}}
-	for i, m := range kept {
-		it := gcItem{Version: m.Version, Action: "kept", Slaves: users[m.Version]}
-		switch {
-		case len(users[m.Version]) > 0:
-			it.Reason = "used by " + strings.Join(users[m.Version], ",")
-		case m.Version == cfg.Kernel.Default:
-			it.Reason = "default"
-		case i < o.Keep:
-			it.Reason = fmt.Sprintf("among the newest %d", o.Keep)
-		}
-		items = append(items, it)
-	}
-	for _, m := range removed {
-		items = append(items, gcItem{Version: m.Version, Action: "removed", Reason: "unused"})
-		if f.DryRun {
-			fmt.Fprintf(f.IO.Out, "would remove %s\n", displayPath(cfg, ks.Path(m.Version, "")))
-			continue
-		}
-		if err := ks.Remove(m.Version); err != nil {
-			return err
-		}
-	}
+	items, err := c.GCKernels(o.Keep)
 	if f.DryRun {
-		return nil
-	}
-	for i := range items {
-		if items[i].Slaves == nil {
-			items[i].Slaves = []string{}
+		for _, it := range items {
+			if it.Action == "removed" {
+				fmt.Fprintf(f.IO.Out, "would remove %s\n", c.Display(c.Kernels().Path(it.Version, "")))
+			}
 		}
-		t.Add(items[i].Version, items[i].Action, dash(items[i].Reason))
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	t := &Table{Header: []string{"VERSION", "ACTION", "REASON"}}
+	for _, it := range items {
+		t.Add(it.Version, it.Action, dash(it.Reason))
 	}
 	return f.print(items, t)
 }

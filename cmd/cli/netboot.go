@@ -2,9 +2,7 @@ package cli
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,15 +41,15 @@ registered. slave add/set/rm keep these files in sync afterwards. With
 --dry-run it prints the changes as diffs and writes nothing.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, reg, err := f.Registry()
+			c, err := f.Cluster()
 			if err != nil {
 				return err
 			}
-			w := f.Writer(cfg)
-			changes, err := writeBootConfigs(cfg, w, reg)
+			reg, changes, err := c.WriteBootConfigs()
 			if err != nil {
 				return err
 			}
+			cfg := c.Cfg
 			warnMissingKernels(f, cfg, reg)
 			if !f.DryRun && f.humanOutput() {
 				for _, c := range changes {
@@ -62,57 +60,6 @@ registered. slave add/set/rm keep these files in sync afterwards. With
 			return nil
 		},
 	}
-}
-
-// syncBootConfigs is the registry hook: generated boot configs follow the registry.
-func syncBootConfigs(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) error {
-	_, err := writeBootConfigs(cfg, w, reg)
-	return err
-}
-
-// generatedDirs hold the generated configs, relative to the TFTP root.
-var generatedDirs = []string{"pxelinux.cfg", "ipxe", "grub"}
-
-// writeBootConfigs writes every generated config and removes stale ones (only
-// files carrying netboot.Header), returning "<verb> <path>" lines.
-func writeBootConfigs(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) ([]string, error) {
-	r := &netboot.Renderer{Cfg: cfg}
-	files := r.Files(reg)
-	root := cfg.On(cfg.TFTPRoot)
-	var changes []string
-	for _, name := range netboot.SortedNames(files) {
-		res, err := w.WriteFile(filepath.Join(root, filepath.FromSlash(name)), files[name], 0o644)
-		if err != nil {
-			return nil, err
-		}
-		if res != fsutil.Unchanged {
-			changes = append(changes, fmt.Sprintf("%s %s", res, filepath.Join(cfg.TFTPRoot, name)))
-		}
-	}
-	for _, dir := range generatedDirs {
-		entries, err := os.ReadDir(filepath.Join(root, dir))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		for _, e := range entries {
-			name := dir + "/" + e.Name()
-			if _, keep := files[name]; keep || !e.Type().IsRegular() || !netboot.IsGeneratedName(name) {
-				continue
-			}
-			p := filepath.Join(root, dir, e.Name())
-			data, err := os.ReadFile(p)
-			if err != nil || !bytes.Contains(data, []byte(netboot.Header)) {
-				continue // not ours: an admin's file stays
-			}
-			if w.DryRun {
-				fmt.Fprintf(w.Out, "remove %s\n", filepath.Join(cfg.TFTPRoot, name))
-			} else if err := os.Remove(p); err != nil {
-				return nil, err
-			}
-			changes = append(changes, "removed "+filepath.Join(cfg.TFTPRoot, name))
-		}
-	}
-	return changes, nil
 }
 
 // NewCmdNetbootExport builds `diskless netboot export`.
@@ -137,11 +84,11 @@ func NewCmdNetbootExport(f *Factory) *cobra.Command {
 			default:
 				return usageErrorf("unknown export format %q: expected dhcpd, dnsmasq or in.tftpd", args[0])
 			}
-			cfg, reg, err := f.Registry()
+			c, reg, err := f.Registry()
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprint(f.IO.Out, render(cfg, reg))
+			_, err = fmt.Fprint(f.IO.Out, render(c.Cfg, reg))
 			return err
 		},
 	}
@@ -157,11 +104,11 @@ func NewCmdNetbootLoaders(f *Factory) *cobra.Command {
 set, into the TFTP root. Unchanged files are left alone.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := f.Config()
+			c, err := f.Cluster()
 			if err != nil {
 				return err
 			}
-			lines, err := installLoaders(cfg, f.Writer(cfg))
+			lines, err := installLoaders(c.Cfg, c.Writer())
 			if err != nil {
 				return err
 			}

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/diskless-project/diskless/config"
-	"github.com/diskless-project/diskless/internal/fsutil"
 	"github.com/diskless-project/diskless/nfs"
 	"github.com/diskless-project/diskless/slave"
 )
@@ -67,31 +66,18 @@ type fileReport struct {
 }
 
 func runNFSExports(ctx context.Context, f *Factory, o *NFSExportsOptions) error {
-	cfg, reg, err := f.Registry()
+	c, err := f.Cluster()
 	if err != nil {
 		return err
 	}
-	w := f.Writer(cfg)
-	res, err := nfs.Sync(cfg, w, reg)
-	if err != nil {
+	reg, res, err := c.SyncNFS(ctx, !o.NoReload)
+	if err != nil || f.DryRun {
 		return err
 	}
-	if f.DryRun {
-		return nil
-	}
-	rep := nfsExportsReport{Exports: res.Exports, Threads: res.Threads,
+	rep := nfsExportsReport{Exports: res.Exports, Threads: res.Threads, Reloaded: res.Reloaded,
 		Files: []fileReport{{nfs.ExportsFile, res.File.String()}, {nfs.ConfDFile, res.ConfD.String()}}}
 	if rep.Exports == nil {
 		rep.Exports = []nfs.Export{}
-	}
-	var reloadErr error
-	if !o.NoReload && cfg.Root == "/" {
-		reloadErr = nfs.Reload(ctx, cfg.Root)
-		rep.Reloaded = reloadErr == nil
-		if errors.Is(reloadErr, nfs.ErrNoExportfs) {
-			f.Logger().Warn("not reloaded", "reason", reloadErr)
-			reloadErr = nil
-		}
 	}
 	t := &Table{Header: []string{"FILE", "RESULT"}}
 	for _, fr := range rep.Files {
@@ -103,20 +89,7 @@ func runNFSExports(ctx context.Context, f *Factory, o *NFSExportsOptions) error 
 	if f.humanOutput() {
 		fmt.Fprintf(f.IO.Out, "%d exports for %d slaves, RPCNFSDCOUNT=%d\n", len(res.Exports), len(reg.Slaves), res.Threads)
 	}
-	return reloadErr
-}
-
-// syncExports is the registry hook: exports follow every registry change,
-// and the kernel server is told when they changed on the real root.
-func syncExports(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) error {
-	res, err := nfs.Sync(cfg, w, reg)
-	if err != nil || w.DryRun || res.File == fsutil.Unchanged {
-		return err
-	}
-	if err := nfs.Reload(context.Background(), cfg.Root); err != nil && !errors.Is(err, nfs.ErrNoExportfs) {
-		return fmt.Errorf("%s updated, but the NFS server did not reload it: %w", nfs.ExportsFile, err)
-	}
-	return nil
+	return res.ReloadErr
 }
 
 // NFSCheckOptions are `nfs check`'s inputs.
@@ -162,10 +135,11 @@ a failure. Exit status 1 when any slave fails.`,
 }
 
 func runNFSCheck(ctx context.Context, f *Factory, o *NFSCheckOptions) error {
-	cfg, reg, err := f.Registry()
+	c, reg, err := f.Registry()
 	if err != nil {
 		return err
 	}
+	cfg := c.Cfg
 	slaves := reg.Slaves
 	if o.IP != "" {
 		s, ok := reg.Find(o.IP)
@@ -178,11 +152,11 @@ func runNFSCheck(ctx context.Context, f *Factory, o *NFSCheckOptions) error {
 	for _, s := range slaves {
 		targets = append(targets, nfsTarget(cfg, s))
 	}
-	c, err := nfsChecker(cfg, o.Timeout)
+	checker, err := nfsChecker(cfg, o.Timeout)
 	if err != nil {
 		return err
 	}
-	res := c.Check(ctx, targets)
+	res := checker.Check(ctx, targets)
 	t := &Table{Header: []string{"IP", "HOSTNAME", "STATUS", "TIME", "DETAIL"}}
 	failed := 0
 	for _, r := range res {
@@ -199,7 +173,7 @@ func runNFSCheck(ctx context.Context, f *Factory, o *NFSCheckOptions) error {
 	}
 	if failed > 0 {
 		if f.humanOutput() {
-			fmt.Fprintf(f.IO.ErrOut, "%d of %d slaves cannot mount their root from %s\n", failed, len(res), c.Server)
+			fmt.Fprintf(f.IO.ErrOut, "%d of %d slaves cannot mount their root from %s\n", failed, len(res), checker.Server)
 		}
 		return silentError{ExitError}
 	}

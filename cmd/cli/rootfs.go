@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,8 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/diskless-project/diskless/config"
-	"github.com/diskless-project/diskless/internal/fsutil"
+	"github.com/diskless-project/diskless/cluster"
 	"github.com/diskless-project/diskless/rootfs"
 	"github.com/diskless-project/diskless/slave"
 )
@@ -39,11 +35,11 @@ rsync, status says what is missing or drifted.`,
 
 // selectSlaves resolves IP/MAC/hostname arguments (or --all) to registered
 // slaves: a directory of a slave not in the registry is never touched.
-func selectSlaves(cfg *config.Config, keys []string, all bool) ([]slave.Slave, error) {
+func selectSlaves(c *cluster.Cluster, keys []string, all bool) ([]slave.Slave, error) {
 	if all == (len(keys) > 0) {
 		return nil, usageErrorf("expected slaves' IPs or --all (not both)")
 	}
-	reg, err := Store(cfg).Load()
+	reg, err := c.Registry()
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +53,7 @@ func selectSlaves(cfg *config.Config, keys []string, all bool) ([]slave.Slave, e
 	for _, k := range keys {
 		s, ok := reg.Find(k)
 		if !ok {
-			return nil, notRegistered(k)
+			return nil, cluster.NotRegistered(k)
 		}
 		out = append(out, *s)
 	}
@@ -105,10 +101,11 @@ doctor/status, and exits 1.`,
 }
 
 func runRootfsScaffold(f *Factory, o *RootfsScaffoldOptions) error {
-	cfg, err := f.Config()
+	c, err := f.Cluster()
 	if err != nil {
 		return err
 	}
+	cfg := c.Cfg
 	if o.EtcFrom != "" {
 		abs, err := filepath.Abs(o.EtcFrom)
 		if err != nil {
@@ -119,11 +116,11 @@ func runRootfsScaffold(f *Factory, o *RootfsScaffoldOptions) error {
 		}
 		o.EtcFrom = abs
 	}
-	slaves, err := selectSlaves(cfg, o.Keys, o.All)
+	slaves, err := selectSlaves(c, o.Keys, o.All)
 	if err != nil {
 		return err
 	}
-	w := f.Writer(cfg)
+	w := c.Writer()
 	var reports []*rootfs.Report
 	failed := 0
 	for _, s := range slaves {
@@ -133,7 +130,7 @@ func runRootfsScaffold(f *Factory, o *RootfsScaffoldOptions) error {
 		}
 		reports = append(reports, rep)
 		if f.humanOutput() {
-			printScaffold(f, cfg, rep)
+			printScaffold(f, c, rep)
 		}
 		if rep.DeviceError != "" {
 			failed++
@@ -151,8 +148,8 @@ func runRootfsScaffold(f *Factory, o *RootfsScaffoldOptions) error {
 	return nil
 }
 
-func printScaffold(f *Factory, cfg *config.Config, rep *rootfs.Report) {
-	root := showPath(cfg, rep.Root)
+func printScaffold(f *Factory, c *cluster.Cluster, rep *rootfs.Report) {
+	root := c.Display(rep.Root)
 	if !rep.Changed() && !f.Verbose && !f.DryRun {
 		quiet := true
 		for _, a := range rep.Actions {
@@ -175,41 +172,6 @@ func printScaffold(f *Factory, cfg *config.Config, rep *rootfs.Report) {
 		}
 		fmt.Fprintln(f.IO.Out, line)
 	}
-}
-
-// showPath shows an on-disk path as on the master (without the root prefix).
-func showPath(cfg *config.Config, p string) string {
-	if cfg.Root == "" || cfg.Root == "/" {
-		return p
-	}
-	if rel, err := filepath.Rel(cfg.Root, p); err == nil && !strings.HasPrefix(rel, "..") {
-		return "/" + rel
-	}
-	return p
-}
-
-// scaffoldNewSlaves is the registry hook: every registered slave without a
-// root directory gets one (dry-run aware through w).
-func scaffoldNewSlaves(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) error {
-	if !cfg.Rootfs.ScaffoldOnAdd {
-		return nil
-	}
-	for _, s := range reg.Slaves {
-		if _, err := os.Lstat(cfg.SlaveDir(s.IP)); !errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		rep, err := rootfs.Scaffold(w, rootfs.ParamsFor(cfg, s, "", false, time.Now()))
-		if err != nil {
-			return fmt.Errorf("scaffold %s: %w", s.IP, err)
-		}
-		if !w.DryRun { // a note on stderr: stdout may be `-o json` of the command that ran the hook
-			slog.Info("scaffolded slave root", "dir", showPath(cfg, rep.Root))
-		}
-		if rep.DeviceError != "" {
-			slog.Warn("slave root incomplete", "ip", s.IP, "problem", rep.DeviceError)
-		}
-	}
-	return nil
 }
 
 // RootfsSyncOptions are `rootfs sync`'s inputs.
@@ -255,10 +217,11 @@ replace files, which is safe).`,
 }
 
 func runRootfsSync(f *Factory, o *RootfsSyncOptions) error {
-	cfg, err := f.Config()
+	c, err := f.Cluster()
 	if err != nil {
 		return err
 	}
+	cfg := c.Cfg
 	from := cfg.Root
 	if o.From != "" {
 		if from, err = filepath.Abs(o.From); err != nil {
@@ -268,7 +231,7 @@ func runRootfsSync(f *Factory, o *RootfsSyncOptions) error {
 			return fmt.Errorf("invalid --from %q: expected a directory", o.From)
 		}
 	}
-	slaves, err := selectSlaves(cfg, o.Keys, o.All)
+	slaves, err := selectSlaves(c, o.Keys, o.All)
 	if err != nil {
 		return err
 	}
@@ -282,10 +245,10 @@ func runRootfsSync(f *Factory, o *RootfsSyncOptions) error {
 	}
 	opts := rootfs.SyncOptions{
 		From: from, Trees: trees, DisklessDir: cfg.On(cfg.DisklessDir), Delete: o.Delete,
-		DryRun: f.DryRun, Writer: f.Writer(cfg), Now: f.Now, Fingerprint: fp,
+		DryRun: f.DryRun, Writer: c.Writer(), Now: f.Now, Fingerprint: fp,
 	}
 	if o.Dedupe {
-		opts.LinkDest = dedupeReference(cfg, slaves, from)
+		opts.LinkDest = dedupeReference(c, from)
 	}
 	if o.ctx == nil {
 		o.ctx = context.Background()
@@ -315,7 +278,7 @@ func runRootfsSync(f *Factory, o *RootfsSyncOptions) error {
 			opts.LinkDest = t.Root // the first slave synced is the reference
 		}
 		if f.humanOutput() {
-			printSync(f, cfg, res)
+			printSync(f, c, res)
 		}
 	}
 	if !f.humanOutput() {
@@ -332,8 +295,9 @@ func runRootfsSync(f *Factory, o *RootfsSyncOptions) error {
 // dedupeReference picks the slave root others hard-link to: a registered
 // slave already synced from the same source, else "" (the first target
 // synced becomes the reference).
-func dedupeReference(cfg *config.Config, targets []slave.Slave, from string) string {
-	reg, err := Store(cfg).Load()
+func dedupeReference(c *cluster.Cluster, from string) string {
+	cfg := c.Cfg
+	reg, err := c.Registry()
 	if err != nil {
 		return ""
 	}
@@ -349,7 +313,7 @@ func dedupeReference(cfg *config.Config, targets []slave.Slave, from string) str
 	return ""
 }
 
-func printSync(f *Factory, cfg *config.Config, r *rootfs.Result) {
+func printSync(f *Factory, c *cluster.Cluster, r *rootfs.Result) {
 	if r.DryRun {
 		fmt.Fprintf(f.IO.Out, "would sync %s: %d changes in %s\n", r.IP, len(r.Changes), strings.Join(r.Trees, " "))
 		max := 10
@@ -367,7 +331,7 @@ func printSync(f *Factory, cfg *config.Config, r *rootfs.Result) {
 	}
 	line := fmt.Sprintf("synced %s: %d files, %s transferred (%s) in %s", r.IP, r.Files, humanBytes(r.Bytes), strings.Join(r.Trees, " "), r.Duration.Round(time.Millisecond))
 	if r.LinkDest != "" {
-		line += ", unchanged files hard-linked to " + showPath(cfg, r.LinkDest)
+		line += ", unchanged files hard-linked to " + c.Display(r.LinkDest)
 	}
 	fmt.Fprintln(f.IO.Out, line)
 }
@@ -406,11 +370,12 @@ runlevel links, and whether the shared trees are synced and up to date.
 Exit status 1 when anything is missing.`,
 		ValidArgsFunction: completeSlaves(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := f.Config()
+			c, err := f.Cluster()
 			if err != nil {
 				return err
 			}
-			slaves, err := selectSlaves(cfg, args, len(args) == 0)
+			cfg := c.Cfg
+			slaves, err := selectSlaves(c, args, len(args) == 0)
 			if err != nil {
 				return err
 			}
@@ -460,35 +425,6 @@ func confirmPurge(f *Factory, keys []string) error {
 	fmt.Fscanln(in, &answer)
 	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 		return errors.New("purge cancelled: nothing changed")
-	}
-	return nil
-}
-
-func checkPurge(cfg *config.Config, ip netip.Addr) error {
-	return rootfs.CheckPurge(cfg.On(cfg.DisklessDir), cfg.SlaveDir(ip), ip.String())
-}
-
-// purgeRoots deletes removed slaves' roots and rootfs state, never following
-// a symlink and never outside <diskless_dir>/<ip>.
-func purgeRoots(f *Factory, cfg *config.Config, removed []slave.Slave) error {
-	for _, s := range removed {
-		dir := cfg.SlaveDir(s.IP)
-		state := cfg.StatePath("rootfs", s.IP.String()+".json")
-		if f.DryRun {
-			fmt.Fprintf(f.IO.Out, "would delete %s\n", showPath(cfg, dir))
-			continue
-		}
-		if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
-			fmt.Fprintf(f.IO.Out, "no root filesystem at %s\n", showPath(cfg, dir))
-		} else {
-			if err := rootfs.Purge(cfg.On(cfg.DisklessDir), dir, s.IP.String()); err != nil {
-				return err
-			}
-			fmt.Fprintf(f.IO.Out, "purged %s\n", showPath(cfg, dir))
-		}
-		if err := os.Remove(state); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
 	}
 	return nil
 }

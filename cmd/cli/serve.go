@@ -10,12 +10,13 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
-	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/cluster"
 	"github.com/diskless-project/diskless/netboot"
 	"github.com/diskless-project/diskless/netboot/dhcpd"
 	"github.com/diskless-project/diskless/netboot/httpd"
@@ -78,22 +79,24 @@ func hostPort(a netip.Addr, port int) string {
 	return net.JoinHostPort(h, strconv.Itoa(port))
 }
 
+// registryPoll is how often serve looks at the registry file: a stat; the
+// file is parsed only when it changed, never on a request.
+const registryPoll = 100 * time.Millisecond
+
 func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
-	cfg, err := f.LoadConfig(o.cmd.Flags(), serveFlagKeys)
+	c, err := f.Open(o.cmd.Flags(), serveFlagKeys)
 	if err != nil {
 		return err
 	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	log := f.Logger()
-	live, err := netboot.NewLiveRegistry(Store(cfg), log)
+	cfg := c.Cfg
+	live, err := c.Live()
 	if err != nil {
 		return err
 	}
+	log := c.Log()
 	tr := netboot.NewTracker(f.Now)
 	metrics := netboot.NewMetrics()
-	tree, err := netboot.OpenTree(&netboot.Renderer{Cfg: cfg}, live)
+	tree, err := netboot.OpenTree(live)
 	if err != nil {
 		return err
 	}
@@ -129,7 +132,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		services = append(services, httpd.New(httpd.Options{Tree: tree, Tracker: tr, Metrics: metrics, Log: log.With("svc", "http"), Listener: l}))
 	}
 	if !o.NoDHCP {
-		svc, err := dhcpd.New(dhcpd.Options{Config: cfg, Registry: live, Tracker: tr, Log: log.With("svc", "dhcp")})
+		svc, err := dhcpd.New(dhcpd.Options{Live: live, Tracker: tr, Log: log.With("svc", "dhcp")})
 		if err != nil {
 			return err
 		}
@@ -139,63 +142,55 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		return usageErrorf("nothing to serve: DHCP, TFTP and HTTP are all off")
 	}
 	log.Info("serving", "slaves", len(live.Current().Registry.Slaves), "tftp_root", cfg.On(cfg.TFTPRoot), "interface", cfg.Interface)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				reloadServeConfig(f, o, cfg, tree, log)
+
+	// The services run until ctx is done or one fails, which stops the
+	// others; the registry watcher and SIGHUP run beside them.
+	g, gctx := errgroup.WithContext(ctx)
+	for _, s := range services {
+		g.Go(func() error {
+			if err := s.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("%s: %w", s.Name(), err)
 			}
-		}
-	}()
-	err = runServices(ctx, services)
+			return nil
+		})
+	}
+	bg, stop := context.WithCancel(gctx)
+	defer stop()
+	go live.Watch(bg, registryPoll)
+	go reloadOnHUP(bg, f, o, live, log)
+	err = g.Wait()
 	log.Info("stopped")
 	return err
 }
 
-// runServices runs every service until ctx is done or one fails; a failure
-// cancels the others. It returns the first error.
-func runServices(ctx context.Context, services []netboot.Service) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	var once sync.Once
-	var first error
-	for _, s := range services {
-		wg.Add(1)
-		go func(s netboot.Service) {
-			defer wg.Done()
-			if err := s.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				once.Do(func() { first = fmt.Errorf("%s: %w", s.Name(), err) })
-				cancel()
-			}
-		}(s)
+// reloadOnHUP reloads the config on each SIGHUP: DHCP, TFTP, HTTP and the
+// tracker all answer from the new snapshot from then on (see cluster.Reload
+// for what needs a restart instead).
+func reloadOnHUP(ctx context.Context, f *Factory, o *ServeOptions, live *netboot.Live, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		c, err := f.Open(o.cmd.Flags(), serveFlagKeys)
+		if err == nil {
+			err = c.Cfg.Validate()
+		}
+		var restart []string
+		if err == nil {
+			restart, err = cluster.Reload(live, c.Cfg)
+		}
+		if err != nil {
+			log.Error("SIGHUP: config not reloaded, keeping the running one", "err", err)
+			continue
+		}
+		if len(restart) > 0 {
+			log.Warn("SIGHUP: changes that take effect on restart", "keys", restart)
+		}
+		log.Info("config reloaded", "file", c.Cfg.File, "slaves", len(live.Current().Registry.Slaves))
 	}
-	wg.Wait()
-	return first
-}
-
-// reloadServeConfig is SIGHUP: re-read the config and render boot configs
-// from it (kernel.default, boot.*, nfs.server, master...). Sockets and the
-// TFTP root stay as they are: changing those needs a restart, and says so.
-func reloadServeConfig(f *Factory, o *ServeOptions, old *config.Config, tree *netboot.Tree, log *slog.Logger) {
-	cfg, err := f.LoadConfig(o.cmd.Flags(), serveFlagKeys)
-	if err == nil {
-		err = cfg.Validate()
-	}
-	if err != nil {
-		log.Error("SIGHUP: config not reloaded, keeping the running one", "err", err)
-		return
-	}
-	if cfg.Serve.TFTPPort != old.Serve.TFTPPort || cfg.Serve.HTTPPort != old.Serve.HTTPPort ||
-		cfg.Serve.TFTPAddr != old.Serve.TFTPAddr || cfg.Serve.HTTPAddr != old.Serve.HTTPAddr ||
-		cfg.TFTPRoot != old.TFTPRoot || cfg.Registry != old.Registry {
-		log.Warn("SIGHUP: ports, addresses, tftp_root and registry changes take effect on restart")
-	}
-	tree.SetRenderer(&netboot.Renderer{Cfg: cfg})
-	log.Info("config reloaded", "file", cfg.File)
 }

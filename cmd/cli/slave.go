@@ -2,14 +2,12 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/diskless-project/diskless/config"
-	"github.com/diskless-project/diskless/internal/fsutil"
+	"github.com/diskless-project/diskless/cluster"
 	"github.com/diskless-project/diskless/slave"
 )
 
@@ -42,74 +40,17 @@ func (s *slaveFields) register(fl *pflag.FlagSet) {
 	fl.StringVar(&s.Comment, "comment", "", "free-form comment")
 }
 
-var slaveFieldFlags = []string{"mac", "hostname", "arch", "kernel", "kernel-args", "boot-server", "comment"}
-
-// anyChanged reports whether the user set any field flag.
-func (s *slaveFields) anyChanged(fl *pflag.FlagSet) bool {
-	for _, n := range slaveFieldFlags {
-		if fl.Changed(n) {
-			return true
-		}
-	}
-	return false
-}
-
-// apply copies the flags the user set onto s.
-func (s *slaveFields) apply(fl *pflag.FlagSet, dst *slave.Slave) {
-	set := func(name string, to *string, v string) {
+// fields are the flags the user set, as cluster.Fields.
+func (s *slaveFields) fields(fl *pflag.FlagSet) cluster.Fields {
+	given := func(name string, v *string) *string {
 		if fl.Changed(name) {
-			*to = v
+			return v
 		}
+		return nil
 	}
-	set("mac", &dst.MAC, s.MAC)
-	set("hostname", &dst.Hostname, s.Hostname)
-	set("arch", &dst.Arch, s.Arch)
-	set("kernel", &dst.Kernel, s.Kernel)
-	set("kernel-args", &dst.KernelArgs, s.KernelArgs)
-	set("boot-server", &dst.BootServer, s.BootServer)
-	set("comment", &dst.Comment, s.Comment)
-}
-
-// updateRegistry changes the registry under its lock, then brings every file
-// derived from it up to date.
-func updateRegistry(f *Factory, fn func(cfg *config.Config, r *slave.Registry) error) (*config.Config, *slave.Registry, error) {
-	cfg, err := f.Config()
-	if err != nil {
-		return nil, nil, err
-	}
-	w := f.Writer(cfg)
-	reg, _, err := Store(cfg).Update(w,
-		func(r *slave.Registry) error { return fn(cfg, r) },
-		func(r *slave.Registry) error { return afterRegistryChange(cfg, w, r) })
-	return cfg, reg, err
-}
-
-// registryHooks regenerate what the registry drives, in order, under the
-// registry lock. Each derived artefact is one entry.
-var registryHooks = []func(*config.Config, *fsutil.Writer, *slave.Registry) error{
-	syncHostsFile,
-	scaffoldNewSlaves,
-	syncExports,
-	syncBootConfigs,
-}
-
-func afterRegistryChange(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) error {
-	for _, hook := range registryHooks {
-		if err := hook(cfg, w, reg); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func syncHostsFile(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) error {
-	hostsPath := cfg.On(cfg.HostsFile)
-	old, err := w.ReadFile(hostsPath)
-	if err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	_, err = w.WriteFile(hostsPath, []byte(slave.UpdateHosts(string(old), reg, cfg.Domain)), 0o644)
-	return err
+	return cluster.Fields{MAC: given("mac", &s.MAC), Hostname: given("hostname", &s.Hostname), Arch: given("arch", &s.Arch),
+		Kernel: given("kernel", &s.Kernel), KernelArgs: given("kernel-args", &s.KernelArgs),
+		BootServer: given("boot-server", &s.BootServer), Comment: given("comment", &s.Comment)}
 }
 
 // SlaveAddOptions are `slave add`'s inputs.
@@ -145,25 +86,25 @@ func runSlaveAdd(f *Factory, o *SlaveAddOptions) error {
 	if err != nil {
 		return err
 	}
-	var added slave.Slave
-	_, _, err = updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
-		s := slave.Slave{IP: ip, Kernel: cfg.Kernel.Default}
-		o.Fields.apply(o.flags, &s)
-		if err := r.Add(s, slave.Network{Subnet: cfg.Subnet, Master: cfg.Master, Relays: cfg.Serve.RelaySubnets}); err != nil {
-			return err
-		}
-		added = r.Slaves[r.Index(ip)]
-		return nil
-	})
+	c, err := f.Cluster()
 	if err != nil {
 		return err
 	}
+	added, err := c.AddSlave(ip, o.Fields.fields(o.flags))
+	if err != nil {
+		return err
+	}
+	return printSlave(f, "added", added)
+}
+
+// printSlave says which slave a command added or changed.
+func printSlave(f *Factory, verb string, s slave.Slave) error {
 	switch {
 	case f.DryRun:
 	case !f.humanOutput():
-		return f.print(added, nil)
+		return f.print(s, nil)
 	default:
-		fmt.Fprintf(f.IO.Out, "added %s %s %s\n", added.IP, added.MAC, added.Hostname)
+		fmt.Fprintf(f.IO.Out, "%s %s %s %s\n", verb, s.IP, s.MAC, s.Hostname)
 	}
 	return nil
 }

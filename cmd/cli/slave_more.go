@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/cluster"
 	"github.com/diskless-project/diskless/slave"
 )
 
@@ -70,20 +70,11 @@ func runSlaveImport(f *Factory, o *SlaveImportOptions) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", o.File, err)
 	}
-	_, _, err = updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
-		n := slave.Network{Subnet: cfg.Subnet, Master: cfg.Master, Relays: cfg.Serve.RelaySubnets}
-		for _, l := range lines {
-			s := l.Slave
-			if s.Kernel == "" {
-				s.Kernel = cfg.Kernel.Default
-			}
-			if err := r.Add(s, n); err != nil {
-				return fmt.Errorf("%s:%d: %w", o.File, l.Line, err)
-			}
-		}
-		return nil
-	})
+	c, err := f.Cluster()
 	if err != nil {
+		return err
+	}
+	if err := c.ImportSlaves(lines, o.File); err != nil {
 		return err
 	}
 	if !f.DryRun {
@@ -131,13 +122,13 @@ func NewCmdSlaveShow(f *Factory) *cobra.Command {
 		Args:              exactArgs(1, "a slave's IP, MAC or hostname"),
 		ValidArgsFunction: completeSlaves(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, reg, err := f.Registry()
+			c, reg, err := f.Registry()
 			if err != nil {
 				return err
 			}
 			s, ok := reg.Find(args[0])
 			if !ok {
-				return notRegistered(args[0])
+				return cluster.NotRegistered(args[0])
 			}
 			t := &Table{Header: []string{"FIELD", "VALUE"}}
 			t.Add("ip", s.IP.String())
@@ -148,14 +139,10 @@ func NewCmdSlaveShow(f *Factory) *cobra.Command {
 			t.Add("kernel_args", dash(s.KernelArgs))
 			t.Add("boot_server", dash(s.BootServer))
 			t.Add("comment", dash(s.Comment))
-			t.Add("root", cfg.DisklessDir+"/"+s.IP.String())
+			t.Add("root", c.Cfg.DisklessDir+"/"+s.IP.String())
 			return f.print(s, t)
 		},
 	}
-}
-
-func notRegistered(key string) error {
-	return fmt.Errorf("no slave %q: expected the IP, MAC or hostname of a registered slave (see `diskless slave list`)", key)
 }
 
 // SlaveSetOptions are `slave set`'s inputs.
@@ -186,35 +173,19 @@ func NewCmdSlaveSet(f *Factory, runF func(*SlaveSetOptions) error) *cobra.Comman
 }
 
 func runSlaveSet(f *Factory, o *SlaveSetOptions) error {
-	if !o.Fields.anyChanged(o.flags) {
+	fields := o.Fields.fields(o.flags)
+	if !fields.Any() {
 		return usageErrorf("slave set needs at least one field flag such as --hostname")
 	}
-	var after slave.Slave
-	_, _, err := updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
-		s, ok := r.Find(o.Key)
-		if !ok {
-			return notRegistered(o.Key)
-		}
-		i := r.Index(s.IP)
-		changed := *s
-		o.Fields.apply(o.flags, &changed)
-		if err := r.Replace(i, changed, slave.Network{Subnet: cfg.Subnet, Master: cfg.Master, Relays: cfg.Serve.RelaySubnets}); err != nil {
-			return err
-		}
-		after = r.Slaves[r.Index(changed.IP)]
-		return nil
-	})
+	c, err := f.Cluster()
 	if err != nil {
 		return err
 	}
-	switch {
-	case f.DryRun:
-	case !f.humanOutput():
-		return f.print(after, nil)
-	default:
-		fmt.Fprintf(f.IO.Out, "updated %s %s %s\n", after.IP, after.MAC, after.Hostname)
+	after, err := c.SetSlave(o.Key, fields)
+	if err != nil {
+		return err
 	}
-	return nil
+	return printSlave(f, "updated", after)
 }
 
 // SlaveRmOptions are `slave rm`'s inputs.
@@ -252,24 +223,11 @@ func runSlaveRm(f *Factory, o *SlaveRmOptions) error {
 			return err
 		}
 	}
-	var removed []slave.Slave
-	cfg, _, err := updateRegistry(f, func(cfg *config.Config, r *slave.Registry) error {
-		for _, k := range o.Keys {
-			s, ok := r.Find(k)
-			if !ok {
-				return notRegistered(k)
-			}
-			if o.Purge {
-				// Checked before anything changes: one unsafe root rejects all.
-				if err := checkPurge(cfg, s.IP); err != nil {
-					return err
-				}
-			}
-			removed = append(removed, *s)
-			r.Remove(s.IP)
-		}
-		return nil
-	})
+	c, err := f.Cluster()
+	if err != nil {
+		return err
+	}
+	removed, err := c.RemoveSlaves(o.Keys, o.Purge)
 	if err != nil {
 		return err
 	}
@@ -278,20 +236,27 @@ func runSlaveRm(f *Factory, o *SlaveRmOptions) error {
 			fmt.Fprintf(f.IO.Out, "removed %s %s %s\n", s.IP, s.MAC, s.Hostname)
 		}
 	}
-	if o.Purge {
-		return purgeRoots(f, cfg, removed)
+	if !o.Purge {
+		return nil
 	}
-	return nil
+	purged, err := c.Purge(removed)
+	for _, p := range purged {
+		switch p.Result {
+		case "would delete":
+			fmt.Fprintf(f.IO.Out, "would delete %s\n", p.Dir)
+		case "absent":
+			fmt.Fprintf(f.IO.Out, "no root filesystem at %s\n", p.Dir)
+		default:
+			fmt.Fprintf(f.IO.Out, "purged %s\n", p.Dir)
+		}
+	}
+	return err
 }
 
 // completeSlaves completes registered slaves' IPs and hostnames.
 func completeSlaves(f *Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 	return func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
-		cfg, err := f.Config()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveNoFileComp
-		}
-		reg, err := Store(cfg).Load()
+		_, reg, err := f.Registry()
 		if err != nil {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}

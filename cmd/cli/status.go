@@ -50,10 +50,11 @@ kernel-fetched, initrd-fetched. With a slave, every stage and its time.`,
 func runStatus(f *Factory, o *StatusOptions) error {
 	base := o.Server
 	if base == "" {
-		cfg, err := f.LoadConfig(nil, nil)
+		c, err := f.Open(nil, nil)
 		if err != nil {
 			return err
 		}
+		cfg := c.Cfg
 		if cfg.Serve.HTTPPort == 0 {
 			return fmt.Errorf("serve.http_port is 0 (HTTP off): status needs serve's HTTP; pass --server URL")
 		}

@@ -209,7 +209,7 @@ func (w *Writer) WriteFile(path string, data []byte, perm fs.FileMode) (Result, 
 		w.planned[path] = bytes.Clone(data)
 		w.mu.Unlock()
 		if w.Out != nil {
-			fmt.Fprint(w.Out, UnifiedDiff(w.display(path), old, data, exists))
+			fmt.Fprint(w.Out, UnifiedDiff(w.Display(path), old, data, exists))
 		}
 		return res, nil
 	}
@@ -226,23 +226,39 @@ func (w *Writer) MkdirAll(path string, perm fs.FileMode) error {
 	}
 	if w.DryRun {
 		if w.Out != nil {
-			fmt.Fprintf(w.Out, "mkdir %s\n", w.display(path))
+			fmt.Fprintf(w.Out, "mkdir %s\n", w.Display(path))
 		}
 		return nil
 	}
 	return os.MkdirAll(path, perm)
 }
 
-func (w *Writer) display(path string) string {
-	if w.Root == "" || w.Root == "/" {
+// Display shows a path under the root prefix as it is on the master.
+func (w *Writer) Display(path string) string { return Display(w.Root, path) }
+
+// Display shows path, which lies under root, as on the master: without the
+// root prefix. A path outside root is shown as it is.
+func Display(root, path string) string {
+	if root == "" || root == "/" {
 		return path
 	}
-	if rel, err := filepath.Rel(w.Root, path); err == nil && !filepath.IsAbs(rel) && rel != ".." && !hasDotDotPrefix(rel) {
-		return "/" + filepath.ToSlash(rel)
+	if rel, err := filepath.Rel(root, path); err == nil && !filepath.IsAbs(rel) && rel != ".." && !hasDotDotPrefix(rel) {
+		return filepath.ToSlash(filepath.Join("/", rel))
 	}
 	return path
 }
 
 func hasDotDotPrefix(rel string) bool {
 	return len(rel) >= 3 && rel[:3] == ".."+string(filepath.Separator)
+}
+
+// Remove deletes a file (reported in a dry run, not deleted).
+func (w *Writer) Remove(path string) error {
+	if w.DryRun {
+		if w.Out != nil {
+			fmt.Fprintf(w.Out, "remove %s\n", w.Display(path))
+		}
+		return nil
+	}
+	return os.Remove(path)
 }

@@ -22,11 +22,10 @@ import (
 
 // Options configure a Server.
 type Options struct {
-	Config    *config.Config        // master, subnet, router, dns, domain, lease, boot.*, serve.* keys
-	Registry  *netboot.LiveRegistry // current slaves (reloads on change)
-	Tracker   *netboot.Tracker      // records StageDHCPOffered / StageDHCPAcked
+	Live      *netboot.Live    // current config and slaves; read once per request
+	Tracker   *netboot.Tracker // records StageDHCPOffered / StageDHCPAcked
 	Log       *slog.Logger
-	Interface string // bind interface ("" = cfg.Interface)
+	Interface string // bind interface ("" = the config's interface)
 }
 
 // Stats are the server's counters since start.
@@ -48,18 +47,26 @@ type counters struct {
 	received, malformed, dropped, offers, acks, naks, ignored, unknown, releases, declines, sendErrors atomic.Uint64
 }
 
-// Server is the DHCP service. Create it with New, run it with Run.
+// Server is the DHCP service. Create it with New, run it with Run. A
+// request is answered with the params of the live snapshot it arrived in:
+// handle works on a copy of the Server whose params are that snapshot's.
 type Server struct {
-	cfg      *config.Config
-	reg      *netboot.LiveRegistry
-	tracker  *netboot.Tracker
-	log      *slog.Logger
-	ifName   string
-	serverID netip.Addr
-	subnets  []netip.Prefix // cfg.Subnet first, then relay subnets
-	pool     *pool
-	lease    uint32 // seconds
-	proxy    bool
+	*core
+	*params
+}
+
+// core is what lives as long as the server: sockets, the pool's leases,
+// counters. Changing what it is made of (interface, ports, proxy, pool)
+// needs a restart.
+type core struct {
+	live    *netboot.Live
+	tracker *netboot.Tracker
+	log     *slog.Logger
+	ifName  string
+	pool    *pool
+	proxy   bool
+	// bindAddr is serve.dhcp_addr as bound (a reload cannot move a socket).
+	bindAddr netip.Addr
 
 	// Ports: the server's and the clients' (68 beside 67; port+1 otherwise,
 	// as dnsmasq does for unprivileged test ports).
@@ -69,12 +76,8 @@ type Server struct {
 	unknownSeen map[string]struct{}
 
 	c counters
-	// opt holds the option values every reply shares, encoded once.
-	opt struct {
-		serverID, master, router, dns, domain, lease []byte
-		masks                                        [][]byte // per s.subnets
-		rootPrefix                                   []byte   // "<nfs server>:<diskless_dir>/"
-	}
+	// cur caches the params of the last snapshot's config.
+	cur atomic.Pointer[params]
 	// ready is closed once Run has bound its sockets (tests wait on it).
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -82,85 +85,107 @@ type Server struct {
 	now func() time.Time
 }
 
+// params is what one config says: the options every reply shares, encoded
+// once per config (not per packet).
+type params struct {
+	cfg      *config.Config
+	serverID netip.Addr
+	subnets  []netip.Prefix // cfg.Subnet first, then relay subnets
+	lease    uint32         // seconds
+	opt      struct {
+		serverID, master, router, dns, domain, lease []byte
+		masks                                        [][]byte // per subnets
+		rootPrefix                                   []byte   // "<nfs server>:<diskless_dir>/"
+	}
+}
+
 // maxUnknownLogged bounds the memory spent on remembering unknown MACs.
 const maxUnknownLogged = 4096
 
 // New validates the options; it does not bind (Run does).
 func New(o Options) (*Server, error) {
-	cfg := o.Config
-	if cfg == nil {
-		return nil, errors.New("dhcpd: no config")
+	if o.Live == nil {
+		return nil, errors.New("dhcpd: no live config and registry")
 	}
+	cfg := o.Live.Current().Config
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if o.Registry == nil {
-		return nil, errors.New("dhcpd: no registry")
-	}
-	s := &Server{cfg: cfg, reg: o.Registry, tracker: o.Tracker, log: o.Log, ifName: o.Interface,
+	c := &core{live: o.Live, tracker: o.Tracker, log: o.Log, ifName: o.Interface, bindAddr: cfg.Serve.DHCPAddr,
 		proxy: cfg.Serve.Proxy, port: cfg.Serve.DHCPPort, unknownSeen: map[string]struct{}{}, now: time.Now, ready: make(chan struct{})}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
 	}
-	if s.tracker == nil {
-		s.tracker = netboot.NewTracker(nil)
+	if c.tracker == nil {
+		c.tracker = netboot.NewTracker(nil)
 	}
-	if s.ifName == "" {
-		s.ifName = cfg.Interface
+	if c.ifName == "" {
+		c.ifName = cfg.Interface
 	}
-	if s.ifName == "" {
+	if c.ifName == "" {
 		return nil, errors.New("dhcpd: no interface: set `interface` in the config or pass --interface")
 	}
-	if s.port == 0 {
-		s.port = 67
+	if c.port == 0 {
+		c.port = 67
 	}
-	s.clientPort = 68
-	if s.port != 67 {
-		s.clientPort = s.port + 1
+	c.clientPort = 68
+	if c.port != 67 {
+		c.clientPort = c.port + 1
 	}
-	s.serverID = cfg.Serve.DHCPAddr // option 54: the address slaves reach this server at
-	if !s.serverID.IsValid() {
-		s.serverID = cfg.Master
-	}
-	s.subnets = append([]netip.Prefix{cfg.Subnet}, cfg.Serve.RelaySubnets...)
-	lt := cfg.LeaseTime / time.Second
-	switch {
-	case lt <= 0:
-		return nil, fmt.Errorf("config lease_time: %s is not a positive duration", cfg.LeaseTime)
-	case lt > 0xfffffffe:
-		lt = 0xfffffffe
-	}
-	s.lease = uint32(lt)
-	if cfg.Boot.Loader == "" {
-		return nil, errors.New("config boot.loader: empty; expected a boot file such as pxelinux.0")
-	}
-	s.opt.serverID = s.serverID.AsSlice()
-	s.opt.master = cfg.Master.AsSlice()
-	if r := cfg.RouterOrMaster(); r.IsValid() {
-		s.opt.router = r.AsSlice()
-	}
-	for _, d := range cfg.DNSOrMaster() {
-		s.opt.dns = append(s.opt.dns, d.AsSlice()...)
-	}
-	if cfg.Domain != "" {
-		s.opt.domain = []byte(cfg.Domain)
-	}
-	s.opt.lease = []byte{byte(s.lease >> 24), byte(s.lease >> 16), byte(s.lease >> 8), byte(s.lease)}
-	for _, sn := range s.subnets {
-		s.opt.masks = append(s.opt.masks, net.CIDRMask(sn.Bits(), 32))
-	}
-	s.opt.rootPrefix = []byte(cfg.NFSServerOrMaster().String() + ":" + cfg.DisklessDir + "/")
+	p := newParams(cfg)
+	c.cur.Store(p)
 	if cfg.Serve.Pool != "" {
-		if s.proxy {
+		if c.proxy {
 			return nil, fmt.Errorf("config serve.pool: %q given with serve.proxy; a ProxyDHCP server hands out no addresses", cfg.Serve.Pool)
 		}
-		p, err := parsePool(cfg.Serve.Pool, s.subnets, cfg.Master)
+		pl, err := parsePool(cfg.Serve.Pool, p.subnets, cfg.Master)
 		if err != nil {
 			return nil, err
 		}
-		s.pool = p
+		c.pool = pl
 	}
-	return s, nil
+	return &Server{core: c, params: p}, nil
+}
+
+// newParams encodes what replies share under cfg (already validated: an
+// IPv4 master in its subnet, a positive lease time).
+func newParams(cfg *config.Config) *params {
+	p := &params{cfg: cfg, serverID: cfg.Serve.DHCPAddr} // option 54: the address slaves reach this server at
+	if !p.serverID.IsValid() {
+		p.serverID = cfg.Master
+	}
+	p.subnets = append([]netip.Prefix{cfg.Subnet}, cfg.Serve.RelaySubnets...)
+	p.lease = uint32(min(cfg.LeaseTime/time.Second, 0xfffffffe))
+	p.opt.serverID = p.serverID.AsSlice()
+	p.opt.master = cfg.Master.AsSlice()
+	if r := cfg.RouterOrMaster(); r.IsValid() {
+		p.opt.router = r.AsSlice()
+	}
+	for _, d := range cfg.DNSOrMaster() {
+		p.opt.dns = append(p.opt.dns, d.AsSlice()...)
+	}
+	if cfg.Domain != "" {
+		p.opt.domain = []byte(cfg.Domain)
+	}
+	p.opt.lease = []byte{byte(p.lease >> 24), byte(p.lease >> 16), byte(p.lease >> 8), byte(p.lease)}
+	for _, sn := range p.subnets {
+		p.opt.masks = append(p.opt.masks, net.CIDRMask(sn.Bits(), 32))
+	}
+	p.opt.rootPrefix = []byte(cfg.NFSServerOrMaster().String() + ":" + cfg.DisklessDir + "/")
+	return p
+}
+
+// at is the server as it answers under snap: with the params of snap's
+// config, encoded on the first request after a reload and shared from then
+// on.
+func (s *Server) at(snap *netboot.Snapshot) Server {
+	p := s.cur.Load()
+	if p.cfg != snap.Config {
+		np := newParams(snap.Config)
+		s.cur.CompareAndSwap(p, np)
+		p = np
+	}
+	return Server{core: s.core, params: p}
 }
 
 // Name is the service name in logs and errors.

@@ -44,6 +44,13 @@ func optCode(o dhcpv4.OptionCode) uint8 { return o.Code() }
 
 // handle decides the answer to one request. ok is false when there is none.
 func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) {
+	snap := s.live.Current()
+	at := s.at(snap)
+	return at.answer(req, in, snap)
+}
+
+// answer decides the answer to one request under one snapshot.
+func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) (out outbound, ok bool) {
 	if req.OpCode != dhcpv4.OpcodeBootRequest || req.HWType != iana.HWTypeEthernet || len(req.ClientHWAddr) != 6 {
 		s.c.malformed.Add(1)
 		return out, false
@@ -55,7 +62,6 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) 
 	}
 	var macBuf [17]byte
 	mac := formatMAC(&macBuf, req.ClientHWAddr)
-	snap := s.reg.Current()
 	sl := snap.ByMAC[mac]
 	if sl != nil && !s.mine(sl) {
 		s.c.ignored.Add(1) // static partitioning: another boot server answers it
@@ -353,7 +359,7 @@ func (s *Server) unknown(mac, via string, sn netip.Prefix, snap *netboot.Snapsho
 	}
 	s.c.unknown.Add(1)
 	if snap == nil {
-		snap = s.reg.Current()
+		snap = s.live.Current()
 	}
 	if !sn.IsValid() {
 		sn = s.subnets[0]

@@ -51,7 +51,7 @@ func testRegistry() *slave.Registry {
 
 func newTestServer(t testing.TB, env map[string]string, reg *slave.Registry, log *bytes.Buffer) *Server {
 	t.Helper()
-	o := Options{Config: testConfig(t, env), Registry: netboot.Static(reg), Tracker: netboot.NewTracker(nil)}
+	o := Options{Live: netboot.Static(testConfig(t, env), reg), Tracker: netboot.NewTracker(nil)}
 	if log != nil {
 		o.Log = slog.New(slog.NewTextHandler(log, nil))
 	}
@@ -439,13 +439,13 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		if p, ok := strings.CutPrefix(env, "proxy:"); ok {
 			e = map[string]string{"DISKLESS_SERVE_POOL": p, "DISKLESS_SERVE_PROXY": "true"}
 		}
-		_, err := New(Options{Config: testConfig(t, e), Registry: netboot.Static(testRegistry())})
+		_, err := New(Options{Live: netboot.Static(testConfig(t, e), testRegistry())})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("pool %q: err %v, want %q", env, err, want)
 		}
 	}
-	if _, err := New(Options{Config: testConfig(t, nil)}); err == nil {
-		t.Error("no registry accepted")
+	if _, err := New(Options{}); err == nil {
+		t.Error("no live config accepted")
 	}
 }
 

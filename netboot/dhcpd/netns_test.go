@@ -53,7 +53,7 @@ func startIn(t *testing.T, ns *testenv.NetNS, env map[string]string, reg *slave.
 	t.Helper()
 	log := &syncBuffer{}
 	cfg := testConfig(t, env)
-	o := Options{Config: cfg, Registry: netboot.Static(reg), Tracker: netboot.NewTracker(nil),
+	o := Options{Live: netboot.Static(cfg, reg), Tracker: netboot.NewTracker(nil),
 		Log: slog.New(slog.NewTextHandler(log, nil))}
 	for _, f := range tweak {
 		f(&o)
@@ -369,7 +369,7 @@ func TestPortHeld(t *testing.T) {
 		"--user=root", "--log-facility=-")
 	waitFor(t, "dnsmasq on port 67", func() bool { return udpBound(t, p.Server, "67") })
 
-	s, err := New(Options{Config: testConfig(t, pairEnv), Registry: netboot.Static(regFor("52:54:00:aa:bb:cc", "10.77.0.21"))})
+	s, err := New(Options{Live: netboot.Static(testConfig(t, pairEnv), regFor("52:54:00:aa:bb:cc", "10.77.0.21"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +385,7 @@ func TestPortHeld(t *testing.T) {
 func TestSecondServerRefused(t *testing.T) {
 	p := testenv.NewPair(t, "10.77.0.1", "", 24)
 	startIn(t, p.Server, pairEnv, regFor("52:54:00:aa:bb:cc", "10.77.0.21"))
-	s, err := New(Options{Config: testConfig(t, pairEnv), Registry: netboot.Static(regFor("52:54:00:aa:bb:cc", "10.77.0.21"))})
+	s, err := New(Options{Live: netboot.Static(testConfig(t, pairEnv), regFor("52:54:00:aa:bb:cc", "10.77.0.21"))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func (s *Server) run(ctx context.Context) error {
 		}
 	}
 	for _, p := range ports {
-		l, err := listen(s.ifName, s.cfg.Serve.DHCPAddr, p)
+		l, err := listen(s.ifName, s.bindAddr, p)
 		if err != nil {
 			closeAll()
 			return err
@@ -75,7 +75,7 @@ func (s *Server) run(ctx context.Context) error {
 	if s.proxy {
 		mode = "ProxyDHCP"
 	}
-	s.log.Info(fmt.Sprintf("%s server listening on %s port(s) %v, server id %s, %d slaves registered", mode, s.ifName, ports, s.serverID, len(s.reg.Current().Registry.Slaves)))
+	s.log.Info(fmt.Sprintf("%s server listening on %s port(s) %v, server id %s, %d slaves registered", mode, s.ifName, ports, s.serverID, len(s.live.Current().Registry.Slaves)))
 
 	s.readyOnce.Do(func() { close(s.ready) })
 	jobs := make(chan job, queueLen)

@@ -163,7 +163,7 @@ type Status struct {
 
 // BuildStatus merges the registry (every slave, stage "none" until seen)
 // with the tracker.
-func BuildStatus(live *netboot.LiveRegistry, tr *netboot.Tracker, now time.Time) Status {
+func BuildStatus(live *netboot.Live, tr *netboot.Tracker, now time.Time) Status {
 	st := Status{Time: now, Slaves: []SlaveStatus{}}
 	seen := map[netip.Addr]netboot.SlaveStatus{}
 	if tr != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/internal/fsutil"
 	"github.com/diskless-project/diskless/netboot"
 	"github.com/diskless-project/diskless/slave"
 )
@@ -20,7 +21,7 @@ import (
 type Env struct {
 	Cfg      *config.Config
 	Store    slave.Store
-	Live     *netboot.LiveRegistry
+	Live     *netboot.Live
 	Tree     *netboot.Tree
 	TFTPRoot string // on disk
 	Kernel   []byte // kernels/6.1.0/vmlinuz content
@@ -42,7 +43,7 @@ func New(t testing.TB, kernelSize int) *Env {
 		t.Fatal(err)
 	}
 	e := &Env{Cfg: cfg, TFTPRoot: cfg.On(cfg.TFTPRoot)}
-	e.Store = slave.Store{Path: cfg.On(cfg.Registry), Network: slave.Network{Subnet: cfg.Subnet, Master: cfg.Master}}
+	e.Store = slave.StoreOf(cfg)
 	if err := os.MkdirAll(filepath.Join(e.TFTPRoot, "kernels/6.1.0"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -52,12 +53,11 @@ func New(t testing.TB, kernelSize int) *Env {
 	e.WriteFile(t, "kernels/6.1.0/initrd.img", []byte("initrd"))
 	e.WriteFile(t, "pxelinux.0", []byte("fake pxelinux"))
 	e.SetSlaves(t, Slave21)
-	e.Live, err = netboot.NewLiveRegistry(e.Store, nil)
+	e.Live, err = netboot.NewLive(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Live.MinCheck = 0
-	e.Tree, err = netboot.OpenTree(&netboot.Renderer{Cfg: cfg}, e.Live)
+	e.Tree, err = netboot.OpenTree(e.Live)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,8 @@ func (e *Env) WriteFile(t testing.TB, rel string, data []byte) {
 	}
 }
 
-// SetSlaves replaces the registry file (as `slave add` would).
+// SetSlaves replaces the registry file (as `slave add` would) and has the
+// live snapshot take it at once (serve's watcher does within a tick).
 func (e *Env) SetSlaves(t testing.TB, slaves ...slave.Slave) {
 	t.Helper()
 	data, err := slave.Encode(&slave.Registry{Slaves: slaves})
@@ -87,8 +88,11 @@ func (e *Env) SetSlaves(t testing.TB, slaves ...slave.Slave) {
 	if err := os.MkdirAll(filepath.Dir(e.Store.Path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(e.Store.Path, data, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(e.Store.Path, data, 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if e.Live != nil {
+		e.Live.Poll()
 	}
 }
 

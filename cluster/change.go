@@ -1,0 +1,81 @@
+package cluster
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/slave"
+)
+
+// change is the one path of every change: under the registry lock, edit
+// turns the config file into its new content and fn changes the registry
+// (either may be nil); the new config is loaded and checked, the registry
+// validated against it, both land together, then every file derived from
+// them is brought in line. Any error before the writes changes nothing.
+func (c *Cluster) change(name string, edit func([]byte) ([]byte, error), fn func(*config.Config, *slave.Registry) error) (*slave.Registry, error) {
+	if err := c.Cfg.Validate(); err != nil && edit == nil {
+		return nil, err
+	}
+	unlock, err := c.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if !c.DryRun() {
+		if err := c.finish(); err != nil {
+			return nil, err
+		}
+	}
+	cfg := c.Cfg
+	var files []journalFile
+	if edit != nil {
+		old, err := c.readConfigFile()
+		if err != nil {
+			return nil, err
+		}
+		data, err := edit(old)
+		if err != nil {
+			return nil, fmt.Errorf("config %s: %w", c.Cfg.File, err)
+		}
+		if !bytes.Equal(data, old) {
+			if cfg, err = c.reload(data); err != nil {
+				return nil, err
+			}
+			files = append(files, journalFile{Path: c.Display(cfg.File), Data: data})
+		}
+		if cfg.Validate() != nil { // not initialized yet: no registry to bring in line
+			if err := c.commit(name, files); err != nil {
+				return nil, err
+			}
+			c.Cfg = cfg
+			return nil, nil
+		}
+	}
+	st := slave.StoreOf(cfg)
+	reg, data, err := st.Change(func(r *slave.Registry) error {
+		if fn == nil {
+			return nil
+		}
+		return fn(cfg, r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if fn != nil {
+		// The registry first: a slave moved to a kernel the config does not
+		// name yet still boots; the reverse order has no such guarantee.
+		files = append([]journalFile{{Path: cfg.Registry, Data: data}}, files...)
+	}
+	if err := c.commit(name, files); err != nil {
+		return nil, err
+	}
+	c.Cfg = cfg
+	return reg, c.bringInLine(reg)
+}
+
+// Update changes the registry under its lock (fn's error changes nothing),
+// then brings every derived file in line.
+func (c *Cluster) Update(fn func(*config.Config, *slave.Registry) error) (*slave.Registry, error) {
+	return c.change("registry update", nil, fn)
+}

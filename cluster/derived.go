@@ -1,0 +1,183 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/diskless-project/diskless/internal/fsutil"
+	"github.com/diskless-project/diskless/netboot"
+	"github.com/diskless-project/diskless/nfs"
+	"github.com/diskless-project/diskless/rootfs"
+	"github.com/diskless-project/diskless/slave"
+)
+
+// bringInLine regenerates, in order, every file the registry and config
+// drive. Called under the registry lock, after each change. A new derived
+// file is one more function here.
+func (c *Cluster) bringInLine(reg *slave.Registry) error {
+	for _, sync := range []func(*slave.Registry) error{c.syncHosts, c.scaffoldNew, c.syncExports, c.syncBootConfigs} {
+		if err := sync(reg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncHosts keeps the slaves' block of the hosts file.
+func (c *Cluster) syncHosts(reg *slave.Registry) error {
+	w, path := c.o.Writer, c.Cfg.On(c.Cfg.HostsFile)
+	old, err := w.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	_, err = w.WriteFile(path, []byte(slave.UpdateHosts(string(old), reg, c.Cfg.Domain)), 0o644)
+	return err
+}
+
+// scaffoldNew gives every registered slave without a root directory one
+// (rootfs.scaffold_on_add).
+func (c *Cluster) scaffoldNew(reg *slave.Registry) error {
+	if !c.Cfg.Rootfs.ScaffoldOnAdd {
+		return nil
+	}
+	for _, s := range reg.Slaves {
+		if _, err := os.Lstat(c.Cfg.SlaveDir(s.IP)); !errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		rep, err := rootfs.Scaffold(c.o.Writer, rootfs.ParamsFor(c.Cfg, s, "", false, c.o.Now()))
+		if err != nil {
+			return fmt.Errorf("scaffold %s: %w", s.IP, err)
+		}
+		if !c.DryRun() { // a note on stderr: stdout may be `-o json` of the command that ran it
+			c.o.Log.LogAttrs(context.Background(), slog.LevelInfo, "scaffolded slave root", slog.String("dir", c.Display(rep.Root)))
+		}
+		if rep.DeviceError != "" {
+			c.o.Log.LogAttrs(context.Background(), slog.LevelWarn, "slave root incomplete", slog.String("ip", s.IP.String()), slog.String("problem", rep.DeviceError))
+		}
+	}
+	return nil
+}
+
+// syncExports keeps /etc/exports and conf.d/nfs, and tells the NFS server
+// when the exports changed.
+func (c *Cluster) syncExports(reg *slave.Registry) error {
+	res, err := nfs.Sync(c.Cfg, c.o.Writer, reg)
+	if err != nil || c.DryRun() || res.File == fsutil.Unchanged {
+		return err
+	}
+	if err := c.o.ReloadNFS(context.Background(), c.Cfg.Root); err != nil && !errors.Is(err, nfs.ErrNoExportfs) {
+		return fmt.Errorf("%s updated, but the NFS server did not reload it: %w", nfs.ExportsFile, err)
+	}
+	return nil
+}
+
+func (c *Cluster) syncBootConfigs(reg *slave.Registry) error {
+	_, err := c.writeBootConfigs(reg)
+	return err
+}
+
+// generatedDirs hold the generated configs, relative to the TFTP root.
+var generatedDirs = []string{"pxelinux.cfg", "ipxe", "grub"}
+
+// writeBootConfigs writes every generated config and removes stale ones
+// (only files carrying netboot.Header), returning "<verb> <path>" lines.
+func (c *Cluster) writeBootConfigs(reg *slave.Registry) ([]string, error) {
+	w, cfg := c.o.Writer, c.Cfg
+	files := (&netboot.Renderer{Cfg: cfg}).Files(reg)
+	root := cfg.On(cfg.TFTPRoot)
+	var changes []string
+	for _, name := range netboot.SortedNames(files) {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		res, err := w.WriteFile(p, files[name], 0o644)
+		if err != nil {
+			return nil, err
+		}
+		if res != fsutil.Unchanged {
+			changes = append(changes, fmt.Sprintf("%s %s", res, c.Display(p)))
+		}
+	}
+	for _, dir := range generatedDirs {
+		entries, err := os.ReadDir(filepath.Join(root, dir))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		for _, e := range entries {
+			name := dir + "/" + e.Name()
+			if _, keep := files[name]; keep || !e.Type().IsRegular() || !netboot.IsGeneratedName(name) {
+				continue
+			}
+			p := filepath.Join(root, dir, e.Name())
+			data, err := os.ReadFile(p)
+			if err != nil || !bytes.Contains(data, []byte(netboot.Header)) {
+				continue // not ours: an admin's file stays
+			}
+			if err := w.Remove(p); err != nil {
+				return nil, err
+			}
+			changes = append(changes, "removed "+c.Display(p))
+		}
+	}
+	return changes, nil
+}
+
+// WriteBootConfigs writes the boot configs of every slave into the TFTP
+// root (for people who run their own TFTP server), under the lock.
+func (c *Cluster) WriteBootConfigs() (*slave.Registry, []string, error) {
+	var changes []string
+	reg, err := c.locked(func(reg *slave.Registry) (err error) {
+		changes, err = c.writeBootConfigs(reg)
+		return err
+	})
+	return reg, changes, err
+}
+
+// ExportsResult is what SyncNFS did.
+type ExportsResult struct {
+	nfs.SyncResult
+	Reloaded  bool
+	ReloadErr error // exportfs failed (the files are written)
+}
+
+// SyncNFS writes /etc/exports and conf.d/nfs from the registry, under the
+// lock; with reload, it then has the NFS server re-read them (on the real
+// root, when exportfs is installed: its absence is only logged).
+func (c *Cluster) SyncNFS(ctx context.Context, reload bool) (*slave.Registry, *ExportsResult, error) {
+	res := &ExportsResult{}
+	reg, err := c.locked(func(reg *slave.Registry) (err error) {
+		res.SyncResult, err = nfs.Sync(c.Cfg, c.o.Writer, reg)
+		return err
+	})
+	if err != nil || c.DryRun() || !reload || c.Cfg.Root != "/" {
+		return reg, res, err
+	}
+	res.ReloadErr = c.o.ReloadNFS(ctx, c.Cfg.Root)
+	res.Reloaded = res.ReloadErr == nil
+	if errors.Is(res.ReloadErr, nfs.ErrNoExportfs) {
+		c.o.Log.Warn("not reloaded", "reason", res.ReloadErr)
+		res.ReloadErr = nil
+	}
+	return reg, res, nil
+}
+
+// locked runs fn on the registry under the lock, without changing it.
+func (c *Cluster) locked(fn func(*slave.Registry) error) (*slave.Registry, error) {
+	if err := c.Cfg.Validate(); err != nil {
+		return nil, err
+	}
+	unlock, err := c.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	reg, err := c.Store().Load()
+	if err != nil {
+		return nil, err
+	}
+	return reg, fn(reg)
+}

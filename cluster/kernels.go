@@ -1,0 +1,158 @@
+package cluster
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/kernel"
+	"github.com/diskless-project/diskless/slave"
+)
+
+// InstallKernel publishes a kernel (and initrd) as a new immutable version.
+func (c *Cluster) InstallKernel(req kernel.InstallRequest) (kernel.InstallResult, error) {
+	if err := c.Cfg.Validate(); err != nil {
+		return kernel.InstallResult{}, err
+	}
+	req.Now = c.o.Now()
+	return c.Kernels().Install(c.o.Writer, req)
+}
+
+// KernelUsers maps each version to the slaves that boot it (a slave
+// without its own kernel boots the default).
+func KernelUsers(cfg *config.Config, reg *slave.Registry) map[string][]string {
+	users := map[string][]string{}
+	for _, s := range reg.Slaves {
+		v := s.Kernel
+		if v == "" {
+			v = cfg.Kernel.Default
+		}
+		if v != "" {
+			users[v] = append(users[v], s.IP.String())
+		}
+	}
+	return users
+}
+
+// KernelUse is what a `kernel use` moved.
+type KernelUse struct {
+	Default bool     // kernel.default is now the version
+	Moved   []string // slaves now on it
+	Skipped []string // slaves of another arch, left on their kernel
+	Arch    string   // the version's arch
+}
+
+// UseKernel moves slaves to an installed version. Without slaves it makes
+// the version the default (kernel.default in the config file) and moves
+// every slave that followed the previous default; the registry and the
+// config file land together or not at all.
+func (c *Cluster) UseKernel(version string, slaves []string) (*KernelUse, error) {
+	if err := c.Cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := kernel.CheckVersion(version); err != nil {
+		return nil, err
+	}
+	meta, err := c.Kernels().Get(version)
+	if err != nil {
+		return nil, err
+	}
+	res := &KernelUse{Default: len(slaves) == 0, Arch: meta.Arch}
+	oldDefault := c.Cfg.Kernel.Default
+	move := func(_ *config.Config, r *slave.Registry) error {
+		if len(slaves) > 0 {
+			for _, key := range slaves {
+				s, ok := r.Find(key)
+				if !ok {
+					return fmt.Errorf("no slave %q in the registry (see `diskless slave list`)", key)
+				}
+				if !kernel.ArchCompatible(meta.Arch, s.Arch) {
+					return fmt.Errorf("slave %s is %s; kernel %s is %s", s.IP, s.Arch, version, meta.Arch)
+				}
+				if s.Kernel != version {
+					s.Kernel = version
+					res.Moved = append(res.Moved, s.IP.String())
+				}
+			}
+			return nil
+		}
+		for i := range r.Slaves {
+			s := &r.Slaves[i]
+			if (s.Kernel == "" || s.Kernel == oldDefault) && s.Kernel != version {
+				if !kernel.ArchCompatible(meta.Arch, s.Arch) {
+					res.Skipped = append(res.Skipped, s.IP.String())
+					continue
+				}
+				s.Kernel = version
+				res.Moved = append(res.Moved, s.IP.String())
+			}
+		}
+		return nil
+	}
+	var edit func([]byte) ([]byte, error)
+	if res.Default {
+		edit = func(data []byte) ([]byte, error) { return config.SetKey(data, "kernel.default", version) }
+	}
+	_, err = c.change("kernel use "+version, edit, move)
+	return res, err
+}
+
+// GCItem is one version's fate in a `kernel gc`.
+type GCItem struct {
+	Version string   `json:"version"`
+	Action  string   `json:"action"` // kept or removed
+	Reason  string   `json:"reason"`
+	Slaves  []string `json:"slaves"`
+}
+
+// GCKernels removes installed versions that are neither the default nor
+// used by any slave, keeping the newest keep installs whatever they are.
+// It holds the registry lock, so a concurrent `kernel use` cannot point a
+// slave at a version being removed. A dry run removes nothing.
+func (c *Cluster) GCKernels(keep int) ([]GCItem, error) {
+	var items []GCItem
+	_, err := c.locked(func(reg *slave.Registry) error {
+		ks := c.Kernels()
+		vs, err := ks.List()
+		if err != nil {
+			return err
+		}
+		users := KernelUsers(c.Cfg, reg)
+		inUse := map[string]bool{}
+		for v := range users {
+			inUse[v] = true
+		}
+		if c.Cfg.Kernel.Default != "" {
+			inUse[c.Cfg.Kernel.Default] = true
+		}
+		kept, removed := kernel.GCPlan(vs, inUse, keep)
+		for i, m := range kept {
+			it := GCItem{Version: m.Version, Action: "kept", Slaves: users[m.Version]}
+			switch {
+			case len(users[m.Version]) > 0:
+				it.Reason = "used by " + strings.Join(users[m.Version], ",")
+			case m.Version == c.Cfg.Kernel.Default:
+				it.Reason = "default"
+			case i < keep:
+				it.Reason = fmt.Sprintf("among the newest %d", keep)
+			}
+			items = append(items, it)
+		}
+		for _, m := range removed {
+			items = append(items, GCItem{Version: m.Version, Action: "removed", Reason: "unused"})
+			if c.DryRun() {
+				continue
+			}
+			if err := ks.Remove(m.Version); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for i := range items {
+		if items[i].Slaves == nil {
+			items[i].Slaves = []string{}
+		}
+	}
+	return items, err
+}
