@@ -9,7 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-		"syscall"
+	"syscall"
 	"time"
 
 	"github.com/diskless-project/diskless/slave"
