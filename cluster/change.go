@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 
 	"github.com/diskless-project/diskless/config"
@@ -44,7 +45,10 @@ func (c *Cluster) change(name string, edit func([]byte) ([]byte, error), fn func
 			}
 			files = append(files, journalFile{Path: c.Display(cfg.File), Data: data})
 		}
-		if cfg.Validate() != nil { // not initialized yet: no registry to bring in line
+		if err := cfg.Validate(); err != nil { // not initialized yet: no registry to bring in line
+			if !errors.Is(err, config.ErrNotInitialized) {
+				return nil, err
+			}
 			if err := c.commit(name, files); err != nil {
 				return nil, err
 			}

@@ -126,13 +126,14 @@ func runConfigSet(f *Factory, o *ConfigSetOptions) error {
 	if !f.humanOutput() {
 		return f.print(res, nil)
 	}
-	verb := "set"
+	file := c.Display(c.Cfg.File)
 	switch {
 	case !res.Changed:
-		verb = "unchanged"
+		fmt.Fprintf(f.IO.Out, "unchanged %s in %s\n", o.Key, file)
 	case o.Unset:
-		verb = "unset"
+		fmt.Fprintf(f.IO.Out, "unset %s in %s: %q from %s\n", o.Key, file, res.Value, res.Source)
+	default:
+		fmt.Fprintf(f.IO.Out, "set %s to %q in %s\n", o.Key, o.Value, file)
 	}
-	fmt.Fprintf(f.IO.Out, "%s %s in %s: %s\n", verb, o.Key, c.Display(c.Cfg.File), res.Value)
 	return nil
 }
