@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,25 +39,9 @@ func TestServeRealIPXE(t *testing.T) {
 	os.WriteFile(filepath.Join(kdir, "vmlinuz"), kernel, 0o644)
 	os.WriteFile(filepath.Join(kdir, "initrd.img"), []byte("initrd"), 0o644)
 
-	var logMu sync.Mutex
-	var serveLog bytes.Buffer
-	srv := exec.Command(bin, "--root", root, "serve", "--no-dhcp", "--no-tftp", "--http-addr", "127.0.0.1", "--http-port", fmt.Sprint(hport))
-	srv.Stderr = lockedBuf{&logMu, &serveLog}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
+	srv := startServe(t, root, nil, "serve", "--no-dhcp", "--no-tftp", "--http-addr", "127.0.0.1", "--http-port", fmt.Sprint(hport))
 	base := fmt.Sprintf("http://127.0.0.1:%d", hport)
-	for i := 0; ; i++ {
-		if resp, err := http.Get(base + "/status"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if i == 100 {
-			t.Fatal("serve not up")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	srv.waitHTTP(t, base)
 
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	vm := exec.Command(qemu, "-nographic", "-nodefaults", "-m", "256", "-boot", "n",
@@ -77,7 +60,7 @@ func TestServeRealIPXE(t *testing.T) {
 		fmt.Sprintf("status=200 size=%d", len(kernel)), // the whole kernel
 		"path=kernels/6.1.0/initrd.img client=127.0.0.1",
 	}
-	awaitLog(t, lockedBuf{&logMu, &serveLog}, want, serial, "iPXE")
+	awaitBoot(t, srv, want, serial, "iPXE")
 	st, err := http.Get(base + "/status")
 	if err != nil {
 		t.Fatal(err)
@@ -137,14 +120,7 @@ func realBoot(t *testing.T, bootfile string, qemuArgs []string, loaderFiles ...s
 	kernel := bytes.Repeat([]byte("not a kernel "), 20000) // 260 KB
 	os.WriteFile(filepath.Join(kdir, "vmlinuz"), kernel, 0o644)
 
-	var logMu sync.Mutex
-	var serveLog bytes.Buffer
-	srv := ns.Command(bin, "--root", root, "serve", "--no-dhcp", "--tftp-addr", "10.78.0.1", "--tftp-port", "69", "--http-addr", "10.78.0.1", "--http-port", "4080")
-	srv.Stderr = lockedBuf{&logMu, &serveLog}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { srv.Process.Kill(); srv.Wait() }()
+	srv := startServe(t, root, ns, "serve", "--no-dhcp", "--tftp-addr", "10.78.0.1", "--tftp-port", "69", "--http-addr", "10.78.0.1", "--http-port", "4080")
 	dm := ns.Command(dnsmasq, "--keep-in-foreground", "--port=0", "--interface=dltap0", "--bind-interfaces",
 		"--dhcp-range=10.78.0.21,10.78.0.21,255.255.255.0,1h", "--dhcp-boot="+bootfile+",,10.78.0.1",
 		"--dhcp-leasefile="+filepath.Join(t.TempDir(), "leases"), "--conf-file=/dev/null")
@@ -168,7 +144,7 @@ func realBoot(t *testing.T, bootfile string, qemuArgs []string, loaderFiles ...s
 		want = append(want, "file="+f+" client=10.78.0.21")
 	}
 	want = append(want, "file=pxelinux.cfg/01-52-54-00-12-34-56 client=10.78.0.21", "file=kernels/6.1.0/vmlinuz client=10.78.0.21")
-	t.Logf("serve log:\n%s", awaitLog(t, lockedBuf{&logMu, &serveLog}, want, serial, bootfile))
+	t.Logf("serve log:\n%s", awaitBoot(t, srv, want, serial, bootfile))
 	// The slave's own address fetched them: /status shows its stages.
 	st := ns.Run(t, curl, "-sS", "http://10.78.0.1:4080/status")
 	for _, stage := range []string{`"loader-fetched"`, `"config-fetched"`, `"kernel-fetched"`, `"stage": "kernel-fetched"`} {
@@ -178,30 +154,15 @@ func realBoot(t *testing.T, bootfile string, qemuArgs []string, loaderFiles ...s
 	}
 }
 
-// awaitLog waits (4 minutes: TCG, no KVM, on a busy machine) until serve's
+// awaitBoot waits (4 minutes: TCG, no KVM, on a busy machine) until serve's
 // log holds every line of want, and returns it; else it fails the test
 // with what is missing, the log and the VM's serial console.
-func awaitLog(t *testing.T, log lockedBuf, want []string, serial, who string) string {
+func awaitBoot(t *testing.T, srv *serveProc, want []string, serial, who string) string {
 	t.Helper()
-	deadline := time.Now().Add(4 * time.Minute)
-	for {
-		log.mu.Lock()
-		logs := log.b.String()
-		log.mu.Unlock()
-		missing := ""
-		for _, w := range want {
-			if !strings.Contains(logs, w) {
-				missing = w
-				break
-			}
-		}
-		if missing == "" {
-			return logs
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(serial)
-			t.Fatalf("%s never fetched %q\nserve log:\n%s\nserial:\n%s", who, missing, logs, out)
-		}
-		time.Sleep(500 * time.Millisecond)
+	logs, missing := srv.awaitLog(4*time.Minute, want...)
+	if missing != "" {
+		out, _ := os.ReadFile(serial)
+		t.Fatalf("%s never fetched %q\nserve log:\n%s\nserial:\n%s", who, missing, logs, out)
 	}
+	return logs
 }

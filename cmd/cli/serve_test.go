@@ -60,12 +60,6 @@ func freePorts(t *testing.T) (udp, tcp int) {
 	return u.LocalAddr().(*net.UDPAddr).Port, l.Addr().(*net.TCPAddr).Port
 }
 
-type serveProc struct {
-	cmd    *exec.Cmd
-	stderr *bytes.Buffer
-	mu     *sync.Mutex
-}
-
 type lockedBuf struct {
 	mu *sync.Mutex
 	b  *bytes.Buffer
@@ -77,7 +71,85 @@ func (l lockedBuf) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
-func (s serveProc) log() string { s.mu.Lock(); defer s.mu.Unlock(); return s.stderr.String() }
+func (l lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// serveProc is the real binary's `serve`, running until the test ends.
+type serveProc struct {
+	cmd    *exec.Cmd
+	buf    lockedBuf
+	exited chan error
+}
+
+// startServe runs `diskless --root root ARGS` (inside ns when not nil)
+// and kills it when the test ends, if it still runs.
+func startServe(t *testing.T, root string, ns *testenv.NetNS, args ...string) *serveProc {
+	t.Helper()
+	args = append([]string{"--root", root}, args...)
+	p := &serveProc{buf: lockedBuf{&sync.Mutex{}, &bytes.Buffer{}}, exited: make(chan error, 1)}
+	if ns != nil {
+		p.cmd = ns.Command(disklessBin(t), args...)
+	} else {
+		p.cmd = exec.Command(disklessBin(t), args...)
+	}
+	p.cmd.Stderr = p.buf
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			<-p.exited
+		}
+	})
+	return p
+}
+
+func (p *serveProc) log() string { return p.buf.String() }
+
+// waitHTTP waits up to 10 s for serve's HTTP at base to answer.
+func (p *serveProc) waitHTTP(t *testing.T, base string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(base + "/status")
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not up after 10s:\n%s", p.log())
+		}
+	}
+}
+
+// awaitLog waits up to timeout until the log holds every line of want; it
+// returns the log and the first line still missing ("" when none is).
+func (p *serveProc) awaitLog(timeout time.Duration, want ...string) (logs, missing string) {
+	deadline := time.Now().Add(timeout)
+	for {
+		logs, missing = p.log(), ""
+		for _, w := range want {
+			if !strings.Contains(logs, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" || time.Now().After(deadline) {
+			return logs, missing
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// mustLog is awaitLog that fails the test.
+func (p *serveProc) mustLog(t *testing.T, timeout time.Duration, want ...string) string {
+	t.Helper()
+	logs, missing := p.awaitLog(timeout, want...)
+	if missing != "" {
+		t.Fatalf("serve log lacks %q after %s:\n%s", missing, timeout, logs)
+	}
+	return logs
+}
 
 // TestServeEndToEnd runs `diskless serve` on loopback high ports, fetches
 // with tftp-hpa and curl as a slave would, and reads `diskless status`.
@@ -108,36 +180,14 @@ func TestServeEndToEnd(t *testing.T) {
 	os.WriteFile(filepath.Join(kdir, "vmlinuz"), kernel, 0o644)
 
 	tport, hport := freePorts(t)
-	args := []string{"--root", root, "serve", "--no-dhcp", "--tftp-addr", "127.0.0.1", "--tftp-port", fmt.Sprint(tport), "--http-addr", "127.0.0.1", "--http-port", fmt.Sprint(hport)}
-	p := serveProc{cmd: exec.Command(bin, args...), stderr: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	p.cmd.Stderr = lockedBuf{p.mu, p.stderr}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			<-exited
-		}
-	})
+	args := []string{"serve", "--no-dhcp", "--tftp-addr", "127.0.0.1", "--tftp-port", fmt.Sprint(tport), "--http-addr", "127.0.0.1", "--http-port", fmt.Sprint(hport)}
+	p := startServe(t, root, nil, args...)
+	exited := p.exited
 	base := fmt.Sprintf("http://127.0.0.1:%d", hport)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/status")
-		if err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve not up after 10s:\n%s", p.log())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	p.waitHTTP(t, base)
 
 	// A second serve on the same ports refuses to start and names the port.
-	out, err := dl(args[2:]...)
+	out, err := dl(args...)
 	if err == nil || !strings.Contains(out, fmt.Sprintf("127.0.0.1:%d is already in use", tport)) {
 		t.Errorf("second serve: %v\n%s", err, out)
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/diskless-project/diskless/internal/testenv"
 	"github.com/diskless-project/diskless/netboot"
+	"github.com/diskless-project/diskless/netboot/nettest"
 	"github.com/diskless-project/diskless/slave"
 )
 
@@ -62,32 +63,12 @@ func startIn(t *testing.T, ns *testenv.NetNS, env map[string]string, reg *slave.
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ns.Do(func() error { return s.Run(ctx) }) }()
-	select {
-	case <-s.ready:
-	case err := <-done:
-		cancel()
-		t.Fatalf("server did not start: %v", err)
-	case <-time.After(5 * time.Second):
-		cancel()
-		t.Fatal("server did not start within 5s")
-	}
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not return within 5s of cancel")
-		}
 		if t.Failed() {
 			t.Logf("server log:\n%s", log.String())
 		}
 	})
+	nettest.Serve(t, s, ns.Do, s.ready)
 	return &running{Server: s, log: log}
 }
 
@@ -97,56 +78,6 @@ var pairEnv = map[string]string{"DISKLESS_MASTER": "10.77.0.1", "DISKLESS_SUBNET
 
 func regFor(mac string, ip string) *slave.Registry {
 	return &slave.Registry{Slaves: []slave.Slave{{IP: netip.MustParseAddr(ip), MAC: mac, Hostname: "slave21"}}}
-}
-
-// udhcpcScript prints what udhcpc learnt, one `key=value` per line.
-const udhcpcScript = `#!/bin/sh
-[ "$1" = bound ] || exit 0
-echo "event=$1"
-echo "ip=$ip"
-echo "subnet=$subnet"
-echo "router=$router"
-echo "dns=$dns"
-echo "hostname=$hostname"
-echo "domain=$domain"
-echo "siaddr=$siaddr"
-echo "boot_file=$boot_file"
-echo "rootpath=$rootpath"
-echo "lease=$lease"
-`
-
-func writeScript(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "script")
-	if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func kv(out string) map[string]string {
-	m := map[string]string{}
-	for _, l := range strings.Split(out, "\n") {
-		if k, v, ok := strings.Cut(strings.TrimSpace(l), "="); ok {
-			m[k] = v
-		}
-	}
-	return m
-}
-
-// udhcpc runs busybox's DHCP client once in ns and returns what it bound.
-func udhcpc(t *testing.T, ns *testenv.NetNS, ifName string, extra ...string) (map[string]string, string, error) {
-	t.Helper()
-	bb := testenv.RequireCmd(t, "busybox", "busybox-static")
-	script := writeScript(t, udhcpcScript)
-	args := append([]string{"udhcpc", "-i", ifName, "-n", "-q", "-f", "-t", "3", "-T", "1", "-A", "1", "-s", script, "-O", "rootpath"}, extra...)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, bb}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	return kv(stdout.String()), stdout.String() + stderr.String(), err
 }
 
 func TestUdhcpcGetsReservation(t *testing.T) {
@@ -166,7 +97,7 @@ func TestUdhcpcGetsReservation(t *testing.T) {
 		{"ipxe", []string{"-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x4d:69505845"}, "http://10.77.0.1:4080/ipxe/" + strings.ReplaceAll(mac, ":", "-") + ".ipxe"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, out, err := udhcpc(t, p.Client, p.ClientIf, tc.extra...)
+			got, out, err := p.Client.Udhcpc(t, p.ClientIf, tc.extra...)
 			if err != nil {
 				t.Fatalf("udhcpc: %v\n%s", err, out)
 			}
@@ -203,7 +134,7 @@ func TestUnknownMACGetsNothing(t *testing.T) {
 	p := testenv.NewPair(t, "10.77.0.1", "", 24)
 	mac := p.Client.MAC(t, p.ClientIf)
 	srv := startIn(t, p.Server, pairEnv, regFor("52:54:00:aa:bb:cc", "10.77.0.21"))
-	got, out, err := udhcpc(t, p.Client, p.ClientIf, "-t", "2")
+	got, out, err := p.Client.Udhcpc(t, p.ClientIf, "-t", "2")
 	if err == nil || got["ip"] != "" {
 		t.Fatalf("unregistered MAC got a lease: %v\n%s", got, out)
 	}
@@ -224,7 +155,7 @@ func TestDhclientGetsReservation(t *testing.T) {
 
 	dir := t.TempDir()
 	out := filepath.Join(dir, "env")
-	script := writeScript(t, "#!/bin/sh\n[ \"$reason\" = BOUND ] && env > "+out+"\nexit 0\n")
+	script := testenv.WriteScript(t, "#!/bin/sh\n[ \"$reason\" = BOUND ] && env > "+out+"\nexit 0\n")
 	conf := filepath.Join(dir, "dhclient.conf")
 	os.WriteFile(conf, []byte("timeout 15;\nretry 1;\nsend vendor-class-identifier \"PXEClient:Arch:00000:UNDI:002001\";\n"+
 		"request subnet-mask, routers, domain-name-servers, host-name, domain-name, root-path;\n"), 0o644)
@@ -252,7 +183,7 @@ func TestDhclientGetsReservation(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dhclient never bound: %v\n%s", err, b)
 	}
-	got := kv(string(envb))
+	got := testenv.ParseKV(string(envb))
 	want := map[string]string{"new_ip_address": "10.77.0.21", "new_subnet_mask": "255.255.255.0", "new_routers": "10.77.0.1",
 		"new_domain_name_servers": "10.77.0.53", "new_host_name": "slave21", "new_domain_name": "cluster.lan",
 		"new_next_server": "10.77.0.1", "new_filename": "pxelinux.0", "new_root_path": "10.77.0.1:/diskless/10.77.0.21"}
@@ -331,7 +262,7 @@ func TestRelay(t *testing.T) {
 	_, rl := bg(t, relay, dhcrelay, "-4", "-d", "-a", "--no-pid", "-iu", "dlc0", "-id", "dlr0", "10.77.1.1")
 	waitFor(t, "dhcrelay", func() bool { return udpBound(t, relay, "67") })
 
-	got, out, err := udhcpc(t, client, "dlc0", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
+	got, out, err := client.Udhcpc(t, "dlc0", "-V", "PXEClient:Arch:00000:UNDI:002001", "-x", "0x5d:0000")
 	if err != nil {
 		t.Fatalf("udhcpc through the relay: %v\n%s\nrelay:\n%s", err, out, rl.String())
 	}
@@ -461,7 +392,7 @@ func TestProxyDHCP(t *testing.T) {
 	}
 	// A plain client (busybox udhcpc) gets no address from a proxy.
 	p.Client.Run(t, "ip", "addr", "flush", "dev", p.ClientIf)
-	if got, out, err := udhcpc(t, p.Client, p.ClientIf, "-t", "2"); err == nil || got["ip"] != "" {
+	if got, out, err := p.Client.Udhcpc(t, p.ClientIf, "-t", "2"); err == nil || got["ip"] != "" {
 		t.Errorf("proxy handed out an address: %v\n%s", got, out)
 	}
 	if st := srv.Stats(); st.Offers != 1 || st.Acks != 1 {
@@ -582,7 +513,7 @@ func TestGarbageAndPool(t *testing.T) {
 	}
 	p.Client.Run(t, "ip", "addr", "flush", "dev", p.ClientIf)
 	for range 2 {
-		got, out, err := udhcpc(t, p.Client, p.ClientIf)
+		got, out, err := p.Client.Udhcpc(t, p.ClientIf)
 		if err != nil || got["ip"] != "10.77.0.100" || got["hostname"] != "" || got["router"] != "10.77.0.1" {
 			t.Fatalf("pool client: %v %v\n%s", err, got, out)
 		}

@@ -1,7 +1,6 @@
 package httpd_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -26,15 +25,7 @@ func start(t testing.TB, env *nettest.Env) (string, *netboot.Tracker) {
 	}
 	tr := netboot.NewTracker(nil)
 	srv := httpd.New(httpd.Options{Tree: env.Tree, Tracker: tr, Metrics: netboot.NewMetrics(), Listener: l})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	nettest.Serve(t, srv, nil, nil)
 	return "http://" + l.Addr().String(), tr
 }
 

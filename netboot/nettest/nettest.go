@@ -3,6 +3,7 @@
 package nettest
 
 import (
+	"context"
 	"crypto/rand"
 	"net/netip"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/internal/fsutil"
@@ -121,5 +123,40 @@ func (e *Env) PlantHostile(t testing.TB) []string {
 		"name\nwith newline", "\x01", "\x7f", strings.Repeat("a/", 600) + "x",
 		"pxelinux.cfg/01-ff-ff-ff-ff-ff-ff", "pxelinux.cfg/FFFFFFFF", "ipxe/zz.ipxe", "grub/grub.cfg-01-00-00-00-00-00-00",
 		"nonexistent", "kernels/9.9/vmlinuz",
+	}
+}
+
+// Serve runs svc until the test ends — through in when given (a network
+// namespace's Do) — then stops it: Run must return nil within 15 s. It
+// returns once ready is closed (nil: at once), failing the test if Run
+// returns first or 5 s pass.
+func Serve(t testing.TB, svc netboot.Service, in func(func() error) error, ready <-chan struct{}) {
+	t.Helper()
+	if in == nil {
+		in = func(f func() error) error { return f() }
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in(func() error { return svc.Run(ctx) }) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s Run: %v", svc.Name(), err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Errorf("%s did not stop within 15s", svc.Name())
+		}
+	})
+	if ready == nil {
+		return
+	}
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("%s did not start: %v", svc.Name(), err)
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s did not start within 5s", svc.Name())
 	}
 }

@@ -2,7 +2,6 @@ package tftpd_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -63,20 +62,7 @@ func startMode(t testing.TB, env *nettest.Env, conn net.PacketConn, threaded int
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Errorf("tftp server did not stop within 15s")
-		}
-	})
+	nettest.Serve(t, srv, nil, nil)
 	ua := conn.LocalAddr().(*net.UDPAddr)
 	return &harness{env: env, srv: srv, tr: tr, host: ua.IP.String(), port: ua.Port}
 }
