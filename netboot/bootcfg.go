@@ -58,6 +58,9 @@ func (r *Renderer) KernelArgs(s *slave.Slave) string {
 	if o := strings.TrimSpace(r.Cfg.Boot.NFSRootOptions); o != "" {
 		nfsroot += "," + o
 	}
+	if strings.Contains(nfsroot, " ") {
+		nfsroot = `"` + nfsroot + `"` // a diskless_dir with a space: the kernel's own quoting
+	}
 	args := "ip=dhcp root=/dev/nfs nfsroot=" + nfsroot + " rw"
 	if a := strings.TrimSpace(s.KernelArgs); a != "" {
 		args += " " + a

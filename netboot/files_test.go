@@ -86,3 +86,15 @@ func TestNoInitrdNoKernel(t *testing.T) {
 		t.Errorf("no kernel configured must boot locally:\n%s", got)
 	}
 }
+
+// TestRootPathWithSpace (issue 19.3): a diskless_dir with a space stays one
+// nfsroot= argument (the kernel's quoting), on the one APPEND line.
+func TestRootPathWithSpace(t *testing.T) {
+	env := nettest.New(t, 100)
+	env.Cfg.DisklessDir = "/srv/diskless roots"
+	s := nettest.Slave21
+	got := string(env.Live.Current().Renderer.PXELinux(&s))
+	if !strings.Contains(got, "  APPEND ip=dhcp root=/dev/nfs nfsroot=\"192.168.1.1:/srv/diskless roots/192.168.1.21,vers=3,tcp\" rw\n") || strings.Count(got, "APPEND") != 1 {
+		t.Errorf("pxelinux config:\n%s", got)
+	}
+}

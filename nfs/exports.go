@@ -29,8 +29,17 @@ type Export struct {
 	LineNo  int    `json:"-"`               // where ParseExports found it
 }
 
-// Line renders the export in exports(5) syntax.
-func (e Export) Line() string { return fmt.Sprintf("%s\t%s(%s)", e.Path, e.Client, e.Options) }
+// Line renders the export in exports(5) syntax; a path with a space is
+// quoted as exports(5) wants ("/srv/diskless roots/192.168.1.21"). The
+// config allows no other character that would end the path or the line.
+func (e Export) Line() string { return fmt.Sprintf("%s\t%s(%s)", quotePath(e.Path), e.Client, e.Options) }
+
+func quotePath(p string) string {
+	if strings.ContainsAny(p, " \t") {
+		return `"` + p + `"`
+	}
+	return p
+}
 
 // RW reports whether the options grant write access.
 func (e Export) RW() bool { return hasOption(e.Options, "rw") }
@@ -114,11 +123,12 @@ func ParseExports(content string) ([]Export, error) {
 		if c := strings.IndexByte(line, '#'); c >= 0 {
 			line = line[:c]
 		}
-		f := strings.Fields(line)
-		if len(f) == 0 {
+		dir, rest := splitPath(line)
+		if dir == "" {
 			continue
 		}
-		dir, defaults, clients := strings.Trim(f[0], `"`), "", 0
+		f := append([]string{dir}, strings.Fields(rest)...)
+		defaults, clients := "", 0
 		for _, item := range f[1:] {
 			if strings.HasPrefix(item, "-") {
 				defaults = item[1:]
@@ -137,6 +147,21 @@ func ParseExports(content string) ([]Export, error) {
 		}
 	}
 	return out, nil
+}
+
+// splitPath cuts an exports line's path, maybe quoted, from the rest.
+func splitPath(line string) (string, string) {
+	line = strings.TrimLeft(line, " \t")
+	if q, ok := strings.CutPrefix(line, `"`); ok {
+		if end := strings.IndexByte(q, '"'); end >= 0 {
+			return q[:end], q[end+1:]
+		}
+	}
+	i := strings.IndexAny(line, " \t")
+	if i < 0 {
+		return line, ""
+	}
+	return line[:i], line[i:]
 }
 
 // effectiveOptions applies options in order, as exportfs does.

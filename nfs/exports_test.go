@@ -65,3 +65,16 @@ func TestParseExportsSyntax(t *testing.T) {
 		t.Errorf("host-name wildcard not matched")
 	}
 }
+
+// TestExportPathQuoted (issue 19.3): a root path with a space is one
+// quoted path in /etc/exports (exports(5)), which reads back as it was.
+func TestExportPathQuoted(t *testing.T) {
+	e := nfs.Export{Path: "/srv/diskless roots/192.168.1.21", Client: "192.168.1.21", Options: "rw,sync"}
+	if got, want := e.Line(), "\"/srv/diskless roots/192.168.1.21\"\t192.168.1.21(rw,sync)"; got != want {
+		t.Errorf("Line() = %q, want %q", got, want)
+	}
+	got, err := nfs.ParseExports(nfs.UpdateExports("/x 10.0.0.1(ro)\n", []nfs.Export{e}))
+	if err != nil || len(got) != 2 || got[1].Path != e.Path || got[1].Client != e.Client || got[1].Options != "rw,sync" {
+		t.Errorf("read back: %+v %v", got, err)
+	}
+}

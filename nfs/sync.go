@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -35,9 +34,6 @@ func (r SyncResult) Changed() bool { return r.File != fsutil.Unchanged || r.Conf
 
 // Sync regenerates the exports block and conf.d/nfs from the registry.
 func Sync(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) (SyncResult, error) {
-	if err := CheckOptions(cfg); err != nil {
-		return SyncResult{}, err
-	}
 	res := SyncResult{Exports: Exports(cfg, reg), Threads: max(MinThreads, len(reg.Slaves))}
 	var err error
 	if res.File, err = update(w, cfg.On(ExportsFile), len(reg.Slaves) > 0, func(old string) string {
@@ -91,23 +87,6 @@ func Reload(ctx context.Context, root string) error {
 	out, err := exec.CommandContext(ctx, prog, "-ra").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("exportfs -ra failed (%v): %s", err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
-var optionRE = regexp.MustCompile(`^[a-z_]+(=[A-Za-z0-9_.:/@-]+)?$`)
-
-// CheckOptions rejects export options that would break /etc/exports syntax.
-func CheckOptions(cfg *config.Config) error {
-	for key, v := range map[string]string{"nfs.root_options": cfg.NFS.RootOptions, "nfs.shared_options": cfg.NFS.SharedOptions, "nfs.home_options": cfg.NFS.HomeOptions} {
-		if v == "" {
-			continue // exports(5) defaults
-		}
-		for _, o := range strings.Split(v, ",") {
-			if !optionRE.MatchString(o) {
-				return fmt.Errorf("config %s: %q is not a comma-separated list of exports(5) options such as sync,rw,no_root_squash", key, v)
-			}
-		}
 	}
 	return nil
 }

@@ -21,6 +21,10 @@ type FstabParams struct {
 	SharedVarLog bool
 }
 
+// fstabEscape writes a path as fstab(5) wants: a space, tab or backslash
+// as its octal escape, so it cannot split the field.
+var fstabEscape = strings.NewReplacer(" ", `\040`, "\t", `\011`, `\`, `\134`).Replace
+
 // RenderFstab is the guide's slave fstab: NFS root, /opt and /usr read-only,
 // /home read-write, proc, and optionally a shared /var/log.
 func RenderFstab(p FstabParams) string {
@@ -30,7 +34,7 @@ func RenderFstab(p FstabParams) string {
 	tw := tabwriter.NewWriter(&b, 0, 0, 1, ' ', 0)
 	srv := p.Server.String()
 	nfs := func(remote, local, mode string) {
-		fmt.Fprintf(tw, "%s:%s\t%s\tnfs\t%s\t0 0\n", srv, remote, local, withMode(p.MountOptions, mode))
+		fmt.Fprintf(tw, "%s:%s\t%s\tnfs\t%s\t0 0\n", srv, fstabEscape(remote), local, withMode(p.MountOptions, mode))
 	}
 	nfs(p.DisklessDir+"/"+p.IP.String(), "/", "rw")
 	nfs("/opt", "/opt", "ro")

@@ -33,6 +33,9 @@ func TestRenderFstab(t *testing.T) {
 			p.Server = netip.MustParseAddr("10.0.0.5")
 			p.DisklessDir = "/srv/roots"
 		}, []string{"10.0.0.5:/srv/roots/192.168.1.21 / nfs sync,hard,intr,rw,nolock,rsize=8192,wsize=8192 0 0", "10.0.0.5:/usr /usr nfs sync,hard,intr,ro,nolock,rsize=8192,wsize=8192 0 0"}, "192.168.1.1:"},
+		{"a root path with a space: octal-escaped as fstab(5) wants", func(p *FstabParams) { p.DisklessDir = "/srv/diskless roots" }, []string{
+			`192.168.1.1:/srv/diskless\040roots/192.168.1.21 / nfs sync,hard,intr,rw,nolock,rsize=8192,wsize=8192 0 0`,
+		}, "diskless roots"},
 		{"ro/rw in the options replaced, no intr", func(p *FstabParams) { p.MountOptions = "ro,hard,vers=3" }, []string{
 			"192.168.1.1:/usr /usr nfs hard,ro,vers=3 0 0",
 			"192.168.1.1:/diskless/192.168.1.21 / nfs hard,rw,vers=3 0 0",
