@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"bytes"
+	"fmt"
+	"os"
 
 	"github.com/diskless-project/diskless/config"
 )
@@ -16,18 +18,55 @@ type ConfigEdit struct {
 	Source string `json:"source"`
 }
 
+// OpenForEdit opens the cluster for a config edit. When the file as it is
+// does not load (the edit may be what fixes it: `config unset` of a bad
+// key), the cluster opens on the edited file, which must load.
+func OpenForEdit(o Options, edit func([]byte) ([]byte, error)) (*Cluster, error) {
+	c, err := Open(o)
+	if err == nil {
+		return c, nil
+	}
+	path, perr := o.Config.Path()
+	if perr != nil {
+		return nil, err
+	}
+	data, rerr := os.ReadFile(path)
+	if rerr != nil {
+		return nil, err
+	}
+	edited, eerr := edit(data)
+	if eerr != nil {
+		return nil, fmt.Errorf("config %s: %w", path, eerr)
+	}
+	o.Config.Content = edited
+	if c, err = Open(o); err != nil {
+		return nil, err
+	}
+	c.o.Config.Content = nil
+	return c, nil
+}
+
 // SetConfig sets a key in the config file, keeping its comments and layout.
 // The new file must load (the value is checked as at every load) and the
 // registry must still be valid under it; then every derived file follows
 // (the domain in /etc/hosts, options in /etc/exports, boot configs...).
 func (c *Cluster) SetConfig(key, value string) (*ConfigEdit, error) {
-	return c.editConfig("config set "+key, key, func(data []byte) ([]byte, error) { return config.SetKey(data, key, value) })
+	return c.editConfig("config set "+key, key, SetKey(key, value))
+}
+
+// SetKey and UnsetKey are the edits SetConfig and UnsetConfig make.
+func SetKey(key, value string) func([]byte) ([]byte, error) {
+	return func(data []byte) ([]byte, error) { return config.SetKey(data, key, value) }
+}
+
+func UnsetKey(key string) func([]byte) ([]byte, error) {
+	return func(data []byte) ([]byte, error) { return config.UnsetKey(data, key) }
 }
 
 // UnsetConfig removes a key from the config file (commented out at its
 // default, as `init` writes it), with the same checks and follow-up.
 func (c *Cluster) UnsetConfig(key string) (*ConfigEdit, error) {
-	return c.editConfig("config unset "+key, key, func(data []byte) ([]byte, error) { return config.UnsetKey(data, key) })
+	return c.editConfig("config unset "+key, key, UnsetKey(key))
 }
 
 func (c *Cluster) editConfig(name, key string, edit func([]byte) ([]byte, error)) (*ConfigEdit, error) {

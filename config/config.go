@@ -191,7 +191,7 @@ func Load(o Options) (*Config, error) {
 	if o.Env == nil {
 		o.Env = os.LookupEnv
 	}
-	file, err := o.path()
+	file, err := o.Path()
 	if err != nil {
 		return nil, err
 	}
@@ -236,8 +236,8 @@ func Load(o Options) (*Config, error) {
 	return c, nil
 }
 
-// path is the config file under the root prefix.
-func (o Options) path() (string, error) {
+// Path is the config file under the root prefix.
+func (o Options) Path() (string, error) {
 	if o.File == "" {
 		return On(o.Root, DefaultFile), nil
 	}

@@ -107,7 +107,15 @@ func runConfigSet(f *Factory, o *ConfigSetOptions) error {
 	if err := config.CheckKey(o.Key); err != nil {
 		return usageError{err}
 	}
-	c, err := f.Open(nil, nil)
+	edit := cluster.SetKey(o.Key, o.Value)
+	if o.Unset {
+		edit = cluster.UnsetKey(o.Key)
+	}
+	opts, err := f.clusterOptions(nil, nil)
+	if err != nil {
+		return err
+	}
+	c, err := cluster.OpenForEdit(opts, edit)
 	if err != nil {
 		return err
 	}

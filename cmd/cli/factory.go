@@ -79,16 +79,21 @@ func (f *Factory) RootDir() (string, error) {
 // Open loads the cluster's config (flags named in flagKeys override keys)
 // with this run's writer, clock and logger.
 func (f *Factory) Open(flags *pflag.FlagSet, flagKeys map[string]string) (*cluster.Cluster, error) {
-	root, err := f.RootDir()
+	o, err := f.clusterOptions(flags, flagKeys)
 	if err != nil {
 		return nil, err
 	}
-	return cluster.Open(cluster.Options{
+	return cluster.Open(o)
+}
+
+func (f *Factory) clusterOptions(flags *pflag.FlagSet, flagKeys map[string]string) (cluster.Options, error) {
+	root, err := f.RootDir()
+	return cluster.Options{
 		Config: config.Options{Root: root, File: f.ConfigFile, Flags: flags, FlagKeys: flagKeys, Env: f.Env},
 		Writer: &fsutil.Writer{DryRun: f.DryRun, Out: f.IO.Out, Root: root},
 		Now:    f.Now,
 		Log:    f.Logger(),
-	})
+	}, err
 }
 
 // Cluster opens the cluster and checks its config names a master and subnet.
