@@ -32,7 +32,9 @@ type Export struct {
 // Line renders the export in exports(5) syntax; a path with a space is
 // quoted as exports(5) wants ("/srv/diskless roots/192.168.1.21"). The
 // config allows no other character that would end the path or the line.
-func (e Export) Line() string { return fmt.Sprintf("%s\t%s(%s)", quotePath(e.Path), e.Client, e.Options) }
+func (e Export) Line() string {
+	return fmt.Sprintf("%s\t%s(%s)", quotePath(e.Path), e.Client, e.Options)
+}
 
 func quotePath(p string) string {
 	if strings.ContainsAny(p, " \t") {
