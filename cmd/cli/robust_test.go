@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/internal/managed"
+	"github.com/diskless-project/diskless/kernel"
 	"github.com/diskless-project/diskless/slave"
 )
 
@@ -250,5 +252,91 @@ func assertNoTemps(t *testing.T, dir string) {
 	t.Helper()
 	if n := temps(dir); n != 0 {
 		t.Errorf("%d temp files left in %s", n, dir)
+	}
+}
+
+// TestCrashDuringKernelUse kills `kernel use` with SIGKILL, often right
+// after its journal appears (inside the change, between or around its two
+// files: the registry and the config). After every kill the next run
+// finishes or never starts the change: every slave boots the configured
+// default, never a registry moved without its config or the reverse.
+func TestCrashDuringKernelUse(t *testing.T) {
+	root := t.TempDir()
+	mustRun(t, root, "init", "--master", "10.0.0.1", "--subnet", "10.0.0.0/8")
+	st := store(root, "10.0.0.0/8", "10.0.0.1")
+	big := &slave.Registry{}
+	for i := range 100 {
+		if i%256 == 0 || i%256 == 255 {
+			continue
+		}
+		big.Slaves = append(big.Slaves, slave.Slave{IP: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), MAC: mac(i), Hostname: fmt.Sprintf("n%d", i), Arch: "x86_64"})
+	}
+	data, _ := slave.Encode(big)
+	if err := os.WriteFile(st.Path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range []string{"6.1.0-a", "6.1.0-b"} {
+		m, _ := json.Marshal(kernel.Meta{Version: v, Arch: "x86_64", Installed: time.Unix(int64(i), 0)})
+		dir := filepath.Join(root, "srv/tftp/kernels", v)
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "meta.json"), m, 0o644)
+	}
+	mustRun(t, root, "kernel", "use", "6.1.0-a")
+	journal := st.Path + ".journal"
+	consistent := func(round int) {
+		t.Helper()
+		out := mustRun(t, root, "config", "show", "-o", "json") // any run finishes a half-done change
+		var settings []config.Setting
+		json.Unmarshal([]byte(out), &settings)
+		def := ""
+		for _, s := range settings {
+			if s.Key == "kernel.default" {
+				def = s.Value
+			}
+		}
+		reg, err := st.Load()
+		if err != nil {
+			t.Fatalf("round %d: registry does not load: %v", round, err)
+		}
+		for _, s := range reg.Slaves {
+			if s.Kernel != def {
+				t.Fatalf("round %d: slave %s boots %q, the config's default is %q: the change landed half", round, s.IP, s.Kernel, def)
+			}
+		}
+		if _, err := os.Stat(journal); err == nil {
+			t.Fatalf("round %d: journal left after a clean run", round)
+		}
+	}
+	killed, inside := 0, 0
+	deadline := time.Now().Add(25 * time.Second)
+	for i := 1; i <= 24 && time.Now().Before(deadline); i++ {
+		cmd := diskless(root, "kernel", "use", []string{"6.1.0-a", "6.1.0-b"}[i%2])
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		if i%3 == 0 {
+			time.Sleep(time.Duration(rand.Int64N(int64(80 * time.Millisecond))))
+		} else {
+			for len(done) == 0 {
+				if _, err := os.Stat(journal); err == nil {
+					break
+				}
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		if err := <-done; err != nil {
+			killed++
+			if _, err := os.Stat(journal); err == nil {
+				inside++ // died inside the change: the next run must finish it
+			}
+		}
+		consistent(i)
+	}
+	t.Logf("%d killed, %d of them inside the change", killed, inside)
+	if inside == 0 {
+		t.Fatal("no process was killed inside the change; the test proved nothing")
 	}
 }
