@@ -3,7 +3,6 @@ package dhcpd
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -72,7 +71,8 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 	sn, via, ok := s.subnetFor(req, in)
 	if !ok {
 		s.c.ignored.Add(1)
-		s.logf(slog.LevelWarn, "%s from %s via %s: relay address not in any served subnet (subnet, serve.relay_subnets); ignored", mt, mac, via)
+		s.logAttrs(slog.LevelWarn, "relay address not in any served subnet (subnet, serve.relay_subnets); ignored",
+			slog.String("type", dhcpName(mt)), slog.String("mac", mac), slog.String("via", via))
 		return out, false
 	}
 	if s.proxy {
@@ -81,24 +81,14 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 	switch mt {
 	case dhcpv4.MessageTypeDiscover:
 		if s.info() {
-			s.logf(slog.LevelInfo, "DHCPDISCOVER from %s via %s", mac, via)
+			s.logAttrs(slog.LevelInfo, "DHCPDISCOVER", slog.String("mac", mac), slog.String("via", via))
 		}
 		ip, ok := s.assign(mac, sl, sn, true, via, snap)
 		if !ok {
 			s.c.ignored.Add(1)
 			return out, false
 		}
-		r := s.reply(req, dhcpv4.MessageTypeOffer, ip)
-		s.addAddressOptions(r, req, sl, ip, sn)
-		s.addBootOptions(r, req, sl, kind)
-		s.c.offers.Add(1)
-		if s.info() {
-			s.logf(slog.LevelInfo, "DHCPOFFER on %s to %s via %s (%s: %s)", ip, mac, via, kind, r.BootFileName)
-		}
-		if sl != nil {
-			s.tracker.RecordDHCP(ip, mac, netboot.StageDHCPOffered, isFirmware(kind))
-		}
-		return s.route(req, r, in), true
+		return s.lease(req, in, dhcpv4.MessageTypeOffer, ip, mac, via, sl, kind, sn)
 
 	case dhcpv4.MessageTypeRequest:
 		return s.handleRequest(req, in, mac, sl, kind, sn, via, snap)
@@ -109,19 +99,19 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 			s.c.ignored.Add(1)
 			return out, false
 		}
-		s.logf(slog.LevelInfo, "DHCPINFORM from %s via %s", ci, via)
+		s.logAttrs(slog.LevelInfo, "DHCPINFORM", slog.String("ip", ci.String()), slog.String("mac", mac), slog.String("via", via))
 		r := s.reply(req, dhcpv4.MessageTypeAck, netip.Addr{})
 		r.ClientIPAddr = req.ClientIPAddr
 		s.addAddressOptions(r, req, sl, ci, s.subnetOf(ci, sn))
 		delete(r.Options, optCode(dhcpv4.OptionIPAddressLeaseTime)) // RFC 2131 4.3.5: no lease in an INFORM ACK
 		s.addBootOptions(r, req, sl, kind)
 		s.c.acks.Add(1)
-		s.logf(slog.LevelInfo, "DHCPACK to %s (%s) via %s", ci, mac, via)
+		s.logAttrs(slog.LevelInfo, "DHCPACK", slog.String("ip", ci.String()), slog.String("mac", mac), slog.String("via", via), slog.Bool("inform", true))
 		return s.route(req, r, in), true
 
 	case dhcpv4.MessageTypeRelease:
 		s.c.releases.Add(1)
-		s.logf(slog.LevelInfo, "DHCPRELEASE of %s from %s via %s", net.IP(req.ClientIPAddr), mac, via)
+		s.logAttrs(slog.LevelInfo, "DHCPRELEASE", slog.String("ip", net.IP(req.ClientIPAddr).String()), slog.String("mac", mac), slog.String("via", via))
 		if s.pool != nil && sl == nil && s.ours(req) {
 			s.pool.release(mac)
 		}
@@ -130,7 +120,7 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 	case dhcpv4.MessageTypeDecline:
 		s.c.declines.Add(1)
 		bad, _ := netip.AddrFromSlice(req.RequestedIPAddress().To4())
-		s.logf(slog.LevelWarn, "DHCPDECLINE of %s from %s via %s: another machine uses that address", bad, mac, via)
+		s.logAttrs(slog.LevelWarn, "DHCPDECLINE: another machine uses that address", slog.String("ip", bad.String()), slog.String("mac", mac), slog.String("via", via))
 		if s.pool != nil && sl == nil && s.ours(req) {
 			s.pool.decline(mac, bad, s.now())
 		}
@@ -151,7 +141,7 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 		return outbound{}, false
 	}
 	if s.info() {
-		s.logf(slog.LevelInfo, "DHCPREQUEST for %s from %s via %s", want, mac, via)
+		s.logAttrs(slog.LevelInfo, "DHCPREQUEST", slog.String("ip", want.String()), slog.String("mac", mac), slog.String("via", via))
 	}
 	if sid := req.ServerIdentifier(); sid != nil && !sid.Equal(s.serverID.AsSlice()) {
 		// SELECTING, and the client chose another server's offer.
@@ -175,7 +165,7 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 		r := s.reply(req, dhcpv4.MessageTypeNak, netip.Addr{})
 		r.Options[optCode(dhcpv4.OptionMessage)] = []byte("requested address not available")
 		s.c.naks.Add(1)
-		s.logf(slog.LevelInfo, "DHCPNAK on %s to %s via %s", want, mac, via)
+		s.logAttrs(slog.LevelInfo, "DHCPNAK", slog.String("ip", want.String()), slog.String("mac", mac), slog.String("via", via))
 		return s.route(req, r, in), true
 	default:
 		// Unknown client asking for an address in our subnet: not ours to
@@ -186,16 +176,27 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 	if sl == nil && s.pool != nil {
 		s.pool.bind(mac, ip, s.cfg.LeaseTime, s.now(), s.takenIn(snap))
 	}
-	r := s.reply(req, dhcpv4.MessageTypeAck, ip)
-	r.ClientIPAddr = req.ClientIPAddr
+	return s.lease(req, in, dhcpv4.MessageTypeAck, ip, mac, via, sl, kind, sn)
+}
+
+// lease answers a DISCOVER (OFFER) or a REQUEST (ACK) with ip, its address
+// and boot options, counts and logs it, and records the slave's stage.
+func (s *Server) lease(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageType, ip netip.Addr, mac, via string, sl *slave.Slave, kind netboot.ClientKind, sn netip.Prefix) (outbound, bool) {
+	r := s.reply(req, mt, ip)
+	stage, count := netboot.StageDHCPOffered, &s.c.offers
+	if mt == dhcpv4.MessageTypeAck {
+		r.ClientIPAddr = req.ClientIPAddr
+		stage, count = netboot.StageDHCPAcked, &s.c.acks
+	}
 	s.addAddressOptions(r, req, sl, ip, sn)
 	s.addBootOptions(r, req, sl, kind)
-	s.c.acks.Add(1)
+	count.Add(1)
 	if s.info() {
-		s.logf(slog.LevelInfo, "DHCPACK on %s to %s via %s (%s: %s)", ip, mac, via, kind, r.BootFileName)
+		s.logAttrs(slog.LevelInfo, dhcpName(mt), slog.String("ip", ip.String()), slog.String("mac", mac), slog.String("via", via),
+			slog.String("kind", kind.String()), slog.String("file", r.BootFileName))
 	}
 	if sl != nil {
-		s.tracker.RecordDHCP(ip, mac, netboot.StageDHCPAcked, isFirmware(kind))
+		s.tracker.RecordDHCP(ip, mac, stage, isFirmware(kind))
 	}
 	return s.route(req, r, in), true
 }
@@ -218,7 +219,7 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageTy
 		s.c.ignored.Add(1)
 		return outbound{}, false
 	}
-	s.logf(slog.LevelInfo, "%s from %s via %s (proxy)", dhcpName(mt), mac, via)
+	s.logAttrs(slog.LevelInfo, dhcpName(mt), slog.String("mac", mac), slog.String("via", via), slog.Bool("proxy", true))
 	if sl == nil {
 		s.unknown(mac, via, netip.Prefix{}, nil)
 		s.c.ignored.Add(1)
@@ -241,7 +242,8 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageTy
 		s.c.acks.Add(1)
 		s.tracker.RecordDHCP(sl.IP, mac, netboot.StageDHCPAcked, true)
 	}
-	s.logf(slog.LevelInfo, "%s (proxy, boot file only) to %s via %s", dhcpName(rt), mac, via)
+	s.logAttrs(slog.LevelInfo, dhcpName(rt), slog.String("ip", sl.IP.String()), slog.String("mac", mac), slog.String("via", via),
+		slog.String("kind", kind.String()), slog.String("file", r.BootFileName), slog.Bool("proxy", true))
 	return dst, true
 }
 
@@ -315,7 +317,8 @@ func (s *Server) subnetOf(a netip.Addr, def netip.Prefix) netip.Prefix {
 func (s *Server) assign(mac string, sl *slave.Slave, sn netip.Prefix, discover bool, via string, snap *netboot.Snapshot) (netip.Addr, bool) {
 	if sl != nil {
 		if !sn.Contains(sl.IP) {
-			s.logf(slog.LevelWarn, "%s is registered as %s, outside %s where its request came from (via %s); no answer", mac, sl.IP, sn, via)
+			s.logAttrs(slog.LevelWarn, "slave asks from outside its subnet; no answer", slog.String("mac", mac), slog.String("ip", sl.IP.String()),
+				slog.String("subnet", sn.String()), slog.String("via", via))
 			return netip.Addr{}, false
 		}
 		return sl.IP, true
@@ -329,7 +332,7 @@ func (s *Server) assign(mac string, sl *slave.Slave, sn netip.Prefix, discover b
 			if ip, ok := s.pool.offer(mac, now, s.takenIn(snap)); ok {
 				return ip, true
 			}
-			s.logf(slog.LevelWarn, "no free address in pool %s for %s", s.cfg.Serve.Pool, mac)
+			s.logAttrs(slog.LevelWarn, "no free address in pool", slog.String("pool", s.cfg.Serve.Pool), slog.String("mac", mac))
 			return netip.Addr{}, false
 		}
 	}
@@ -365,8 +368,8 @@ func (s *Server) unknown(mac, via string, sn netip.Prefix, snap *netboot.Snapsho
 		sn = s.subnets[0]
 	}
 	free := s.freeIP(sn, snap)
-	s.log.Warn(fmt.Sprintf("unknown client %s via %s: not answered; register it with: diskless slave add %s --mac %s", mac, via, free, mac),
-		"mac", mac, "via", via)
+	s.logAttrs(slog.LevelWarn, "unknown client: not answered", slog.String("mac", mac), slog.String("via", via),
+		slog.String("register", "diskless slave add "+free+" --mac "+mac))
 }
 
 // freeIP is the lowest host address of sn that no slave, the master or the
@@ -522,12 +525,11 @@ func (s *Server) route(req, r *dhcpv4.DHCPv4, in inbound) outbound {
 // boxed when Info is off.
 func (s *Server) info() bool { return s.log.Enabled(context.Background(), slog.LevelInfo) }
 
-// logf formats only when the level is enabled (the hot path logs per packet).
-func (s *Server) logf(level slog.Level, format string, args ...any) {
-	if !s.log.Enabled(context.Background(), level) {
-		return
+// logAttrs logs an event with its attributes, when its level is on.
+func (s *Server) logAttrs(level slog.Level, msg string, attrs ...slog.Attr) {
+	if s.log.Enabled(context.Background(), level) {
+		s.log.LogAttrs(context.Background(), level, msg, attrs...)
 	}
-	s.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
 }
 
 const hexDigits = "0123456789abcdef"

@@ -222,7 +222,7 @@ func TestUnknownMACLoggedOnceWithAddCommand(t *testing.T) {
 	if st := s.Stats(); st.UnknownMACs != 1 || st.Ignored != 3 || st.Offers != 0 {
 		t.Errorf("stats %+v", st)
 	}
-	if !strings.Contains(log.String(), "DHCPDISCOVER from "+macU+" via dls0") {
+	if !strings.Contains(log.String(), "msg=DHCPDISCOVER mac="+macU+" via=dls0") {
 		t.Errorf("no dhcpd-style line:\n%s", log.String())
 	}
 }
@@ -353,7 +353,7 @@ func TestPoolDecline(t *testing.T) {
 	}
 	// The client finds 10.5.0.100 in use (ARP probe) and declines it.
 	answer(t, s, request(t, dhcpv4.MessageTypeDecline, "02:00:00:00:00:01", sid, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(net.ParseIP("10.5.0.100")))), local)
-	if !strings.Contains(log.String(), "DHCPDECLINE of 10.5.0.100 from 02:00:00:00:00:01 via dls0: another machine uses that address") {
+	if !strings.Contains(log.String(), `msg="DHCPDECLINE: another machine uses that address" ip=10.5.0.100 mac=02:00:00:00:00:01 via=dls0`) {
 		t.Errorf("decline not logged:\n%s", log.String())
 	}
 	r, _, _ = answer(t, s, request(t, dhcpv4.MessageTypeDiscover, "02:00:00:00:00:01"), local)

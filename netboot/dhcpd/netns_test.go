@@ -120,7 +120,7 @@ func TestUdhcpcGetsReservation(t *testing.T) {
 	if st.Offers < 3 || st.Acks < 3 || st.SendErrors != 0 {
 		t.Errorf("stats %+v", st)
 	}
-	for _, line := range []string{"DHCPDISCOVER from " + mac + " via dls0", "DHCPOFFER on 10.77.0.21 to " + mac + " via dls0", "DHCPACK on 10.77.0.21 to " + mac + " via dls0"} {
+	for _, line := range []string{"msg=DHCPDISCOVER mac=" + mac + " via=dls0", "msg=DHCPOFFER ip=10.77.0.21 mac=" + mac + " via=dls0 kind=", "msg=DHCPACK ip=10.77.0.21 mac=" + mac + " via=dls0 kind="} {
 		if !strings.Contains(srv.log.String(), line) {
 			t.Errorf("log lacks %q", line)
 		}
@@ -138,7 +138,7 @@ func TestUnknownMACGetsNothing(t *testing.T) {
 	if err == nil || got["ip"] != "" {
 		t.Fatalf("unregistered MAC got a lease: %v\n%s", got, out)
 	}
-	want := "register it with: diskless slave add 10.77.0.2 --mac " + mac
+	want := `register="diskless slave add 10.77.0.2 --mac ` + mac + `"`
 	if n := strings.Count(srv.log.String(), want); n != 1 {
 		t.Fatalf("log has %d lines with %q, want 1", n, want)
 	}
@@ -269,7 +269,7 @@ func TestRelay(t *testing.T) {
 	if got["ip"] != "10.77.2.21" || got["router"] != "10.77.2.1" || got["boot_file"] != "pxelinux.0" || got["siaddr"] != "10.77.1.1" {
 		t.Errorf("through the relay: %v", got)
 	}
-	if !strings.Contains(srv.log.String(), "DHCPOFFER on 10.77.2.21 to "+mac+" via 10.77.2.1") {
+	if !strings.Contains(srv.log.String(), "msg=DHCPOFFER ip=10.77.2.21 mac="+mac+" via=10.77.2.1") {
 		t.Errorf("log lacks the relayed offer line")
 	}
 	// Each server reply (to the relay's port 67) carries the relay's option 82.

@@ -80,7 +80,7 @@ func TestQEMUiPXE(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if !strings.Contains(srv.log.String(), "DHCPACK on 10.77.0.21 to "+mac+" via dlt0") {
+	if !strings.Contains(srv.log.String(), "msg=DHCPACK ip=10.77.0.21 mac="+mac+" via=dlt0") {
 		t.Errorf("no DHCPACK line for the VM")
 	}
 	if st := srv.tracker.Snapshot(); len(st) != 1 || st[0].Stage != netboot.StageDHCPAcked {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -51,7 +52,8 @@ func (s *Server) run(ctx context.Context) error {
 		return fmt.Errorf("dhcp: interface %q: %w (set `interface` in the config or pass --interface)", s.ifName, err)
 	}
 	if !hasAddr(ifi, s.cfg.Master) {
-		s.log.Warn(fmt.Sprintf("master %s is not an address of %s: slaves will be told to use a next-server this interface does not have", s.cfg.Master, s.ifName))
+		s.logAttrs(slog.LevelWarn, "master is not an address of the interface: slaves will be told to use a next-server it does not have",
+			slog.String("master", s.cfg.Master.String()), slog.String("interface", s.ifName))
 	}
 	ports := []int{s.port}
 	if s.proxy {
@@ -75,7 +77,8 @@ func (s *Server) run(ctx context.Context) error {
 	if s.proxy {
 		mode = "ProxyDHCP"
 	}
-	s.log.Info(fmt.Sprintf("%s server listening on %s port(s) %v, server id %s, %d slaves registered", mode, s.ifName, ports, s.serverID, len(s.live.Current().Registry.Slaves)))
+	s.logAttrs(slog.LevelInfo, mode+" server listening", slog.String("interface", s.ifName), slog.Any("ports", ports),
+		slog.String("server_id", s.serverID.String()), slog.Int("slaves", len(s.live.Current().Registry.Slaves)))
 
 	s.readyOnce.Do(func() { close(s.ready) })
 	jobs := make(chan job, queueLen)
@@ -134,7 +137,7 @@ func (s *Server) readLoop(l *listener, jobs chan<- job) {
 			}
 			// A persistent error (interface gone down) must not spin.
 			if !warned {
-				s.log.Warn(fmt.Sprintf("reading DHCP requests on %s: %v", l.uc.LocalAddr(), err))
+				s.logAttrs(slog.LevelWarn, "reading DHCP requests", slog.String("addr", l.uc.LocalAddr().String()), slog.String("err", err.Error()))
 				warned = true
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -188,7 +191,7 @@ func (s *Server) serveOne(j job, ifi *net.Interface) {
 	dst := net.UDPAddrFromAddrPort(out.dst)
 	if _, err := j.lc.pc.WriteTo(b, &ipv4.ControlMessage{IfIndex: ix}, dst); err != nil {
 		s.c.sendErrors.Add(1)
-		s.log.Warn(fmt.Sprintf("sending %s to %s: %v", messageType(out.pkt), out.dst, err))
+		s.logAttrs(slog.LevelWarn, "sending a reply", slog.String("type", dhcpName(messageType(out.pkt))), slog.String("to", out.dst.String()), slog.String("err", err.Error()))
 	}
 	recycle(out.pkt)
 }
