@@ -1,11 +1,13 @@
 package cli
 
 import (
-	"log/slog"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/diskless-project/diskless/config"
 )
 
 // Version is set at build time (-ldflags "-X .../cmd/cli.Version=...").
@@ -23,13 +25,15 @@ embedded DHCP + TFTP boot service.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := globalsFromEnv(cmd.Root().PersistentFlags(), f.Env); err != nil {
+				return err
+			}
 			if !slices.Contains(outputFormats, f.Output) {
 				return usageErrorf("invalid --output %q: expected one of %s", f.Output, strings.Join(outputFormats, ", "))
 			}
 			if f.LogFormat != "text" && f.LogFormat != "json" {
 				return usageErrorf("invalid --log-format %q: expected text or json", f.LogFormat)
 			}
-			slog.SetDefault(f.Logger()) // hooks and domain packages log through slog's default
 			return nil
 		},
 	}
@@ -39,12 +43,12 @@ embedded DHCP + TFTP boot service.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 
 	pf := root.PersistentFlags()
-	pf.StringVar(&f.Root, "root", "/", "root prefix: every path diskless reads or writes is under it (like Portage's ROOT)")
-	pf.StringVar(&f.ConfigFile, "config", "", "config file (default <root>/etc/diskless/diskless.yaml)")
-	pf.StringVarP(&f.Output, "output", "o", "table", "output format: table, json or yaml")
-	pf.BoolVarP(&f.Verbose, "verbose", "v", false, "verbose logging")
-	pf.BoolVar(&f.DryRun, "dry-run", false, "print what would change, as a unified diff per file, and write nothing")
-	pf.StringVar(&f.LogFormat, "log-format", "text", "log format: text or json")
+	pf.StringVar(&f.Root, "root", "/", "root prefix: every path diskless reads or writes is under it (like Portage's ROOT) (env DISKLESS_ROOT)")
+	pf.StringVar(&f.ConfigFile, "config", "", "config file (default <root>/etc/diskless/diskless.yaml) (env DISKLESS_CONFIG)")
+	pf.StringVarP(&f.Output, "output", "o", "table", "output format: table, json or yaml (env DISKLESS_OUTPUT)")
+	pf.BoolVarP(&f.Verbose, "verbose", "v", false, "verbose logging (env DISKLESS_VERBOSE)")
+	pf.BoolVar(&f.DryRun, "dry-run", false, "print what would change, as a unified diff per file, and write nothing (env DISKLESS_DRY_RUN)")
+	pf.StringVar(&f.LogFormat, "log-format", "text", "log format: text or json (env DISKLESS_LOG_FORMAT)")
 
 	root.AddCommand(
 		NewCmdInit(f, nil),
@@ -61,6 +65,27 @@ embedded DHCP + TFTP boot service.`,
 	)
 	guardGroups(root)
 	return root
+}
+
+// globalsFromEnv gives each global flag not on the command line the value
+// of its DISKLESS_* variable (--log-format: DISKLESS_LOG_FORMAT); an empty
+// variable counts as unset, as for the config keys.
+func globalsFromEnv(pf *pflag.FlagSet, env func(string) (string, bool)) error {
+	var err error
+	if env == nil {
+		return nil
+	}
+	pf.VisitAll(func(fl *pflag.Flag) {
+		name := config.EnvName(fl.Name)
+		val, ok := env(name)
+		if err != nil || fl.Changed || !ok || strings.TrimSpace(val) == "" {
+			return
+		}
+		if e := fl.Value.Set(val); e != nil {
+			err = usageErrorf("invalid %s=%q: expected a value for --%s (%s)", name, val, fl.Name, e)
+		}
+	})
+	return err
 }
 
 // guardGroups makes every command group (a command with subcommands and no

@@ -124,7 +124,8 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 		case "refused":
 			code = http.StatusForbidden
 		}
-		s.o.Log.Warn("http request failed", "path", r.URL.Path, "client", r.RemoteAddr, "status", code, "err", err)
+		s.o.Log.LogAttrs(r.Context(), slog.LevelWarn, "http request failed", slog.String("path", r.URL.Path), slog.String("client", r.RemoteAddr),
+			slog.Int("status", code), slog.String("err", err.Error()))
 		s.o.Metrics.Request("http", netboot.Outcome(err), 0)
 		http.Error(w, http.StatusText(code), code)
 		return
@@ -141,7 +142,8 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 	}
 	cw := &countingWriter{ResponseWriter: w}
 	http.ServeContent(cw, r, f.Name, f.ModTime, f.Content)
-	s.o.Log.Info("http transfer", "path", f.Name, "client", r.RemoteAddr, "status", cw.status, "size", cw.n, "duration", time.Since(start).Round(time.Millisecond))
+	s.o.Log.LogAttrs(r.Context(), slog.LevelInfo, "http transfer", slog.String("path", f.Name), slog.String("client", r.RemoteAddr),
+		slog.Int("status", cw.status), slog.Int64("size", cw.n), slog.Duration("duration", time.Since(start).Round(time.Millisecond)))
 	s.o.Metrics.Request("http", "ok", cw.n)
 	// A whole-file GET completes a stage; a Range probe or HEAD does not.
 	if r.Method == http.MethodGet && cw.status == http.StatusOK {

@@ -323,7 +323,8 @@ func (s *Server) handleRead(req request, local netip.Addr, remote netip.AddrPort
 	defer s.active.Add(-1)
 	f, err := s.o.Tree.Open(name)
 	if err != nil {
-		s.o.Log.Warn("tftp read failed", "file", name, "client", client, "outcome", netboot.Outcome(err), "err", err)
+		s.o.Log.LogAttrs(context.Background(), slog.LevelWarn, "tftp read failed", slog.String("file", name), slog.String("client", client),
+			slog.String("outcome", netboot.Outcome(err)), slog.String("err", err.Error()))
 		s.o.Metrics.Request("tftp", netboot.Outcome(err), 0)
 		code := uint16(errNotFound)
 		if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
@@ -370,10 +371,12 @@ func (s *Server) handleRead(req request, local netip.Addr, remote netip.AddrPort
 		s.o.Log.Debug("tftp transfer aborted by client", "file", f.Name, "client", client, "size", size, "err", err)
 		s.o.Metrics.Request("tftp", "aborted", 0)
 	case err != nil:
-		s.o.Log.Warn("tftp transfer failed", "file", f.Name, "client", client, "size", size, "sent", n, "duration", dur.Round(time.Millisecond), "err", err)
+		s.o.Log.LogAttrs(context.Background(), slog.LevelWarn, "tftp transfer failed", slog.String("file", f.Name), slog.String("client", client),
+			slog.Int64("size", size), slog.Int64("sent", n), slog.Duration("duration", dur.Round(time.Millisecond)), slog.String("err", err.Error()))
 		s.o.Metrics.Request("tftp", "error", n)
 	default:
-		s.o.Log.Info("tftp transfer", "file", f.Name, "client", client, "size", n, "duration", dur.Round(time.Millisecond), "blksize", t.blksize, "windowsize", t.window, "outcome", "ok")
+		s.o.Log.LogAttrs(context.Background(), slog.LevelInfo, "tftp transfer", slog.String("file", f.Name), slog.String("client", client),
+			slog.Int64("size", n), slog.Duration("duration", dur.Round(time.Millisecond)), slog.Int("blksize", t.blksize), slog.Int("windowsize", t.window), slog.String("outcome", "ok"))
 		s.o.Metrics.Request("tftp", "ok", n)
 		s.o.Tree.Track(s.o.Tracker, remote.Addr(), f)
 	}
