@@ -21,11 +21,7 @@ import (
 // value is written as the key's type wants (a number, true/false, a list
 // from "a,b"); what it means is not checked here: Load the result for that.
 func SetKey(data []byte, key, value string) ([]byte, error) {
-	if err := CheckKey(key); err != nil {
-		return nil, err
-	}
-	k, _ := KeyByName(key)
-	e, err := newEditor(data)
+	k, e, err := newEditor(data, key)
 	if err != nil {
 		return nil, err
 	}
@@ -49,11 +45,7 @@ func SetKey(data []byte, key, value string) ([]byte, error) {
 // out at its default as `init` writes it; the default (or a DISKLESS_*
 // variable) then applies. A key the file does not set leaves data as it is.
 func UnsetKey(data []byte, key string) ([]byte, error) {
-	if err := CheckKey(key); err != nil {
-		return nil, err
-	}
-	k, _ := KeyByName(key)
-	e, err := newEditor(data)
+	k, e, err := newEditor(data, key)
 	if err != nil {
 		return nil, err
 	}
@@ -77,21 +69,26 @@ type editor struct {
 	flat  map[string]any
 }
 
-func newEditor(data []byte) (*editor, error) {
+// newEditor reads data to edit key, which must be a key of Keys.
+func newEditor(data []byte, key string) (Key, *editor, error) {
+	if err := CheckKey(key); err != nil {
+		return Key{}, nil, err
+	}
+	k, _ := KeyByName(key)
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, errors.New(oneLine(err.Error()))
+		return k, nil, errors.New(oneLine(err.Error()))
 	}
 	e := &editor{lines: strings.Split(string(data), "\n")}
 	if len(doc.Content) > 0 {
 		e.root = doc.Content[0]
 		if e.root.Kind != yaml.MappingNode {
-			return nil, errors.New("the top level is not a mapping of keys")
+			return k, nil, errors.New("the top level is not a mapping of keys")
 		}
 	}
 	var err error
 	e.flat, err = flatten(data)
-	return e, err
+	return k, e, err
 }
 
 // flatten reads the settings of a file as "section.key" -> value.

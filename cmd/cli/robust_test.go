@@ -132,21 +132,7 @@ func TestCrashDuringAdd(t *testing.T) {
 	mustRun(t, root, "init", "--master", "10.0.0.1", "--subnet", "10.0.0.0/8")
 	st := store(root, "10.0.0.0/8", "10.0.0.1")
 	// A big registry makes each write long enough for kills to land in it.
-	base := &slave.Registry{}
-	for i := range 3000 {
-		a := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
-		if i%256 == 0 || i%256 == 255 {
-			continue
-		}
-		base.Slaves = append(base.Slaves, slave.Slave{IP: a, MAC: mac(i), Hostname: fmt.Sprintf("base%d", i), Arch: "x86_64"})
-	}
-	data, err := slave.Encode(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(st.Path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	base := writeRegistry(t, st, 3000)
 	dir := filepath.Dir(st.Path)
 
 	// Time one add to aim the kills.
@@ -226,6 +212,27 @@ func TestCrashDuringAdd(t *testing.T) {
 	}
 }
 
+// writeRegistry writes a registry of about n slaves in 10.1.0.0/16.
+func writeRegistry(t *testing.T, st slave.Store, n int) *slave.Registry {
+	t.Helper()
+	reg := &slave.Registry{}
+	for i := range n {
+		if i%256 == 0 || i%256 == 255 {
+			continue
+		}
+		a := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+		reg.Slaves = append(reg.Slaves, slave.Slave{IP: a, MAC: mac(i), Hostname: fmt.Sprintf("base%d", i), Arch: "x86_64"})
+	}
+	data, err := slave.Encode(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(st.Path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
 func tempsOf(dir string, pid int) int {
 	entries, _ := os.ReadDir(dir)
 	n := 0
@@ -264,17 +271,7 @@ func TestCrashDuringKernelUse(t *testing.T) {
 	root := t.TempDir()
 	mustRun(t, root, "init", "--master", "10.0.0.1", "--subnet", "10.0.0.0/8")
 	st := store(root, "10.0.0.0/8", "10.0.0.1")
-	big := &slave.Registry{}
-	for i := range 100 {
-		if i%256 == 0 || i%256 == 255 {
-			continue
-		}
-		big.Slaves = append(big.Slaves, slave.Slave{IP: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), MAC: mac(i), Hostname: fmt.Sprintf("n%d", i), Arch: "x86_64"})
-	}
-	data, _ := slave.Encode(big)
-	if err := os.WriteFile(st.Path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeRegistry(t, st, 100)
 	for i, v := range []string{"6.1.0-a", "6.1.0-b"} {
 		m, _ := json.Marshal(kernel.Meta{Version: v, Arch: "x86_64", Installed: time.Unix(int64(i), 0)})
 		dir := filepath.Join(root, "srv/tftp/kernels", v)
