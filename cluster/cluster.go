@@ -108,7 +108,8 @@ func (c *Cluster) Registry() (*slave.Registry, error) {
 	return c.Store().Load()
 }
 
-// Snapshot is the cluster as serve answers it, for netboot.Live.
+// Live is the cluster as serve answers it: a snapshot that follows the
+// registry file (netboot.Live.Watch) and the config (Reload).
 func (c *Cluster) Live() (*netboot.Live, error) {
 	if err := c.Cfg.Validate(); err != nil {
 		return nil, err
