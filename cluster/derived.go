@@ -50,9 +50,9 @@ func (c *Cluster) scaffoldNew(reg *slave.Registry) error {
 		if _, err := os.Lstat(c.Cfg.SlaveDir(s.IP)); !errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
-		rep, err := rootfs.Scaffold(c.o.Writer, rootfs.ParamsFor(c.Cfg, s, "", false, c.o.Now()))
+		rep, err := c.scaffold(s, "", false)
 		if err != nil {
-			return fmt.Errorf("scaffold %s: %w", s.IP, err)
+			return err
 		}
 		if !c.DryRun() { // a note on stderr: stdout may be `-o json` of the command that ran it
 			c.o.Log.LogAttrs(context.Background(), slog.LevelInfo, "scaffolded slave root", slog.String("dir", c.Display(rep.Root)))
@@ -62,6 +62,30 @@ func (c *Cluster) scaffoldNew(reg *slave.Registry) error {
 		}
 	}
 	return nil
+}
+
+// Scaffold creates or updates slaves' preliminary roots; etcFrom (a
+// directory) overrides rootfs.etc_source, force rewrites files edited by
+// hand. A report's DeviceError says what could not be made (device nodes
+// need root); the others are still scaffolded.
+func (c *Cluster) Scaffold(slaves []slave.Slave, etcFrom string, force bool) ([]*rootfs.Report, error) {
+	var reports []*rootfs.Report
+	for _, s := range slaves {
+		rep, err := c.scaffold(s, etcFrom, force)
+		if err != nil {
+			return reports, err
+		}
+		reports = append(reports, rep)
+	}
+	return reports, nil
+}
+
+func (c *Cluster) scaffold(s slave.Slave, etcFrom string, force bool) (*rootfs.Report, error) {
+	rep, err := rootfs.Scaffold(c.o.Writer, rootfs.ParamsFor(c.Cfg, s, etcFrom, force, c.o.Now()))
+	if err != nil {
+		return nil, fmt.Errorf("scaffold %s: %w", s.IP, err)
+	}
+	return rep, nil
 }
 
 // syncExports keeps /etc/exports and conf.d/nfs, and tells the NFS server

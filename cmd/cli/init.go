@@ -83,7 +83,7 @@ func runInit(o *InitOptions) error {
 	if !f.DryRun {
 		fmt.Fprintf(f.IO.Out, "config %s %s\n", cfg.File, res)
 	}
-	initLoaders(f, cfg, c.Writer())
+	initLoaders(f, c)
 	return nil
 }
 

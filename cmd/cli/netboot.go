@@ -1,16 +1,14 @@
 package cli
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/diskless-project/diskless/cluster"
 	"github.com/diskless-project/diskless/config"
-	"github.com/diskless-project/diskless/internal/fsutil"
 	"github.com/diskless-project/diskless/netboot"
 	"github.com/diskless-project/diskless/slave"
 )
@@ -108,7 +106,7 @@ set, into the TFTP root. Unchanged files are left alone.`,
 			if err != nil {
 				return err
 			}
-			lines, err := installLoaders(c.Cfg, c.Writer())
+			lines, err := c.InstallLoaders()
 			if err != nil {
 				return err
 			}
@@ -122,66 +120,10 @@ set, into the TFTP root. Unchanged files are left alone.`,
 	}
 }
 
-// installLoaders copies every loader; a missing one is an error naming the
-// file and the package that provides it.
-func installLoaders(cfg *config.Config, w *fsutil.Writer) ([]string, error) {
-	var missing []string
-	var lines []string
-	type src struct{ dst, path string }
-	var plan []src
-	for _, l := range netboot.Loaders {
-		p := l.Path
-		if cfg.Boot.LoaderDir != "" {
-			p = filepath.Join(cfg.Boot.LoaderDir, l.Name)
-		}
-		// Under --root first (a staged system), then the master itself.
-		found := ""
-		for _, c := range []string{cfg.On(p), p} {
-			if _, err := os.Stat(c); err == nil {
-				found = c
-				break
-			}
-		}
-		if found == "" {
-			if cfg.Boot.LoaderDir != "" {
-				missing = append(missing, fmt.Sprintf("%s (boot.loader_dir)", p))
-			} else {
-				missing = append(missing, fmt.Sprintf("%s (apt-get install %s)", p, l.Package))
-			}
-			continue
-		}
-		plan = append(plan, src{l.Name, found})
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("boot loaders missing: %s", strings.Join(missing, ", "))
-	}
-	root := cfg.On(cfg.TFTPRoot)
-	for _, s := range plan {
-		data, err := os.ReadFile(s.path)
-		if err != nil {
-			return nil, err
-		}
-		dst := filepath.Join(root, s.dst)
-		if w.DryRun { // binary: no diff, just say what would happen
-			if old, err := os.ReadFile(dst); err == nil && bytes.Equal(old, data) {
-				continue
-			}
-			lines = append(lines, fmt.Sprintf("would install %s (%d bytes, from %s)", filepath.Join(cfg.TFTPRoot, s.dst), len(data), s.path))
-			continue
-		}
-		res, err := w.WriteFile(dst, data, 0o644)
-		if err != nil {
-			return nil, err
-		}
-		lines = append(lines, fmt.Sprintf("%s %s", res, filepath.Join(cfg.TFTPRoot, s.dst)))
-	}
-	return lines, nil
-}
-
 // initLoaders installs the boot loaders as part of `diskless init`; missing
 // packages only warn there (`diskless netboot loaders` makes it an error).
-func initLoaders(f *Factory, cfg *config.Config, w *fsutil.Writer) {
-	lines, err := installLoaders(cfg, w)
+func initLoaders(f *Factory, c *cluster.Cluster) {
+	lines, err := c.InstallLoaders()
 	if err != nil {
 		fmt.Fprintf(f.IO.ErrOut, "warning: %v; then run `diskless netboot loaders`\n", err)
 		return

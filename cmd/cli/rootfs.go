@@ -105,7 +105,6 @@ func runRootfsScaffold(f *Factory, o *RootfsScaffoldOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg := c.Cfg
 	if o.EtcFrom != "" {
 		abs, err := filepath.Abs(o.EtcFrom)
 		if err != nil {
@@ -120,22 +119,19 @@ func runRootfsScaffold(f *Factory, o *RootfsScaffoldOptions) error {
 	if err != nil {
 		return err
 	}
-	w := c.Writer()
-	var reports []*rootfs.Report
+	reports, err := c.Scaffold(slaves, o.EtcFrom, o.Force)
 	failed := 0
-	for _, s := range slaves {
-		rep, err := rootfs.Scaffold(w, rootfs.ParamsFor(cfg, s, o.EtcFrom, o.Force, f.Now()))
-		if err != nil {
-			return fmt.Errorf("scaffold %s: %w", s.IP, err)
-		}
-		reports = append(reports, rep)
+	for _, rep := range reports {
 		if f.humanOutput() {
 			printScaffold(f, c, rep)
 		}
 		if rep.DeviceError != "" {
 			failed++
-			fmt.Fprintf(f.IO.ErrOut, "diskless: %s: %s\n", s.IP, rep.DeviceError)
+			fmt.Fprintf(f.IO.ErrOut, "diskless: %s: %s\n", rep.IP, rep.DeviceError)
 		}
+	}
+	if err != nil {
+		return err
 	}
 	if !f.humanOutput() {
 		if err := f.print(reports, nil); err != nil {
