@@ -114,7 +114,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 			return err
 		}
 		closers = append(closers, func() { conn.Close() })
-		srv, err := tftpd.New(tftpd.Options{Tree: tree, Tracker: tr, Metrics: metrics, Log: log.With("svc", "tftp"), Conn: conn})
+		srv, err := tftpd.New(tftpd.Options{Tree: tree, Tracker: tr, Metrics: metrics, Log: log.With("svc", "tftp"), Conns: []net.PacketConn{conn}})
 		if err != nil {
 			return err
 		}

@@ -111,6 +111,18 @@ func (s *udpSock) recv(p []byte) (int, error) {
 	return n, nil
 }
 
+// wake ends a recv blocked on the socket, now or later (it returns 0
+// bytes): shutdown works on both modes' descriptors.
+func (s *udpSock) wake() {
+	if s.uc != nil {
+		if rc, err := s.uc.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RD) })
+		}
+		return
+	}
+	syscall.Shutdown(s.fd, syscall.SHUT_RD)
+}
+
 func (s *udpSock) close() {
 	if s.uc != nil {
 		s.uc.Close()
