@@ -70,6 +70,9 @@ var Keys = []Key{
 	{"serve.server_id", "", "This boot server's name, e.g. s1: with several boot servers it answers only slaves whose boot_server is this name or its address (empty: all unassigned slaves)."},
 	{"serve.pool", "", "Optional dynamic pool for unregistered clients, e.g. 192.168.1.100-192.168.1.199 (empty: none)."},
 	{"serve.relay_subnets", []string{}, "Further subnets (CIDR) served through DHCP relays (giaddr)."},
+	{"serve.relays", []string{}, "DHCP relay agents to answer, by their giaddr (addresses or CIDRs); a relayed request from any other is ignored."},
+	{"serve.max_per_client", 16, "Most TFTP transfers, and most HTTP connections, one client address may hold at once (0: no limit)."},
+	{"serve.status_allow", []string{}, "Who besides this host may read /status and /metrics (every slave's IP, MAC, hostname): addresses or CIDRs."},
 }
 
 // Config is the effective configuration of one run. Paths are as seen on the
@@ -118,6 +121,9 @@ type Config struct {
 		ServerID                     string // this boot server's name (slave.BootServer values)
 		Pool                         string
 		RelaySubnets                 []netip.Prefix
+		Relays                       []netip.Prefix // trusted giaddrs
+		MaxPerClient                 int            // 0: no limit
+		StatusAllow                  []netip.Prefix
 	}
 
 	v       *viper.Viper

@@ -57,7 +57,34 @@ func (c *Config) decodeMore() error {
 		}
 		c.Serve.RelaySubnets = append(c.Serve.RelaySubnets, p.Masked())
 	}
+	c.Serve.Relays = c.addrsOrPrefixes("serve.relays", &err)
+	c.Serve.StatusAllow = c.addrsOrPrefixes("serve.status_allow", &err)
+	c.Serve.MaxPerClient = v.GetInt("serve.max_per_client")
+	if err == nil && c.Serve.MaxPerClient < 0 {
+		err = fmt.Errorf("config serve.max_per_client: %d is negative; expected a count (0: no limit)", c.Serve.MaxPerClient)
+	}
 	return err
+}
+
+// addrsOrPrefixes reads a list of IPv4 addresses (a /32 each) or CIDRs;
+// the first bad value is kept in *err.
+func (c *Config) addrsOrPrefixes(key string, err *error) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range c.v.GetStringSlice(key) {
+		s = strings.TrimSpace(s)
+		p, e := netip.ParsePrefix(s)
+		if a, ea := netip.ParseAddr(s); ea == nil {
+			p, e = netip.PrefixFrom(a, a.BitLen()), nil
+		}
+		if e != nil || !p.Addr().Is4() {
+			if *err == nil {
+				*err = fmt.Errorf("config %s: %q is not an IPv4 address or CIDR such as 10.0.2.1 or 10.0.2.0/24", key, s)
+			}
+			continue
+		}
+		out = append(out, p.Masked())
+	}
+	return out
 }
 
 // NFSServerOrMaster is the address slaves mount their roots from.

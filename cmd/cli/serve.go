@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"reflect"
 	"strconv"
 	"sync"
 	"syscall"
@@ -98,6 +100,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 		return err
 	}
 	defer tree.Close()
+	tree.Log = log
 
 	// Bind every socket before starting anything, so a held port is named
 	// and nothing half-starts.
@@ -108,25 +111,33 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 			c()
 		}
 	}()
+	maxTransfers, maxConns, warn := netboot.FDBudget(tftpd.DefaultMaxTransfers, httpd.DefaultMaxConns)
+	if warn != "" {
+		log.Warn(warn)
+	}
+	perClient := cfg.Serve.MaxPerClient
+	if perClient == 0 {
+		perClient = -1 // no limit
+	}
 	if !o.NoTFTP {
-		conn, err := tftpd.Listen(hostPort(cfg.Serve.TFTPAddr, cfg.Serve.TFTPPort))
+		conns, err := listenAll("tftp", cfg.Serve.TFTPAddr, cfg.Interface, cfg.Serve.TFTPPort, tftpd.Listen, &closers)
 		if err != nil {
 			return err
 		}
-		closers = append(closers, func() { conn.Close() })
-		srv, err := tftpd.New(tftpd.Options{Tree: tree, Tracker: tr, Metrics: metrics, Log: log.With("svc", "tftp"), Conns: []net.PacketConn{conn}})
+		srv, err := tftpd.New(tftpd.Options{Tree: tree, Tracker: tr, Metrics: metrics, Log: log.With("svc", "tftp"), Conns: conns,
+			MaxTransfers: maxTransfers, MaxPerClient: perClient})
 		if err != nil {
 			return err
 		}
 		services = append(services, srv)
 	}
 	if cfg.Serve.HTTPPort != 0 {
-		l, err := httpd.Listen(hostPort(cfg.Serve.HTTPAddr, cfg.Serve.HTTPPort))
+		ls, err := listenAll("http", cfg.Serve.HTTPAddr, cfg.Interface, cfg.Serve.HTTPPort, httpd.Listen, &closers)
 		if err != nil {
 			return err
 		}
-		closers = append(closers, func() { l.Close() })
-		services = append(services, httpd.New(httpd.Options{Tree: tree, Tracker: tr, Metrics: metrics, Log: log.With("svc", "http"), Listener: l}))
+		services = append(services, httpd.New(httpd.Options{Tree: tree, Tracker: tr, Metrics: metrics, Log: log.With("svc", "http"), Listeners: ls,
+			MaxConns: maxConns, MaxPerClient: perClient, StatusAllow: cfg.Serve.StatusAllow}))
 	}
 	if !o.NoDHCP {
 		svc, err := dhcpd.New(dhcpd.Options{Config: cfg, Registry: live, Tracker: tr, Log: log.With("svc", "dhcp")})
@@ -155,6 +166,24 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	err = runServices(ctx, services)
 	log.Info("stopped")
 	return err
+}
+
+// listenAll binds port on every address netboot.BindAddrs names.
+func listenAll[T io.Closer](svc string, addr netip.Addr, ifName string, port int, listen func(string) (T, error), closers *[]func()) ([]T, error) {
+	addrs, err := netboot.BindAddrs(addr, ifName)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", svc, err)
+	}
+	var out []T
+	for _, a := range addrs {
+		l, err := listen(hostPort(a, port))
+		if err != nil {
+			return nil, err
+		}
+		*closers = append(*closers, func() { l.Close() })
+		out = append(out, l)
+	}
+	return out, nil
 }
 
 // runServices runs every service until ctx is done or one fails; a failure
@@ -191,10 +220,8 @@ func reloadServeConfig(f *Factory, o *ServeOptions, old *config.Config, tree *ne
 		log.Error("SIGHUP: config not reloaded, keeping the running one", "err", err)
 		return
 	}
-	if cfg.Serve.TFTPPort != old.Serve.TFTPPort || cfg.Serve.HTTPPort != old.Serve.HTTPPort ||
-		cfg.Serve.TFTPAddr != old.Serve.TFTPAddr || cfg.Serve.HTTPAddr != old.Serve.HTTPAddr ||
-		cfg.TFTPRoot != old.TFTPRoot || cfg.Registry != old.Registry {
-		log.Warn("SIGHUP: ports, addresses, tftp_root and registry changes take effect on restart")
+	if !reflect.DeepEqual(cfg.Serve, old.Serve) || cfg.TFTPRoot != old.TFTPRoot || cfg.Registry != old.Registry || cfg.Interface != old.Interface {
+		log.Warn("SIGHUP: serve.*, interface, tftp_root and registry changes take effect on restart")
 	}
 	tree.SetRenderer(&netboot.Renderer{Cfg: cfg})
 	log.Info("config reloaded", "file", cfg.File)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -18,14 +19,18 @@ import (
 	"github.com/diskless-project/diskless/netboot/nettest"
 )
 
-func start(t testing.TB, env *nettest.Env) (string, *netboot.Tracker) {
+func start(t testing.TB, env *nettest.Env, tweak ...func(*httpd.Options)) (string, *netboot.Tracker) {
 	t.Helper()
 	l, err := httpd.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr := netboot.NewTracker(nil)
-	srv := httpd.New(httpd.Options{Tree: env.Tree, Tracker: tr, Metrics: netboot.NewMetrics(), Listener: l})
+	o := httpd.Options{Tree: env.Tree, Tracker: tr, Metrics: netboot.NewMetrics(), Listeners: []net.Listener{l}}
+	for _, f := range tweak {
+		f(&o)
+	}
+	srv := httpd.New(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
