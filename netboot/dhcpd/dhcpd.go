@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/internal/ratelog"
 	"github.com/diskless-project/diskless/netboot"
 )
 
@@ -38,7 +39,7 @@ type Stats struct {
 	Acks        uint64 `json:"acks"`         // DHCPACK sent (incl. INFORM and ProxyDHCP answers)
 	Naks        uint64 `json:"naks"`         // DHCPNAK sent
 	Ignored     uint64 `json:"ignored"`      // valid requests not answered (other server, wrong subnet, ...)
-	UnknownMACs uint64 `json:"unknown_macs"` // distinct unregistered MACs seen
+	UnknownMACs uint64 `json:"unknown_macs"` // unregistered MACs seen (each once while remembered: maxUnknownRemembered)
 	Releases    uint64 `json:"releases"`
 	Declines    uint64 `json:"declines"`
 	SendErrors  uint64 `json:"send_errors"`
@@ -67,6 +68,7 @@ type Server struct {
 
 	unknownMu   sync.Mutex
 	unknownSeen map[string]struct{}
+	logs        *ratelog.Limiter
 
 	c counters
 	// opt holds the option values every reply shares, encoded once.
@@ -75,6 +77,9 @@ type Server struct {
 		masks                                        [][]byte // per s.subnets
 		rootPrefix                                   []byte   // "<nfs server>:<diskless_dir>/"
 	}
+	// ifi is the interface as last bound (its index changes when it is
+	// deleted and created again).
+	ifi atomic.Pointer[net.Interface]
 	// ready is closed once Run has bound its sockets (tests wait on it).
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -82,8 +87,8 @@ type Server struct {
 	now func() time.Time
 }
 
-// maxUnknownLogged bounds the memory spent on remembering unknown MACs.
-const maxUnknownLogged = 4096
+// maxUnknownRemembered bounds the memory spent on remembering unknown MACs.
+const maxUnknownRemembered = 4096
 
 // New validates the options; it does not bind (Run does).
 func New(o Options) (*Server, error) {
@@ -102,6 +107,7 @@ func New(o Options) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.logs = ratelog.New(s.log)
 	if s.tracker == nil {
 		s.tracker = netboot.NewTracker(nil)
 	}
@@ -123,6 +129,10 @@ func New(o Options) (*Server, error) {
 		s.serverID = cfg.Master
 	}
 	s.subnets = append([]netip.Prefix{cfg.Subnet}, cfg.Serve.RelaySubnets...)
+	if len(cfg.Serve.RelaySubnets) > 0 && len(cfg.Serve.Relays) == 0 {
+		return nil, fmt.Errorf("config serve.relay_subnets: %v given without serve.relays; list the relay agents to answer by their giaddr, e.g. serve.relays: [%s] (a giaddr anyone may write, replies go there)",
+			cfg.Serve.RelaySubnets, addr4(u32(cfg.Serve.RelaySubnets[0].Masked().Addr().As4())+1))
+	}
 	lt := cfg.LeaseTime / time.Second
 	switch {
 	case lt <= 0:

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -63,10 +64,10 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) 
 	}
 	kind := Classify(req)
 
-	sn, via, ok := s.subnetFor(req, in)
+	sn, via, ok := s.subnetFor(req)
 	if !ok {
 		s.c.ignored.Add(1)
-		s.logf(slog.LevelWarn, "%s from %s via %s: relay address not in any served subnet (subnet, serve.relay_subnets); ignored", mt, mac, via)
+		s.logf("relay", slog.LevelWarn, "%s from %s via %s: not a relay of serve.relays in a served subnet (subnet, serve.relay_subnets); ignored", mt, mac, via)
 		return out, false
 	}
 	if s.proxy {
@@ -75,7 +76,7 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) 
 	switch mt {
 	case dhcpv4.MessageTypeDiscover:
 		if s.info() {
-			s.logf(slog.LevelInfo, "DHCPDISCOVER from %s via %s", mac, via)
+			s.logf("exchange", slog.LevelInfo, "DHCPDISCOVER from %s via %s", mac, via)
 		}
 		ip, ok := s.assign(mac, sl, sn, true, via, snap)
 		if !ok {
@@ -87,7 +88,7 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) 
 		s.addBootOptions(r, req, sl, kind)
 		s.c.offers.Add(1)
 		if s.info() {
-			s.logf(slog.LevelInfo, "DHCPOFFER on %s to %s via %s (%s: %s)", ip, mac, via, kind, r.BootFileName)
+			s.logf("exchange", slog.LevelInfo, "DHCPOFFER on %s to %s via %s (%s: %s)", ip, mac, via, kind, r.BootFileName)
 		}
 		if sl != nil {
 			s.tracker.RecordDHCP(ip, mac, netboot.StageDHCPOffered, isFirmware(kind))
@@ -103,19 +104,25 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) 
 			s.c.ignored.Add(1)
 			return out, false
 		}
-		s.logf(slog.LevelInfo, "DHCPINFORM from %s via %s", ci, via)
+		s.logf("exchange", slog.LevelInfo, "DHCPINFORM from %s (%s) via %s", ci, mac, via)
+		if sl == nil && !s.poolHolds(mac, ci) {
+			// Unknown machines get nothing, boot file included.
+			s.unknown(mac, via, sn, snap)
+			s.c.ignored.Add(1)
+			return out, false
+		}
 		r := s.reply(req, dhcpv4.MessageTypeAck, netip.Addr{})
 		r.ClientIPAddr = req.ClientIPAddr
 		s.addAddressOptions(r, req, sl, ci, s.subnetOf(ci, sn))
 		delete(r.Options, optCode(dhcpv4.OptionIPAddressLeaseTime)) // RFC 2131 4.3.5: no lease in an INFORM ACK
 		s.addBootOptions(r, req, sl, kind)
 		s.c.acks.Add(1)
-		s.logf(slog.LevelInfo, "DHCPACK to %s (%s) via %s", ci, mac, via)
+		s.logf("exchange", slog.LevelInfo, "DHCPACK to %s (%s) via %s", ci, mac, via)
 		return s.route(req, r, in), true
 
 	case dhcpv4.MessageTypeRelease:
 		s.c.releases.Add(1)
-		s.logf(slog.LevelInfo, "DHCPRELEASE of %s from %s via %s", net.IP(req.ClientIPAddr), mac, via)
+		s.logf("exchange", slog.LevelInfo, "DHCPRELEASE of %s from %s via %s", net.IP(req.ClientIPAddr), mac, via)
 		if s.pool != nil && sl == nil && s.ours(req) {
 			s.pool.release(mac)
 		}
@@ -124,7 +131,7 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) 
 	case dhcpv4.MessageTypeDecline:
 		s.c.declines.Add(1)
 		bad, _ := netip.AddrFromSlice(req.RequestedIPAddress().To4())
-		s.logf(slog.LevelWarn, "DHCPDECLINE of %s from %s via %s: another machine uses that address", bad, mac, via)
+		s.logf("decline", slog.LevelWarn, "DHCPDECLINE of %s from %s via %s: another machine uses that address", bad, mac, via)
 		if s.pool != nil && sl == nil && s.ours(req) {
 			s.pool.decline(mac, bad, s.now())
 		}
@@ -145,7 +152,7 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 		return outbound{}, false
 	}
 	if s.info() {
-		s.logf(slog.LevelInfo, "DHCPREQUEST for %s from %s via %s", want, mac, via)
+		s.logf("exchange", slog.LevelInfo, "DHCPREQUEST for %s from %s via %s", want, mac, via)
 	}
 	if sid := req.ServerIdentifier(); sid != nil && !sid.Equal(s.serverID.AsSlice()) {
 		// SELECTING, and the client chose another server's offer.
@@ -169,7 +176,7 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 		r := s.reply(req, dhcpv4.MessageTypeNak, netip.Addr{})
 		r.Options[optCode(dhcpv4.OptionMessage)] = []byte("requested address not available")
 		s.c.naks.Add(1)
-		s.logf(slog.LevelInfo, "DHCPNAK on %s to %s via %s", want, mac, via)
+		s.logf("exchange", slog.LevelInfo, "DHCPNAK on %s to %s via %s", want, mac, via)
 		return s.route(req, r, in), true
 	default:
 		// Unknown client asking for an address in our subnet: not ours to
@@ -186,7 +193,7 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 	s.addBootOptions(r, req, sl, kind)
 	s.c.acks.Add(1)
 	if s.info() {
-		s.logf(slog.LevelInfo, "DHCPACK on %s to %s via %s (%s: %s)", ip, mac, via, kind, r.BootFileName)
+		s.logf("exchange", slog.LevelInfo, "DHCPACK on %s to %s via %s (%s: %s)", ip, mac, via, kind, r.BootFileName)
 	}
 	if sl != nil {
 		s.tracker.RecordDHCP(ip, mac, netboot.StageDHCPAcked, isFirmware(kind))
@@ -212,7 +219,7 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageTy
 		s.c.ignored.Add(1)
 		return outbound{}, false
 	}
-	s.logf(slog.LevelInfo, "%s from %s via %s (proxy)", dhcpName(mt), mac, via)
+	s.logf("exchange", slog.LevelInfo, "%s from %s via %s (proxy)", dhcpName(mt), mac, via)
 	if sl == nil {
 		s.unknown(mac, via, netip.Prefix{}, nil)
 		s.c.ignored.Add(1)
@@ -235,7 +242,7 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageTy
 		s.c.acks.Add(1)
 		s.tracker.RecordDHCP(sl.IP, mac, netboot.StageDHCPAcked, true)
 	}
-	s.logf(slog.LevelInfo, "%s (proxy, boot file only) to %s via %s", dhcpName(rt), mac, via)
+	s.logf("exchange", slog.LevelInfo, "%s (proxy, boot file only) to %s via %s", dhcpName(rt), mac, via)
 	return dst, true
 }
 
@@ -271,18 +278,32 @@ func (s *Server) ours(req *dhcpv4.DHCPv4) bool {
 }
 
 // subnetFor picks the subnet a request is for: the relay's (giaddr) among
-// the served subnets, else the local one. via names it dhcpd-style.
-func (s *Server) subnetFor(req *dhcpv4.DHCPv4, in inbound) (netip.Prefix, string, bool) {
+// the served subnets, else the local one. via names it dhcpd-style. A
+// giaddr is where the answer goes, so only the relays of serve.relays are
+// believed: anyone on the LAN can write one into a DISCOVER.
+func (s *Server) subnetFor(req *dhcpv4.DHCPv4) (netip.Prefix, string, bool) {
 	gi, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4())
 	if !gi.IsValid() || gi.IsUnspecified() {
-		return s.subnets[0], in.ifName, true
+		return s.subnets[0], s.ifName, true
+	}
+	if !slices.ContainsFunc(s.cfg.Serve.Relays, func(p netip.Prefix) bool { return p.Contains(gi) }) {
+		return netip.Prefix{}, gi.String(), false
 	}
 	for _, sn := range s.subnets {
-		if sn.Contains(gi) {
+		if sn.Contains(gi) && gi != sn.Masked().Addr() && gi != broadcast(sn) {
 			return sn, gi.String(), true
 		}
 	}
 	return netip.Prefix{}, gi.String(), false
+}
+
+// poolHolds says whether mac holds a pool lease on a.
+func (s *Server) poolHolds(mac string, a netip.Addr) bool {
+	if s.pool == nil {
+		return false
+	}
+	ip, ok := s.pool.lookup(mac, s.now())
+	return ok && ip == a
 }
 
 func (s *Server) inSubnets(a netip.Addr) bool {
@@ -309,7 +330,7 @@ func (s *Server) subnetOf(a netip.Addr, def netip.Prefix) netip.Prefix {
 func (s *Server) assign(mac string, sl *slave.Slave, sn netip.Prefix, discover bool, via string, snap *netboot.Snapshot) (netip.Addr, bool) {
 	if sl != nil {
 		if !sn.Contains(sl.IP) {
-			s.logf(slog.LevelWarn, "%s is registered as %s, outside %s where its request came from (via %s); no answer", mac, sl.IP, sn, via)
+			s.logf("wrong-subnet", slog.LevelWarn, "%s is registered as %s, outside %s where its request came from (via %s); no answer", mac, sl.IP, sn, via)
 			return netip.Addr{}, false
 		}
 		return sl.IP, true
@@ -323,7 +344,7 @@ func (s *Server) assign(mac string, sl *slave.Slave, sn netip.Prefix, discover b
 			if ip, ok := s.pool.offer(mac, now, s.takenIn(snap)); ok {
 				return ip, true
 			}
-			s.logf(slog.LevelWarn, "no free address in pool %s for %s", s.cfg.Serve.Pool, mac)
+			s.logf("no-free-address", slog.LevelWarn, "no free address in pool %s for %s", s.cfg.Serve.Pool, mac)
 			return netip.Addr{}, false
 		}
 	}
@@ -339,19 +360,28 @@ func (s *Server) takenIn(snap *netboot.Snapshot) func(netip.Addr) bool {
 	}
 }
 
-// unknown logs an unregistered MAC once, with the command that registers it.
+// unknown logs an unregistered MAC once, with the command that registers
+// it (within the "unknown" log limit). The MACs remembered are bounded:
+// when full, the memory starts over, so a flood of made-up MACs costs a
+// bounded amount of memory and of log lines, and a real new machine is
+// still logged once the flood has passed.
 func (s *Server) unknown(mac, via string, sn netip.Prefix, snap *netboot.Snapshot) {
 	s.unknownMu.Lock()
 	_, seen := s.unknownSeen[mac]
-	full := len(s.unknownSeen) >= maxUnknownLogged
-	if !seen && !full {
+	if !seen {
+		if len(s.unknownSeen) >= maxUnknownRemembered {
+			clear(s.unknownSeen)
+		}
 		s.unknownSeen[mac] = struct{}{}
 	}
 	s.unknownMu.Unlock()
-	if seen || full {
+	if seen {
 		return
 	}
 	s.c.unknown.Add(1)
+	if !s.logs.Allow("unknown", slog.LevelWarn) {
+		return
+	}
 	if snap == nil {
 		snap = s.reg.Current()
 	}
@@ -516,9 +546,10 @@ func (s *Server) route(req, r *dhcpv4.DHCPv4, in inbound) outbound {
 // boxed when Info is off.
 func (s *Server) info() bool { return s.log.Enabled(context.Background(), slog.LevelInfo) }
 
-// logf formats only when the level is enabled (the hot path logs per packet).
-func (s *Server) logf(level slog.Level, format string, args ...any) {
-	if !s.log.Enabled(context.Background(), level) {
+// logf logs a line of kind within its rate limit (ratelog), formatting it
+// only then: the hot path logs per packet, and a flood must not.
+func (s *Server) logf(kind string, level slog.Level, format string, args ...any) {
+	if !s.logs.Allow(kind, level) {
 		return
 	}
 	s.log.Log(context.Background(), level, fmt.Sprintf(format, args...))

@@ -253,7 +253,7 @@ func TestRequestStates(t *testing.T) {
 		{"relayed-ack", macA, []dhcpv4.Modifier{reqIP("10.5.0.21"), dhcpv4.WithGatewayIP(net.ParseIP("10.5.0.254"))}, dhcpv4.MessageTypeAck, "10.5.0.254:67"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newTestServer(t, nil, testRegistry(), nil)
+			s := newTestServer(t, map[string]string{"DISKLESS_SERVE_RELAYS": "10.5.0.254"}, testRegistry(), nil)
 			r, dst, ok := answer(t, s, request(t, dhcpv4.MessageTypeRequest, tc.mac, tc.mods...), local)
 			if tc.want == dhcpv4.MessageTypeNone {
 				if ok {
@@ -286,12 +286,28 @@ func TestInformAndRelease(t *testing.T) {
 	if st := s.Stats(); st.Releases != 1 || st.Acks != 1 {
 		t.Errorf("stats %+v", st)
 	}
+	// Unknown machines get nothing, not even the boot file (issue 19).
+	if r, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeInform, macU, dhcpv4.WithClientIP(net.ParseIP("10.5.0.77"))), local); ok {
+		t.Errorf("an unknown MAC's INFORM was answered: %s", r.Summary())
+	}
+	// A pool client is known by its lease: its INFORM from that address is.
+	ps := newTestServer(t, map[string]string{"DISKLESS_SERVE_POOL": "10.5.0.100-10.5.0.110"}, testRegistry(), nil)
+	offer, _, _ := answer(t, ps, request(t, dhcpv4.MessageTypeDiscover, macU), local)
+	lease := offer.YourIPAddr
+	answer(t, ps, request(t, dhcpv4.MessageTypeRequest, macU, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(lease)),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.ParseIP("10.5.0.1")))), local)
+	if _, _, ok := answer(t, ps, request(t, dhcpv4.MessageTypeInform, macU, dhcpv4.WithClientIP(lease)), local); !ok {
+		t.Errorf("a pool client's INFORM from its lease %s was not answered", lease)
+	}
+	if _, _, ok := answer(t, ps, request(t, dhcpv4.MessageTypeInform, macU, dhcpv4.WithClientIP(net.ParseIP("10.5.0.77"))), local); ok {
+		t.Errorf("a pool client's INFORM from another address was answered")
+	}
 }
 
 func TestRelayedSubnet(t *testing.T) {
 	reg := testRegistry()
 	reg.Slaves = append(reg.Slaves, slave.Slave{IP: netip.MustParseAddr("10.6.0.30"), MAC: macU, Hostname: "far30"})
-	s := newTestServer(t, map[string]string{"DISKLESS_SERVE_RELAY_SUBNETS": "10.6.0.0/24"}, reg, nil)
+	s := newTestServer(t, map[string]string{"DISKLESS_SERVE_RELAY_SUBNETS": "10.6.0.0/24", "DISKLESS_SERVE_RELAYS": "10.6.0.1"}, reg, nil)
 	opt82 := dhcpv4.WithGeneric(dhcpv4.OptionRelayAgentInformation, []byte{1, 4, 'd', 'l', 'r', '1'})
 	gi := dhcpv4.WithGatewayIP(net.ParseIP("10.6.0.1"))
 	in := inbound{ifName: "dls0", port: 67, src: netip.MustParseAddrPort("10.5.0.254:67")}
@@ -312,6 +328,19 @@ func TestRelayedSubnet(t *testing.T) {
 	}
 	if _, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macU, dhcpv4.WithGatewayIP(net.ParseIP("172.16.0.1"))), in); ok {
 		t.Error("answered a relay from an unserved subnet")
+	}
+	// A giaddr not in serve.relays, in a served subnet or not, is anyone's
+	// guess: the answer would go there.
+	for _, gi := range []string{"10.6.0.9", "10.6.0.255", "10.5.0.7", "10.5.0.255"} {
+		for _, mac := range []string{macU, macA} {
+			if r, dst, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, mac, dhcpv4.WithGatewayIP(net.ParseIP(gi))), in); ok {
+				t.Errorf("giaddr %s (not a relay) for %s: %s sent to %s", gi, mac, r.MessageType(), dst)
+			}
+		}
+	}
+	if _, err := New(Options{Config: testConfig(t, map[string]string{"DISKLESS_SERVE_RELAY_SUBNETS": "10.6.0.0/24"}), Registry: netboot.Static(reg)}); err == nil ||
+		!strings.Contains(err.Error(), "serve.relays: [10.6.0.1]") {
+		t.Errorf("relay_subnets without relays: %v", err)
 	}
 }
 
@@ -456,7 +485,7 @@ func FuzzHandle(f *testing.F) {
 	f.Add(request(f, dhcpv4.MessageTypeRequest, macU, dhcpv4.WithGatewayIP(net.ParseIP("10.6.0.1"))).ToBytes())
 	f.Add(request(f, dhcpv4.MessageTypeInform, macA, dhcpv4.WithClientIP(net.ParseIP("10.5.0.21"))).ToBytes())
 	servers := []*Server{
-		newTestServer(f, map[string]string{"DISKLESS_SERVE_POOL": "10.5.0.100-10.5.0.110", "DISKLESS_SERVE_RELAY_SUBNETS": "10.6.0.0/24"}, testRegistry(), nil),
+		newTestServer(f, map[string]string{"DISKLESS_SERVE_POOL": "10.5.0.100-10.5.0.110", "DISKLESS_SERVE_RELAY_SUBNETS": "10.6.0.0/24", "DISKLESS_SERVE_RELAYS": "10.6.0.1"}, testRegistry(), nil),
 		newTestServer(f, map[string]string{"DISKLESS_SERVE_PROXY": "true"}, testRegistry(), nil),
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -323,7 +323,7 @@ func TestRelay(t *testing.T) {
 	mac := client.MAC(t, "dlc0")
 
 	env := map[string]string{"DISKLESS_MASTER": "10.77.1.1", "DISKLESS_SUBNET": "10.77.1.0/24", "DISKLESS_INTERFACE": "dls0",
-		"DISKLESS_SERVE_RELAY_SUBNETS": "10.77.2.0/24", "DISKLESS_LEASE_TIME": "1h"}
+		"DISKLESS_SERVE_RELAY_SUBNETS": "10.77.2.0/24", "DISKLESS_SERVE_RELAYS": "10.77.2.1", "DISKLESS_LEASE_TIME": "1h"}
 	srv := startIn(t, p.Server, env, regFor(mac, "10.77.2.21"))
 
 	_, dump := bg(t, p.Server, tcpdump, "-i", "dls0", "-n", "-vv", "-l", "-s", "0", "udp", "port", "67")
@@ -484,7 +484,8 @@ func TestPerfdhcpSmoke(t *testing.T) {
 	}
 	macFile := filepath.Join(t.TempDir(), "macs")
 	os.WriteFile(macFile, []byte(macs.String()), 0o644)
-	env := map[string]string{"DISKLESS_SUBNET": "10.77.0.0/20"}
+	// perfdhcp acts as a relay agent: its giaddr is its own address.
+	env := map[string]string{"DISKLESS_SUBNET": "10.77.0.0/20", "DISKLESS_SERVE_RELAYS": "10.77.15.250"}
 	for k, v := range pairEnv {
 		if k != "DISKLESS_SUBNET" {
 			env[k] = v

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -44,8 +45,9 @@ type listener struct {
 
 func (s *Server) run(ctx context.Context) error {
 	// Everything that depends on the calling thread's network namespace
-	// (interface lookup, sockets, /proc/thread-self) happens here, before
-	// any goroutine starts.
+	// (interface lookup, sockets, /proc/thread-self) happens on this
+	// goroutine (tests run it on a thread moved into a namespace): the
+	// readers and workers only use sockets opened here.
 	ifi, err := net.InterfaceByName(s.ifName)
 	if err != nil {
 		return fmt.Errorf("dhcp: interface %q: %w (set `interface` in the config or pass --interface)", s.ifName, err)
@@ -53,29 +55,24 @@ func (s *Server) run(ctx context.Context) error {
 	if !hasAddr(ifi, s.cfg.Master) {
 		s.log.Warn(fmt.Sprintf("master %s is not an address of %s: slaves will be told to use a next-server this interface does not have", s.cfg.Master, s.ifName))
 	}
-	ports := []int{s.port}
-	if s.proxy {
-		ports = append(ports, proxyPort)
+	ls, err := s.listenAll()
+	if err != nil {
+		return err
 	}
-	var ls []*listener
-	closeAll := func() {
-		for _, l := range ls {
-			l.uc.Close()
-		}
-	}
-	for _, p := range ports {
-		l, err := listen(s.ifName, s.cfg.Serve.DHCPAddr, p)
-		if err != nil {
-			closeAll()
-			return err
-		}
-		ls = append(ls, l)
+	s.ifi.Store(ifi)
+	// The sockets are bound to the interface: deleted and created again
+	// (a new index), it takes them with it. Link events say when.
+	links, err := watchLinks()
+	if err != nil {
+		s.log.Warn(fmt.Sprintf("no link events (%v): if %s is deleted and created again, DHCP stays deaf until serve restarts", err, s.ifName))
+	} else {
+		defer links.close()
 	}
 	mode := "DHCP"
 	if s.proxy {
 		mode = "ProxyDHCP"
 	}
-	s.log.Info(fmt.Sprintf("%s server listening on %s port(s) %v, server id %s, %d slaves registered", mode, s.ifName, ports, s.serverID, len(s.reg.Current().Registry.Slaves)))
+	s.log.Info(fmt.Sprintf("%s server listening on %s port(s) %v, server id %s, %d slaves registered", mode, s.ifName, s.ports(), s.serverID, len(s.reg.Current().Registry.Slaves)))
 
 	s.readyOnce.Do(func() { close(s.ready) })
 	jobs := make(chan job, queueLen)
@@ -86,25 +83,90 @@ func (s *Server) run(ctx context.Context) error {
 		go func() {
 			defer workers.Done()
 			for j := range jobs {
-				s.serveOne(j, ifi)
+				s.serveOne(j, s.ifi.Load())
 			}
 		}()
 	}
 	var readers sync.WaitGroup
-	for _, l := range ls {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			s.readLoop(l, jobs)
-		}()
+	read := func(ls []*listener) {
+		for _, l := range ls {
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				s.readLoop(l, jobs)
+			}()
+		}
 	}
-	<-ctx.Done()
-	closeAll()
+	read(ls)
+	for done := false; !done; {
+		select {
+		case <-links.events():
+			ls = s.relink(ls, read)
+		case <-ctx.Done():
+			done = true
+		}
+	}
+	closeAll(ls)
 	readers.Wait()
 	close(jobs)
 	workers.Wait()
+	s.logs.Stop()
 	s.log.Info("DHCP server stopped")
 	return nil
+}
+
+func (s *Server) ports() []int {
+	if s.proxy {
+		return []int{s.port, proxyPort}
+	}
+	return []int{s.port}
+}
+
+// listenAll binds every port of ports() on the interface.
+func (s *Server) listenAll() ([]*listener, error) {
+	var ls []*listener
+	for _, p := range s.ports() {
+		l, err := listen(s.ifName, s.cfg.Serve.DHCPAddr, p)
+		if err != nil {
+			closeAll(ls)
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+func closeAll(ls []*listener) {
+	for _, l := range ls {
+		l.uc.Close()
+	}
+}
+
+// relink follows a link or address change: the interface gone closes the
+// sockets; back with a new index (or after a failed attempt), they are
+// bound again. It returns the sockets now open.
+func (s *Server) relink(ls []*listener, read func([]*listener)) []*listener {
+	ifi, err := net.InterfaceByName(s.ifName)
+	switch {
+	case err != nil:
+		if ls != nil {
+			closeAll(ls)
+			s.log.Warn(fmt.Sprintf("interface %s is gone: DHCP is not answering until it comes back", s.ifName))
+		}
+		return nil
+	case ls != nil && ifi.Index == s.ifi.Load().Index:
+		return ls
+	}
+	closeAll(ls)
+	nls, err := s.listenAll()
+	if err != nil {
+		s.log.Warn(fmt.Sprintf("interface %s came back, but DHCP cannot listen on it yet (trying again at its next change): %v", s.ifName, err))
+		return nil
+	}
+	s.ifi.Store(ifi)
+	read(nls)
+	s.log.Warn(fmt.Sprintf("interface %s came back (index %d): DHCP listening on it again", s.ifName, ifi.Index))
+	return nls
 }
 
 func hasAddr(ifi *net.Interface, a netip.Addr) bool {
@@ -188,7 +250,7 @@ func (s *Server) serveOne(j job, ifi *net.Interface) {
 	dst := net.UDPAddrFromAddrPort(out.dst)
 	if _, err := j.lc.pc.WriteTo(b, &ipv4.ControlMessage{IfIndex: ix}, dst); err != nil {
 		s.c.sendErrors.Add(1)
-		s.log.Warn(fmt.Sprintf("sending %s to %s: %v", messageType(out.pkt), out.dst, err))
+		s.logf("send", slog.LevelWarn, "sending %s to %s: %v", messageType(out.pkt), out.dst, err)
 	}
 	recycle(out.pkt)
 }

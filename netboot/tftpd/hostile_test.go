@@ -213,10 +213,16 @@ func TestPendingGivesWay(t *testing.T) {
 			h := startMode(t, env, nil, m.threaded, func(o *tftpd.Options) { o.MaxPending = 8; o.MaxTransfers = 10 })
 			srv := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: h.port}
 			c := clientOn(t, "127.0.0.1")
+			fds := openFDs(t)
 			for range 40 {
 				c.WriteToUDP(rrqPacket("kernels/6.1.0/vmlinuz"), srv)
 			}
 			time.Sleep(100 * time.Millisecond)
+			// The evicted transfers are gone at once (not at their next
+			// timeout): 8 pending hold a socket and a file each.
+			if n := openFDs(t) - fds; n > 2*8+2 {
+				t.Errorf("40 RRQs with 8 pending allowed: %d more file descriptors open", n)
+			}
 			began := time.Now()
 			got, err := h.fetch(t, "curl", 1468, "kernels/6.1.0/vmlinuz")
 			if err != nil || !bytes.Equal(got, env.Kernel) {
@@ -230,4 +236,12 @@ func TestPendingGivesWay(t *testing.T) {
 			t.Logf("fetched in %v", time.Since(began).Round(time.Millisecond))
 		})
 	}
+}
+
+func openFDs(t *testing.T) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }
