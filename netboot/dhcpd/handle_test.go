@@ -478,27 +478,57 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 }
 
+// FuzzHandle: any datagram that parses as DHCP is answered, or not,
+// without a panic; an answer parses; and the policy holds for any input: a
+// giaddr not in serve.relays gets nothing (the answer would go there), and
+// a MAC that is not registered is never told a boot file by a server
+// without a pool.
 func FuzzHandle(f *testing.F) {
 	for _, mods := range [][]dhcpv4.Modifier{pxeBIOS, ipxe, ether, plain} {
 		f.Add(request(f, dhcpv4.MessageTypeDiscover, macA, mods...).ToBytes())
 	}
 	f.Add(request(f, dhcpv4.MessageTypeRequest, macU, dhcpv4.WithGatewayIP(net.ParseIP("10.6.0.1"))).ToBytes())
 	f.Add(request(f, dhcpv4.MessageTypeInform, macA, dhcpv4.WithClientIP(net.ParseIP("10.5.0.21"))).ToBytes())
+	f.Add(request(f, dhcpv4.MessageTypeInform, macU, dhcpv4.WithClientIP(net.ParseIP("10.5.0.77"))).ToBytes())
+	f.Add(request(f, dhcpv4.MessageTypeDiscover, macA, dhcpv4.WithGatewayIP(net.ParseIP("10.5.0.255"))).ToBytes())
+	relays := map[string]string{"DISKLESS_SERVE_RELAY_SUBNETS": "10.6.0.0/24", "DISKLESS_SERVE_RELAYS": "10.6.0.1"}
+	withPool := map[string]string{"DISKLESS_SERVE_POOL": "10.5.0.100-10.5.0.110"}
+	for k, v := range relays {
+		withPool[k] = v
+	}
+	plainServer := newTestServer(f, relays, testRegistry(), nil)
 	servers := []*Server{
-		newTestServer(f, map[string]string{"DISKLESS_SERVE_POOL": "10.5.0.100-10.5.0.110", "DISKLESS_SERVE_RELAY_SUBNETS": "10.6.0.0/24", "DISKLESS_SERVE_RELAYS": "10.6.0.1"}, testRegistry(), nil),
+		plainServer,
+		newTestServer(f, withPool, testRegistry(), nil),
 		newTestServer(f, map[string]string{"DISKLESS_SERVE_PROXY": "true"}, testRegistry(), nil),
+	}
+	registered := map[string]bool{}
+	for _, sl := range testRegistry().Slaves {
+		registered[sl.MAC] = true
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req, err := dhcpv4.FromBytes(b)
 		if err != nil {
 			return
 		}
+		gi, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4())
+		relayed := gi.IsValid() && !gi.IsUnspecified()
 		for _, s := range servers {
 			for _, port := range []int{67, proxyPort} {
-				if out, ok := s.handle(req, inbound{ifName: "dls0", port: port, src: netip.MustParseAddrPort("10.5.0.9:68")}); ok {
-					if _, err := dhcpv4.FromBytes(out.pkt.ToBytes()); err != nil {
-						t.Fatalf("reply does not parse: %v", err)
-					}
+				out, ok := s.handle(req, inbound{ifName: "dls0", port: port, src: netip.MustParseAddrPort("10.5.0.9:68")})
+				if !ok {
+					continue
+				}
+				r, err := dhcpv4.FromBytes(out.pkt.ToBytes())
+				if err != nil {
+					t.Fatalf("reply does not parse: %v", err)
+				}
+				if relayed && gi != netip.MustParseAddr("10.6.0.1") {
+					t.Fatalf("giaddr %s is no relay of serve.relays, yet a %s went to %s", gi, r.MessageType(), out.dst)
+				}
+				mac := strings.ToLower(req.ClientHWAddr.String())
+				if s == plainServer && !registered[mac] && (r.BootFileName != "" || r.Options.Has(dhcpv4.OptionBootfileName)) {
+					t.Fatalf("unregistered %s told boot file %q in a %s", mac, r.BootFileName, r.MessageType())
 				}
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // slots is the admission control of transfers (issue 19: a flood of RRQs
@@ -12,24 +13,32 @@ import (
 //   - at most max transfers at once, and at most perClient per client
 //     address (0: no such limit);
 //   - at most maxPending of them still waiting for their first ACK. When a
-//     new RRQ finds that budget full, the transfer that has waited longest
-//     gives way: a real client acknowledges within a round trip, so the
-//     oldest unacknowledged transfers are the dead or hostile ones, and a
-//     flood only shortens how long they wait. Such a transfer also gets few
-//     retransmits (Options.FirstAckRetries) before it gives up anyway.
+//     new RRQ finds that budget full, one of them gives way: the oldest of
+//     the client address holding the most. A flood from a few addresses
+//     thus only ever evicts its own, whatever the load; a flood from as
+//     many addresses as the budget evicts the oldest, which a real client,
+//     acknowledging within a round trip, has left long before. Such a
+//     transfer also gets few retransmits (Options.FirstAckRetries).
 type slots struct {
 	max, perClient, maxPending int
 
 	mu      sync.Mutex
 	total   int
-	clients map[netip.Addr]int
-	pending list.List // of *slot, oldest first
+	pending int
+	clients map[netip.Addr]*client
+}
+
+// client is one address's transfers.
+type client struct {
+	n       int
+	pending list.List // of *slot awaiting their first ACK, oldest first
 }
 
 // slot is one admitted transfer.
 type slot struct {
 	client  netip.Addr
-	elem    *list.Element // in slots.pending until the first ACK
+	since   time.Time
+	elem    *list.Element // in its client's pending list until the first ACK
 	sock    *udpSock      // once open; woken when evicted
 	evicted atomic.Bool
 }
@@ -44,29 +53,48 @@ const (
 )
 
 func newSlots(max, perClient, maxPending int) *slots {
-	return &slots{max: max, perClient: perClient, maxPending: maxPending, clients: map[netip.Addr]int{}}
+	return &slots{max: max, perClient: perClient, maxPending: maxPending, clients: map[netip.Addr]*client{}}
 }
 
-// admit takes a slot for client, or says why not; evicted is how many
-// unacknowledged transfers gave way.
-func (s *slots) admit(client netip.Addr) (sl *slot, why refusal, evicted bool) {
+// admit takes a slot for addr, or says why not; evicted says whether an
+// unacknowledged transfer gave way.
+func (s *slots) admit(addr netip.Addr) (sl *slot, why refusal, evicted bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.perClient > 0 && s.clients[client] >= s.perClient {
+	c := s.clients[addr]
+	if c != nil && s.perClient > 0 && c.n >= s.perClient {
 		return nil, refusedClient, false
 	}
-	if s.pending.Len() >= s.maxPending {
-		s.evictLocked(s.pending.Front().Value.(*slot))
+	if s.pending >= s.maxPending {
+		s.evictLocked(s.victimLocked())
 		evicted = true
 	}
 	if s.total >= s.max {
 		return nil, refusedBusy, evicted
 	}
-	sl = &slot{client: client}
-	sl.elem = s.pending.PushBack(sl)
+	if c == nil {
+		c = &client{}
+		s.clients[addr] = c
+	}
+	sl = &slot{client: addr, since: time.Now()}
+	sl.elem = c.pending.PushBack(sl)
+	c.n++
+	s.pending++
 	s.total++
-	s.clients[client]++
 	return sl, admitted, evicted
+}
+
+// victimLocked is the oldest pending transfer of the address with the most
+// pending ones (s.pending > 0).
+func (s *slots) victimLocked() *slot {
+	var best *client
+	for _, c := range s.clients {
+		if n := c.pending.Len(); n > 0 && (best == nil || n > best.pending.Len() ||
+			n == best.pending.Len() && c.pending.Front().Value.(*slot).since.Before(best.pending.Front().Value.(*slot).since)) {
+			best = c
+		}
+	}
+	return best.pending.Front().Value.(*slot)
 }
 
 // evictLocked frees victim's slot at once and wakes its transfer, which
@@ -81,13 +109,19 @@ func (s *slots) evictLocked(victim *slot) {
 }
 
 func (s *slots) freeLocked(sl *slot) {
-	if sl.elem != nil {
-		s.pending.Remove(sl.elem)
-		sl.elem = nil
-	}
+	c := s.clients[sl.client]
+	s.ackedLocked(c, sl)
 	s.total--
-	if s.clients[sl.client]--; s.clients[sl.client] <= 0 {
+	if c.n--; c.n == 0 {
 		delete(s.clients, sl.client)
+	}
+}
+
+func (s *slots) ackedLocked(c *client, sl *slot) {
+	if sl.elem != nil {
+		c.pending.Remove(sl.elem)
+		sl.elem = nil
+		s.pending--
 	}
 }
 
@@ -107,9 +141,8 @@ func (s *slots) opened(sl *slot, c *udpSock) bool {
 func (s *slots) acked(sl *slot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sl.elem != nil {
-		s.pending.Remove(sl.elem)
-		sl.elem = nil
+	if !sl.evicted.Load() {
+		s.ackedLocked(s.clients[sl.client], sl)
 	}
 }
 
