@@ -440,6 +440,7 @@ func drain(c net.Conn) (int64, error) {
 func TestHostileFDExhaustion(t *testing.T) {
 	l := newLab(t)
 	l.serve("ulimit -n 160; exec")
+	l.waitLog("budget", "file descriptor limit 160 allows 32 TFTP transfers and 16 HTTP connections at once", time.Second)
 	ips := l.addClientIPs(100, 20)
 	for _, ip := range ips {
 		for range 15 {
