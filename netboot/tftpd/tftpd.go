@@ -65,8 +65,10 @@ const (
 	// around the tsize probe).
 	DefaultMaxPerClient = 16
 	// DefaultMaxPending: transfers waiting for their first ACK; a real
-	// client answers within a round trip.
-	DefaultMaxPending = 128
+	// client answers within a round trip. Half the slots: a boot storm of
+	// a few hundred clients starting at once (from one address in `make
+	// bench`) never reaches it, and a flood keeps the other half free.
+	DefaultMaxPending = 256
 	// MaxWindowSize bounds RFC 7440 windows: 64 × 1468 B is 94 KB in flight,
 	// well inside a default socket buffer.
 	MaxWindowSize = 64
