@@ -64,7 +64,7 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) 
 	}
 	kind := Classify(req)
 
-	sn, via, ok := s.subnetFor(req)
+	sn, via, ok := s.subnetFor(req, in)
 	if !ok {
 		s.c.ignored.Add(1)
 		s.logf("relay", slog.LevelWarn, "%s from %s via %s: not a relay of serve.relays in a served subnet (subnet, serve.relay_subnets); ignored", mt, mac, via)
@@ -281,10 +281,10 @@ func (s *Server) ours(req *dhcpv4.DHCPv4) bool {
 // the served subnets, else the local one. via names it dhcpd-style. A
 // giaddr is where the answer goes, so only the relays of serve.relays are
 // believed: anyone on the LAN can write one into a DISCOVER.
-func (s *Server) subnetFor(req *dhcpv4.DHCPv4) (netip.Prefix, string, bool) {
+func (s *Server) subnetFor(req *dhcpv4.DHCPv4, in inbound) (netip.Prefix, string, bool) {
 	gi, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4())
 	if !gi.IsValid() || gi.IsUnspecified() {
-		return s.subnets[0], s.ifName, true
+		return s.subnets[0], in.ifName, true
 	}
 	if !slices.ContainsFunc(s.cfg.Serve.Relays, func(p netip.Prefix) bool { return p.Contains(gi) }) {
 		return netip.Prefix{}, gi.String(), false

@@ -20,7 +20,6 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/diskless-project/diskless/internal/ratelog"
@@ -215,7 +214,7 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 		case outcome == "busy":
 			code = http.StatusServiceUnavailable // out of file descriptors: try again, the file is there
 			w.Header().Set("Retry-After", "1")
-		case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM), outcome == "refused":
+		case outcome == "refused":
 			code = http.StatusForbidden
 		}
 		s.logs.Log("failed", slog.LevelWarn, "http request failed", slog.String("path", r.URL.Path), slog.String("client", r.RemoteAddr),
