@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -45,7 +46,8 @@ func (st Store) Decode(data []byte) (*Registry, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&r); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("registry %s: %w", st.Path, err)
+		// yaml lists type errors one per line: keep the message on one.
+		return nil, fmt.Errorf("registry %s: %s", st.Path, strings.ReplaceAll(strings.ReplaceAll(err.Error(), ":\n  ", ": "), "\n  ", "; "))
 	}
 	if err := r.Validate(st.Network); err != nil {
 		var ee *EntryError
