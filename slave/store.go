@@ -146,3 +146,27 @@ func (st Store) Update(w *fsutil.Writer, fn func(*Registry) error, then ...func(
 	}
 	return r, res, nil
 }
+
+// Misfits says why st.Network would reject registered slaves, one entry
+// per slave: what a change of subnet or master must not leave
+// behind, since no command could load the registry afterwards.
+func (st Store) Misfits() ([]string, error) {
+	data, err := os.ReadFile(st.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	slaves, err := DecodeRaw(data)
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", st.Path, err)
+	}
+	var out []string
+	for _, s := range slaves {
+		if err := s.Normalize(st.Network); err != nil {
+			out = append(out, err.Error())
+		}
+	}
+	return out, nil
+}
