@@ -194,7 +194,9 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 		res.Result = "installed"
 		return res, nil
 	}
-	// Leftovers of an interrupted install (no meta.json) are rewritten.
+	// Leftovers of an interrupted install (no meta.json) are rewritten, and
+	// temp files of one killed mid-write removed, in every version.
+	s.sweep(w)
 	if _, err := w.WriteFile(s.Path(v, KernelFile), req.Kernel, 0o644); err != nil {
 		return InstallResult{}, err
 	}
@@ -202,7 +204,7 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 		if _, err := w.WriteFile(s.Path(v, InitrdFile), req.Initrd, 0o644); err != nil {
 			return InstallResult{}, err
 		}
-	} else if err := os.Remove(s.Path(v, InitrdFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	} else if err := w.Remove(s.Path(v, InitrdFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return InstallResult{}, err
 	}
 	data, _ := json.MarshalIndent(m, "", "  ")
@@ -244,12 +246,23 @@ func GCPlan(versions []Meta, inUse map[string]bool, keep int) (kept, removed []M
 
 // Remove deletes a version: meta.json first, so a half-removed version is
 // no longer listed or usable.
-func (s Store) Remove(version string) error {
+func (s Store) Remove(w *fsutil.Writer, version string) error {
 	if err := CheckVersion(version); err != nil {
 		return err
 	}
-	if err := os.Remove(s.Path(version, MetaFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := w.Remove(s.Path(version, MetaFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return os.RemoveAll(filepath.Join(s.Dir, version))
+	s.sweep(w)
+	return w.RemoveAll(filepath.Join(s.Dir, version))
+}
+
+// sweep removes dead writers' temp files from every version directory.
+func (s Store) sweep(w *fsutil.Writer) {
+	ents, _ := w.ReadDir(s.Dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			w.SweepTemps(filepath.Join(s.Dir, e.Name()))
+		}
+	}
 }

@@ -118,7 +118,7 @@ func (st Store) Update(w *fsutil.Writer, fn func(*Registry) error, then ...func(
 	// A dry run writes nothing, not even the lock file, and so takes no lock:
 	// it may show a diff against a registry another run is changing.
 	if !w.DryRun {
-		lock, err := fsutil.LockFile(st.lockPath())
+		lock, err := w.Lock(st.lockPath())
 		if err != nil {
 			return nil, fsutil.Unchanged, err
 		}

@@ -471,6 +471,7 @@ func checkPurge(cfg *config.Config, ip netip.Addr) error {
 // purgeRoots deletes removed slaves' roots and rootfs state, never following
 // a symlink and never outside <diskless_dir>/<ip>.
 func purgeRoots(f *Factory, cfg *config.Config, removed []slave.Slave) error {
+	w := f.Writer(cfg)
 	for _, s := range removed {
 		dir := cfg.SlaveDir(s.IP)
 		state := cfg.StatePath("rootfs", s.IP.String()+".json")
@@ -481,12 +482,12 @@ func purgeRoots(f *Factory, cfg *config.Config, removed []slave.Slave) error {
 		if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 			fmt.Fprintf(f.IO.Out, "no root filesystem at %s\n", showPath(cfg, dir))
 		} else {
-			if err := rootfs.Purge(cfg.On(cfg.DisklessDir), dir, s.IP.String()); err != nil {
+			if err := rootfs.Purge(w, cfg.On(cfg.DisklessDir), dir, s.IP.String()); err != nil {
 				return err
 			}
 			fmt.Fprintf(f.IO.Out, "purged %s\n", showPath(cfg, dir))
 		}
-		if err := os.Remove(state); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := w.Remove(state); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
