@@ -105,10 +105,10 @@ type scaffolder struct {
 	// is the command's Writer.
 	w, quiet, top *fsutil.Writer
 	bulk          bool // inside the etc copy: new files take the fast path
-	p        Params
-	g        *guard
-	st       *State
-	rep      *Report
+	p             Params
+	g             *guard
+	st            *State
+	rep           *Report
 }
 
 // Scaffold creates or brings up to date one slave's preliminary root. Files

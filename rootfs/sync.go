@@ -165,7 +165,6 @@ func RsyncArgs(o SyncOptions, t Target, dest string) []string {
 	return append(args, strings.TrimSuffix(dest, "/")+"/")
 }
 
-
 // Sync copies the trees into one slave with rsync and records it in the state.
 func Sync(ctx context.Context, o SyncOptions, t Target) (*Result, error) {
 	if err := CheckSlaveRoot(o.DisklessDir, t.Root, t.IP); err != nil {

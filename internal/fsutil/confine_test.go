@@ -47,7 +47,9 @@ func TestConfinedToRoot(t *testing.T) {
 		"RemoveAll": func(p string) error { return w.RemoveAll(filepath.Join(filepath.Dir(p), "keep")) },
 		"Symlink":   func(p string) error { return w.Symlink("/x", p) },
 		"Chmod":     func(p string) error { return w.Chmod(filepath.Join(filepath.Dir(p), "keep"), 0o600) },
-		"Lchown":    func(p string) error { return w.Lchown(filepath.Join(filepath.Dir(p), "keep"), os.Getuid(), os.Getgid()) },
+		"Lchown": func(p string) error {
+			return w.Lchown(filepath.Join(filepath.Dir(p), "keep"), os.Getuid(), os.Getgid())
+		},
 		"CreateNew": func(p string) error { return w.CreateNew(p, []byte("x"), 0o644) },
 		"Lock":      func(p string) error { _, err := w.Lock(p); return err },
 		"Sub":       func(p string) error { _, err := w.Sub(filepath.Dir(p)); return err },
