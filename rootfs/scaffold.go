@@ -313,7 +313,7 @@ func (s *scaffolder) copyEtc() error {
 		if rel == "." {
 			return s.dir("etc", d)
 		}
-		if slices.Contains(skipEtc, filepath.ToSlash(rel)) {
+		if slices.Contains(skipEtc, filepath.ToSlash(rel)) || fsutil.IsTemp(d.Name()) {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}

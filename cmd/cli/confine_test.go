@@ -153,3 +153,57 @@ func runErr(root string, scaffold bool, args ...string) (string, error) {
 	err := cmd.Run()
 	return errb.String(), err
 }
+
+// TestDeadWritersTempsSwept: temp files that writers killed mid-write (kill
+// -9) left behind go on the next run of a writing command, in every
+// directory diskless writes to, even where that run changes nothing: the
+// registry and hosts dirs, the boot configs, a kernel version, a slave root,
+// the state dir (issue 19 item 12).
+func TestDeadWritersTempsSwept(t *testing.T) {
+	img := make([]byte, 140000) // a bzImage header (setup_sects=1, "HdrS", boot protocol 2.15), no payload
+	img[0x1f1], img[0x206], img[0x207] = 1, 0x0f, 0x02
+	copy(img[0x202:], "HdrS")
+	src := t.TempDir()
+	for _, v := range []string{"1.0", "2.0"} {
+		if err := os.WriteFile(filepath.Join(src, "vmlinuz-"+v), append(img, v...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := t.TempDir()
+	runOK(t, root, true, "init", "--master", "192.168.1.1", "--subnet", "192.168.1.0/24")
+	runOK(t, root, true, "kernel", "install", filepath.Join(src, "vmlinuz-1.0"))
+	runOK(t, root, true, "slave", "add", "192.168.1.21", "--mac", "00:02:a5:04:3b:66", "--kernel", "1.0")
+
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	pid := dead.Process.Pid
+	planted := map[string]string{ // dir under the root -> the file being written there
+		"etc/diskless":                     "slaves.yaml",
+		"etc":                              "hosts",
+		"srv/tftp/pxelinux.cfg":            "C0A80115",
+		"srv/tftp/ipxe":                    "00-02-a5-04-3b-66.ipxe",
+		"srv/tftp/kernels/1.0":             "vmlinuz",
+		"diskless/192.168.1.21/etc":        "fstab",
+		"diskless/192.168.1.21/etc/conf.d": "net",
+		"var/lib/diskless/rootfs":          "192.168.1.21.json",
+	}
+	for dir, base := range planted {
+		p := filepath.Join(root, dir, fmt.Sprintf(".%s.tmp-%d-k9", base, pid))
+		if err := os.WriteFile(p, []byte("half a fi"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Runs that change none of those files.
+	runOK(t, root, true, "netboot", "config")
+	runOK(t, root, true, "rootfs", "scaffold", "--all")
+	runOK(t, root, true, "kernel", "install", filepath.Join(src, "vmlinuz-2.0"))
+	runOK(t, root, true, "slave", "set", "192.168.1.21", "--comment", "swept")
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.Contains(d.Name(), ".tmp-") {
+			t.Errorf("dead writer's temp file left: %s", p)
+		}
+		return nil
+	})
+}

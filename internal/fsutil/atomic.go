@@ -503,15 +503,29 @@ func (w *Writer) SweepTemps(dir string) {
 	}
 }
 
-// deadTemp reports whether name is a temp file of a writer no longer alive.
-func deadTemp(name string) bool {
+// tempPid is the writer's pid in the name of a temp file (ok false for a
+// name that is none).
+func tempPid(name string) (pid int, ok bool) {
 	i := strings.LastIndex(name, ".tmp-")
 	if !strings.HasPrefix(name, ".") || i < 1 {
-		return false
+		return 0, false
 	}
 	pidStr, _, _ := strings.Cut(name[i+len(".tmp-"):], "-")
 	pid, err := strconv.Atoi(pidStr)
-	return err == nil && pid != os.Getpid() && (pid <= 0 || !processAlive(pid))
+	return pid, err == nil
+}
+
+// IsTemp reports whether name is a Writer's temp file, finished or not:
+// never content to copy.
+func IsTemp(name string) bool {
+	_, ok := tempPid(name)
+	return ok
+}
+
+// deadTemp reports whether name is a temp file of a writer no longer alive.
+func deadTemp(name string) bool {
+	pid, ok := tempPid(name)
+	return ok && pid != os.Getpid() && (pid <= 0 || !processAlive(pid))
 }
 
 func processAlive(pid int) bool {
