@@ -69,8 +69,14 @@ type Params struct {
 	Fstab        FstabParams
 	Runlevels    map[string][]string
 	StatePath    string
-	Force        bool // overwrite hand edits
-	Now          time.Time
+	SSHHostKeys  string   // HostKeysPerSlave (also "") or HostKeysCluster
+	ClusterKeys  string   // on-disk directory of the cluster's host keys
+	EtcExclude   []string // secrets never copied (path.Match, relative to EtcSource)
+	// PasswordHashes copies shadow and gshadow as they are; false locks
+	// every hash in the copy.
+	PasswordHashes bool
+	Force          bool // overwrite hand edits
+	Now            time.Time
 }
 
 // Action is one line of a scaffold report.
@@ -141,7 +147,7 @@ func Scaffold(w *fsutil.Writer, p Params) (*Report, error) {
 		p: p, g: newGuard(sub, p.SlaveRoot), st: st,
 		rep: &Report{IP: p.IP.String(), Root: p.SlaveRoot},
 	}
-	steps := []func() error{s.copyEtc, s.stubs, s.devices, s.rendered, s.runlevels}
+	steps := []func() error{s.copyEtc, s.identity, s.stubs, s.devices, s.rendered, s.runlevels}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return s.rep, err
@@ -313,13 +319,23 @@ func (s *scaffolder) copyEtc() error {
 		if rel == "." {
 			return s.dir("etc", d)
 		}
-		if slices.Contains(skipEtc, filepath.ToSlash(rel)) || fsutil.IsTemp(d.Name()) {
+		dst := filepath.Join("etc", rel)
+		r := filepath.ToSlash(rel)
+		drop := s.p.excluded(r)
+		if drop || slices.Contains(skipEtc, r) || identity(r) || fsutil.IsTemp(d.Name()) {
+			if identity(r) {
+				delete(s.st.Files, dst) // a record of an earlier copy: made its own way now
+			}
+			if drop {
+				if err := s.dropCopied(dst); err != nil {
+					return err
+				}
+			}
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
 			return nil
 		}
-		dst := filepath.Join("etc", rel)
 		fi, err := d.Info()
 		if err != nil {
 			return err
@@ -339,6 +355,9 @@ func (s *scaffolder) copyEtc() error {
 			data, err := os.ReadFile(path)
 			if err != nil {
 				return err
+			}
+			if passwordFile(r) && !s.p.PasswordHashes {
+				data = lockPasswords(data)
 			}
 			e = want{rel: dst, data: data, mode: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), uid: uid, gid: gid}
 		default:
