@@ -46,8 +46,7 @@ func (st Store) Decode(data []byte) (*Registry, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&r); err != nil && !errors.Is(err, io.EOF) {
-		// yaml lists type errors one per line: keep the message on one.
-		return nil, fmt.Errorf("registry %s: %s", st.Path, strings.ReplaceAll(strings.ReplaceAll(err.Error(), ":\n  ", ": "), "\n  ", "; "))
+		return nil, st.yamlError(err)
 	}
 	if err := r.Validate(st.Network); err != nil {
 		var ee *EntryError
@@ -59,6 +58,13 @@ func (st Store) Decode(data []byte) (*Registry, error) {
 		return nil, fmt.Errorf("registry %s: %w", st.Path, err)
 	}
 	return &r, nil
+}
+
+// yamlError keeps a YAML error on one line: yaml lists type errors one per
+// line, and may quote the input.
+func (st Store) yamlError(err error) error {
+	msg := strings.ReplaceAll(strings.ReplaceAll(err.Error(), ":\n  ", ": "), "\n  ", "; ")
+	return fmt.Errorf("registry %s: %s", st.Path, strings.ReplaceAll(msg, "\n", `\n`))
 }
 
 // entryLine finds the line of the i-th slave in registry YAML (0 if unknown),
@@ -160,7 +166,7 @@ func (st Store) Misfits() ([]string, error) {
 	}
 	slaves, err := DecodeRaw(data)
 	if err != nil {
-		return nil, fmt.Errorf("registry %s: %w", st.Path, err)
+		return nil, st.yamlError(err)
 	}
 	var out []string
 	for _, s := range slaves {
