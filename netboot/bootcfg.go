@@ -109,12 +109,7 @@ func (r *Renderer) PXELinux(s *slave.Slave) []byte {
 	fmt.Fprintf(&b, "# %s: %s\n", who(s), Header)
 	v, words, why := r.bootLine(s, printable)
 	if why != "" {
-		if why == "no kernel" {
-			b.WriteString("# no kernel: set kernel.default or run `diskless slave set " + s.IP.String() + " --kernel VERSION`\n")
-		} else {
-			b.WriteString("# " + refusedLine(s) + "\n")
-		}
-		b.WriteString("DEFAULT local\nPROMPT 0\nLABEL local\n  LOCALBOOT 0\n")
+		b.WriteString("# " + why + "\nDEFAULT local\nPROMPT 0\nLABEL local\n  LOCALBOOT 0\n")
 		return []byte(b.String())
 	}
 	b.WriteString("DEFAULT diskless\nPROMPT 0\nTIMEOUT 0\n")
@@ -143,12 +138,7 @@ func (r *Renderer) IPXE(s *slave.Slave) []byte {
 	fmt.Fprintf(&b, "#!ipxe\n# %s: %s\n", who(s), Header)
 	v, words, why := r.bootLine(s, ipxeWord)
 	if why != "" {
-		if why == "no kernel" {
-			b.WriteString("echo no kernel configured for " + s.IP.String() + "\n")
-		} else {
-			b.WriteString("echo " + refusedLine(s) + "\n")
-		}
-		b.WriteString("exit\n")
+		b.WriteString("echo " + why + "\nexit\n")
 		return []byte(b.String())
 	}
 	base := r.httpBase()
@@ -172,11 +162,7 @@ func (r *Renderer) GRUB(s *slave.Slave) []byte {
 	fmt.Fprintf(&b, "# %s: %s\n", who(s), Header)
 	v, words, why := r.bootLine(s, printable)
 	if why != "" {
-		msg := "no kernel configured for " + s.IP.String()
-		if why != "no kernel" {
-			msg = refusedLine(s)
-		}
-		b.WriteString("echo " + grubWord(msg) + "\nexit\n")
+		b.WriteString("echo " + grubWord(why) + "\nexit\n")
 		return []byte(b.String())
 	}
 	fmt.Fprintf(&b, "set timeout=0\nset default=0\nmenuentry %s {\n", grubWord(commentSafe(s.Hostname)+" diskless"))

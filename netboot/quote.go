@@ -27,28 +27,22 @@ import (
 // local-boot config instead: never a line the registry did not ask for.
 
 // bootLine is what a slave boots: its kernel version and command-line
-// words. why is non-empty when it must not boot from the network: no kernel
-// configured, or a value that fails carry (the format's check of one word).
+// words. why says, as plain words for a comment or a message, why it must
+// not boot from the network: no kernel configured, or a value that fails
+// carry (the format's check of one word).
 func (r *Renderer) bootLine(s *slave.Slave, carry func(string) bool) (version string, words []string, why string) {
+	ip := s.IP.String()
 	v := r.KernelVersion(s)
 	if v == "" {
-		return "", nil, "no kernel"
-	}
-	if kernel.CheckVersion(v) != nil {
-		return "", nil, "invalid"
+		return "", nil, "no kernel configured for " + ip + ": set kernel.default or run `diskless slave set " + ip + " --kernel VERSION`"
 	}
 	words = strings.Fields(r.KernelArgs(s))
 	for _, w := range words {
-		if !carry(w) {
-			return "", nil, "invalid"
+		if !carry(w) || kernel.CheckVersion(v) != nil {
+			return "", nil, "refusing boot settings of " + ip + " this format cannot carry safely: check its kernel and kernel_args, kernel.default and boot.nfsroot_options"
 		}
 	}
 	return v, words, ""
-}
-
-// refusedLine says, as a comment or message, why a slave boots locally.
-func refusedLine(s *slave.Slave) string {
-	return "refusing boot settings of " + s.IP.String() + " this format cannot carry safely: check its kernel and kernel_args, kernel.default and boot.nfsroot_options"
 }
 
 // printable is true when w has no control characters (a pxelinux word).

@@ -48,13 +48,7 @@ func dirState(t *testing.T, dir string) map[string]string {
 // command fails with one line naming the link, and nothing outside changes
 // (issue 19 item 4).
 func TestWritesStayInRoot(t *testing.T) {
-	img := make([]byte, 140000) // a bzImage header (setup_sects=1, "HdrS", boot protocol 2.15), no payload
-	img[0x1f1], img[0x206], img[0x207] = 1, 0x0f, 0x02
-	copy(img[0x202:], "HdrS")
-	kernelFile := filepath.Join(t.TempDir(), "vmlinuz-6.1.0-test")
-	if err := os.WriteFile(kernelFile, img, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	kernelFile := fakeKernel(t, t.TempDir(), "6.1.0-test")
 	initCmd := []string{"init", "--master", "192.168.1.1", "--subnet", "192.168.1.0/24"}
 	add := []string{"slave", "add", "192.168.1.21", "--mac", "00:02:a5:04:3b:66"}
 	cases := []struct {
@@ -160,15 +154,9 @@ func runErr(root string, scaffold bool, args ...string) (string, error) {
 // registry and hosts dirs, the boot configs, a kernel version, a slave root,
 // the state dir (issue 19 item 12).
 func TestDeadWritersTempsSwept(t *testing.T) {
-	img := make([]byte, 140000) // a bzImage header (setup_sects=1, "HdrS", boot protocol 2.15), no payload
-	img[0x1f1], img[0x206], img[0x207] = 1, 0x0f, 0x02
-	copy(img[0x202:], "HdrS")
 	src := t.TempDir()
-	for _, v := range []string{"1.0", "2.0"} {
-		if err := os.WriteFile(filepath.Join(src, "vmlinuz-"+v), append(img, v...), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fakeKernel(t, src, "1.0")
+	fakeKernel(t, src, "2.0")
 	root := t.TempDir()
 	runOK(t, root, true, "init", "--master", "192.168.1.1", "--subnet", "192.168.1.0/24")
 	runOK(t, root, true, "kernel", "install", filepath.Join(src, "vmlinuz-1.0"))
@@ -206,4 +194,18 @@ func TestDeadWritersTempsSwept(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// fakeKernel writes dir/vmlinuz-<version>: a bzImage header (setup_sects=1,
+// "HdrS", boot protocol 2.15) and no payload, different per version.
+func fakeKernel(t *testing.T, dir, version string) string {
+	t.Helper()
+	img := make([]byte, 140000)
+	img[0x1f1], img[0x206], img[0x207] = 1, 0x0f, 0x02
+	copy(img[0x202:], "HdrS")
+	p := filepath.Join(dir, "vmlinuz-"+version)
+	if err := os.WriteFile(p, append(img, version...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
