@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -47,11 +46,17 @@ type Store struct {
 	Dir string // <root><tftp_root>/kernels
 }
 
-var versionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$`)
-
-// CheckVersion validates a version name (it becomes a directory and a URL path).
+// CheckVersion validates a version name (it becomes a directory and a URL
+// path, and every boot config names it): 1-128 letters, digits and
+// . _ + ~ -, starting with a letter or digit. A loop, not a regexp: serve
+// checks it on every boot config it renders.
 func CheckVersion(v string) error {
-	if !versionRE.MatchString(v) {
+	ok := len(v) > 0 && len(v) <= 128
+	for i := 0; ok && i < len(v); i++ {
+		c := v[i]
+		ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || i > 0 && strings.IndexByte("._+~-", c) >= 0
+	}
+	if !ok {
 		return fmt.Errorf("invalid kernel version %q: expected letters, digits and . _ + ~ - (e.g. 6.1.0-57-amd64)", v)
 	}
 	return nil

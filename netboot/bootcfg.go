@@ -168,7 +168,8 @@ func (r *Renderer) GRUB(s *slave.Slave) []byte {
 	fmt.Fprintf(&b, "set timeout=0\nset default=0\nmenuentry %s {\n", grubWord(commentSafe(s.Hostname)+" diskless"))
 	b.WriteString("  linux /" + KernelPath(v))
 	for _, w := range words {
-		b.WriteString(" " + grubWord(w))
+		b.WriteByte(' ')
+		b.WriteString(grubWord(w))
 	}
 	b.WriteString("\n")
 	if r.hasInitrd(v) {

@@ -36,10 +36,14 @@ func (r *Renderer) bootLine(s *slave.Slave, carry func(string) bool) (version st
 	if v == "" {
 		return "", nil, "no kernel configured for " + ip + ": set kernel.default or run `diskless slave set " + ip + " --kernel VERSION`"
 	}
+	refused := "refusing boot settings of " + ip + " this format cannot carry safely: check its kernel and kernel_args, kernel.default and boot.nfsroot_options"
+	if kernel.CheckVersion(v) != nil {
+		return "", nil, refused
+	}
 	words = strings.Fields(r.KernelArgs(s))
 	for _, w := range words {
-		if !carry(w) || kernel.CheckVersion(v) != nil {
-			return "", nil, "refusing boot settings of " + ip + " this format cannot carry safely: check its kernel and kernel_args, kernel.default and boot.nfsroot_options"
+		if !carry(w) {
+			return "", nil, refused
 		}
 	}
 	return v, words, ""
@@ -55,14 +59,14 @@ func ipxeWord(w string) bool {
 	return printable(w) && !strings.HasPrefix(w, "#") && w != "||" && w != "&&" && w != ";" && !strings.Contains(w, "${")
 }
 
-// grubBare are the characters a GRUB word may hold unquoted.
-func grubBare(r rune) bool {
-	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-_.,:=/+@%~^", r)
+// grubSpecial is true for a character a GRUB word may not hold unquoted.
+func grubSpecial(r rune) bool {
+	return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune("-_.,:=/+@%~^", r))
 }
 
-// grubWord quotes w for GRUB when it holds anything beyond grubBare.
+// grubWord quotes w for GRUB when it holds a grubSpecial character.
 func grubWord(w string) string {
-	if w != "" && !strings.ContainsFunc(w, func(r rune) bool { return !grubBare(r) }) {
+	if w != "" && !strings.ContainsFunc(w, grubSpecial) {
 		return w
 	}
 	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
