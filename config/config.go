@@ -54,6 +54,9 @@ var Keys = []Key{
 	{"state_dir", "/var/lib/diskless", "Where diskless keeps its own state (rootfs records, leases)."},
 	{"rootfs.scaffold_on_add", true, "Scaffold a slave's root (<diskless_dir>/<ip>) as soon as it is registered; false: only `rootfs scaffold`."},
 	{"rootfs.etc_source", "/etc", "Directory a new slave's etc/ is copied from."},
+	{"rootfs.ssh_host_keys", "per-slave", "SSH host keys of the slaves, never the master's: per-slave (each made its own at scaffold) or cluster (one set for all, kept in <state_dir>/ssh-host-keys)."},
+	{"rootfs.etc_exclude", []string{"ssl/private", "krb5.keytab", "security/opasswd", "wireguard", "NetworkManager/system-connections", "ppp/*-secrets", "ipsec.secrets", "ipsec.d/private", "letsencrypt", "openvpn", "sasldb2", "libvirt/secrets"}, "Secrets of the master never copied into a slave's etc/ (patterns relative to the etc source; its SSH host keys and machine-id never are)."},
+	{"rootfs.password_hashes", false, "Copy the master's password hashes (shadow, gshadow) into the slaves; false: the accounts are copied locked (log in with SSH keys, or set passwords on the slave)."},
 	{"rootfs.net_interface", "eth0", "The slaves' boot interface: config_<iface>=\"noop\" keeps the NFS root up."},
 	{"rootfs.sync_trees", []string{"/bin", "/sbin", "/lib"}, "Shared trees copied into every slave (plus /lib64 and merged-usr links when present)."},
 	{"rootfs.runlevel_boot", []string{"bootmisc", "checkfs", "clock", "domainname", "hostname", "localmount", "modules", "net.lo", "netmount", "rmnologin", "urandom"}, "OpenRC services linked into each slave's boot runlevel."},
@@ -108,11 +111,14 @@ type Config struct {
 	StateDir  string
 	NFSServer netip.Addr
 	Rootfs    struct {
-		ScaffoldOnAdd bool
-		EtcSource     string
-		NetInterface  string
-		SyncTrees     []string
-		Runlevels     map[string][]string // boot, default, nonetwork, single
+		ScaffoldOnAdd  bool
+		EtcSource      string
+		SSHHostKeys    string   // per-slave or cluster
+		EtcExclude     []string // path.Match patterns relative to EtcSource
+		PasswordHashes bool
+		NetInterface   string
+		SyncTrees      []string
+		Runlevels      map[string][]string // boot, default, nonetwork, single
 	}
 	Serve struct {
 		DHCPAddr, TFTPAddr, HTTPAddr netip.Addr

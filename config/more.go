@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"path"
 	"path/filepath"
 	"strings"
 )
@@ -30,6 +31,17 @@ func (c *Config) decodeMore() error {
 	c.StateDir = abs("state_dir")
 	c.Rootfs.ScaffoldOnAdd = v.GetBool("rootfs.scaffold_on_add")
 	c.Rootfs.EtcSource = abs("rootfs.etc_source")
+	c.Rootfs.SSHHostKeys = strings.TrimSpace(v.GetString("rootfs.ssh_host_keys"))
+	if err == nil && c.Rootfs.SSHHostKeys != "per-slave" && c.Rootfs.SSHHostKeys != "cluster" {
+		err = fmt.Errorf("config rootfs.ssh_host_keys: %q is not per-slave or cluster", c.Rootfs.SSHHostKeys)
+	}
+	c.Rootfs.EtcExclude = v.GetStringSlice("rootfs.etc_exclude")
+	for _, p := range c.Rootfs.EtcExclude {
+		if _, e := path.Match(p, ""); err == nil && (e != nil || p == "" || strings.HasPrefix(p, "/")) {
+			err = fmt.Errorf("config rootfs.etc_exclude: %q is not a pattern relative to the etc source, such as ssl/private", p)
+		}
+	}
+	c.Rootfs.PasswordHashes = v.GetBool("rootfs.password_hashes")
 	c.Rootfs.NetInterface = v.GetString("rootfs.net_interface")
 	c.Rootfs.SyncTrees = v.GetStringSlice("rootfs.sync_trees")
 	for _, t := range c.Rootfs.SyncTrees {

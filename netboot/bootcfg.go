@@ -106,11 +106,10 @@ func HexIP(ip netip.Addr) string {
 // PXELinux renders pxelinux.cfg/01-<mac> of a slave.
 func (r *Renderer) PXELinux(s *slave.Slave) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s %s (%s): %s\n", s.Hostname, s.IP, s.MAC, Header)
-	v := r.KernelVersion(s)
-	if v == "" {
-		b.WriteString("# no kernel: set kernel.default or run `diskless slave set " + s.IP.String() + " --kernel VERSION`\n")
-		b.WriteString("DEFAULT local\nPROMPT 0\nLABEL local\n  LOCALBOOT 0\n")
+	fmt.Fprintf(&b, "# %s: %s\n", who(s), Header)
+	v, words, why := r.bootLine(s, printable)
+	if why != "" {
+		b.WriteString("# " + why + "\nDEFAULT local\nPROMPT 0\nLABEL local\n  LOCALBOOT 0\n")
 		return []byte(b.String())
 	}
 	b.WriteString("DEFAULT diskless\nPROMPT 0\nTIMEOUT 0\n")
@@ -118,8 +117,13 @@ func (r *Renderer) PXELinux(s *slave.Slave) []byte {
 	if r.hasInitrd(v) {
 		fmt.Fprintf(&b, "  INITRD %s\n", InitrdPath(v))
 	}
-	fmt.Fprintf(&b, "  APPEND %s\n", r.KernelArgs(s))
+	fmt.Fprintf(&b, "  APPEND %s\n", strings.Join(words, " "))
 	return []byte(b.String())
+}
+
+// who names a slave in a comment line.
+func who(s *slave.Slave) string {
+	return fmt.Sprintf("%s %s (%s)", commentSafe(s.Hostname), s.IP, commentSafe(s.MAC))
 }
 
 // PXELinuxDefault boots the local disk: an unregistered machine that reaches
@@ -131,14 +135,14 @@ func PXELinuxDefault() []byte {
 // IPXE renders the iPXE script of a slave (kernel and initrd over HTTP).
 func (r *Renderer) IPXE(s *slave.Slave) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "#!ipxe\n# %s %s (%s): %s\n", s.Hostname, s.IP, s.MAC, Header)
-	v := r.KernelVersion(s)
-	if v == "" {
-		b.WriteString("echo no kernel configured for " + s.IP.String() + "\nexit\n")
+	fmt.Fprintf(&b, "#!ipxe\n# %s: %s\n", who(s), Header)
+	v, words, why := r.bootLine(s, ipxeWord)
+	if why != "" {
+		b.WriteString("echo " + why + "\nexit\n")
 		return []byte(b.String())
 	}
 	base := r.httpBase()
-	fmt.Fprintf(&b, "kernel %s/%s %s\n", base, KernelPath(v), r.KernelArgs(s))
+	fmt.Fprintf(&b, "kernel %s/%s %s\n", base, KernelPath(v), strings.Join(words, " "))
 	if r.hasInitrd(v) {
 		fmt.Fprintf(&b, "initrd %s/%s\n", base, InitrdPath(v))
 	}
@@ -155,14 +159,19 @@ func (r *Renderer) IPXEDefault() []byte {
 // GRUB renders grub/grub.cfg-01-<mac> of a slave, for UEFI clients on GRUB.
 func (r *Renderer) GRUB(s *slave.Slave) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s %s (%s): %s\n", s.Hostname, s.IP, s.MAC, Header)
-	v := r.KernelVersion(s)
-	if v == "" {
-		b.WriteString("echo \"no kernel configured for " + s.IP.String() + "\"\nexit\n")
+	fmt.Fprintf(&b, "# %s: %s\n", who(s), Header)
+	v, words, why := r.bootLine(s, printable)
+	if why != "" {
+		b.WriteString("echo " + grubWord(why) + "\nexit\n")
 		return []byte(b.String())
 	}
-	fmt.Fprintf(&b, "set timeout=0\nset default=0\nmenuentry \"%s diskless\" {\n", s.Hostname)
-	fmt.Fprintf(&b, "  linux /%s %s\n", KernelPath(v), r.KernelArgs(s))
+	fmt.Fprintf(&b, "set timeout=0\nset default=0\nmenuentry %s {\n", grubWord(commentSafe(s.Hostname)+" diskless"))
+	b.WriteString("  linux /" + KernelPath(v))
+	for _, w := range words {
+		b.WriteByte(' ')
+		b.WriteString(grubWord(w))
+	}
+	b.WriteString("\n")
 	if r.hasInitrd(v) {
 		fmt.Fprintf(&b, "  initrd /%s\n", InitrdPath(v))
 	}

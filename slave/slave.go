@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/diskless-project/diskless/kernel"
 )
 
 // Slave is one diskless machine.
@@ -54,6 +56,9 @@ func (s *Slave) Normalize(n Network) error {
 	if err != nil {
 		return err
 	}
+	if err := CheckUnicastMAC(mac); err != nil {
+		return err
+	}
 	s.MAC = mac
 	if s.Hostname == "" {
 		s.Hostname = DefaultHostname(s.IP)
@@ -68,13 +73,19 @@ func (s *Slave) Normalize(n Network) error {
 	if !slices.Contains(Arches, s.Arch) {
 		return fmt.Errorf("invalid arch %q: expected one of %s", s.Arch, strings.Join(Arches, ", "))
 	}
-	if strings.ContainsAny(s.KernelArgs, "\n\r") {
-		return fmt.Errorf("invalid kernel args %q: expected a single line", s.KernelArgs)
+	if s.Kernel != "" {
+		if err := kernel.CheckVersion(s.Kernel); err != nil {
+			return err
+		}
 	}
-	if strings.ContainsAny(s.Comment, "\n\r") {
-		return fmt.Errorf("invalid comment %q: expected a single line", s.Comment)
+	if err := CheckKernelArgs(s.KernelArgs); err != nil {
+		return err
 	}
-	return nil
+	s.KernelArgs = strings.Join(strings.Fields(s.KernelArgs), " ")
+	if err := CheckBootServer(s.BootServer); err != nil {
+		return err
+	}
+	return CheckComment(s.Comment)
 }
 
 // Registry is the set of slaves, kept sorted by IP.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -45,7 +46,7 @@ func (st Store) Decode(data []byte) (*Registry, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&r); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("registry %s: %w", st.Path, err)
+		return nil, st.yamlError(err)
 	}
 	if err := r.Validate(st.Network); err != nil {
 		var ee *EntryError
@@ -57,6 +58,13 @@ func (st Store) Decode(data []byte) (*Registry, error) {
 		return nil, fmt.Errorf("registry %s: %w", st.Path, err)
 	}
 	return &r, nil
+}
+
+// yamlError keeps a YAML error on one line: yaml lists type errors one per
+// line, and may quote the input.
+func (st Store) yamlError(err error) error {
+	msg := strings.ReplaceAll(strings.ReplaceAll(err.Error(), ":\n  ", ": "), "\n  ", "; ")
+	return fmt.Errorf("registry %s: %s", st.Path, strings.ReplaceAll(msg, "\n", `\n`))
 }
 
 // entryLine finds the line of the i-th slave in registry YAML (0 if unknown),
@@ -116,7 +124,7 @@ func (st Store) Update(w *fsutil.Writer, fn func(*Registry) error, then ...func(
 	// A dry run writes nothing, not even the lock file, and so takes no lock:
 	// it may show a diff against a registry another run is changing.
 	if !w.DryRun {
-		lock, err := fsutil.LockFile(st.lockPath())
+		lock, err := w.Lock(st.lockPath())
 		if err != nil {
 			return nil, fsutil.Unchanged, err
 		}
@@ -143,4 +151,28 @@ func (st Store) Update(w *fsutil.Writer, fn func(*Registry) error, then ...func(
 		}
 	}
 	return r, res, nil
+}
+
+// Misfits says why st.Network would reject registered slaves, one entry
+// per slave: what a change of subnet or master must not leave
+// behind, since no command could load the registry afterwards.
+func (st Store) Misfits() ([]string, error) {
+	data, err := os.ReadFile(st.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	slaves, err := DecodeRaw(data)
+	if err != nil {
+		return nil, st.yamlError(err)
+	}
+	var out []string
+	for _, s := range slaves {
+		if err := s.Normalize(st.Network); err != nil {
+			out = append(out, err.Error())
+		}
+	}
+	return out, nil
 }

@@ -71,6 +71,9 @@ func runInit(o *InitOptions) error {
 		}
 		return err
 	}
+	if err := checkRegistryFits(cfg); err != nil {
+		return err
+	}
 	w := f.Writer(cfg)
 	_, statErr := os.Stat(cfg.File)
 	exists := statErr == nil
@@ -150,4 +153,20 @@ func settingValue(s config.Setting) any {
 		}
 	}
 	return s.Value
+}
+
+// checkRegistryFits refuses a master or subnet the registered slaves do not
+// fit: the registry would load nowhere afterwards.
+func checkRegistryFits(cfg *config.Config) error {
+	misfits, err := Store(cfg).Misfits()
+	if err != nil || len(misfits) == 0 {
+		return err
+	}
+	n, more := len(misfits), ""
+	if n > 5 {
+		more = fmt.Sprintf(" and %d more", n-5)
+		misfits = misfits[:5]
+	}
+	return fmt.Errorf("refusing master %s, subnet %s: %d registered slave(s) would no longer be valid: %s%s; remove them first (diskless slave rm) or choose a subnet that holds them",
+		cfg.Master, cfg.Subnet, n, strings.Join(misfits, "; "), more)
 }

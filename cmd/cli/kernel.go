@@ -561,11 +561,14 @@ func runKernelGC(f *Factory, o *KernelGCOptions) error {
 		return err
 	}
 	st := Store(cfg)
-	lock, err := fsutil.LockFile(st.Path + ".lock")
-	if err != nil {
-		return err
+	w := f.Writer(cfg)
+	if !f.DryRun { // a dry run writes nothing, not even the lock file
+		lock, err := w.Lock(st.Path + ".lock")
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
 	}
-	defer lock.Unlock()
 	reg, err := st.Load()
 	if err != nil {
 		return err
@@ -604,7 +607,7 @@ func runKernelGC(f *Factory, o *KernelGCOptions) error {
 			fmt.Fprintf(f.IO.Out, "would remove %s\n", displayPath(cfg, ks.Path(m.Version, "")))
 			continue
 		}
-		if err := ks.Remove(m.Version); err != nil {
+		if err := ks.Remove(w, m.Version); err != nil {
 			return err
 		}
 	}

@@ -90,7 +90,7 @@ func writeBootConfigs(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry)
 		}
 	}
 	for _, dir := range generatedDirs {
-		entries, err := os.ReadDir(filepath.Join(root, dir))
+		entries, err := w.ReadDir(filepath.Join(root, dir))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
@@ -100,13 +100,13 @@ func writeBootConfigs(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry)
 				continue
 			}
 			p := filepath.Join(root, dir, e.Name())
-			data, err := os.ReadFile(p)
+			data, err := w.ReadFile(p)
 			if err != nil || !bytes.Contains(data, []byte(netboot.Header)) {
 				continue // not ours: an admin's file stays
 			}
 			if w.DryRun {
 				fmt.Fprintf(w.Out, "remove %s\n", filepath.Join(cfg.TFTPRoot, name))
-			} else if err := os.Remove(p); err != nil {
+			} else if err := w.Remove(p); err != nil {
 				return nil, err
 			}
 			changes = append(changes, "removed "+filepath.Join(cfg.TFTPRoot, name))

@@ -84,6 +84,12 @@ conf.d/net or diskless's own files), the guide's mount stubs, dev/console and
 dev/null, etc/hostname and etc/conf.d/hostname, etc/conf.d/net with
 config_<iface>="noop", etc/fstab, and the runlevel links of the profile.
 
+The master's secrets stay on the master (the slave root is NFS-exported to
+the slave's address): each slave gets SSH host keys and a machine-id of its
+own (rootfs.ssh_host_keys: per-slave, or one cluster set), shadow and gshadow
+with every password hash locked (rootfs.password_hashes), and nothing listed
+in rootfs.etc_exclude (TLS, VPN and Kerberos keys by default).
+
 Re-running changes nothing and says "unchanged". A file diskless wrote and you
 edited since is kept ("kept (edited by hand)") unless --force. Creating device
 nodes needs root: when not permitted, scaffold says so, records it for
@@ -471,6 +477,7 @@ func checkPurge(cfg *config.Config, ip netip.Addr) error {
 // purgeRoots deletes removed slaves' roots and rootfs state, never following
 // a symlink and never outside <diskless_dir>/<ip>.
 func purgeRoots(f *Factory, cfg *config.Config, removed []slave.Slave) error {
+	w := f.Writer(cfg)
 	for _, s := range removed {
 		dir := cfg.SlaveDir(s.IP)
 		state := cfg.StatePath("rootfs", s.IP.String()+".json")
@@ -481,12 +488,12 @@ func purgeRoots(f *Factory, cfg *config.Config, removed []slave.Slave) error {
 		if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 			fmt.Fprintf(f.IO.Out, "no root filesystem at %s\n", showPath(cfg, dir))
 		} else {
-			if err := rootfs.Purge(cfg.On(cfg.DisklessDir), dir, s.IP.String()); err != nil {
+			if err := rootfs.Purge(w, cfg.On(cfg.DisklessDir), dir, s.IP.String()); err != nil {
 				return err
 			}
 			fmt.Fprintf(f.IO.Out, "purged %s\n", showPath(cfg, dir))
 		}
-		if err := os.Remove(state); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := w.Remove(state); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
 	}
