@@ -138,13 +138,25 @@ func (r *Renderer) IPXE(s *slave.Slave) []byte {
 		return []byte(b.String())
 	}
 	base := r.httpBase()
-	fmt.Fprintf(&b, "kernel %s/%s %s\n", base, KernelPath(v), r.KernelArgs(s))
-	if r.hasInitrd(v) {
-		fmt.Fprintf(&b, "initrd %s/%s\n", base, InitrdPath(v))
+	if !r.hasInitrd(v) {
+		fmt.Fprintf(&b, "kernel %s/%s %s\n", base, KernelPath(v), r.KernelArgs(s))
+		b.WriteString("boot\n")
+		return []byte(b.String())
 	}
+	// The initrd is named and the kernel told that name: iPXE's EFI builds
+	// before 2023 hand an initrd to the kernel's EFI stub only as a file of
+	// their virtual file system, which the stub opens when initrd=<name> is
+	// on its command line; newer builds also offer it through LoadFile2,
+	// which the stub prefers. A BIOS kernel ignores the argument (pxelinux
+	// passes the same one).
+	fmt.Fprintf(&b, "kernel %s/%s initrd=%s %s\n", base, KernelPath(v), IPXEInitrdName, r.KernelArgs(s))
+	fmt.Fprintf(&b, "initrd --name %s %s/%s\n", IPXEInitrdName, base, InitrdPath(v))
 	b.WriteString("boot\n")
 	return []byte(b.String())
 }
+
+// IPXEInitrdName is the name iPXE gives the initrd it downloads.
+const IPXEInitrdName = "initrd.img"
 
 // IPXEDefault chains to the per-MAC script; an unknown MAC falls back to
 // the next boot device.

@@ -60,6 +60,7 @@ func TestBoot(t *testing.T) {
 		{Name: "bios", FW: bios, IP: "10.99.0.21", MAC: "52:54:00:99:00:21", Hostname: "e2e-bios"},
 		{Name: "bios-ipxe", FW: bios, IPXE: true, IP: "10.99.0.23", MAC: "52:54:00:99:00:23", Hostname: "e2e-ipxe"},
 		{Name: "uefi", FW: uefi, IP: "10.99.0.22", MAC: "52:54:00:99:00:22", Hostname: "e2e-uefi"},
+		{Name: "uefi-ipxe", FW: uefiIPXE, IPXE: true, IP: "10.99.0.24", MAC: "52:54:00:99:00:24", Hostname: "e2e-uefi-ipxe"},
 	}
 	m := startMaster(t, l, ev, k, slaves)
 	for _, s := range slaves {

@@ -27,6 +27,9 @@ type firmware string
 const (
 	bios firmware = "bios" // SeaBIOS + the iPXE option ROM of ipxe-qemu
 	uefi firmware = "uefi" // OVMF and its own PXE (option 93 = 7)
+	// uefiIPXE is OVMF with QEMU's default NIC ROM left in: ipxe-qemu's
+	// iPXE EFI driver, as libvirt sets up a UEFI guest.
+	uefiIPXE firmware = "uefi-ipxe"
 )
 
 // lab is the test's network: a namespace with a bridge holding the master's
@@ -271,18 +274,20 @@ func bootVM(t *testing.T, l *lab, ev *events, fw firmware, mac string) *vmResult
 	case bios:
 		testenv.RequireFile(t, "/usr/lib/ipxe/qemu/efi-virtio.rom", "ipxe-qemu")
 		args = append(args, "-device", nic)
-	case uefi:
+	case uefi, uefiIPXE:
 		code := "/usr/share/OVMF/OVMF_CODE_4M.fd"
 		testenv.RequireFile(t, code, "ovmf")
 		vars := filepath.Join(dir, "OVMF_VARS.fd")
 		if err := copyFile("/usr/share/OVMF/OVMF_VARS_4M.fd", vars, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		// romfile= (none): OVMF's own virtio-net driver and PXE, not iPXE.
 		args = append(args,
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
-			"-drive", "if=pflash,format=raw,unit=1,file="+vars,
-			"-device", nic+",romfile=")
+			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+		if fw == uefi {
+			nic += ",romfile=" // none: OVMF's own virtio-net driver and PXE, not iPXE
+		}
+		args = append(args, "-device", nic)
 	}
 	logPath := filepath.Join(dir, "serial.log")
 	logFile, err := os.Create(logPath)
