@@ -182,8 +182,18 @@ func (r *Renderer) GRUB(s *slave.Slave) []byte {
 	return []byte(b.String())
 }
 
-// GRUBDefault hands an unregistered machine back to the firmware.
-func GRUBDefault() []byte { return []byte("# unregistered machine. " + Header + "\nexit\n") }
+// GRUBDefault is grub/grub.cfg, the file Debian's grubnetx64 reads (its
+// prefix is /grub on the TFTP server; it does not search per-MAC names
+// itself): it hands over to the booting machine's own config, and an
+// unregistered machine back to the firmware.
+func GRUBDefault() []byte {
+	return []byte("# " + Header + "\n" +
+		"if [ -n \"$net_default_mac\" ]; then\n" +
+		"  configfile \"$prefix/grub.cfg-01-$net_default_mac\"\n" +
+		"fi\n" +
+		"echo \"unregistered machine: no grub.cfg-01-$net_default_mac\"\n" +
+		"exit\n")
+}
 
 // Names of the generated files, relative to the TFTP root.
 func PXELinuxName(s *slave.Slave) string   { return "pxelinux.cfg/01-" + MACDashes(s.MAC) }
@@ -336,7 +346,7 @@ func (r *Renderer) Classify(name string) FileKind {
 		return FileInitrd
 	case name == r.Cfg.Boot.Loader || name == r.Cfg.Boot.EFILoader,
 		base == "pxelinux.0", base == "lpxelinux.0", base == "syslinux.efi",
-		base == "undionly.kpxe", base == "ipxe.efi", base == "snponly.efi":
+		base == IPXEBIOSLoader, base == "ipxe.efi", base == IPXEUEFILoader, base == ShimLoader, base == GRUBLoader:
 		return FileLoader
 	}
 	return FileOther

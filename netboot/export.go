@@ -15,19 +15,46 @@ type Loader struct {
 	Name    string // name in the TFTP root
 	Path    string // Debian path on the master
 	Package string // Debian package providing it
+	For     Path   // the boot path that hands it out
 }
 
-// Loaders are what PXE BIOS (pxelinux) and UEFI x86-64 (syslinux.efi) need
-// for the configs diskless renders (no menus: ldlinux alone suffices; libutil
-// and libcom32 come along for admins who add a menu).
+// Loaders are what each boot path hands out. syslinux: pxelinux (BIOS) and
+// syslinux.efi (UEFI x86-64) with ldlinux (no menus: ldlinux alone
+// suffices; libutil and libcom32 come along for admins who add a menu).
+// ipxe: iPXE for plain PXE ROMs and UEFI HTTP Boot. grub: the chain Secure
+// Boot firmware accepts, signed by Microsoft (shim) and Debian (GRUB;
+// MokManager for shim's key management).
 var Loaders = []Loader{
-	{"pxelinux.0", "/usr/lib/PXELINUX/pxelinux.0", "pxelinux"},
-	{"lpxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0", "pxelinux"},
-	{"ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32", "syslinux-common"},
-	{"libutil.c32", "/usr/lib/syslinux/modules/bios/libutil.c32", "syslinux-common"},
-	{"libcom32.c32", "/usr/lib/syslinux/modules/bios/libcom32.c32", "syslinux-common"},
-	{"syslinux.efi", "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi", "syslinux-efi"},
-	{"ldlinux.e64", "/usr/lib/syslinux/modules/efi64/ldlinux.e64", "syslinux-common"},
+	{"pxelinux.0", "/usr/lib/PXELINUX/pxelinux.0", "pxelinux", PathSyslinux},
+	{"lpxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0", "pxelinux", PathSyslinux},
+	{"ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32", "syslinux-common", PathSyslinux},
+	{"libutil.c32", "/usr/lib/syslinux/modules/bios/libutil.c32", "syslinux-common", PathSyslinux},
+	{"libcom32.c32", "/usr/lib/syslinux/modules/bios/libcom32.c32", "syslinux-common", PathSyslinux},
+	{"syslinux.efi", "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi", "syslinux-efi", PathSyslinux},
+	{"ldlinux.e64", "/usr/lib/syslinux/modules/efi64/ldlinux.e64", "syslinux-common", PathSyslinux},
+	{IPXEBIOSLoader, "/usr/lib/ipxe/undionly.kpxe", "ipxe", PathIPXE},
+	{IPXEUEFILoader, "/usr/lib/ipxe/snponly.efi", "ipxe", PathIPXE},
+	{ShimLoader, "/usr/lib/shim/shimx64.efi.signed", "shim-signed", PathGRUB},
+	{GRUBLoader, "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "grub-efi-amd64-signed", PathGRUB},
+	{"mmx64.efi", "/usr/lib/shim/mmx64.efi.signed", "shim-helpers-amd64-signed", PathGRUB},
+}
+
+// PathsInUse are the boot paths the configuration sends a PXE ROM down
+// (BIOS and UEFI x86-64) and those slaves are pinned to. UEFI HTTP Boot is
+// not counted: the configuration cannot tell whether any machine uses it.
+func PathsInUse(cfg *config.Config, reg *slave.Registry) map[Path]bool {
+	use := map[Path]bool{DefaultPath(cfg, ClientPXEBIOS): true, DefaultPath(cfg, ClientPXEUEFI64): true}
+	if !cfg.Boot.IPXEScript {
+		use[PathSyslinux] = true // iPXE ROMs get pxelinux.0 / syslinux.efi
+	}
+	if reg != nil {
+		for i := range reg.Slaves {
+			if p := reg.Slaves[i].Boot; p != "" {
+				use[Path(p)] = true
+			}
+		}
+	}
+	return use
 }
 
 func netmask(p netip.Prefix) netip.Addr {
