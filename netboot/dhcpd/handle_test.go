@@ -97,18 +97,18 @@ func answer(t testing.TB, s *Server, req *dhcpv4.DHCPv4, in inbound) (*dhcpv4.DH
 }
 
 var (
-	pxeBIOS  = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)), dhcpv4.WithGeneric(dhcpv4.OptionClientMachineIdentifier, append([]byte{0}, bytes.Repeat([]byte{0xab}, 16)...))}
-	pxeUEFI  = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64))}
-	pxeBC    = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00009:UNDI:003016")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_BC))}
-	ipxe     = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)), dhcpv4.WithGeneric(dhcpv4.OptionUserClassInformation, []byte("iPXE"))}
-	ether    = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Etherboot-5.4"))}
-	vcOnly   = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016"))}
+	pxeBIOS = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)), dhcpv4.WithGeneric(dhcpv4.OptionClientMachineIdentifier, append([]byte{0}, bytes.Repeat([]byte{0xab}, 16)...))}
+	pxeUEFI = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64))}
+	pxeBC   = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00009:UNDI:003016")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_BC))}
+	ipxe    = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)), dhcpv4.WithGeneric(dhcpv4.OptionUserClassInformation, []byte("iPXE"))}
+	ether   = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Etherboot-5.4"))}
+	vcOnly  = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016"))}
 	// ipxeEFI is iPXE's x86-64 EFI build (snponly.efi, or QEMU's EFI ROM).
 	ipxeEFI = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003010")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)), dhcpv4.WithGeneric(dhcpv4.OptionUserClassInformation, []byte("iPXE"))}
 	// httpUEFI is UEFI HTTP Boot as OVMF's HttpBootDxe asks (UEFI 2.10, 24.7.2).
 	httpUEFI = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("HTTPClient:Arch:00016:UNDI:003001")), dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 16})}
 	// ia32 is a 32-bit UEFI PXE client (option 93 = 6).
-	ia32 = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00006:UNDI:003016")), dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 6})}
+	ia32     = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00006:UNDI:003016")), dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 6})}
 	plain    = []dhcpv4.Modifier{}
 	wantFile = dhcpv4.WithRequestedOptions(dhcpv4.OptionBootfileName)
 )
@@ -122,9 +122,9 @@ func TestClassify(t *testing.T) {
 		"ipxe": {ipxe, netboot.ClientIPXE}, "etherboot": {ether, netboot.ClientEtherboot}, "vendor-class-only": {vcOnly, netboot.ClientPXEUEFI64},
 		"plain": {plain, netboot.ClientUnknown}, "ipxe-efi": {ipxeEFI, netboot.ClientIPXEUEFI64},
 		"http-boot": {httpUEFI, netboot.ClientHTTPUEFI64}, "ia32-uefi": {ia32, netboot.ClientUnsupported},
-		"http-vendor-class-only": {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("HTTPClient:Arch:00016:UNDI:003001"))}, netboot.ClientHTTPUEFI64},
+		"http-vendor-class-only":  {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("HTTPClient:Arch:00016:UNDI:003001"))}, netboot.ClientHTTPUEFI64},
 		"arm64-vendor-class-only": {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00011:UNDI:003016"))}, netboot.ClientUnsupported},
-		"garbled-arch": {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:9x:"))}, netboot.ClientPXEBIOS},
+		"garbled-arch":            {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:9x:"))}, netboot.ClientPXEBIOS},
 	} {
 		if got, _ := Classify(request(t, dhcpv4.MessageTypeDiscover, macA, tc.mods...)); got != tc.want {
 			t.Errorf("%s: Classify = %s, want %s", name, got, tc.want)
