@@ -69,8 +69,12 @@ func startMaster(t *testing.T, l *lab, ev *events, k *debKernel, slaves []slaveS
 		"--initrd", initrd, "--version", k.Version)
 
 	for _, s := range slaves {
-		c.run(t, "slave", "add", s.IP, "--mac", s.MAC, "--hostname", s.Hostname,
-			"--kernel", k.Version, "--kernel-args", slaveKernelArgs)
+		args := []string{"slave", "add", s.IP, "--mac", s.MAC, "--hostname", s.Hostname,
+			"--kernel", k.Version, "--kernel-args", slaveKernelArgs}
+		if s.Boot != "" {
+			args = append(args, "--boot", s.Boot)
+		}
+		c.run(t, args...)
 	}
 	c.run(t, "rootfs", "scaffold", "--all")
 	c.run(t, "rootfs", "sync", "--all")
@@ -87,14 +91,12 @@ func startMaster(t *testing.T, l *lab, ev *events, k *debKernel, slaves []slaveS
 }
 
 // startBootService starts the DHCP/TFTP/HTTP side for one boot, until the
-// (sub)test ends: `diskless serve`, told whether iPXE clients get their iPXE
-// script (boot.ipxe_script, through its environment variable).
-func (m *master) startBootService(t *testing.T, ev *events, ipxeScript bool) {
+// (sub)test ends: `diskless serve`, its log in <lab>/serve-<name>.log.
+func (m *master) startBootService(t *testing.T, ev *events, name string) {
 	t.Helper()
 	c := m.cli
 	cmd := exec.Command("ip", "netns", "exec", c.lab.ns.Name, c.bin, "--root", c.root, "serve", "--interface", c.lab.bridge)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("DISKLESS_BOOT_IPXE_SCRIPT=%t", ipxeScript))
-	startDaemonCmd(t, c.lab, ev, "serve", cmd)
+	startDaemonCmd(t, c.lab, ev, "serve-"+name, cmd)
 	waitTCP(t, c.lab, "127.0.0.1:4080", 30*time.Second)
 }
 
@@ -145,7 +147,7 @@ func (m *master) checkStatus(t *testing.T, s slaveSpec, r *vmResult) error {
 	t.Logf("$ diskless status %s\n%s", s.IP, table)
 	var missing []string
 	for _, name := range serveStages {
-		if s.IPXE && name == "loader-fetched" {
+		if s.NoLoader && name == "loader-fetched" {
 			continue // iPXE's script over HTTP is its config: no loader
 		}
 		at, ok := stages[name]

@@ -30,6 +30,12 @@ const (
 	// uefiIPXE is OVMF with QEMU's default NIC ROM left in: ipxe-qemu's
 	// iPXE EFI driver, as libvirt sets up a UEFI guest.
 	uefiIPXE firmware = "uefi-ipxe"
+	// uefiSecure is OVMF's Secure Boot build with Microsoft's keys enrolled
+	// (Secure Boot on), SMM on q35, and its own PXE.
+	uefiSecure firmware = "uefi-secureboot"
+	// uefiHTTP is OVMF with its PXE switched off (fw_cfg), so it tries UEFI
+	// HTTP Boot (HttpBootDxe) next.
+	uefiHTTP firmware = "uefi-http"
 )
 
 // lab is the test's network: a namespace with a bridge holding the master's
@@ -264,8 +270,14 @@ func bootVM(t *testing.T, l *lab, ev *events, fw firmware, mac string) *vmResult
 	dir := logDir(t)
 	tap := l.tap(t)
 	nic := fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,bootindex=1", mac)
+	machine := "q35"
+	if fw == uefiSecure {
+		// The Secure Boot build keeps its variables in SMM: q35 with SMM,
+		// the flash writable only from SMM.
+		machine = "q35,smm=on"
+	}
 	args := []string{
-		"-machine", "q35", "-accel", accel(), "-m", "512", "-smp", "1",
+		"-machine", machine, "-accel", accel(), "-m", "512", "-smp", "1",
 		"-nographic", "-monitor", "none", "-serial", "stdio", "-no-reboot",
 		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
 		"-boot", "n",
@@ -274,18 +286,27 @@ func bootVM(t *testing.T, l *lab, ev *events, fw firmware, mac string) *vmResult
 	case bios:
 		testenv.RequireFile(t, "/usr/lib/ipxe/qemu/efi-virtio.rom", "ipxe-qemu")
 		args = append(args, "-device", nic)
-	case uefi, uefiIPXE:
-		code := "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	default: // OVMF
+		code, varsTemplate := "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"
+		if fw == uefiSecure {
+			code, varsTemplate = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+			args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on")
+		}
 		testenv.RequireFile(t, code, "ovmf")
 		vars := filepath.Join(dir, "OVMF_VARS.fd")
-		if err := copyFile("/usr/share/OVMF/OVMF_VARS_4M.fd", vars, 0o644); err != nil {
+		if err := copyFile(varsTemplate, vars, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		args = append(args,
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
-		if fw == uefi {
-			nic += ",romfile=" // none: OVMF's own virtio-net driver and PXE, not iPXE
+		if fw == uefiHTTP {
+			args = append(args,
+				"-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no",
+				"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no")
+		}
+		if fw != uefiIPXE {
+			nic += ",romfile=" // none: OVMF's own virtio-net driver, PXE and HTTP Boot, not iPXE
 		}
 		args = append(args, "-device", nic)
 	}
