@@ -47,14 +47,23 @@ func PathsInUse(cfg *config.Config, reg *slave.Registry) map[Path]bool {
 	if !cfg.Boot.IPXEScript {
 		use[PathSyslinux] = true // iPXE ROMs get pxelinux.0 / syslinux.efi
 	}
+	for p := range PinnedPaths(reg) {
+		use[p] = true
+	}
+	return use
+}
+
+// PinnedPaths are the boot paths slaves are pinned to (slave --boot).
+func PinnedPaths(reg *slave.Registry) map[Path]bool {
+	pins := map[Path]bool{}
 	if reg != nil {
 		for i := range reg.Slaves {
 			if p := reg.Slaves[i].Boot; p != "" {
-				use[Path(p)] = true
+				pins[Path(p)] = true
 			}
 		}
 	}
-	return use
+	return pins
 }
 
 func netmask(p netip.Prefix) netip.Addr {
