@@ -120,7 +120,16 @@ func Choose(cfg *config.Config, sl *slave.Slave, kind ClientKind) Answer {
 		return Answer{File: KernelPath(v)}
 	}
 	p, note := PathFor(cfg, sl, kind)
-	a := Answer{Path: p, Note: note, HTTPClient: kind == ClientHTTPUEFI64}
+	a := answer(cfg, sl, kind, p)
+	if a.Note == "" {
+		a.Note = note
+	}
+	return a
+}
+
+// answer is what path p hands a firmware of the given kind.
+func answer(cfg *config.Config, sl *slave.Slave, kind ClientKind, p Path) Answer {
+	a := Answer{Path: p, HTTPClient: kind == ClientHTTPUEFI64}
 	switch {
 	case p == PathIPXE && kind.IsIPXE():
 		name := "ipxe/boot.ipxe" // the generic script for unregistered clients

@@ -131,14 +131,19 @@ func requireBootPackages(t *testing.T) {
 		testenv.RequireCmd(t, prog, pkg)
 	}
 	for file, pkg := range map[string]string{
-		"/bin/busybox":                                    "busybox-static",
-		"/usr/lib/ipxe/qemu/efi-virtio.rom":               "ipxe-qemu",
-		"/usr/share/OVMF/OVMF_CODE_4M.fd":                 "ovmf",
-		"/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so": "nfs-ganesha-vfs",
-		"/usr/lib/PXELINUX/pxelinux.0":                    "pxelinux",
-		"/usr/lib/syslinux/modules/bios/ldlinux.c32":      "syslinux-common",
-		"/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi":        "syslinux-efi",
-		"/usr/lib/syslinux/modules/efi64/ldlinux.e64":     "syslinux-efi",
+		"/bin/busybox":                                          "busybox-static",
+		"/usr/lib/ipxe/qemu/efi-virtio.rom":                     "ipxe-qemu",
+		"/usr/share/OVMF/OVMF_CODE_4M.fd":                       "ovmf",
+		"/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so":       "nfs-ganesha-vfs",
+		"/usr/lib/PXELINUX/pxelinux.0":                          "pxelinux",
+		"/usr/lib/syslinux/modules/bios/ldlinux.c32":            "syslinux-common",
+		"/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi":              "syslinux-efi",
+		"/usr/lib/syslinux/modules/efi64/ldlinux.e64":           "syslinux-efi",
+		"/usr/lib/ipxe/snponly.efi":                             "ipxe",
+		"/usr/share/OVMF/OVMF_CODE_4M.secboot.fd":               "ovmf",
+		"/usr/lib/shim/shimx64.efi.signed":                      "shim-signed",
+		"/usr/lib/shim/mmx64.efi.signed":                        "shim-helpers-amd64-signed",
+		"/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed": "grub-efi-amd64-signed",
 	} {
 		testenv.RequireFile(t, file, pkg)
 	}
