@@ -184,14 +184,16 @@ func (r *Renderer) GRUB(s *slave.Slave) []byte {
 
 // GRUBDefault is grub/grub.cfg, the file Debian's grubnetx64 reads (its
 // prefix is /grub on the TFTP server; it does not search per-MAC names
-// itself): it hands over to the booting machine's own config, and an
-// unregistered machine back to the firmware.
+// itself): it hands over to the booting machine's own grub.cfg-01-<mac>,
+// spelled with dashes as `netboot config` writes it for other TFTP
+// servers, and hands an unregistered machine back to the firmware.
 func GRUBDefault() []byte {
 	return []byte("# " + Header + "\n" +
-		"if [ -n \"$net_default_mac\" ]; then\n" +
-		"  configfile \"$prefix/grub.cfg-01-$net_default_mac\"\n" +
+		"if regexp --set=1:m1 --set=2:m2 --set=3:m3 --set=4:m4 --set=5:m5 --set=6:m6 " +
+		"'^(..):(..):(..):(..):(..):(..)$' \"$net_default_mac\"; then\n" +
+		"  configfile \"$prefix/grub.cfg-01-$m1-$m2-$m3-$m4-$m5-$m6\"\n" +
 		"fi\n" +
-		"echo \"unregistered machine: no grub.cfg-01-$net_default_mac\"\n" +
+		"echo \"unregistered machine ($net_default_mac): no grub config\"\n" +
 		"exit\n")
 }
 

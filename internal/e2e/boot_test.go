@@ -121,7 +121,7 @@ func macDashes(mac string) string { return strings.ReplaceAll(strings.ToLower(ma
 
 // requireBootPackages skips (fails in CI) up front when something the boot
 // needs is missing, rather than after minutes of setup.
-func requireBootPackages(t *testing.T) {
+func requireBootPackages(t testing.TB) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	for prog, pkg := range map[string]string{

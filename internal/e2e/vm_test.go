@@ -49,7 +49,7 @@ type lab struct {
 	taps   int
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	t.Helper()
 	testenv.RequireRoot(t)
 	l := &lab{ns: testenv.NewNetNS(t), dir: logDir(t), bridge: "dlbr0", master: "10.99.0.1", prefix: 24}
@@ -60,7 +60,7 @@ func newLab(t *testing.T) *lab {
 }
 
 // tap adds a tap device on the bridge for one VM.
-func (l *lab) tap(t *testing.T) string {
+func (l *lab) tap(t testing.TB) string {
 	t.Helper()
 	l.taps++
 	name := fmt.Sprintf("dltap%d", l.taps)
@@ -131,6 +131,16 @@ func (e *events) Since(t0 time.Time) []event {
 		}
 	}
 	return out
+}
+
+// saw says whether source printed a line containing text at or after t0.
+func (e *events) saw(t0 time.Time, source, text string) bool {
+	for _, ev := range e.Since(t0) {
+		if ev.Source == source && strings.Contains(ev.Line, text) {
+			return true
+		}
+	}
+	return false
 }
 
 // stage is one step of a network boot, recognised in the serial console or
@@ -241,7 +251,7 @@ func (r *vmResult) Tail(n int) string {
 
 // logDir is where a VM's files go: DISKLESS_E2E_LOGS/<test> when set (kept
 // for reading after the run), else a temporary directory.
-func logDir(t *testing.T) string {
+func logDir(t testing.TB) string {
 	base := os.Getenv("DISKLESS_E2E_LOGS")
 	if base == "" {
 		return t.TempDir()
@@ -264,7 +274,7 @@ func accel() string {
 
 // bootVM network-boots one VM on a tap of the lab until it powers off, the
 // boot fails visibly, or bootTimeout passes.
-func bootVM(t *testing.T, l *lab, ev *events, fw firmware, mac string) *vmResult {
+func bootVM(t testing.TB, l *lab, ev *events, fw firmware, mac string) *vmResult {
 	t.Helper()
 	qemu := testenv.RequireCmd(t, "qemu-system-x86_64", "qemu-system-x86")
 	dir := logDir(t)
