@@ -438,6 +438,45 @@ func TestTrackerStages(t *testing.T) {
 	}
 }
 
+// iPXE chained from a PXE ROM (undionly.kpxe, snponly.efi just fetched)
+// continues that boot; an iPXE ROM asking afresh starts a new one.
+func TestTrackerChainedIPXE(t *testing.T) {
+	s := newTestServer(t, map[string]string{"DISKLESS_BOOT_CHAIN_IPXE": "true"}, testRegistry(), nil)
+	ip := netip.MustParseAddr("10.5.0.21")
+	answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, pxeUEFI...), local)
+	s.tracker.Record(ip, macA, netboot.StageLoaderFetched)
+	answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, ipxeEFI...), local)
+	st := s.tracker.Snapshot()[0]
+	if _, ok := st.Stages["loader-fetched"]; !ok || st.Stage != netboot.StageLoaderFetched {
+		t.Fatalf("chained iPXE's DHCP reset the boot: %s %v", st.Stage, st.Stages)
+	}
+	s.tracker.Record(ip, macA, netboot.StageInitrdFetched)
+	answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, ipxeEFI...), local)
+	if st := s.tracker.Snapshot()[0]; st.Stage != netboot.StageDHCPOffered || len(st.Stages) != 1 {
+		t.Fatalf("an iPXE ROM's DISCOVER after a finished boot did not start a new one: %s %v", st.Stage, st.Stages)
+	}
+}
+
+// A firmware without a loader is logged once per MAC, and a pinned path
+// that cannot boot the firmware says so.
+func TestNoLoaderLogged(t *testing.T) {
+	var log bytes.Buffer
+	reg := testRegistry()
+	reg.Slaves[0].Boot = "grub"
+	s := newTestServer(t, nil, reg, &log)
+	for range 3 {
+		answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macB, ia32...), local)
+		answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, pxeBIOS...), local)
+	}
+	out := log.String()
+	if n := strings.Count(out, "IA32 UEFI (option 93 = 6): no boot loader for this firmware"); n != 1 {
+		t.Errorf("IA32 UEFI logged %d times, want once:\n%s", n, out)
+	}
+	if n := strings.Count(out, "boot path grub cannot boot pxe-bios firmware; syslinux instead"); n != 1 {
+		t.Errorf("the grub pin on BIOS logged %d times, want once:\n%s", n, out)
+	}
+}
+
 func TestBootServerPartitioning(t *testing.T) {
 	reg := testRegistry()
 	reg.Slaves[0].BootServer = "s2" // another boot server's slave
