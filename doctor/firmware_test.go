@@ -2,25 +2,14 @@ package doctor
 
 import (
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/slave"
 )
 
 func TestCheckFirmware(t *testing.T) {
-	root := t.TempDir()
-	mk := func(rel string) {
-		p := filepath.Join(root, rel)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, []byte("x"), 0o644)
-	}
-	mk("srv/tftp/shimx64.efi")
-	mk("srv/tftp/kernels/6.1.0-1/vmlinuz") // no EFI stub, no signature
-	cfg := &config.Config{Root: root, TFTPRoot: "/srv/tftp", DisklessDir: "/diskless"}
+	cfg := tftpTree(t, "shimx64.efi", "kernels/6.1.0-1/vmlinuz") // a kernel with no EFI stub, no signature
 	cfg.Boot.Loader, cfg.Boot.EFILoader, cfg.Boot.IPXEScript = "pxelinux.0", "syslinux.efi", true
 	cfg.Boot.SecureBoot = true
 	cfg.Serve.HTTPPort = 4080

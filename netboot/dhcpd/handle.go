@@ -279,18 +279,21 @@ func (s *Server) unsupported(mac string, arch int, via string) {
 // noteOnce logs a warning about a client once per MAC (bounded like the
 // unknown-client log).
 func (s *Server) noteOnce(mac, msg string, attrs ...any) {
+	if s.firstTime("note " + mac + " " + msg) {
+		s.log.Warn(mac+": "+msg, append([]any{"mac", mac}, attrs...)...)
+	}
+}
+
+// firstTime remembers key and says whether it is new; once the memory is
+// full nothing is new (nothing more is logged).
+func (s *Server) firstTime(key string) bool {
 	s.unknownMu.Lock()
-	key := "note " + mac + " " + msg
-	_, seen := s.unknownSeen[key]
-	full := len(s.unknownSeen) >= maxUnknownLogged
-	if !seen && !full {
-		s.unknownSeen[key] = struct{}{}
+	defer s.unknownMu.Unlock()
+	if _, seen := s.unknownSeen[key]; seen || len(s.unknownSeen) >= maxUnknownLogged {
+		return false
 	}
-	s.unknownMu.Unlock()
-	if seen || full {
-		return
-	}
-	s.log.Warn(mac+": "+msg, append([]any{"mac", mac}, attrs...)...)
+	s.unknownSeen[key] = struct{}{}
+	return true
 }
 
 // mine is true unless the slave is assigned to another boot server: its
@@ -381,14 +384,7 @@ func (s *Server) takenIn(snap *netboot.Snapshot) func(netip.Addr) bool {
 
 // unknown logs an unregistered MAC once, with the command that registers it.
 func (s *Server) unknown(mac, via string, sn netip.Prefix, snap *netboot.Snapshot) {
-	s.unknownMu.Lock()
-	_, seen := s.unknownSeen[mac]
-	full := len(s.unknownSeen) >= maxUnknownLogged
-	if !seen && !full {
-		s.unknownSeen[mac] = struct{}{}
-	}
-	s.unknownMu.Unlock()
-	if seen || full {
+	if !s.firstTime(mac) {
 		return
 	}
 	s.c.unknown.Add(1)
