@@ -117,8 +117,6 @@ func TestBoot(t *testing.T) {
 	}
 }
 
-func macDashes(mac string) string { return strings.ReplaceAll(strings.ToLower(mac), ":", "-") }
-
 // requireBootPackages skips (fails in CI) up front when something the boot
 // needs is missing, rather than after minutes of setup.
 func requireBootPackages(t testing.TB) {
