@@ -47,11 +47,14 @@ demo: build
 
 # Go micro-benchmarks, then (as root) the side-by-side run of cmd/bench:
 # diskless serve beside tftp-hpa, dnsmasq, atftpd and perfdhcp in network
-# namespaces. BENCH_FLAGS=-quick for a smoke run; see docs/performance.md.
+# namespaces, and the QEMU boot times per firmware and boot path beside
+# dnsmasq (BenchmarkBoot, 15-30 minutes; docs/firmware.md). BENCH_FLAGS=-quick
+# for a smoke run of cmd/bench; see docs/performance.md.
 BENCH_FLAGS ?=
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	@if [ "$$(id -u)" = 0 ]; then $(GO) run ./cmd/bench $(BENCH_FLAGS); \
+	@if [ "$$(id -u)" = 0 ]; then $(GO) run ./cmd/bench $(BENCH_FLAGS) && \
+	DISKLESS_BENCH_BOOT=1 $(GO) test -count=1 -run '^$$' -bench '^BenchmarkBoot$$' -benchtime 1x -timeout 90m -v ./internal/e2e/; \
 	else echo "bench: not root: skipping the side-by-side benchmarks (they need network namespaces): sudo make bench"; fi
 
 man:

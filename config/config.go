@@ -46,8 +46,10 @@ var Keys = []Key{
 	{"nfs.shared_var_log", false, "Also export a shared /var/log to the slaves."},
 	{"nfs.server", "", "Address slaves mount NFS from (empty: the master)."},
 	{"kernel.default", "", "Kernel version new slaves boot (see `diskless kernel list`)."},
-	{"boot.loader", "pxelinux.0", "Boot file for PXE BIOS clients."},
-	{"boot.efi_loader", "syslinux.efi", "Boot file for UEFI x86-64 clients."},
+	{"boot.loader", "pxelinux.0", "Boot file for PXE BIOS clients on the syslinux path."},
+	{"boot.efi_loader", "syslinux.efi", "Boot file for UEFI x86-64 PXE clients on the syslinux path."},
+	{"boot.chain_ipxe", false, "Hand plain PXE ROMs (BIOS, UEFI) and UEFI HTTP Boot iPXE itself (undionly.kpxe, snponly.efi from Debian's ipxe), which then gets its script, kernel and initrd over HTTP."},
+	{"boot.secure_boot", false, "Hand UEFI x86-64 clients the signed chain shimx64.efi -> grubx64.efi -> kernel (Debian's shim-signed, grub-efi-amd64-signed): needed when Secure Boot is on; works when it is off."},
 	{"boot.ipxe_script", true, "Hand iPXE clients (user class iPXE) their iPXE script over HTTP; false: boot.loader, as to any PXE BIOS client."},
 	{"boot.loader_dir", "", "Where `init` finds the boot loaders on the master (empty: Debian's syslinux/pxelinux paths)."},
 	{"boot.nfsroot_options", "vers=3,tcp", "Options appended to nfsroot= on the slaves' kernel command line."},
@@ -69,6 +71,7 @@ var Keys = []Key{
 	{"serve.tftp_port", 69, "TFTP server port."},
 	{"serve.http_addr", "", "Address the HTTP server binds (empty: all)."},
 	{"serve.http_port", 4080, "HTTP port: iPXE scripts, kernels, /status and /metrics (0: off)."},
+	{"serve.ipv6_ra", true, "Answer registered slaves' IPv6 router solicitations with an advertisement offering no prefix and no DHCPv6, so iPXE stops waiting ~13 s for IPv6 before it boots; false where the boot LAN has an IPv6 router."},
 	{"serve.proxy", false, "ProxyDHCP: answer boot requests only (on 67 and 4011), hand out no addresses."},
 	{"serve.server_id", "", "This boot server's name, e.g. s1: with several boot servers it answers only slaves whose boot_server is this name or its address (empty: all unassigned slaves)."},
 	{"serve.pool", "", "Optional dynamic pool for unregistered clients, e.g. 192.168.1.100-192.168.1.199 (empty: none)."},
@@ -106,7 +109,7 @@ type Config struct {
 	Kernel struct{ Default string }
 	Boot   struct {
 		Loader, EFILoader, LoaderDir, NFSRootOptions string
-		IPXEScript                                   bool
+		IPXEScript, ChainIPXE, SecureBoot            bool
 	}
 	StateDir  string
 	NFSServer netip.Addr
@@ -123,7 +126,7 @@ type Config struct {
 	Serve struct {
 		DHCPAddr, TFTPAddr, HTTPAddr netip.Addr
 		DHCPPort, TFTPPort, HTTPPort int
-		Proxy                        bool
+		Proxy, IPv6RA                bool
 		ServerID                     string // this boot server's name (slave.BootServer values)
 		Pool                         string
 		RelaySubnets                 []netip.Prefix
@@ -299,6 +302,8 @@ func (c *Config) decode() error {
 	c.Boot.Loader = v.GetString("boot.loader")
 	c.Boot.EFILoader = v.GetString("boot.efi_loader")
 	c.Boot.IPXEScript = v.GetBool("boot.ipxe_script")
+	c.Boot.ChainIPXE = v.GetBool("boot.chain_ipxe")
+	c.Boot.SecureBoot = v.GetBool("boot.secure_boot")
 	c.Boot.LoaderDir = v.GetString("boot.loader_dir")
 	c.Boot.NFSRootOptions = v.GetString("boot.nfsroot_options")
 	return c.decodeMore()

@@ -60,6 +60,7 @@ func (c *Config) decodeMore() error {
 	c.Serve.TFTPPort = port("serve.tftp_port")
 	c.Serve.HTTPPort = port("serve.http_port")
 	c.Serve.Proxy = v.GetBool("serve.proxy")
+	c.Serve.IPv6RA = v.GetBool("serve.ipv6_ra")
 	c.Serve.ServerID = strings.TrimSpace(v.GetString("serve.server_id"))
 	c.Serve.Pool = strings.TrimSpace(v.GetString("serve.pool"))
 	for _, s := range v.GetStringSlice("serve.relay_subnets") {

@@ -130,6 +130,9 @@ type InstallResult struct {
 	// (nil when it embeds none): installing still succeeds, but a kernel
 	// that cannot boot from NFS is worth a warning before slaves panic.
 	Check *Report `json:"check,omitempty"`
+	// SecureBoot is whether UEFI Secure Boot can start the image: signed,
+	// unsigned, or no EFI stub (x86 images only).
+	SecureBoot string `json:"secure_boot,omitempty"`
 }
 
 // Install publishes a kernel (and initrd) as a new immutable version. Files
@@ -167,6 +170,9 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 		m.InitrdSHA256, m.InitrdSize = sum(req.Initrd), int64(len(req.Initrd))
 	}
 	res := InstallResult{Meta: m, Directory: filepath.Join(s.Dir, v)}
+	if arch != "aarch64" {
+		res.SecureBoot = PESignature(req.Kernel).String()
+	}
 	c, err := imageConfig(req.Kernel, img)
 	if err != nil && req.Config != nil {
 		if c, err = ReadConfig(req.Config); err != nil {

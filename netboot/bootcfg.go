@@ -142,13 +142,25 @@ func (r *Renderer) IPXE(s *slave.Slave) []byte {
 		return []byte(b.String())
 	}
 	base := r.httpBase()
-	fmt.Fprintf(&b, "kernel %s/%s %s\n", base, KernelPath(v), strings.Join(words, " "))
-	if r.hasInitrd(v) {
-		fmt.Fprintf(&b, "initrd %s/%s\n", base, InitrdPath(v))
+	if !r.hasInitrd(v) {
+		fmt.Fprintf(&b, "kernel %s/%s %s\n", base, KernelPath(v), strings.Join(words, " "))
+		b.WriteString("boot\n")
+		return []byte(b.String())
 	}
+	// The initrd is named and the kernel told that name: iPXE's EFI builds
+	// before 2023 hand an initrd to the kernel's EFI stub only as a file of
+	// their virtual file system, which the stub opens when initrd=<name> is
+	// on its command line; newer builds also offer it through LoadFile2,
+	// which the stub prefers. A BIOS kernel ignores the argument (pxelinux
+	// passes the same one).
+	fmt.Fprintf(&b, "kernel %s/%s initrd=%s %s\n", base, KernelPath(v), IPXEInitrdName, strings.Join(words, " "))
+	fmt.Fprintf(&b, "initrd --name %s %s/%s\n", IPXEInitrdName, base, InitrdPath(v))
 	b.WriteString("boot\n")
 	return []byte(b.String())
 }
+
+// IPXEInitrdName is the name iPXE gives the initrd it downloads.
+const IPXEInitrdName = "initrd.img"
 
 // IPXEDefault chains to the per-MAC script; an unknown MAC falls back to
 // the next boot device.
@@ -179,8 +191,20 @@ func (r *Renderer) GRUB(s *slave.Slave) []byte {
 	return []byte(b.String())
 }
 
-// GRUBDefault hands an unregistered machine back to the firmware.
-func GRUBDefault() []byte { return []byte("# unregistered machine. " + Header + "\nexit\n") }
+// GRUBDefault is grub/grub.cfg, the file Debian's grubnetx64 reads (its
+// prefix is /grub on the TFTP server; it does not search per-MAC names
+// itself): it hands over to the booting machine's own grub.cfg-01-<mac>,
+// spelled with dashes as `netboot config` writes it for other TFTP
+// servers, and hands an unregistered machine back to the firmware.
+func GRUBDefault() []byte {
+	return []byte("# " + Header + "\n" +
+		"if regexp --set=1:m1 --set=2:m2 --set=3:m3 --set=4:m4 --set=5:m5 --set=6:m6 " +
+		"'^(..):(..):(..):(..):(..):(..)$' \"$net_default_mac\"; then\n" +
+		"  configfile \"$prefix/grub.cfg-01-$m1-$m2-$m3-$m4-$m5-$m6\"\n" +
+		"fi\n" +
+		"echo \"unregistered machine ($net_default_mac): no grub config\"\n" +
+		"exit\n")
+}
 
 // Names of the generated files, relative to the TFTP root.
 func PXELinuxName(s *slave.Slave) string   { return "pxelinux.cfg/01-" + MACDashes(s.MAC) }
@@ -333,7 +357,7 @@ func (r *Renderer) Classify(name string) FileKind {
 		return FileInitrd
 	case name == r.Cfg.Boot.Loader || name == r.Cfg.Boot.EFILoader,
 		base == "pxelinux.0", base == "lpxelinux.0", base == "syslinux.efi",
-		base == "undionly.kpxe", base == "ipxe.efi", base == "snponly.efi":
+		base == IPXEBIOSLoader, base == "ipxe.efi", base == IPXEUEFILoader, base == ShimLoader, base == GRUBLoader:
 		return FileLoader
 	}
 	return FileOther

@@ -19,12 +19,17 @@ type Slave struct {
 	Arch       string     `json:"arch,omitempty" yaml:"arch,omitempty"`
 	Kernel     string     `json:"kernel,omitempty" yaml:"kernel,omitempty"`
 	KernelArgs string     `json:"kernel_args,omitempty" yaml:"kernel_args,omitempty"`
+	Boot       string     `json:"boot,omitempty" yaml:"boot,omitempty"`
 	BootServer string     `json:"boot_server,omitempty" yaml:"boot_server,omitempty"`
 	Comment    string     `json:"comment,omitempty" yaml:"comment,omitempty"`
 }
 
 // Arches a slave may declare.
 var Arches = []string{"x86_64", "i386", "aarch64"}
+
+// BootPaths are the boot paths a slave may be pinned to (empty: the
+// configured default for the firmware that asks).
+var BootPaths = []string{"syslinux", "ipxe", "grub"}
 
 // Network is what validation needs to know of the configuration.
 type Network struct {
@@ -77,6 +82,12 @@ func (s *Slave) Normalize(n Network) error {
 		if err := kernel.CheckVersion(s.Kernel); err != nil {
 			return err
 		}
+	}
+	if s.Boot == "auto" {
+		s.Boot = ""
+	}
+	if s.Boot != "" && !slices.Contains(BootPaths, s.Boot) {
+		return fmt.Errorf("invalid boot path %q: expected auto or one of %s", s.Boot, strings.Join(BootPaths, ", "))
 	}
 	if err := CheckKernelArgs(s.KernelArgs); err != nil {
 		return err

@@ -16,7 +16,7 @@ import (
 
 const header = `# diskless slave registry. Edit by hand or with "diskless slave add/set/rm";
 # each slave: ip, mac, hostname, and optionally arch, kernel, kernel_args,
-# boot_server, comment. "diskless slave list" validates it.
+# boot (syslinux, ipxe or grub), boot_server, comment. "diskless slave list" validates it.
 `
 
 // Store is the registry file on disk.

@@ -151,17 +151,21 @@ func NewCmdNetbootExport(f *Factory) *cobra.Command {
 func NewCmdNetbootLoaders(f *Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:   "loaders",
-		Short: "Install pxelinux.0, ldlinux.c32, syslinux.efi, ldlinux.e64 ... into the TFTP root",
+		Short: "Install pxelinux.0, syslinux.efi, undionly.kpxe, snponly.efi, shimx64.efi, grubx64.efi ... into the TFTP root",
 		Long: `loaders copies the network boot loaders from the distribution's packages
-(Debian: pxelinux, syslinux-common, syslinux-efi), or from boot.loader_dir when
-set, into the TFTP root. Unchanged files are left alone.`,
+(Debian: pxelinux, syslinux-common, syslinux-efi for the syslinux path; ipxe
+for the ipxe path; shim-signed, shim-helpers-amd64-signed and
+grub-efi-amd64-signed for the grub path), or from boot.loader_dir when set,
+into the TFTP root. The loaders of the boot paths in use (boot.chain_ipxe,
+boot.secure_boot, the slaves' boot field) must be there; the others are
+installed when present. Unchanged files are left alone.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := f.Config()
+			cfg, reg, err := f.Registry()
 			if err != nil {
 				return err
 			}
-			lines, err := installLoaders(cfg, f.Writer(cfg))
+			lines, err := installLoaders(cfg, reg, f.Writer(cfg))
 			if err != nil {
 				return err
 			}
@@ -175,17 +179,18 @@ set, into the TFTP root. Unchanged files are left alone.`,
 	}
 }
 
-// installLoaders copies every loader; a missing one is an error naming the
-// file and the package that provides it.
-func installLoaders(cfg *config.Config, w *fsutil.Writer) ([]string, error) {
-	var missing []string
-	var lines []string
+// installLoaders copies the loaders of every boot path in use (a missing
+// one is an error naming the file and the package that provides it) and
+// those of the other paths that are present.
+func installLoaders(cfg *config.Config, reg *slave.Registry, w *fsutil.Writer) ([]string, error) {
+	inUse := netboot.PathsInUse(cfg, reg)
+	var missing, lines []string
 	type src struct{ dst, path string }
 	var plan []src
 	for _, l := range netboot.Loaders {
-		p := l.Path
+		p, hint := l.Path, "apt-get install "+l.Package
 		if cfg.Boot.LoaderDir != "" {
-			p = filepath.Join(cfg.Boot.LoaderDir, l.Name)
+			p, hint = filepath.Join(cfg.Boot.LoaderDir, l.Name), "boot.loader_dir"
 		}
 		// Under --root first (a staged system), then the master itself.
 		found := ""
@@ -195,15 +200,14 @@ func installLoaders(cfg *config.Config, w *fsutil.Writer) ([]string, error) {
 				break
 			}
 		}
-		if found == "" {
-			if cfg.Boot.LoaderDir != "" {
-				missing = append(missing, fmt.Sprintf("%s (boot.loader_dir)", p))
-			} else {
-				missing = append(missing, fmt.Sprintf("%s (apt-get install %s)", p, l.Package))
-			}
-			continue
+		switch {
+		case found != "":
+			plan = append(plan, src{l.Name, found})
+		case inUse[l.For]:
+			missing = append(missing, fmt.Sprintf("%s (%s)", p, hint))
+		default:
+			lines = append(lines, fmt.Sprintf("not installed %s: no %s (%s); only the %s boot path needs it", filepath.Join(cfg.TFTPRoot, l.Name), p, hint, l.For))
 		}
-		plan = append(plan, src{l.Name, found})
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("boot loaders missing: %s", strings.Join(missing, ", "))
@@ -234,7 +238,7 @@ func installLoaders(cfg *config.Config, w *fsutil.Writer) ([]string, error) {
 // initLoaders installs the boot loaders as part of `diskless init`; missing
 // packages only warn there (`diskless netboot loaders` makes it an error).
 func initLoaders(f *Factory, cfg *config.Config, w *fsutil.Writer) {
-	lines, err := installLoaders(cfg, w)
+	lines, err := installLoaders(cfg, nil, w)
 	if err != nil {
 		fmt.Fprintf(f.IO.ErrOut, "warning: %v; then run `diskless netboot loaders`\n", err)
 		return

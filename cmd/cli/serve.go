@@ -21,6 +21,7 @@ import (
 	"github.com/diskless-project/diskless/netboot"
 	"github.com/diskless-project/diskless/netboot/dhcpd"
 	"github.com/diskless-project/diskless/netboot/httpd"
+	"github.com/diskless-project/diskless/netboot/radv"
 	"github.com/diskless-project/diskless/netboot/tftpd"
 )
 
@@ -145,6 +146,9 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 			return err
 		}
 		services = append(services, svc)
+		if cfg.Serve.IPv6RA {
+			services = append(services, radv.New(radv.Options{Interface: cfg.Interface, Registry: live, Log: log.With("svc", "ipv6-ra")}))
+		}
 	}
 	if len(services) == 0 {
 		return usageErrorf("nothing to serve: DHCP, TFTP and HTTP are all off")

@@ -29,7 +29,7 @@ func NewCmdSlave(f *Factory) *cobra.Command {
 
 // slaveFields are the per-slave flags shared by add and set.
 type slaveFields struct {
-	MAC, Hostname, Arch, Kernel, KernelArgs, BootServer, Comment string
+	MAC, Hostname, Arch, Kernel, KernelArgs, Boot, BootServer, Comment string
 }
 
 func (s *slaveFields) register(fl *pflag.FlagSet) {
@@ -38,11 +38,12 @@ func (s *slaveFields) register(fl *pflag.FlagSet) {
 	fl.StringVar(&s.Arch, "arch", "", "architecture: "+strings.Join(slave.Arches, ", ")+" (default x86_64)")
 	fl.StringVar(&s.Kernel, "kernel", "", "kernel version to boot (default: the configured default)")
 	fl.StringVar(&s.KernelArgs, "kernel-args", "", "extra kernel command-line arguments")
+	fl.StringVar(&s.Boot, "boot", "", "boot path: auto (by firmware and config), "+strings.Join(slave.BootPaths, ", ")+" (see docs/firmware.md)")
 	fl.StringVar(&s.BootServer, "boot-server", "", "id of the boot server that answers this slave")
 	fl.StringVar(&s.Comment, "comment", "", "free-form comment")
 }
 
-var slaveFieldFlags = []string{"mac", "hostname", "arch", "kernel", "kernel-args", "boot-server", "comment"}
+var slaveFieldFlags = []string{"mac", "hostname", "arch", "kernel", "kernel-args", "boot", "boot-server", "comment"}
 
 // anyChanged reports whether the user set any field flag.
 func (s *slaveFields) anyChanged(fl *pflag.FlagSet) bool {
@@ -66,6 +67,7 @@ func (s *slaveFields) apply(fl *pflag.FlagSet, dst *slave.Slave) {
 	set("arch", &dst.Arch, s.Arch)
 	set("kernel", &dst.Kernel, s.Kernel)
 	set("kernel-args", &dst.KernelArgs, s.KernelArgs)
+	set("boot", &dst.Boot, s.Boot)
 	set("boot-server", &dst.BootServer, s.BootServer)
 	set("comment", &dst.Comment, s.Comment)
 }

@@ -39,7 +39,10 @@ type outbound struct {
 // and a multicast TFTP address of 0.0.0.0 (no MTFTP).
 var pxeVendorOptions = []byte{6, 1, 8, 1, 4, 0, 0, 0, 0, 255}
 
-var pxeClient = []byte("PXEClient")
+var (
+	pxeClient  = []byte("PXEClient")
+	httpClient = []byte("HTTPClient")
+)
 
 func optCode(o dhcpv4.OptionCode) uint8 { return o.Code() }
 
@@ -62,13 +65,16 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) 
 		s.c.ignored.Add(1) // static partitioning: another boot server answers it
 		return out, false
 	}
-	kind := Classify(req)
+	kind, arch := Classify(req)
 
 	sn, via, ok := s.subnetFor(req, in)
 	if !ok {
 		s.c.ignored.Add(1)
 		s.logf("relay", slog.LevelWarn, "%s from %s via %s: not a relay of serve.relays in a served subnet (subnet, serve.relay_subnets); ignored", mt, mac, via)
 		return out, false
+	}
+	if kind == netboot.ClientUnsupported {
+		s.unsupported(mac, arch, via)
 	}
 	if s.proxy {
 		return s.handleProxy(req, in, mt, mac, sl, kind, via)
@@ -91,7 +97,7 @@ func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) 
 			s.logf("exchange", slog.LevelInfo, "DHCPOFFER on %s to %s via %s (%s: %s)", ip, mac, via, kind, r.BootFileName)
 		}
 		if sl != nil {
-			s.tracker.RecordDHCP(ip, mac, netboot.StageDHCPOffered, isFirmware(kind))
+			s.tracker.RecordDHCP(ip, mac, netboot.StageDHCPOffered, s.newBoot(kind, ip))
 		}
 		return s.route(req, r, in), true
 
@@ -196,15 +202,15 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 		s.logf("exchange", slog.LevelInfo, "DHCPACK on %s to %s via %s (%s: %s)", ip, mac, via, kind, r.BootFileName)
 	}
 	if sl != nil {
-		s.tracker.RecordDHCP(ip, mac, netboot.StageDHCPAcked, isFirmware(kind))
+		s.tracker.RecordDHCP(ip, mac, netboot.StageDHCPAcked, s.newBoot(kind, ip))
 	}
 	return s.route(req, r, in), true
 }
 
 // handleProxy answers boot requests only: no address, no lease.
 func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageType, mac string, sl *slave.Slave, kind netboot.ClientKind, via string) (outbound, bool) {
-	if kind == netboot.ClientUnknown {
-		s.c.ignored.Add(1) // not a boot firmware: the network's DHCP server answers it
+	if kind == netboot.ClientUnknown || kind == netboot.ClientUnsupported {
+		s.c.ignored.Add(1) // not a boot firmware we serve: the network's DHCP server answers it
 		return outbound{}, false
 	}
 	var rt dhcpv4.MessageType
@@ -228,7 +234,9 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageTy
 	r := s.reply(req, rt, netip.Addr{})
 	r.ClientIPAddr = req.ClientIPAddr
 	s.addBootOptions(r, req, sl, kind)
-	r.Options[optCode(dhcpv4.OptionClassIdentifier)] = pxeClient // mandatory in a ProxyDHCP answer
+	if _, ok := r.Options[optCode(dhcpv4.OptionClassIdentifier)]; !ok {
+		r.Options[optCode(dhcpv4.OptionClassIdentifier)] = pxeClient // mandatory in a ProxyDHCP answer
+	}
 	var dst outbound
 	if in.port == proxyPort {
 		dst = outbound{pkt: r, dst: in.src}
@@ -258,6 +266,44 @@ func dhcpName(mt dhcpv4.MessageType) string {
 		return "DHCPACK"
 	}
 	return "DHCP" + mt.String()
+}
+
+// newBoot says whether a firmware's DHCP starts a new boot in the tracker:
+// iPXE asking right after a loader was fetched is the iPXE that loader
+// was (boot.chain_ipxe), still the same boot.
+func (s *Server) newBoot(kind netboot.ClientKind, ip netip.Addr) bool {
+	if kind.IsIPXE() && s.tracker.AtStage(ip, netboot.StageLoaderFetched) {
+		return false
+	}
+	return isFirmware(kind)
+}
+
+// unsupported logs, once per MAC, a boot firmware we have no loader for.
+func (s *Server) unsupported(mac string, arch int, via string) {
+	s.noteOnce(mac, fmt.Sprintf("%s (option 93 = %d): no boot loader for this firmware; the client gets an address but no boot file (served: x86 BIOS, x86-64 UEFI; see `diskless doctor`)", netboot.ArchName(uint16(arch)), arch), "via", via)
+}
+
+// noteOnce logs a warning about a client once per MAC (bounded like the
+// unknown-client log).
+func (s *Server) noteOnce(mac, msg string, attrs ...any) {
+	if s.firstTime("note "+mac+" "+msg) && s.logs.Allow("note", slog.LevelWarn) {
+		s.log.Warn(mac+": "+msg, append([]any{"mac", mac}, attrs...)...)
+	}
+}
+
+// firstTime remembers key and says whether it is new; once the memory is
+// full nothing is new (nothing more is logged).
+func (s *Server) firstTime(key string) bool {
+	s.unknownMu.Lock()
+	defer s.unknownMu.Unlock()
+	if _, seen := s.unknownSeen[key]; seen {
+		return false
+	}
+	if len(s.unknownSeen) >= maxUnknownRemembered {
+		clear(s.unknownSeen)
+	}
+	s.unknownSeen[key] = struct{}{}
+	return true
 }
 
 // mine is true unless the slave is assigned to another boot server: its
@@ -366,16 +412,7 @@ func (s *Server) takenIn(snap *netboot.Snapshot) func(netip.Addr) bool {
 // bounded amount of memory and of log lines, and a real new machine is
 // still logged once the flood has passed.
 func (s *Server) unknown(mac, via string, sn netip.Prefix, snap *netboot.Snapshot) {
-	s.unknownMu.Lock()
-	_, seen := s.unknownSeen[mac]
-	if !seen {
-		if len(s.unknownSeen) >= maxUnknownRemembered {
-			clear(s.unknownSeen)
-		}
-		s.unknownSeen[mac] = struct{}{}
-	}
-	s.unknownMu.Unlock()
-	if seen {
+	if !s.firstTime(mac) {
 		return
 	}
 	s.c.unknown.Add(1)
@@ -488,7 +525,14 @@ func (s *Server) addAddressOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, ip ne
 // addBootOptions: next-server, boot file, and the PXE options.
 func (s *Server) addBootOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, kind netboot.ClientKind) {
 	r.ServerIPAddr = s.opt.master
-	file, _ := BootFile(s.cfg, sl, kind)
+	a := netboot.Choose(s.cfg, sl, kind)
+	if a.Note != "" && sl != nil {
+		s.noteOnce(sl.MAC, a.Note)
+	}
+	file := a.File
+	if file == "" {
+		return // no loader for this firmware: an address only
+	}
 	if len(file) <= 127 {
 		r.BootFileName = file
 	}
@@ -498,7 +542,10 @@ func (s *Server) addBootOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, kind net
 	if requested(req, dhcpv4.OptionTFTPServerName) {
 		r.Options[optCode(dhcpv4.OptionTFTPServerName)] = []byte(s.cfg.Master.String())
 	}
-	if kind == netboot.ClientPXEBIOS || kind == netboot.ClientPXEUEFI64 {
+	switch {
+	case a.HTTPClient:
+		r.Options[optCode(dhcpv4.OptionClassIdentifier)] = httpClient // UEFI 2.10, 24.7.2: the offer of an HTTP Boot URI
+	case kind == netboot.ClientPXEBIOS || kind == netboot.ClientPXEUEFI64:
 		r.Options[optCode(dhcpv4.OptionClassIdentifier)] = pxeClient
 		r.Options[optCode(dhcpv4.OptionVendorSpecificInformation)] = pxeVendorOptions
 	}

@@ -294,7 +294,7 @@ func (t *transfer) recvAck() (int, error) {
 
 // awaitAck waits for one ACK moving the transfer on; -1 means resend.
 func (t *transfer) awaitAck(from, end int64) (int64, error) {
-	stale := 0
+	began := time.Now()
 	for {
 		n, err := t.recvAck()
 		if err != nil {
@@ -320,15 +320,14 @@ func (t *transfer) awaitAck(from, end int64) (int64, error) {
 			if acked <= end && acked >= from {
 				return acked, nil
 			}
-			if acked == from-1 && t.window > 1 {
-				// RFC 7440: the client lost part of the window and acks
-				// the last block it has in order: resend from there.
-				return -1, nil
-			}
-			// A duplicate of an older ACK: never resent on (the Sorcerer's
-			// Apprentice); the timeout still applies, unless a flood of
-			// them keeps SO_RCVTIMEO from ever firing.
-			if stale++; stale > 2*t.window+4 {
+			// An older ACK, including one of from-1: never resent on at
+			// once (the Sorcerer's Apprentice). OVMF's MTFTP acks from-1
+			// for every block of a window it already has, so resending on
+			// each multiplied the traffic until a backlog of stale ACKs
+			// outlasted the retries (shim's 3.8 MB grubx64.efi fetch under
+			// load). A window the client lost part of is resent on the
+			// timeout, which a flood of stale ACKs cannot put off.
+			if time.Since(began) > t.s.o.Timeout {
 				return -1, nil
 			}
 		case opERROR:
