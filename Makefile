@@ -13,7 +13,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN      := bin/diskless
 DEMO_ROOT ?= $(CURDIR)/demo-root
 
-.PHONY: all build test lint demo bench install man completions e2e clean
+.PHONY: all build test lint demo bench fuzz install man completions e2e clean
 
 all: build
 
@@ -24,6 +24,13 @@ build:
 # those are missing; CI (.ci/run) installs them so every test runs there.
 test:
 	$(GO) test -count=1 -timeout 25m ./...
+
+# Every fuzz target (found by name: func FuzzX in a _test.go), FUZZTIME each;
+# CI runs a short pass (.ci/run). Seeds are in the targets (f.Add); inputs
+# that failed once are kept in testdata/fuzz/ and rerun by `make test`.
+FUZZTIME ?= 30s
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 # The boot proof alone: QEMU network-boots a BIOS and a UEFI slave through
 # diskless (root and the Debian packages in .ci/run needed; see docs/e2e.md).
@@ -40,11 +47,14 @@ demo: build
 
 # Go micro-benchmarks, then (as root) the side-by-side run of cmd/bench:
 # diskless serve beside tftp-hpa, dnsmasq, atftpd and perfdhcp in network
-# namespaces. BENCH_FLAGS=-quick for a smoke run; see docs/performance.md.
+# namespaces, and the QEMU boot times per firmware and boot path beside
+# dnsmasq (BenchmarkBoot, 15-30 minutes; docs/firmware.md). BENCH_FLAGS=-quick
+# for a smoke run of cmd/bench; see docs/performance.md.
 BENCH_FLAGS ?=
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	@if [ "$$(id -u)" = 0 ]; then $(GO) run ./cmd/bench $(BENCH_FLAGS); \
+	@if [ "$$(id -u)" = 0 ]; then $(GO) run ./cmd/bench $(BENCH_FLAGS) && \
+	DISKLESS_BENCH_BOOT=1 $(GO) test -count=1 -run '^$$' -bench '^BenchmarkBoot$$' -benchtime 1x -timeout 90m -v ./internal/e2e/; \
 	else echo "bench: not root: skipping the side-by-side benchmarks (they need network namespaces): sudo make bench"; fi
 
 man:

@@ -124,7 +124,7 @@ func (c *Cluster) lock() (func(), error) {
 	if c.DryRun() {
 		return func() {}, nil
 	}
-	l, err := c.Store().Lock()
+	l, err := c.Store().Lock(c.o.Writer)
 	if err != nil {
 		return nil, err
 	}

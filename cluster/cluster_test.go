@@ -3,6 +3,7 @@ package cluster
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -209,5 +210,39 @@ func TestConfigSetBringsInLine(t *testing.T) {
 	}
 	if hosts, _ := os.ReadFile(filepath.Join(root, "etc/hosts")); strings.Contains(string(hosts), "cluster.lan") {
 		t.Errorf("hosts kept the unset domain:\n%s", hosts)
+	}
+}
+
+// TestReload: a SIGHUP's config is taken whole (boot paths, trusted relays,
+// who reads /status), except what serve bound, opened or sized at start:
+// those keep their running values and are named.
+func TestReload(t *testing.T) {
+	root := testRoot(t)
+	run := open(t, root, false, nil)
+	live, err := run.Live()
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := open(t, root, false, map[string]string{
+		"DISKLESS_BOOT_CHAIN_IPXE": "true", "DISKLESS_SERVE_RELAYS": "10.0.0.254", "DISKLESS_SERVE_STATUS_ALLOW": "10.0.0.9",
+		"DISKLESS_SERVE_HTTP_PORT": "8080", "DISKLESS_SERVE_MAX_PER_CLIENT": "2", "DISKLESS_SERVE_IPV6_RA": "false"}).Cfg
+	restart, err := Reload(live, next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(restart, " "); got != "serve.http_port serve.max_per_client serve.ipv6_ra" {
+		t.Errorf("restart keys %q", got)
+	}
+	cur := live.Current().Config
+	if !cur.Boot.ChainIPXE || fmt.Sprint(cur.Serve.Relays, cur.Serve.StatusAllow) != "[10.0.0.254/32] [10.0.0.9/32]" {
+		t.Errorf("reloaded: chain_ipxe %v, relays %v, status_allow %v", cur.Boot.ChainIPXE, cur.Serve.Relays, cur.Serve.StatusAllow)
+	}
+	if cur.Serve.HTTPPort != run.Cfg.Serve.HTTPPort || cur.Serve.MaxPerClient != run.Cfg.Serve.MaxPerClient || cur.Serve.IPv6RA != run.Cfg.Serve.IPv6RA {
+		t.Errorf("bound values changed: http_port %d, max_per_client %d, ipv6_ra %v", cur.Serve.HTTPPort, cur.Serve.MaxPerClient, cur.Serve.IPv6RA)
+	}
+	bad := open(t, root, false, nil).Cfg
+	bad.Master = netip.Addr{}
+	if _, err := Reload(live, bad); err == nil || live.Current().Config != cur {
+		t.Errorf("a config that does not validate: err %v, snapshot replaced %v", err, live.Current().Config != cur)
 	}
 }

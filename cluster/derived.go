@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 
 	"github.com/diskless-project/diskless/internal/fsutil"
@@ -47,8 +46,12 @@ func (c *Cluster) scaffoldNew(reg *slave.Registry) error {
 		return nil
 	}
 	for _, s := range reg.Slaves {
-		if _, err := os.Lstat(c.Cfg.SlaveDir(s.IP)); !errors.Is(err, fs.ErrNotExist) {
+		// Through the writer: a symbolic link on the way out of the root is
+		// an error naming it, never a root scaffolded elsewhere.
+		if _, err := c.o.Writer.Lstat(c.Cfg.SlaveDir(s.IP)); err == nil {
 			continue
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return err
 		}
 		rep, err := c.scaffold(s, "", false)
 		if err != nil {
@@ -127,7 +130,7 @@ func (c *Cluster) writeBootConfigs(reg *slave.Registry) ([]string, error) {
 		}
 	}
 	for _, dir := range generatedDirs {
-		entries, err := os.ReadDir(filepath.Join(root, dir))
+		entries, err := w.ReadDir(filepath.Join(root, dir))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
@@ -137,11 +140,13 @@ func (c *Cluster) writeBootConfigs(reg *slave.Registry) ([]string, error) {
 				continue
 			}
 			p := filepath.Join(root, dir, e.Name())
-			data, err := os.ReadFile(p)
+			data, err := w.ReadFile(p)
 			if err != nil || !bytes.Contains(data, []byte(netboot.Header)) {
 				continue // not ours: an admin's file stays
 			}
-			if err := w.Remove(p); err != nil {
+			if w.DryRun {
+				fmt.Fprintf(w.Out, "remove %s\n", c.Display(p))
+			} else if err := w.Remove(p); err != nil {
 				return nil, err
 			}
 			changes = append(changes, "removed "+c.Display(p))

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"strings"
@@ -24,6 +25,9 @@ func (c *Cluster) Init(rewrite bool) (fsutil.Result, error) {
 	_, statErr := os.Stat(cfg.File)
 	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
 		return fsutil.Unchanged, statErr
+	}
+	if err := c.registryFits(); err != nil {
+		return fsutil.Unchanged, err
 	}
 	if _, err := c.Store().Load(); err != nil {
 		return fsutil.Unchanged, err
@@ -54,6 +58,22 @@ func (c *Cluster) Init(rewrite bool) (fsutil.Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// registryFits refuses a master or subnet the registered slaves do not
+// fit, naming them: the registry would load nowhere afterwards.
+func (c *Cluster) registryFits() error {
+	misfits, err := c.Store().Misfits()
+	if err != nil || len(misfits) == 0 {
+		return err
+	}
+	n, more := len(misfits), ""
+	if n > 5 {
+		more = fmt.Sprintf(" and %d more", n-5)
+		misfits = misfits[:5]
+	}
+	return fmt.Errorf("refusing master %s, subnet %s: %d registered slave(s) would no longer be valid: %s%s; remove them first (diskless slave rm) or choose a subnet that holds them",
+		c.Cfg.Master, c.Cfg.Subnet, n, strings.Join(misfits, "; "), more)
 }
 
 // fileValue turns a setting back into the value type the file wants.

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 
 	"github.com/diskless-project/diskless/config"
-	"github.com/diskless-project/diskless/internal/fsutil"
 )
 
 // A change that writes two files (the registry and the config, for
@@ -34,7 +33,7 @@ type journalFile struct {
 func (c *Cluster) journalPath() string { return c.Store().Path + ".journal" }
 
 func (c *Cluster) pending() bool {
-	_, err := os.Lstat(c.journalPath())
+	_, err := os.Lstat(c.journalPath()) // not the writer's: opening it makes the root
 	return err == nil
 }
 
@@ -54,7 +53,7 @@ func (c *Cluster) commit(change string, files []journalFile) error {
 	if err != nil {
 		return err
 	}
-	if err := fsutil.WriteFileAtomic(c.journalPath(), data, 0o600); err != nil {
+	if _, err := w.WriteFile(c.journalPath(), data, 0o600); err != nil {
 		return fmt.Errorf("journal of %s: %w", change, err)
 	}
 	return c.apply(files)
@@ -71,10 +70,10 @@ func (c *Cluster) apply(files []journalFile) error {
 			return err // the journal stays: the next run finishes the change
 		}
 	}
-	if err := os.Remove(c.journalPath()); err != nil {
+	if err := c.o.Writer.Remove(c.journalPath()); err != nil {
 		return err
 	}
-	return fsutil.SyncDir(filepath.Dir(c.journalPath()))
+	return c.o.Writer.SyncDir(filepath.Dir(c.journalPath()))
 }
 
 var testHook func()
@@ -82,7 +81,7 @@ var testHook func()
 // finish completes a change an earlier run left half done, then reads the
 // config again (the change may have been to it). Hold the lock.
 func (c *Cluster) finish() error {
-	data, err := os.ReadFile(c.journalPath())
+	data, err := c.o.Writer.ReadFile(c.journalPath())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil // another run finished it while we waited for the lock
 	}

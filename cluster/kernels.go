@@ -6,6 +6,7 @@ import (
 
 	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/kernel"
+	"github.com/diskless-project/diskless/netboot"
 	"github.com/diskless-project/diskless/slave"
 )
 
@@ -16,6 +17,14 @@ func (c *Cluster) InstallKernel(req kernel.InstallRequest) (kernel.InstallResult
 	}
 	req.Now = c.o.Now()
 	return c.Kernels().Install(c.o.Writer, req)
+}
+
+// SecureBootInUse reports whether slaves boot the signed chain (the grub
+// boot path: boot.secure_boot, or slaves pinned to it), whose kernels
+// UEFI Secure Boot checks.
+func (c *Cluster) SecureBootInUse() bool {
+	reg, _ := c.Store().Load() // no registry yet: the configuration alone says
+	return netboot.PathsInUse(c.Cfg, reg)[netboot.PathGRUB]
 }
 
 // KernelUsers maps each version to the slaves that boot it (a slave
@@ -143,7 +152,7 @@ func (c *Cluster) GCKernels(keep int) ([]GCItem, error) {
 			if c.DryRun() {
 				continue
 			}
-			if err := ks.Remove(m.Version); err != nil {
+			if err := ks.Remove(c.o.Writer, m.Version); err != nil {
 				return err
 			}
 		}

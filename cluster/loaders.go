@@ -12,18 +12,24 @@ import (
 
 // InstallLoaders copies the network boot loaders into the TFTP root, from
 // boot.loader_dir or the distribution's packages (under --root first, then
-// the master); a missing one is an error naming the file and the package
-// that provides it. Unchanged files are left alone.
+// the master). Those of every boot path in use (netboot.PathsInUse) must be
+// there: a missing one is an error naming the file and the package that
+// provides it; those of the other paths are copied when present. Unchanged
+// files are left alone.
 func (c *Cluster) InstallLoaders() ([]string, error) {
+	reg, err := c.Registry()
+	if err != nil {
+		return nil, err
+	}
 	cfg, w := c.Cfg, c.o.Writer
-	var missing []string
-	var lines []string
+	inUse := netboot.PathsInUse(cfg, reg)
+	var missing, lines []string
 	type src struct{ dst, path string }
 	var plan []src
 	for _, l := range netboot.Loaders {
-		p := l.Path
+		p, hint := l.Path, "apt-get install "+l.Package
 		if cfg.Boot.LoaderDir != "" {
-			p = filepath.Join(cfg.Boot.LoaderDir, l.Name)
+			p, hint = filepath.Join(cfg.Boot.LoaderDir, l.Name), "boot.loader_dir"
 		}
 		// Under --root first (a staged system), then the master itself.
 		found := ""
@@ -33,15 +39,14 @@ func (c *Cluster) InstallLoaders() ([]string, error) {
 				break
 			}
 		}
-		if found == "" {
-			if cfg.Boot.LoaderDir != "" {
-				missing = append(missing, fmt.Sprintf("%s (boot.loader_dir)", p))
-			} else {
-				missing = append(missing, fmt.Sprintf("%s (apt-get install %s)", p, l.Package))
-			}
-			continue
+		switch {
+		case found != "":
+			plan = append(plan, src{l.Name, found})
+		case inUse[l.For]:
+			missing = append(missing, fmt.Sprintf("%s (%s)", p, hint))
+		default:
+			lines = append(lines, fmt.Sprintf("not installed %s: no %s (%s); only the %s boot path needs it", filepath.Join(cfg.TFTPRoot, l.Name), p, hint, l.For))
 		}
-		plan = append(plan, src{l.Name, found})
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("boot loaders missing: %s", strings.Join(missing, ", "))

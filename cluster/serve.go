@@ -1,16 +1,198 @@
 package cluster
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
 	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/netboot"
+	"github.com/diskless-project/diskless/netboot/dhcpd"
+	"github.com/diskless-project/diskless/netboot/httpd"
+	"github.com/diskless-project/diskless/netboot/radv"
+	"github.com/diskless-project/diskless/netboot/tftpd"
 )
+
+// ServeOptions say what `diskless serve` runs.
+type ServeOptions struct {
+	NoDHCP, NoTFTP bool
+	// Reopen loads the config again as this run did (file, DISKLESS_*,
+	// flags) on SIGHUP; nil: SIGHUP is not handled.
+	Reopen func() (*config.Config, error)
+}
+
+// ErrNothingToServe is a serve with DHCP, TFTP and HTTP all off.
+var ErrNothingToServe = errors.New("nothing to serve: DHCP, TFTP and HTTP are all off")
+
+// registryPoll is how often serve looks at the registry file: a stat; the
+// file is parsed only when it changed, never on a request.
+const registryPoll = 100 * time.Millisecond
+
+// Serve answers the slaves' network boot until ctx is done or a service
+// fails, which stops the others. DHCP, TFTP, HTTP, the router
+// advertisements and the tracker all read one live snapshot (config +
+// registry + renderer), which follows the registry file and SIGHUP. Every
+// socket is bound before anything starts, so a held port is named and
+// nothing half-starts.
+func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
+	live, err := c.Live()
+	if err != nil {
+		return err
+	}
+	cfg, log := c.Cfg, c.o.Log
+	tr := netboot.NewTracker(c.o.Now)
+	metrics := netboot.NewMetrics()
+	tree, err := netboot.OpenTree(live)
+	if err != nil {
+		return err
+	}
+	defer tree.Close()
+	tree.Log = log
+
+	var services []netboot.Service
+	var closers []func()
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	maxTransfers, maxConns, warn := netboot.FDBudget(tftpd.DefaultMaxTransfers, httpd.DefaultMaxConns)
+	if warn != "" {
+		log.Warn(warn)
+	}
+	perClient := cfg.Serve.MaxPerClient
+	if perClient == 0 {
+		perClient = -1 // no limit
+	}
+	if !o.NoTFTP {
+		conns, err := listenAll("tftp", cfg.Serve.TFTPAddr, cfg.Interface, cfg.Serve.TFTPPort, tftpd.Listen, &closers)
+		if err != nil {
+			return err
+		}
+		srv, err := tftpd.New(tftpd.Options{Tree: tree, Tracker: tr, Metrics: metrics, Log: log.With("svc", "tftp"), Conns: conns,
+			MaxTransfers: maxTransfers, MaxPerClient: perClient})
+		if err != nil {
+			return err
+		}
+		services = append(services, srv)
+	}
+	if cfg.Serve.HTTPPort != 0 {
+		ls, err := listenAll("http", cfg.Serve.HTTPAddr, cfg.Interface, cfg.Serve.HTTPPort, httpd.Listen, &closers)
+		if err != nil {
+			return err
+		}
+		services = append(services, httpd.New(httpd.Options{Tree: tree, Tracker: tr, Metrics: metrics, Log: log.With("svc", "http"), Listeners: ls,
+			MaxConns: maxConns, MaxPerClient: perClient}))
+	}
+	if !o.NoDHCP {
+		svc, err := dhcpd.New(dhcpd.Options{Live: live, Tracker: tr, Log: log.With("svc", "dhcp")})
+		if err != nil {
+			return err
+		}
+		services = append(services, svc)
+		if cfg.Serve.IPv6RA {
+			services = append(services, radv.New(radv.Options{Interface: cfg.Interface, Live: live, Log: log.With("svc", "ipv6-ra")}))
+		}
+	}
+	if len(services) == 0 {
+		return ErrNothingToServe
+	}
+	log.Info("serving", "slaves", len(live.Current().Registry.Slaves), "tftp_root", cfg.On(cfg.TFTPRoot), "interface", cfg.Interface)
+
+	// The registry watcher and SIGHUP run beside the services.
+	g, gctx := errgroup.WithContext(ctx)
+	for _, s := range services {
+		g.Go(func() error {
+			if err := s.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("%s: %w", s.Name(), err)
+			}
+			return nil
+		})
+	}
+	bg, stop := context.WithCancel(gctx)
+	defer stop()
+	go live.Watch(bg, registryPoll)
+	if o.Reopen != nil {
+		go reloadOnHUP(bg, o.Reopen, live, log)
+	}
+	err = g.Wait()
+	log.Info("stopped")
+	return err
+}
+
+// listenAll binds port on every address netboot.BindAddrs names.
+func listenAll[T io.Closer](svc string, addr netip.Addr, ifName string, port int, listen func(string) (T, error), closers *[]func()) ([]T, error) {
+	addrs, err := netboot.BindAddrs(addr, ifName)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", svc, err)
+	}
+	var out []T
+	for _, a := range addrs {
+		h := ""
+		if a.IsValid() {
+			h = a.String()
+		}
+		l, err := listen(net.JoinHostPort(h, strconv.Itoa(port)))
+		if err != nil {
+			return nil, err
+		}
+		*closers = append(*closers, func() { l.Close() })
+		out = append(out, l)
+	}
+	return out, nil
+}
+
+// reloadOnHUP reloads the config on each SIGHUP: DHCP, TFTP, HTTP and the
+// tracker all answer from the new snapshot from then on (see Reload for
+// what needs a restart instead).
+func reloadOnHUP(ctx context.Context, reopen func() (*config.Config, error), live *netboot.Live, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		next, err := reopen()
+		var restart []string
+		if err == nil {
+			restart, err = Reload(live, next)
+		}
+		if err != nil {
+			log.Error("SIGHUP: config not reloaded, keeping the running one", "err", err)
+			continue
+		}
+		if len(restart) > 0 {
+			log.Warn("SIGHUP: changes that take effect on restart", "keys", restart)
+		}
+		log.Info("config reloaded", "file", next.File, "slaves", len(live.Current().Registry.Slaves))
+	}
+}
 
 // Reload is serve's SIGHUP: the running servers take next's config and the
 // registry it names, all at once, except what they cannot take without a
 // restart (the sockets they bound, the TFTP root they opened, the pool's
-// leases): those keep their running values, and their keys are returned
-// when next changes them. On error the running snapshot stays.
+// leases, the per-client bounds their admission was sized with, whether
+// router advertisements run): those keep their running values, and their
+// keys are returned when next changes them. On error the running snapshot
+// stays.
 func Reload(live *netboot.Live, next *config.Config) (restart []string, err error) {
+	if err := next.Validate(); err != nil {
+		return nil, err
+	}
 	run := live.Current().Config
 	keep(&restart, "interface", run.Interface, &next.Interface)
 	keep(&restart, "tftp_root", run.TFTPRoot, &next.TFTPRoot)
@@ -22,6 +204,8 @@ func Reload(live *netboot.Live, next *config.Config) (restart []string, err erro
 	keep(&restart, "serve.http_port", run.Serve.HTTPPort, &next.Serve.HTTPPort)
 	keep(&restart, "serve.proxy", run.Serve.Proxy, &next.Serve.Proxy)
 	keep(&restart, "serve.pool", run.Serve.Pool, &next.Serve.Pool)
+	keep(&restart, "serve.max_per_client", run.Serve.MaxPerClient, &next.Serve.MaxPerClient)
+	keep(&restart, "serve.ipv6_ra", run.Serve.IPv6RA, &next.Serve.IPv6RA)
 	return restart, live.Reload(next)
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
-	"os"
 
 	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/rootfs"
@@ -15,7 +14,7 @@ import (
 // Fields are the per-slave values a user gives; a nil one is left as it is
 // (on add: its default).
 type Fields struct {
-	MAC, Hostname, Arch, Kernel, KernelArgs, BootServer, Comment *string
+	MAC, Hostname, Arch, Kernel, KernelArgs, Boot, BootServer, Comment *string
 }
 
 // Any reports whether any field is given.
@@ -30,7 +29,7 @@ func (f Fields) Any() bool {
 
 func (f Fields) all(s *slave.Slave) []struct{ from, to *string } {
 	return []struct{ from, to *string }{{f.MAC, &s.MAC}, {f.Hostname, &s.Hostname}, {f.Arch, &s.Arch},
-		{f.Kernel, &s.Kernel}, {f.KernelArgs, &s.KernelArgs}, {f.BootServer, &s.BootServer}, {f.Comment, &s.Comment}}
+		{f.Kernel, &s.Kernel}, {f.KernelArgs, &s.KernelArgs}, {f.Boot, &s.Boot}, {f.BootServer, &s.BootServer}, {f.Comment, &s.Comment}}
 }
 
 func (f Fields) apply(s *slave.Slave) {
@@ -149,13 +148,13 @@ func (c *Cluster) Purge(removed []slave.Slave) ([]Purged, error) {
 	for _, s := range removed {
 		dir := c.Cfg.SlaveDir(s.IP)
 		p := Purged{IP: s.IP, Dir: c.Display(dir), Result: "purged"}
-		switch _, err := os.Lstat(dir); {
+		switch _, err := c.o.Writer.Lstat(dir); {
 		case c.DryRun():
 			p.Result = "would delete"
 		case errors.Is(err, fs.ErrNotExist):
 			p.Result = "absent"
 		default:
-			if err := rootfs.Purge(c.Cfg.On(c.Cfg.DisklessDir), dir, s.IP.String()); err != nil {
+			if err := rootfs.Purge(c.o.Writer, c.Cfg.On(c.Cfg.DisklessDir), dir, s.IP.String()); err != nil {
 				return out, err
 			}
 		}
@@ -163,7 +162,7 @@ func (c *Cluster) Purge(removed []slave.Slave) ([]Purged, error) {
 		if c.DryRun() {
 			continue
 		}
-		if err := os.Remove(c.Cfg.StatePath("rootfs", s.IP.String()+".json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := c.o.Writer.Remove(c.Cfg.StatePath("rootfs", s.IP.String()+".json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return out, err
 		}
 	}

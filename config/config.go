@@ -46,14 +46,19 @@ var Keys = []Key{
 	{"nfs.shared_var_log", false, "Also export a shared /var/log to the slaves."},
 	{"nfs.server", "", "Address slaves mount NFS from (empty: the master)."},
 	{"kernel.default", "", "Kernel version new slaves boot (see `diskless kernel list`)."},
-	{"boot.loader", "pxelinux.0", "Boot file for PXE BIOS clients."},
-	{"boot.efi_loader", "syslinux.efi", "Boot file for UEFI x86-64 clients."},
+	{"boot.loader", "pxelinux.0", "Boot file for PXE BIOS clients on the syslinux path."},
+	{"boot.efi_loader", "syslinux.efi", "Boot file for UEFI x86-64 PXE clients on the syslinux path."},
+	{"boot.chain_ipxe", false, "Hand plain PXE ROMs (BIOS, UEFI) and UEFI HTTP Boot iPXE itself (undionly.kpxe, snponly.efi from Debian's ipxe), which then gets its script, kernel and initrd over HTTP."},
+	{"boot.secure_boot", false, "Hand UEFI x86-64 clients the signed chain shimx64.efi -> grubx64.efi -> kernel (Debian's shim-signed, grub-efi-amd64-signed): needed when Secure Boot is on; works when it is off."},
 	{"boot.ipxe_script", true, "Hand iPXE clients (user class iPXE) their iPXE script over HTTP; false: boot.loader, as to any PXE BIOS client."},
 	{"boot.loader_dir", "", "Where `init` finds the boot loaders on the master (empty: Debian's syslinux/pxelinux paths)."},
 	{"boot.nfsroot_options", "vers=3,tcp", "Options appended to nfsroot= on the slaves' kernel command line."},
 	{"state_dir", "/var/lib/diskless", "Where diskless keeps its own state (rootfs records, leases)."},
 	{"rootfs.scaffold_on_add", true, "Scaffold a slave's root (<diskless_dir>/<ip>) as soon as it is registered; false: only `rootfs scaffold`."},
 	{"rootfs.etc_source", "/etc", "Directory a new slave's etc/ is copied from."},
+	{"rootfs.ssh_host_keys", "per-slave", "SSH host keys of the slaves, never the master's: per-slave (each made its own at scaffold) or cluster (one set for all, kept in <state_dir>/ssh-host-keys)."},
+	{"rootfs.etc_exclude", []string{"ssl/private", "krb5.keytab", "security/opasswd", "wireguard", "NetworkManager/system-connections", "ppp/*-secrets", "ipsec.secrets", "ipsec.d/private", "letsencrypt", "openvpn", "sasldb2", "libvirt/secrets"}, "Secrets of the master never copied into a slave's etc/ (patterns relative to the etc source; its SSH host keys and machine-id never are)."},
+	{"rootfs.password_hashes", false, "Copy the master's password hashes (shadow, gshadow) into the slaves; false: the accounts are copied locked (log in with SSH keys, or set passwords on the slave)."},
 	{"rootfs.net_interface", "eth0", "The slaves' boot interface: config_<iface>=\"noop\" keeps the NFS root up."},
 	{"rootfs.sync_trees", []string{"/bin", "/sbin", "/lib"}, "Shared trees copied into every slave (plus /lib64 and merged-usr links when present)."},
 	{"rootfs.runlevel_boot", []string{"bootmisc", "checkfs", "clock", "domainname", "hostname", "localmount", "modules", "net.lo", "netmount", "rmnologin", "urandom"}, "OpenRC services linked into each slave's boot runlevel."},
@@ -66,10 +71,14 @@ var Keys = []Key{
 	{"serve.tftp_port", 69, "TFTP server port."},
 	{"serve.http_addr", "", "Address the HTTP server binds (empty: all)."},
 	{"serve.http_port", 4080, "HTTP port: iPXE scripts, kernels, /status and /metrics (0: off)."},
+	{"serve.ipv6_ra", true, "Answer registered slaves' IPv6 router solicitations with an advertisement offering no prefix and no DHCPv6, so iPXE stops waiting ~13 s for IPv6 before it boots; false where the boot LAN has an IPv6 router."},
 	{"serve.proxy", false, "ProxyDHCP: answer boot requests only (on 67 and 4011), hand out no addresses."},
 	{"serve.server_id", "", "This boot server's name, e.g. s1: with several boot servers it answers only slaves whose boot_server is this name or its address (empty: all unassigned slaves)."},
 	{"serve.pool", "", "Optional dynamic pool for unregistered clients, e.g. 192.168.1.100-192.168.1.199 (empty: none)."},
 	{"serve.relay_subnets", []string{}, "Further subnets (CIDR) served through DHCP relays (giaddr)."},
+	{"serve.relays", []string{}, "DHCP relay agents to answer, by their giaddr (addresses or CIDRs); a relayed request from any other is ignored."},
+	{"serve.max_per_client", 16, "Most TFTP transfers, and most HTTP connections, one client address may hold at once (0: no limit)."},
+	{"serve.status_allow", []string{}, "Who besides this host may read /status and /metrics (every slave's IP, MAC, hostname): addresses or CIDRs."},
 }
 
 // Config is the effective configuration of one run: decoded from the keys
@@ -107,12 +116,17 @@ type Config struct {
 		Loader         string `mapstructure:"loader"`
 		EFILoader      string `mapstructure:"efi_loader"`
 		IPXEScript     bool   `mapstructure:"ipxe_script"`
+		ChainIPXE      bool   `mapstructure:"chain_ipxe"`
+		SecureBoot     bool   `mapstructure:"secure_boot"`
 		LoaderDir      string `mapstructure:"loader_dir"`
 		NFSRootOptions string `mapstructure:"nfsroot_options"`
 	} `mapstructure:"boot"`
 	Rootfs struct {
 		ScaffoldOnAdd     bool     `mapstructure:"scaffold_on_add"`
 		EtcSource         string   `mapstructure:"etc_source"`
+		SSHHostKeys       string   `mapstructure:"ssh_host_keys"` // per-slave or cluster
+		EtcExclude        []string `mapstructure:"etc_exclude"`   // path.Match patterns relative to EtcSource
+		PasswordHashes    bool     `mapstructure:"password_hashes"`
 		NetInterface      string   `mapstructure:"net_interface"`
 		SyncTrees         []string `mapstructure:"sync_trees"`
 		RunlevelBoot      []string `mapstructure:"runlevel_boot"`
@@ -130,9 +144,13 @@ type Config struct {
 		HTTPAddr     netip.Addr     `mapstructure:"http_addr"`
 		HTTPPort     int            `mapstructure:"http_port"`
 		Proxy        bool           `mapstructure:"proxy"`
+		IPv6RA       bool           `mapstructure:"ipv6_ra"`
 		ServerID     string         `mapstructure:"server_id"` // this boot server's name (slave.BootServer values)
 		Pool         string         `mapstructure:"pool"`
 		RelaySubnets []netip.Prefix `mapstructure:"relay_subnets"`
+		Relays       Hosts          `mapstructure:"relays"`         // trusted giaddrs
+		MaxPerClient int            `mapstructure:"max_per_client"` // 0: no limit
+		StatusAllow  Hosts          `mapstructure:"status_allow"`
 	} `mapstructure:"serve"`
 
 	v       *viper.Viper

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,6 +87,9 @@ func TestBadValuesNamed(t *testing.T) {
 		"master: [\n":                              "config ",
 		"serve:\n  relay_subnets: [10.0.0.0/40]\n": `config serve.relay_subnets: "10.0.0.0/40"`,
 		"rootfs:\n  sync_trees: [bin]\n":           `config rootfs.sync_trees: "bin" is not an absolute path`,
+		"serve:\n  relays: [10.0.2.1, relay1]\n":   `config serve.relays: "relay1" is not an IPv4 address or CIDR`,
+		"serve:\n  status_allow: [\"::1\"]\n":      `config serve.status_allow: "::1" is not an IPv4 address or CIDR`,
+		"serve:\n  max_per_client: -2\n":           `config serve.max_per_client: -2 is negative`,
 	} {
 		root := t.TempDir()
 		writeConfig(t, root, content)
@@ -100,6 +104,18 @@ func TestBadValuesNamed(t *testing.T) {
 	}
 	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "diskless init --master IP --subnet CIDR") {
 		t.Errorf("Validate of empty config = %v", err)
+	}
+}
+
+func TestServeLists(t *testing.T) {
+	root := t.TempDir()
+	writeConfig(t, root, "serve:\n  relays: [10.0.2.1, 10.0.3.0/24]\n  status_allow: [192.168.9.7]\n  max_per_client: 0\n")
+	c, err := Load(Options{Root: root, Env: env(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(c.Serve.Relays) != "[10.0.2.1/32 10.0.3.0/24]" || fmt.Sprint(c.Serve.StatusAllow) != "[192.168.9.7/32]" || c.Serve.MaxPerClient != 0 {
+		t.Errorf("relays %v, status_allow %v, max_per_client %d", c.Serve.Relays, c.Serve.StatusAllow, c.Serve.MaxPerClient)
 	}
 }
 

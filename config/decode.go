@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -141,10 +142,15 @@ func (e *badValue) Error() string { return e.value + " is not " + e.want }
 
 func bad(value, want string) error { return &badValue{value: fmt.Sprintf("%q", value), want: want} }
 
+// Hosts is a list of IPv4 addresses (a /32 each) or CIDRs: who a key
+// trusts (serve.relays, serve.status_allow).
+type Hosts []netip.Prefix
+
 var (
 	addrType     = reflect.TypeFor[netip.Addr]()
 	prefixType   = reflect.TypeFor[netip.Prefix]()
 	durationType = reflect.TypeFor[time.Duration]()
+	hostsType    = reflect.TypeFor[Hosts]()
 )
 
 // What each type of value must look like, for errors.
@@ -153,6 +159,7 @@ const (
 	wantPrefix   = "an IPv4 CIDR such as 192.168.1.0/24"
 	wantDuration = "a duration such as 12h"
 	wantPort     = "a port (0-65535)"
+	wantHost     = "an IPv4 address or CIDR such as 10.0.2.1 or 10.0.2.0/24"
 )
 
 // decodeHook turns the strings of the file, DISKLESS_* variables and flags
@@ -160,11 +167,15 @@ const (
 func decodeHook(from, to reflect.Type, data any) (any, error) {
 	s, isString := data.(string)
 	switch {
+	case from == to: // already typed (a Hosts item)
+		return data, nil
 	case to == addrType || to == prefixType || to == durationType:
 		if !isString {
 			return nil, &badValue{value: formatValue(data), want: wantFor(to)}
 		}
 		return parseTyped(strings.TrimSpace(s), to)
+	case to == hostsType:
+		return parseHosts(data)
 	case isString && to.Kind() == reflect.Slice:
 		return splitList(s), nil // a DISKLESS_* list: comma-separated
 	}
@@ -199,6 +210,45 @@ func parseTyped(s string, to reflect.Type) (any, error) {
 	return d, nil
 }
 
+// parseHosts reads a Hosts list: from the file a list, from a DISKLESS_*
+// variable a comma-separated string.
+func parseHosts(data any) (Hosts, error) {
+	var items []any
+	switch d := data.(type) {
+	case string:
+		for _, s := range splitList(d) {
+			items = append(items, s)
+		}
+	case []any:
+		items = d
+	case []string: // the default
+		for _, s := range d {
+			items = append(items, s)
+		}
+	case nil:
+		return nil, nil
+	default:
+		return nil, &badValue{value: formatValue(data), want: "a list of IPv4 addresses or CIDRs"}
+	}
+	var out Hosts
+	for _, it := range items {
+		s, ok := it.(string)
+		if !ok {
+			return nil, &badValue{value: formatValue(it), want: wantHost}
+		}
+		s = strings.TrimSpace(s)
+		p, err := netip.ParsePrefix(s)
+		if a, aerr := netip.ParseAddr(s); aerr == nil {
+			p, err = netip.PrefixFrom(a, a.BitLen()), nil
+		}
+		if err != nil || !p.Addr().Is4() {
+			return nil, bad(s, wantHost)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
 func wantFor(t reflect.Type) string {
 	switch t {
 	case addrType:
@@ -207,6 +257,8 @@ func wantFor(t reflect.Type) string {
 		return wantPrefix
 	case durationType:
 		return wantDuration
+	case hostsType:
+		return wantHost
 	}
 	switch t.Kind() {
 	case reflect.Bool:
@@ -411,6 +463,17 @@ func (c *Config) check() error {
 	}
 	if strings.IndexFunc(c.Serve.ServerID, isSpaceOrControl) >= 0 {
 		return &keyError{"serve.server_id", bad(c.Serve.ServerID, "a name without spaces such as s1")}
+	}
+	if c.Serve.MaxPerClient < 0 {
+		return &keyError{"serve.max_per_client", fmt.Errorf("%d is negative; expected a count (0: no limit)", c.Serve.MaxPerClient)}
+	}
+	if c.Rootfs.SSHHostKeys != "per-slave" && c.Rootfs.SSHHostKeys != "cluster" {
+		return &keyError{"rootfs.ssh_host_keys", bad(c.Rootfs.SSHHostKeys, "per-slave or cluster")}
+	}
+	for _, p := range c.Rootfs.EtcExclude {
+		if _, err := path.Match(p, ""); err != nil || p == "" || strings.HasPrefix(p, "/") || strings.IndexFunc(p, isControl) >= 0 {
+			return &keyError{"rootfs.etc_exclude", bad(p, "a pattern relative to the etc source, such as ssl/private")}
+		}
 	}
 	return nil
 }

@@ -26,6 +26,15 @@ func TestStrict(t *testing.T) {
 		{file: base, env: map[string]string{"DISKLESS_SERVE_RELAY_SUBNETS": "10.1.0.0/24,nope"}, want: `config serve.relay_subnets: "nope" is not an IPv4 CIDR`},
 		{file: base, env: map[string]string{"DISKLESS_NFS_SHARED_VAR_LOG": "yes please"}, want: `config nfs.shared_var_log: "yes please" is not true or false (from DISKLESS_NFS_SHARED_VAR_LOG)`},
 		{file: base, env: map[string]string{"DISKLESS_LEASE_TIME": "0s"}, want: `config lease_time: "0s" is not a duration such as 12h (from DISKLESS_LEASE_TIME)`},
+		{file: base, env: map[string]string{"DISKLESS_SERVE_RELAYS": "10.0.2.1,relay1"}, want: `config serve.relays: "relay1" is not an IPv4 address or CIDR such as 10.0.2.1 or 10.0.2.0/24 (from DISKLESS_SERVE_RELAYS)`},
+		{file: base + "serve:\n  status_allow:\n    net: 10.0.0.0/8\n", want: `config serve.status_allow: map[net:10.0.0.0/8] is not a list of IPv4 addresses or CIDRs`},
+		{file: base + "serve:\n  status_allow: [7]\n", want: `config serve.status_allow: 7 is not an IPv4 address or CIDR`},
+		{file: base, env: map[string]string{"DISKLESS_SERVE_MAX_PER_CLIENT": "-1"}, want: `config serve.max_per_client: -1 is negative; expected a count (0: no limit) (from DISKLESS_SERVE_MAX_PER_CLIENT)`},
+		{file: base + "serve:\n  ipv6_ra: sometimes\n", want: `config serve.ipv6_ra: "sometimes" is not true or false`},
+		{file: base + "boot:\n  chain_ipxe: always\n", want: `config boot.chain_ipxe: "always" is not true or false`},
+		{file: base + "rootfs:\n  ssh_host_keys: shared\n", want: `config rootfs.ssh_host_keys: "shared" is not per-slave or cluster`},
+		{file: base, env: map[string]string{"DISKLESS_ROOTFS_ETC_EXCLUDE": "ssl/private,/etc/shadow"}, want: `config rootfs.etc_exclude: "/etc/shadow" is not a pattern relative to the etc source, such as ssl/private (from DISKLESS_ROOTFS_ETC_EXCLUDE)`},
+		{file: base + "rootfs:\n  etc_exclude: [\"ssl/[\"]\n", want: `config rootfs.etc_exclude: "ssl/[" is not a pattern relative to the etc source`},
 	} {
 		root := t.TempDir()
 		writeConfig(t, root, tc.file)

@@ -7,6 +7,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/diskless-project/diskless/netboot"
 )
 
 // CheckBoot: the boot loaders and the modules they load are in the TFTP
@@ -19,7 +21,15 @@ func CheckBoot(e *Env) []Result {
 		fi, err := os.Stat(c.On(path.Join(c.TFTPRoot, rel)))
 		return err == nil && fi.Mode().IsRegular()
 	}
-	loaders := []struct{ file, module, client string }{{c.Boot.Loader, "", "PXE BIOS"}, {c.Boot.EFILoader, "", "UEFI"}}
+	// The syslinux loaders, where a firmware's default path or a slave's pin is syslinux.
+	pinned := netboot.PinnedPaths(e.Registry)[netboot.PathSyslinux]
+	var loaders []struct{ file, module, client string }
+	if pinned || netboot.DefaultPath(c, netboot.ClientPXEBIOS) == netboot.PathSyslinux || !c.Boot.IPXEScript {
+		loaders = append(loaders, struct{ file, module, client string }{c.Boot.Loader, "", "PXE BIOS"})
+	}
+	if pinned || netboot.DefaultPath(c, netboot.ClientPXEUEFI64) == netboot.PathSyslinux {
+		loaders = append(loaders, struct{ file, module, client string }{c.Boot.EFILoader, "", "UEFI"})
+	}
 	for i, l := range loaders {
 		switch { // the first module each syslinux loader fetches
 		case strings.HasSuffix(l.file, "pxelinux.0") || strings.HasSuffix(l.file, "lpxelinux.0"):

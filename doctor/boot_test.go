@@ -12,18 +12,8 @@ import (
 )
 
 func TestCheckBoot(t *testing.T) {
-	root := t.TempDir()
-	mk := func(rel string) {
-		p := filepath.Join(root, rel)
-		os.MkdirAll(filepath.Dir(p), 0o755)
-		os.WriteFile(p, []byte("x"), 0o644)
-	}
-	mk("srv/tftp/pxelinux.0")
-	mk("srv/tftp/syslinux.efi")
-	mk("srv/tftp/ldlinux.e64")
-	mk("srv/tftp/kernels/6.1.0-1/vmlinuz")
-	os.MkdirAll(filepath.Join(root, "diskless/10.0.0.21"), 0o755)
-	cfg := &config.Config{Root: root, TFTPRoot: "/srv/tftp", DisklessDir: "/diskless"}
+	cfg := tftpTree(t, "pxelinux.0", "syslinux.efi", "ldlinux.e64", "kernels/6.1.0-1/vmlinuz")
+	os.MkdirAll(filepath.Join(cfg.Root, "diskless/10.0.0.21"), 0o755)
 	cfg.Boot.Loader, cfg.Boot.EFILoader = "pxelinux.0", "syslinux.efi"
 	cfg.Kernel.Default = "6.1.0-1"
 	reg := &slave.Registry{Slaves: []slave.Slave{
@@ -47,4 +37,16 @@ func TestCheckBoot(t *testing.T) {
 			t.Errorf("missing %q in:\n%s", want, all)
 		}
 	}
+}
+
+// tftpTree is a root prefix whose /srv/tftp holds the named files, and a
+// config pointing at it.
+func tftpTree(t *testing.T, files ...string) *config.Config {
+	root := t.TempDir()
+	for _, rel := range files {
+		p := filepath.Join(root, "srv/tftp", rel)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte("x"), 0o644)
+	}
+	return &config.Config{Root: root, TFTPRoot: "/srv/tftp", DisklessDir: "/diskless"}
 }

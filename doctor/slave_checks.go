@@ -59,6 +59,8 @@ func CheckSlaves(e *Env) []Result {
 func slaveProblem(p, ip string) (check, symptom, fix string) {
 	scaffold := "diskless rootfs scaffold " + ip
 	switch {
+	case strings.Contains(p, "the master's own"):
+		return "master's secrets", "every slave answers as the master (SSH host key, machine-id); anyone who mounts this root reads the master's key", scaffold
 	case strings.HasPrefix(p, "root filesystem missing"):
 		return "root", "VFS: Unable to mount root fs via NFS", scaffold + " && diskless rootfs sync " + ip
 	case strings.Contains(p, "dev/console"):

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -47,11 +46,17 @@ type Store struct {
 	Dir string // <root><tftp_root>/kernels
 }
 
-var versionRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]{0,127}$`)
-
-// CheckVersion validates a version name (it becomes a directory and a URL path).
+// CheckVersion validates a version name (it becomes a directory and a URL
+// path, and every boot config names it): 1-128 letters, digits and
+// . _ + ~ -, starting with a letter or digit. A loop, not a regexp: serve
+// checks it on every boot config it renders.
 func CheckVersion(v string) error {
-	if !versionRE.MatchString(v) {
+	ok := len(v) > 0 && len(v) <= 128
+	for i := 0; ok && i < len(v); i++ {
+		c := v[i]
+		ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || i > 0 && strings.IndexByte("._+~-", c) >= 0
+	}
+	if !ok {
 		return fmt.Errorf("invalid kernel version %q: expected letters, digits and . _ + ~ - (e.g. 6.1.0-57-amd64)", v)
 	}
 	return nil
@@ -125,6 +130,9 @@ type InstallResult struct {
 	// (nil when it embeds none): installing still succeeds, but a kernel
 	// that cannot boot from NFS is worth a warning before slaves panic.
 	Check *Report `json:"check,omitempty"`
+	// SecureBoot is whether UEFI Secure Boot can start the image: signed,
+	// unsigned, or no EFI stub (x86 images only).
+	SecureBoot string `json:"secure_boot,omitempty"`
 }
 
 // Install publishes a kernel (and initrd) as a new immutable version. Files
@@ -162,6 +170,9 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 		m.InitrdSHA256, m.InitrdSize = sum(req.Initrd), int64(len(req.Initrd))
 	}
 	res := InstallResult{Meta: m, Directory: filepath.Join(s.Dir, v)}
+	if arch != "aarch64" {
+		res.SecureBoot = PESignature(req.Kernel).String()
+	}
 	c, err := imageConfig(req.Kernel, img)
 	if err != nil && req.Config != nil {
 		if c, err = ReadConfig(req.Config); err != nil {
@@ -194,7 +205,9 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 		res.Result = "installed"
 		return res, nil
 	}
-	// Leftovers of an interrupted install (no meta.json) are rewritten.
+	// Leftovers of an interrupted install (no meta.json) are rewritten, and
+	// temp files of one killed mid-write removed, in every version.
+	s.sweep(w)
 	if _, err := w.WriteFile(s.Path(v, KernelFile), req.Kernel, 0o644); err != nil {
 		return InstallResult{}, err
 	}
@@ -202,7 +215,7 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 		if _, err := w.WriteFile(s.Path(v, InitrdFile), req.Initrd, 0o644); err != nil {
 			return InstallResult{}, err
 		}
-	} else if err := os.Remove(s.Path(v, InitrdFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	} else if err := w.Remove(s.Path(v, InitrdFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return InstallResult{}, err
 	}
 	data, _ := json.MarshalIndent(m, "", "  ")
@@ -244,12 +257,23 @@ func GCPlan(versions []Meta, inUse map[string]bool, keep int) (kept, removed []M
 
 // Remove deletes a version: meta.json first, so a half-removed version is
 // no longer listed or usable.
-func (s Store) Remove(version string) error {
+func (s Store) Remove(w *fsutil.Writer, version string) error {
 	if err := CheckVersion(version); err != nil {
 		return err
 	}
-	if err := os.Remove(s.Path(version, MetaFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := w.Remove(s.Path(version, MetaFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return os.RemoveAll(filepath.Join(s.Dir, version))
+	s.sweep(w)
+	return w.RemoveAll(filepath.Join(s.Dir, version))
+}
+
+// sweep removes dead writers' temp files from every version directory.
+func (s Store) sweep(w *fsutil.Writer) {
+	ents, _ := w.ReadDir(s.Dir)
+	for _, e := range ents {
+		if e.IsDir() {
+			w.SweepTemps(filepath.Join(s.Dir, e.Name()))
+		}
+	}
 }

@@ -50,14 +50,8 @@ func TestXZBCJRoundTrip(t *testing.T) {
 
 // Debian's real bzImage payload (xz, x86 filter) inflates to its vmlinux.
 func TestXZBCJDebianPayload(t *testing.T) {
-	matches, _ := filepath.Glob(filepath.Join(os.Getenv("DISKLESS_KERNEL_DIR"), "boot/vmlinuz-*"))
-	if m, _ := filepath.Glob("/boot/vmlinuz-*"); len(m) > 0 {
-		matches = append(matches, m...)
-	}
-	if len(matches) == 0 {
-		testenv.RequireFile(t, "/boot/vmlinuz-*", "linux-image-amd64 (or DISKLESS_KERNEL_DIR=<dpkg -x of it>)")
-	}
-	data, err := os.ReadFile(matches[0])
+	image := debianKernel(t)
+	data, err := os.ReadFile(image)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +61,7 @@ func TestXZBCJDebianPayload(t *testing.T) {
 	}
 	payload := img.Payload(data)
 	if !bytes.HasPrefix(payload, []byte{0xfd, '7', 'z', 'X', 'Z', 0}) {
-		t.Logf("%s is not xz-compressed: nothing to check here", matches[0])
+		t.Logf("%s is not xz-compressed: nothing to check here", image)
 		return
 	}
 	vmlinux, err := xzBCJ(payload)
@@ -77,4 +71,18 @@ func TestXZBCJDebianPayload(t *testing.T) {
 	if !bytes.HasPrefix(vmlinux, []byte("\x7fELF")) || !bytes.Contains(vmlinux, []byte("Linux version "+img.Version)) {
 		t.Errorf("inflated %d bytes: not the vmlinux of %s", len(vmlinux), img.Version)
 	}
+}
+
+// debianKernel is a real Debian kernel image: DISKLESS_KERNEL_DIR's (a
+// `dpkg -x` of linux-image-amd64's kernel), else the machine's own.
+func debianKernel(t *testing.T) string {
+	t.Helper()
+	matches, _ := filepath.Glob(filepath.Join(os.Getenv("DISKLESS_KERNEL_DIR"), "boot/vmlinuz-*"))
+	if m, _ := filepath.Glob("/boot/vmlinuz-*"); len(m) > 0 {
+		matches = append(matches, m...)
+	}
+	if len(matches) == 0 {
+		testenv.RequireFile(t, "/boot/vmlinuz-*", "linux-image-amd64 (or DISKLESS_KERNEL_DIR=<dpkg -x of it>)")
+	}
+	return matches[0]
 }

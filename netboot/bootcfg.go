@@ -109,11 +109,10 @@ func HexIP(ip netip.Addr) string {
 // PXELinux renders pxelinux.cfg/01-<mac> of a slave.
 func (r *Renderer) PXELinux(s *slave.Slave) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s %s (%s): %s\n", s.Hostname, s.IP, s.MAC, Header)
-	v := r.KernelVersion(s)
-	if v == "" {
-		b.WriteString("# no kernel: set kernel.default or run `diskless slave set " + s.IP.String() + " --kernel VERSION`\n")
-		b.WriteString("DEFAULT local\nPROMPT 0\nLABEL local\n  LOCALBOOT 0\n")
+	fmt.Fprintf(&b, "# %s: %s\n", who(s), Header)
+	v, words, why := r.bootLine(s, printable)
+	if why != "" {
+		b.WriteString("# " + why + "\nDEFAULT local\nPROMPT 0\nLABEL local\n  LOCALBOOT 0\n")
 		return []byte(b.String())
 	}
 	b.WriteString("DEFAULT diskless\nPROMPT 0\nTIMEOUT 0\n")
@@ -121,8 +120,13 @@ func (r *Renderer) PXELinux(s *slave.Slave) []byte {
 	if r.hasInitrd(v) {
 		fmt.Fprintf(&b, "  INITRD %s\n", InitrdPath(v))
 	}
-	fmt.Fprintf(&b, "  APPEND %s\n", r.KernelArgs(s))
+	fmt.Fprintf(&b, "  APPEND %s\n", strings.Join(words, " "))
 	return []byte(b.String())
+}
+
+// who names a slave in a comment line.
+func who(s *slave.Slave) string {
+	return fmt.Sprintf("%s %s (%s)", commentSafe(s.Hostname), s.IP, commentSafe(s.MAC))
 }
 
 // PXELinuxDefault boots the local disk: an unregistered machine that reaches
@@ -134,20 +138,32 @@ func PXELinuxDefault() []byte {
 // IPXE renders the iPXE script of a slave (kernel and initrd over HTTP).
 func (r *Renderer) IPXE(s *slave.Slave) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "#!ipxe\n# %s %s (%s): %s\n", s.Hostname, s.IP, s.MAC, Header)
-	v := r.KernelVersion(s)
-	if v == "" {
-		b.WriteString("echo no kernel configured for " + s.IP.String() + "\nexit\n")
+	fmt.Fprintf(&b, "#!ipxe\n# %s: %s\n", who(s), Header)
+	v, words, why := r.bootLine(s, ipxeWord)
+	if why != "" {
+		b.WriteString("echo " + why + "\nexit\n")
 		return []byte(b.String())
 	}
 	base := r.httpBase()
-	fmt.Fprintf(&b, "kernel %s/%s %s\n", base, KernelPath(v), r.KernelArgs(s))
-	if r.hasInitrd(v) {
-		fmt.Fprintf(&b, "initrd %s/%s\n", base, InitrdPath(v))
+	if !r.hasInitrd(v) {
+		fmt.Fprintf(&b, "kernel %s/%s %s\n", base, KernelPath(v), strings.Join(words, " "))
+		b.WriteString("boot\n")
+		return []byte(b.String())
 	}
+	// The initrd is named and the kernel told that name: iPXE's EFI builds
+	// before 2023 hand an initrd to the kernel's EFI stub only as a file of
+	// their virtual file system, which the stub opens when initrd=<name> is
+	// on its command line; newer builds also offer it through LoadFile2,
+	// which the stub prefers. A BIOS kernel ignores the argument (pxelinux
+	// passes the same one).
+	fmt.Fprintf(&b, "kernel %s/%s initrd=%s %s\n", base, KernelPath(v), IPXEInitrdName, strings.Join(words, " "))
+	fmt.Fprintf(&b, "initrd --name %s %s/%s\n", IPXEInitrdName, base, InitrdPath(v))
 	b.WriteString("boot\n")
 	return []byte(b.String())
 }
+
+// IPXEInitrdName is the name iPXE gives the initrd it downloads.
+const IPXEInitrdName = "initrd.img"
 
 // IPXEDefault chains to the per-MAC script; an unknown MAC falls back to
 // the next boot device.
@@ -158,14 +174,19 @@ func (r *Renderer) IPXEDefault() []byte {
 // GRUB renders grub/grub.cfg-01-<mac> of a slave, for UEFI clients on GRUB.
 func (r *Renderer) GRUB(s *slave.Slave) []byte {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s %s (%s): %s\n", s.Hostname, s.IP, s.MAC, Header)
-	v := r.KernelVersion(s)
-	if v == "" {
-		b.WriteString("echo \"no kernel configured for " + s.IP.String() + "\"\nexit\n")
+	fmt.Fprintf(&b, "# %s: %s\n", who(s), Header)
+	v, words, why := r.bootLine(s, printable)
+	if why != "" {
+		b.WriteString("echo " + grubWord(why) + "\nexit\n")
 		return []byte(b.String())
 	}
-	fmt.Fprintf(&b, "set timeout=0\nset default=0\nmenuentry \"%s diskless\" {\n", s.Hostname)
-	fmt.Fprintf(&b, "  linux /%s %s\n", KernelPath(v), r.KernelArgs(s))
+	fmt.Fprintf(&b, "set timeout=0\nset default=0\nmenuentry %s {\n", grubWord(commentSafe(s.Hostname)+" diskless"))
+	b.WriteString("  linux /" + KernelPath(v))
+	for _, w := range words {
+		b.WriteByte(' ')
+		b.WriteString(grubWord(w))
+	}
+	b.WriteString("\n")
 	if r.hasInitrd(v) {
 		fmt.Fprintf(&b, "  initrd /%s\n", InitrdPath(v))
 	}
@@ -173,8 +194,20 @@ func (r *Renderer) GRUB(s *slave.Slave) []byte {
 	return []byte(b.String())
 }
 
-// GRUBDefault hands an unregistered machine back to the firmware.
-func GRUBDefault() []byte { return []byte("# unregistered machine. " + Header + "\nexit\n") }
+// GRUBDefault is grub/grub.cfg, the file Debian's grubnetx64 reads (its
+// prefix is /grub on the TFTP server; it does not search per-MAC names
+// itself): it hands over to the booting machine's own grub.cfg-01-<mac>,
+// spelled with dashes as `netboot config` writes it for other TFTP
+// servers, and hands an unregistered machine back to the firmware.
+func GRUBDefault() []byte {
+	return []byte("# " + Header + "\n" +
+		"if regexp --set=1:m1 --set=2:m2 --set=3:m3 --set=4:m4 --set=5:m5 --set=6:m6 " +
+		"'^(..):(..):(..):(..):(..):(..)$' \"$net_default_mac\"; then\n" +
+		"  configfile \"$prefix/grub.cfg-01-$m1-$m2-$m3-$m4-$m5-$m6\"\n" +
+		"fi\n" +
+		"echo \"unregistered machine ($net_default_mac): no grub config\"\n" +
+		"exit\n")
+}
 
 // Names of the generated files, relative to the TFTP root.
 func PXELinuxName(s *slave.Slave) string   { return "pxelinux.cfg/01-" + MACDashes(s.MAC) }
@@ -327,7 +360,7 @@ func (r *Renderer) Classify(name string) FileKind {
 		return FileInitrd
 	case name == r.Cfg.Boot.Loader || name == r.Cfg.Boot.EFILoader,
 		base == "pxelinux.0", base == "lpxelinux.0", base == "syslinux.efi",
-		base == "undionly.kpxe", base == "ipxe.efi", base == "snponly.efi":
+		base == IPXEBIOSLoader, base == "ipxe.efi", base == IPXEUEFILoader, base == ShimLoader, base == GRUBLoader:
 		return FileLoader
 	}
 	return FileOther

@@ -34,3 +34,11 @@ func (t *Tracker) RecordDHCP(ip netip.Addr, mac string, stage Stage, newBoot boo
 		st.Stage, st.At = stage, now
 	}
 }
+
+// AtStage says whether a slave's last recorded stage is stage.
+func (t *Tracker) AtStage(ip netip.Addr, stage Stage) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st, ok := t.slaves[ip]
+	return ok && st.Stage == stage
+}

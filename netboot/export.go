@@ -15,19 +15,55 @@ type Loader struct {
 	Name    string // name in the TFTP root
 	Path    string // Debian path on the master
 	Package string // Debian package providing it
+	For     Path   // the boot path that hands it out
 }
 
-// Loaders are what PXE BIOS (pxelinux) and UEFI x86-64 (syslinux.efi) need
-// for the configs diskless renders (no menus: ldlinux alone suffices; libutil
-// and libcom32 come along for admins who add a menu).
+// Loaders are what each boot path hands out. syslinux: pxelinux (BIOS) and
+// syslinux.efi (UEFI x86-64) with ldlinux (no menus: ldlinux alone
+// suffices; libutil and libcom32 come along for admins who add a menu).
+// ipxe: iPXE for plain PXE ROMs and UEFI HTTP Boot. grub: the chain Secure
+// Boot firmware accepts, signed by Microsoft (shim) and Debian (GRUB;
+// MokManager for shim's key management).
 var Loaders = []Loader{
-	{"pxelinux.0", "/usr/lib/PXELINUX/pxelinux.0", "pxelinux"},
-	{"lpxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0", "pxelinux"},
-	{"ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32", "syslinux-common"},
-	{"libutil.c32", "/usr/lib/syslinux/modules/bios/libutil.c32", "syslinux-common"},
-	{"libcom32.c32", "/usr/lib/syslinux/modules/bios/libcom32.c32", "syslinux-common"},
-	{"syslinux.efi", "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi", "syslinux-efi"},
-	{"ldlinux.e64", "/usr/lib/syslinux/modules/efi64/ldlinux.e64", "syslinux-common"},
+	{"pxelinux.0", "/usr/lib/PXELINUX/pxelinux.0", "pxelinux", PathSyslinux},
+	{"lpxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0", "pxelinux", PathSyslinux},
+	{"ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32", "syslinux-common", PathSyslinux},
+	{"libutil.c32", "/usr/lib/syslinux/modules/bios/libutil.c32", "syslinux-common", PathSyslinux},
+	{"libcom32.c32", "/usr/lib/syslinux/modules/bios/libcom32.c32", "syslinux-common", PathSyslinux},
+	{"syslinux.efi", "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi", "syslinux-efi", PathSyslinux},
+	{"ldlinux.e64", "/usr/lib/syslinux/modules/efi64/ldlinux.e64", "syslinux-common", PathSyslinux},
+	{IPXEBIOSLoader, "/usr/lib/ipxe/undionly.kpxe", "ipxe", PathIPXE},
+	{IPXEUEFILoader, "/usr/lib/ipxe/snponly.efi", "ipxe", PathIPXE},
+	{ShimLoader, "/usr/lib/shim/shimx64.efi.signed", "shim-signed", PathGRUB},
+	{GRUBLoader, "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "grub-efi-amd64-signed", PathGRUB},
+	{"mmx64.efi", "/usr/lib/shim/mmx64.efi.signed", "shim-helpers-amd64-signed", PathGRUB},
+}
+
+// PathsInUse are the boot paths the configuration sends a PXE ROM down
+// (BIOS and UEFI x86-64) and those slaves are pinned to. UEFI HTTP Boot is
+// not counted: the configuration cannot tell whether any machine uses it.
+func PathsInUse(cfg *config.Config, reg *slave.Registry) map[Path]bool {
+	use := map[Path]bool{DefaultPath(cfg, ClientPXEBIOS): true, DefaultPath(cfg, ClientPXEUEFI64): true}
+	if !cfg.Boot.IPXEScript {
+		use[PathSyslinux] = true // iPXE ROMs get pxelinux.0 / syslinux.efi
+	}
+	for p := range PinnedPaths(reg) {
+		use[p] = true
+	}
+	return use
+}
+
+// PinnedPaths are the boot paths slaves are pinned to (slave --boot).
+func PinnedPaths(reg *slave.Registry) map[Path]bool {
+	pins := map[Path]bool{}
+	if reg != nil {
+		for i := range reg.Slaves {
+			if p := reg.Slaves[i].Boot; p != "" {
+				pins[Path(p)] = true
+			}
+		}
+	}
+	return pins
 }
 
 func netmask(p netip.Prefix) netip.Addr {
@@ -51,7 +87,6 @@ func rootPath(cfg *config.Config, s *slave.Slave) string {
 // Gentoo diskless guide does: PXE option space, pxeclient and etherboot
 // classes, one host block per slave.
 func ExportDhcpd(cfg *config.Config, reg *slave.Registry) string {
-	r := &Renderer{Cfg: cfg}
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("# dhcpd.conf for diskless slaves, from `diskless netboot export dhcpd`.\n")
@@ -78,14 +113,13 @@ option PXE.discovery-mcast-addr   code 7 = ip-address;
 option client-arch code 93 = unsigned integer 16;
 
 `)
-	w("class \"pxeclient\" {\n")
-	w("  match if substring(option vendor-class-identifier, 0, 9) = \"PXEClient\";\n")
-	w("  vendor-option-space PXE;\n  option PXE.mtftp-ip 0.0.0.0;\n")
-	w("  if exists user-class and option user-class = \"iPXE\" {\n")
-	w("    filename %q;\n", r.httpBase()+"/ipxe/boot.ipxe")
-	w("  } elsif option client-arch = 00:07 or option client-arch = 00:09 {\n")
-	w("    filename %q;\n", cfg.Boot.EFILoader)
-	w("  } else {\n    filename %q;\n  }\n}\n\n", cfg.Boot.Loader)
+	w("# The boot file by firmware (docs/firmware.md): iPXE (user class), UEFI HTTP\n")
+	w("# Boot (option 93 = 16), UEFI x86-64 PXE (7, 9), BIOS PXE (0); others none.\n")
+	w("class \"netboot\" {\n")
+	w("  match if substring(option vendor-class-identifier, 0, 9) = \"PXEClient\" or\n")
+	w("           substring(option vendor-class-identifier, 0, 10) = \"HTTPClient\";\n")
+	dhcpdBoot(&b, bootMatrix(cfg, ""), "  ")
+	w("}\n\n")
 	w("class \"etherboot\" {\n")
 	w("  match if substring(option vendor-class-identifier, 0, 9) = \"Etherboot\";\n")
 	if cfg.Kernel.Default != "" {
@@ -102,16 +136,20 @@ option client-arch code 93 = unsigned integer 16;
 		w("    fixed-address %s;\n", s.IP)
 		w("    option host-name %q;\n", s.Hostname)
 		w("    option root-path %q;\n", rootPath(cfg, s))
+		if s.Boot != "" {
+			w("    # boot path %s (slave --boot); host statements override the class\n", s.Boot)
+			dhcpdBoot(&b, bootMatrix(cfg, s.Boot), "    ")
+		}
 		w("  }\n")
 	}
 	w("}\n")
 	return b.String()
 }
 
-// ExportDnsmasq renders a dnsmasq config: static hosts only, PXE/UEFI/iPXE
-// boot files, and dnsmasq's own TFTP server on the TFTP root.
+// ExportDnsmasq renders a dnsmasq config: static hosts only, the boot file
+// of each firmware and boot path, and dnsmasq's own TFTP server on the TFTP
+// root.
 func ExportDnsmasq(cfg *config.Config, reg *slave.Registry) string {
-	r := &Renderer{Cfg: cfg}
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("# dnsmasq config for diskless slaves, from `diskless netboot export dnsmasq`.\n")
@@ -123,21 +161,35 @@ func ExportDnsmasq(cfg *config.Config, reg *slave.Registry) string {
 	if cfg.Domain != "" {
 		w("dhcp-option=option:domain-name,%s\n", cfg.Domain)
 	}
+	w("dhcp-match=set:bios,option:client-arch,0\n")
 	w("dhcp-match=set:efi64,option:client-arch,7\n")
 	w("dhcp-match=set:efi64,option:client-arch,9\n")
+	w("dhcp-match=set:efihttp,option:client-arch,16\n")
 	w("dhcp-userclass=set:ipxe,iPXE\n")
 	w("dhcp-vendorclass=set:etherboot,Etherboot\n")
-	w("dhcp-boot=tag:ipxe,%s\n", r.httpBase()+"/ipxe/boot.ipxe")
-	w("dhcp-boot=tag:!ipxe,tag:efi64,%s,,%s\n", cfg.Boot.EFILoader, cfg.Master)
-	if cfg.Kernel.Default != "" {
-		w("dhcp-boot=tag:!ipxe,tag:!efi64,tag:etherboot,%s,,%s\n", KernelPath(cfg.Kernel.Default), cfg.Master)
+	w("# The boot file by firmware (docs/firmware.md); other architectures get none.\n")
+	pins := pinGroups(reg)
+	notPinned := ""
+	for _, p := range pins {
+		notPinned += "tag:!pin-" + p + ","
 	}
-	w("dhcp-boot=tag:!ipxe,tag:!efi64,tag:!etherboot,%s,,%s\n", cfg.Boot.Loader, cfg.Master)
+	dnsmasqBoot(&b, cfg, bootMatrix(cfg, ""), notPinned)
+	for _, p := range pins {
+		w("# slaves on boot path %s (slave --boot)\n", p)
+		dnsmasqBoot(&b, cfg, bootMatrix(cfg, p), "tag:pin-"+p+",")
+	}
+	if cfg.Kernel.Default != "" {
+		w("dhcp-boot=tag:etherboot,%s,,%s\n", KernelPath(cfg.Kernel.Default), cfg.Master)
+	}
 	w("enable-tftp\ntftp-root=%s\n", cfg.TFTPRoot)
 	for i := range reg.Slaves {
 		s := &reg.Slaves[i]
 		tag := "dl-" + strings.ReplaceAll(s.IP.String(), ".", "-")
-		w("dhcp-host=%s,set:%s,%s,%s\n", s.MAC, tag, s.IP, s.Hostname)
+		pin := ""
+		if s.Boot != "" {
+			pin = ",set:pin-" + s.Boot
+		}
+		w("dhcp-host=%s,set:%s%s,%s,%s\n", s.MAC, tag, pin, s.IP, s.Hostname)
 		w("dhcp-option=tag:%s,option:root-path,%s\n", tag, rootPath(cfg, s))
 	}
 	return b.String()

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,13 +21,28 @@ import (
 // ErrRefused is a request for a path that may never be served.
 var ErrRefused = errors.New("refused")
 
+// ErrBusy is a request that failed for want of file descriptors or memory:
+// the file may well exist, so clients must hear "busy, try again", never
+// "not found".
+var ErrBusy = errors.New("server busy")
+
+// busy is true for the errors ErrBusy stands for.
+func busy(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.ENOBUFS)
+}
+
 // Tree is what TFTP and HTTP serve: files under the TFTP root (read-only,
 // confined with os.Root) and the boot configs rendered from the live
 // snapshot.
 type Tree struct {
-	Live    *Live
-	Root    *os.Root
-	started time.Time
+	Live *Live
+	// Log hears of a replaced root (nil: nobody).
+	Log      *slog.Logger
+	dir      string
+	root     atomic.Pointer[os.Root]
+	reopenMu sync.Mutex
+	started  time.Time
 }
 
 // OpenTree opens the TFTP root of the live snapshot's config.
@@ -35,11 +53,46 @@ func OpenTree(live *Live) (*Tree, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tftp_root %s: %w (run `diskless init`, or set tftp_root)", dir, err)
 	}
-	return &Tree{Live: live, Root: root, started: time.Now()}, nil
+	t := &Tree{Live: live, dir: dir, started: time.Now()}
+	t.root.Store(root)
+	return t, nil
 }
 
 // Close releases the root.
-func (t *Tree) Close() error { return t.Root.Close() }
+func (t *Tree) Close() error { return t.root.Load().Close() }
+
+// reopen opens the root again when its directory is no longer the one at
+// its path: deleted and copied back, or another moved in its place (an
+// update of the boot files). Without it every file stays "not found"
+// until serve restarts. It is called on "not found" only, so it costs two
+// stats there and nothing on the way of a file that is served.
+func (t *Tree) reopen() bool {
+	t.reopenMu.Lock()
+	defer t.reopenMu.Unlock()
+	old := t.root.Load()
+	now, err := os.Stat(t.dir)
+	if err != nil {
+		return false // gone: nothing to reopen yet
+	}
+	// A deleted directory has no links left (its inode number may already
+	// be the new one's).
+	if cur, err := old.Stat("."); err == nil && os.SameFile(cur, now) {
+		if st, ok := cur.Sys().(*syscall.Stat_t); !ok || st.Nlink > 0 {
+			return false
+		}
+	}
+	root, err := os.OpenRoot(t.dir)
+	if err != nil {
+		return false
+	}
+	t.root.Store(root)
+	// Opens in flight may still use the old root for a moment.
+	time.AfterFunc(time.Minute, func() { old.Close() })
+	if t.Log != nil {
+		t.Log.Warn("tftp_root "+t.dir+" was replaced (deleted or moved, then created again): serving the new one", "dir", t.dir)
+	}
+	return true
+}
 
 // Opened is one file being served.
 type Opened struct {
@@ -107,10 +160,16 @@ func (t *Tree) Open(name string) (*Opened, error) {
 		return &Opened{Name: clean, Kind: FileConfig, Slave: sl, Size: int64(len(data)), ModTime: t.started, Content: bytes.NewReader(data)}, nil
 	}
 	// O_NONBLOCK: a FIFO planted in the tree must not hang the server.
-	f, err := t.Root.OpenFile(clean, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	f, err := t.root.Load().OpenFile(clean, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) && t.reopen() {
+		f, err = t.root.Load().OpenFile(clean, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	}
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			return nil, fmt.Errorf("%s: %w", clean, fs.ErrNotExist)
+		case busy(err):
+			return nil, fmt.Errorf("%w: %s: %v", ErrBusy, clean, err)
 		}
 		// os.Root reports escapes ("path escapes from parent") and symlink loops.
 		return nil, fmt.Errorf("%w: %s: %v", ErrRefused, clean, err)
@@ -118,6 +177,9 @@ func (t *Tree) Open(name string) (*Opened, error) {
 	fi, err := f.Stat()
 	if err != nil || !fi.Mode().IsRegular() {
 		f.Close()
+		if busy(err) {
+			return nil, fmt.Errorf("%w: %s: %v", ErrBusy, clean, err)
+		}
 		return nil, fmt.Errorf("%w: %s is not a regular file", ErrRefused, clean)
 	}
 	return &Opened{Name: clean, Kind: snap.Renderer.Classify(clean), Size: fi.Size(), ModTime: fi.ModTime(), Content: f, file: f}, nil
@@ -161,6 +223,8 @@ func Outcome(err error) string {
 		return "ok"
 	case errors.Is(err, ErrRefused):
 		return "refused"
+	case errors.Is(err, ErrBusy):
+		return "busy"
 	case errors.Is(err, fs.ErrNotExist):
 		return "not_found"
 	}

@@ -58,8 +58,8 @@ func TestLookupNames(t *testing.T) {
 		{"pxelinux.cfg/C0A8011", false, false, ""}, // shorter prefixes: disk, not the registry
 		{"pxelinux.cfg/C", false, false, ""},
 		{"pxelinux.cfg/default", true, true, "LOCALBOOT 0"},
-		{"ipxe/00:02:a5:04:3b:66.ipxe", true, true, "kernel http://192.168.1.1:4080/kernels/6.1.0/vmlinuz ip=dhcp"},
-		{"ipxe/00-02-a5-04-3b-66.ipxe", true, true, "initrd http://192.168.1.1:4080/kernels/6.1.0/initrd.img"},
+		{"ipxe/00:02:a5:04:3b:66.ipxe", true, true, "kernel http://192.168.1.1:4080/kernels/6.1.0/vmlinuz initrd=initrd.img ip=dhcp"},
+		{"ipxe/00-02-a5-04-3b-66.ipxe", true, true, "initrd --name initrd.img http://192.168.1.1:4080/kernels/6.1.0/initrd.img"},
 		{"ipxe/boot.ipxe", true, true, "chain http://192.168.1.1:4080/ipxe/${mac:hexhyp}.ipxe"},
 		{"grub/grub.cfg-01-00-02-a5-04-3b-66", true, true, "linux /kernels/6.1.0/vmlinuz ip=dhcp"},
 		{"grub/grub.cfg-C0A80115", true, true, "initrd /kernels/6.1.0/initrd.img"},

@@ -25,9 +25,13 @@ func ParamsFor(cfg *config.Config, s slave.Slave, etcFrom string, force bool, no
 			Server: cfg.NFSServerOrMaster(), DisklessDir: cfg.DisklessDir, IP: s.IP,
 			MountOptions: cfg.NFS.MountOptions, SharedVarLog: cfg.NFS.SharedVarLog,
 		},
-		Runlevels: cfg.Rootfs.Runlevels,
-		StatePath: cfg.StatePath("rootfs", s.IP.String()+".json"),
-		Force:     force,
-		Now:       now.UTC(),
+		Runlevels:      cfg.Rootfs.Runlevels,
+		StatePath:      cfg.StatePath("rootfs", s.IP.String()+".json"),
+		SSHHostKeys:    cfg.Rootfs.SSHHostKeys,
+		ClusterKeys:    cfg.StatePath("ssh-host-keys"),
+		EtcExclude:     cfg.Rootfs.EtcExclude,
+		PasswordHashes: cfg.Rootfs.PasswordHashes,
+		Force:          force,
+		Now:            now.UTC(),
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/diskless-project/diskless/internal/fsutil"
 )
 
 // CheckPurge verifies that dir may be removed: exactly <disklessDir>/<ip>, a
@@ -34,13 +36,13 @@ func CheckPurge(disklessDir, dir, ip string) error {
 	return nil
 }
 
-// Purge removes a slave root after CheckPurge. os.RemoveAll removes symlinks
-// themselves and never follows them.
-func Purge(disklessDir, dir, ip string) error {
+// Purge removes a slave root after CheckPurge, through w: inside the root
+// only, removing symlinks themselves and never following them.
+func Purge(w *fsutil.Writer, disklessDir, dir, ip string) error {
 	if err := CheckPurge(disklessDir, dir, ip); err != nil {
 		return err
 	}
-	return os.RemoveAll(dir)
+	return w.RemoveAll(dir)
 }
 
 func mountPoints() ([]string, error) {

@@ -7,11 +7,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/diskless-project/diskless/internal/fsutil"
 	"github.com/diskless-project/diskless/internal/testenv"
 )
 
 func TestPurgeSafety(t *testing.T) {
 	base := t.TempDir()
+	w := &fsutil.Writer{Root: base}
 	diskless := filepath.Join(base, "diskless")
 	outside := filepath.Join(base, "master-data")
 	for _, d := range []string{diskless, outside} {
@@ -37,7 +39,7 @@ func TestPurgeSafety(t *testing.T) {
 		}
 		os.Symlink(outside, filepath.Join(dir, "etc/linked-dir"))
 		os.Symlink(precious, filepath.Join(dir, "etc/linked-file"))
-		if err := Purge(diskless, dir, "192.168.1.21"); err != nil {
+		if err := Purge(w, diskless, dir, "192.168.1.21"); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := os.Lstat(dir); !os.IsNotExist(err) {
@@ -50,7 +52,7 @@ func TestPurgeSafety(t *testing.T) {
 		if err := os.Symlink(outside, dir); err != nil {
 			t.Fatal(err)
 		}
-		err := Purge(diskless, dir, "192.168.1.22")
+		err := Purge(w, diskless, dir, "192.168.1.22")
 		if err == nil || !strings.Contains(err.Error(), "symbolic link") {
 			t.Errorf("err = %v", err)
 		}
@@ -64,7 +66,7 @@ func TestPurgeSafety(t *testing.T) {
 			{filepath.Join(diskless, "192.168.1.23", ".."), "192.168.1.23"},
 			{filepath.Join(diskless, "a/b"), "a/b"},
 		} {
-			if err := Purge(diskless, c.dir, c.ip); err == nil {
+			if err := Purge(w, diskless, c.dir, c.ip); err == nil {
 				t.Errorf("Purge(%q, %q) accepted", c.dir, c.ip)
 			}
 		}
@@ -85,6 +87,25 @@ func TestPurgeSafety(t *testing.T) {
 			t.Error("a directory outside the diskless dir accepted")
 		}
 	})
+	t.Run("diskless dir that is a symlink out of the root", func(t *testing.T) {
+		// ROOT/diskless -> elsewhere: everything agrees with itself, but the
+		// root is no longer inside --root (issue 19 item 4).
+		root := filepath.Join(base, "r")
+		elsewhere := filepath.Join(outside, "diskless")
+		os.MkdirAll(filepath.Join(elsewhere, "192.168.1.26"), 0o755)
+		os.WriteFile(filepath.Join(elsewhere, "192.168.1.26", "data"), []byte("x"), 0o644)
+		os.MkdirAll(root, 0o755)
+		os.Symlink(elsewhere, filepath.Join(root, "diskless"))
+		rw := &fsutil.Writer{Root: root}
+		err := Purge(rw, filepath.Join(root, "diskless"), filepath.Join(root, "diskless", "192.168.1.26"), "192.168.1.26")
+		if err == nil || !strings.Contains(err.Error(), filepath.Join(root, "diskless")+" is a symbolic link to "+elsewhere+", out of the root "+root) {
+			t.Errorf("err = %v, want a refusal naming the link", err)
+		}
+		if _, err := os.Stat(filepath.Join(elsewhere, "192.168.1.26", "data")); err != nil {
+			t.Errorf("purge deleted outside the root: %v", err)
+		}
+		keepOutside(t)
+	})
 	t.Run("mount inside the root", func(t *testing.T) {
 		testenv.RequireRoot(t)
 		dir := filepath.Join(diskless, "192.168.1.25")
@@ -93,7 +114,7 @@ func TestPurgeSafety(t *testing.T) {
 			t.Fatalf("mount tmpfs as root: %v %s", err, out)
 		}
 		defer exec.Command("umount", filepath.Join(dir, "proc")).Run()
-		err := Purge(diskless, dir, "192.168.1.25")
+		err := Purge(w, diskless, dir, "192.168.1.25")
 		if err == nil || !strings.Contains(err.Error(), "mounted inside") {
 			t.Errorf("err = %v, want a refusal naming the mount", err)
 		}

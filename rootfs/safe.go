@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/diskless-project/diskless/internal/fsutil"
 )
 
 // ErrSymlink is returned when a path inside a slave root goes through a
@@ -14,14 +16,17 @@ import (
 // from the master's /etc would lead back onto the master.
 var ErrSymlink = errors.New("is a symbolic link; diskless never writes through one")
 
-// guard checks paths inside one slave root. It remembers the directories it
-// already checked.
+// guard checks paths inside one slave root (through w, confined to it). It
+// remembers the directories it already checked.
 type guard struct {
+	w    *fsutil.Writer
 	root string
 	ok   map[string]bool
 }
 
-func newGuard(root string) *guard { return &guard{root: root, ok: map[string]bool{}} }
+func newGuard(w *fsutil.Writer, root string) *guard {
+	return &guard{w: w, root: root, ok: map[string]bool{}}
+}
 
 // parents verifies that no existing parent directory of rel (relative to the
 // root) is a symlink or a non-directory.
@@ -37,7 +42,7 @@ func (g *guard) parents(rel string) error {
 	if err := g.parents(dir); err != nil {
 		return err
 	}
-	fi, err := os.Lstat(filepath.Join(g.root, dir))
+	fi, err := g.w.Lstat(filepath.Join(g.root, dir))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil // will be created as a real directory
@@ -52,9 +57,11 @@ func (g *guard) parents(rel string) error {
 	return nil
 }
 
-// CheckSlaveRoot verifies that dir is exactly <disklessDir>/<ip>, is not a
-// symlink, and resolves inside the (resolved) diskless directory. disklessDir
-// and dir are on-disk paths (root prefix applied). A missing dir is fine.
+// CheckSlaveRoot verifies that dir is exactly <disklessDir>/<ip> and is a
+// directory, not a symlink. disklessDir and dir are on-disk paths (root
+// prefix applied). A missing dir is fine. That dir stays inside the root is
+// not checked here: every change goes through an fsutil.Writer, confined to
+// the root by construction.
 func CheckSlaveRoot(disklessDir, dir, ip string) error {
 	if ip == "" || strings.ContainsAny(ip, "/\\") || ip == "." || ip == ".." {
 		return fmt.Errorf("invalid slave directory name %q", ip)
@@ -74,17 +81,6 @@ func CheckSlaveRoot(disklessDir, dir, ip string) error {
 	}
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
-	}
-	base, err := filepath.EvalSymlinks(disklessDir)
-	if err != nil {
-		return err
-	}
-	real, err := filepath.EvalSymlinks(dir)
-	if err != nil {
-		return err
-	}
-	if filepath.Dir(real) != base {
-		return fmt.Errorf("%s resolves to %s, outside the diskless directory %s", dir, real, base)
 	}
 	return nil
 }

@@ -69,8 +69,14 @@ type Params struct {
 	Fstab        FstabParams
 	Runlevels    map[string][]string
 	StatePath    string
-	Force        bool // overwrite hand edits
-	Now          time.Time
+	SSHHostKeys  string   // HostKeysPerSlave (also "") or HostKeysCluster
+	ClusterKeys  string   // on-disk directory of the cluster's host keys
+	EtcExclude   []string // secrets never copied (path.Match, relative to EtcSource)
+	// PasswordHashes copies shadow and gshadow as they are; false locks
+	// every hash in the copy.
+	PasswordHashes bool
+	Force          bool // overwrite hand edits
+	Now            time.Time
 }
 
 // Action is one line of a scaffold report.
@@ -99,12 +105,16 @@ func (r *Report) Changed() bool {
 }
 
 type scaffolder struct {
-	w, quiet *fsutil.Writer
-	bulk     bool // inside the etc copy: new files take the fast path
-	p        Params
-	g        *guard
-	st       *State
-	rep      *Report
+	// w writes inside the slave root only (a Sub of the command's Writer):
+	// links copied from the master's /etc (absolute, or climbing with "..")
+	// can never lead a write onto the master. quiet is w without diffs; top
+	// is the command's Writer.
+	w, quiet, top *fsutil.Writer
+	bulk          bool // inside the etc copy: new files take the fast path
+	p             Params
+	g             *guard
+	st            *State
+	rep           *Report
 }
 
 // Scaffold creates or brings up to date one slave's preliminary root. Files
@@ -122,17 +132,22 @@ func Scaffold(w *fsutil.Writer, p Params) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &scaffolder{
-		w: w, quiet: &fsutil.Writer{DryRun: w.DryRun, Root: w.Root},
-		p: p, g: newGuard(p.SlaveRoot), st: st,
-		rep: &Report{IP: p.IP.String(), Root: p.SlaveRoot},
-	}
 	if !w.DryRun {
-		if err := os.MkdirAll(p.SlaveRoot, 0o755); err != nil {
+		if err := w.MkdirAll(p.SlaveRoot, 0o755); err != nil {
 			return nil, err
 		}
 	}
-	steps := []func() error{s.copyEtc, s.stubs, s.devices, s.rendered, s.runlevels}
+	sub, err := w.Sub(p.SlaveRoot)
+	if err != nil {
+		return nil, err
+	}
+	defer sub.Close()
+	s := &scaffolder{
+		w: sub, quiet: sub.Quiet(), top: w,
+		p: p, g: newGuard(sub, p.SlaveRoot), st: st,
+		rep: &Report{IP: p.IP.String(), Root: p.SlaveRoot},
+	}
+	steps := []func() error{s.copyEtc, s.identity, s.stubs, s.devices, s.rendered, s.runlevels}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return s.rep, err
@@ -171,7 +186,7 @@ func (e want) hash() string {
 // current is the hash of what is on disk at rel ("" when missing), never
 // following a symlink.
 func (s *scaffolder) current(rel string) (string, fs.FileInfo, error) {
-	fi, err := os.Lstat(s.abs(rel))
+	fi, err := s.w.Lstat(s.abs(rel))
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil, nil
 	}
@@ -180,10 +195,10 @@ func (s *scaffolder) current(rel string) (string, fs.FileInfo, error) {
 	}
 	switch {
 	case fi.Mode()&fs.ModeSymlink != 0:
-		t, err := os.Readlink(s.abs(rel))
+		t, err := s.w.Readlink(s.abs(rel))
 		return "link:" + t, fi, err
 	case fi.Mode().IsRegular():
-		data, err := os.ReadFile(s.abs(rel))
+		data, err := s.w.ReadFile(s.abs(rel))
 		return hashBytes(data), fi, err
 	}
 	return "other:" + fi.Mode().Type().String(), fi, nil
@@ -204,10 +219,8 @@ func (s *scaffolder) place(e want) (string, error) {
 	case cur == wantHash:
 		s.st.Files[e.rel] = wantHash
 		if fi != nil && e.link == "" && fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky) != e.mode {
-			if !s.w.DryRun {
-				if err := os.Chmod(s.abs(e.rel), e.mode); err != nil {
-					return "", err
-				}
+			if err := s.w.Chmod(s.abs(e.rel), e.mode); err != nil {
+				return "", err
 			}
 			return "updated", nil
 		}
@@ -244,7 +257,7 @@ func (s *scaffolder) write(e want, old fs.FileInfo) error {
 			} else {
 				var oldData []byte
 				if old != nil && old.Mode().IsRegular() {
-					oldData, _ = os.ReadFile(path)
+					oldData, _ = s.w.ReadFile(path)
 				}
 				fmt.Fprint(s.w.Out, fsutil.UnifiedDiff(s.w.Display(path), oldData, e.data, old != nil))
 			}
@@ -253,20 +266,20 @@ func (s *scaffolder) write(e want, old fs.FileInfo) error {
 	}
 	// A symlink (or other non-file) in the way is replaced, never written through.
 	if old != nil && (old.Mode()&fs.ModeSymlink != 0 || !old.Mode().IsRegular()) {
-		if err := os.Remove(path); err != nil {
+		if err := s.w.Remove(path); err != nil {
 			return err
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := s.w.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
 	if e.link != "" {
 		if old != nil && old.Mode()&fs.ModeSymlink == 0 && old.Mode().IsRegular() {
-			if err := os.Remove(path); err != nil {
+			if err := s.w.Remove(path); err != nil {
 				return err
 			}
 		}
-		if err := os.Symlink(e.link, path); err != nil {
+		if err := s.w.Symlink(e.link, path); err != nil {
 			return err
 		}
 	} else if old == nil && s.bulk {
@@ -274,7 +287,7 @@ func (s *scaffolder) write(e want, old fs.FileInfo) error {
 		// the whole tree (syncfs) instead of an fsync+rename per file. A
 		// crash before the state is saved leaves files with no record,
 		// which the next run reports as kept and --force rewrites.
-		if err := writeNew(path, e.data, e.mode); err != nil {
+		if err := s.w.CreateNew(path, e.data, e.mode); err != nil {
 			return err
 		}
 	} else {
@@ -283,7 +296,7 @@ func (s *scaffolder) write(e want, old fs.FileInfo) error {
 		}
 	}
 	if e.uid >= 0 {
-		if err := os.Lchown(path, e.uid, e.gid); err != nil && !errors.Is(err, syscall.EPERM) {
+		if err := s.w.Lchown(path, e.uid, e.gid); err != nil && !errors.Is(err, syscall.EPERM) {
 			return err
 		}
 	}
@@ -306,13 +319,23 @@ func (s *scaffolder) copyEtc() error {
 		if rel == "." {
 			return s.dir("etc", d)
 		}
-		if slices.Contains(skipEtc, filepath.ToSlash(rel)) {
+		dst := filepath.Join("etc", rel)
+		r := filepath.ToSlash(rel)
+		drop := s.p.excluded(r)
+		if drop || slices.Contains(skipEtc, r) || identity(r) || fsutil.IsTemp(d.Name()) {
+			if identity(r) {
+				delete(s.st.Files, dst) // a record of an earlier copy: made its own way now
+			}
+			if drop {
+				if err := s.dropCopied(dst); err != nil {
+					return err
+				}
+			}
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
 			return nil
 		}
-		dst := filepath.Join("etc", rel)
 		fi, err := d.Info()
 		if err != nil {
 			return err
@@ -333,6 +356,9 @@ func (s *scaffolder) copyEtc() error {
 			if err != nil {
 				return err
 			}
+			if passwordFile(r) && !s.p.PasswordHashes {
+				data = lockPasswords(data)
+			}
 			e = want{rel: dst, data: data, mode: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), uid: uid, gid: gid}
 		default:
 			skipped++ // sockets, fifos, devices have no place in etc/
@@ -351,8 +377,8 @@ func (s *scaffolder) copyEtc() error {
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
-	if !s.w.DryRun && counts["created"] > 0 {
-		if err := syncFS(s.p.SlaveRoot); err != nil {
+	if counts["created"] > 0 {
+		if err := s.w.SyncFS(); err != nil {
 			return err
 		}
 	}
@@ -367,7 +393,7 @@ func (s *scaffolder) copyEtc() error {
 	case counts["created"]+counts["updated"] > 0:
 		res = "updated"
 	}
-	note := fmt.Sprintf("%d entries from %s", total, s.w.Display(src))
+	note := fmt.Sprintf("%d entries from %s", total, s.top.Display(src))
 	if skipped > 0 {
 		note += fmt.Sprintf(", %d special files skipped", skipped)
 	}
@@ -385,21 +411,27 @@ func (s *scaffolder) dir(rel string, d fs.DirEntry) error {
 		return err
 	}
 	path := s.abs(rel)
-	cur, err := os.Lstat(path)
+	cur, err := s.w.Lstat(path)
 	if err == nil && cur.Mode()&fs.ModeSymlink != 0 {
 		return fmt.Errorf("%s %w", path, ErrSymlink)
 	}
-	if err == nil || s.w.DryRun {
-		return nil // existing directories keep the mode the user gave them
+	if err == nil {
+		// Existing directories keep the mode the user gave them; a write
+		// killed there left its temp file, which goes now.
+		s.w.SweepTemps(path)
+		return nil
 	}
-	if err := os.MkdirAll(path, 0o755); err != nil {
+	if s.w.DryRun {
+		return nil
+	}
+	if err := s.w.MkdirAll(path, 0o755); err != nil {
 		return err
 	}
-	if err := os.Chmod(path, fi.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+	if err := s.w.Chmod(path, fi.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky)); err != nil {
 		return err
 	}
 	uid, gid := owner(fi)
-	if err := os.Lchown(path, uid, gid); err != nil && !errors.Is(err, syscall.EPERM) {
+	if err := s.w.Lchown(path, uid, gid); err != nil && !errors.Is(err, syscall.EPERM) {
 		return err
 	}
 	return nil
@@ -429,16 +461,14 @@ func (s *scaffolder) stubs() error {
 
 func (s *scaffolder) stub(st Stub) (string, error) {
 	path := s.abs(st.Path)
-	fi, err := os.Lstat(path)
+	fi, err := s.w.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		if !s.w.DryRun {
-			if err := os.Mkdir(path, 0o755); err != nil {
-				return "", err
-			}
-			if err := os.Chmod(path, st.Mode); err != nil {
-				return "", err
-			}
+		if err := s.w.Mkdir(path, 0o755); err != nil {
+			return "", err
+		}
+		if err := s.w.Chmod(path, st.Mode); err != nil {
+			return "", err
 		}
 		return "created", nil
 	case err != nil:
@@ -448,10 +478,8 @@ func (s *scaffolder) stub(st Stub) (string, error) {
 	case !fi.IsDir():
 		return "kept (not a directory)", nil
 	case fi.Mode()&(fs.ModePerm|fs.ModeSticky) != st.Mode&(fs.ModePerm|fs.ModeSticky):
-		if !s.w.DryRun {
-			if err := os.Chmod(path, st.Mode); err != nil {
-				return "", err
-			}
+		if err := s.w.Chmod(path, st.Mode); err != nil {
+			return "", err
 		}
 		return "updated", nil
 	}
@@ -507,22 +535,21 @@ func IsDevice(path string, d Device) (bool, fs.FileInfo) {
 	if err != nil {
 		return false, nil
 	}
+	return isDevice(fi, d), fi
+}
+
+func isDevice(fi fs.FileInfo, d Device) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || fi.Mode()&fs.ModeCharDevice == 0 {
-		return false, fi
-	}
-	return unix.Major(uint64(st.Rdev)) == d.Major && unix.Minor(uint64(st.Rdev)) == d.Minor, fi
+	return ok && fi.Mode()&fs.ModeCharDevice != 0 && unix.Major(uint64(st.Rdev)) == d.Major && unix.Minor(uint64(st.Rdev)) == d.Minor
 }
 
 func (s *scaffolder) device(d Device) (string, error) {
 	path := s.abs(d.Path)
-	ok, fi := IsDevice(path, d)
-	if ok {
+	fi, _ := s.w.Lstat(path)
+	if fi != nil && isDevice(fi, d) {
 		if fi.Mode().Perm() != d.Mode {
-			if !s.w.DryRun {
-				if err := os.Chmod(path, d.Mode); err != nil {
-					return "", err
-				}
+			if err := s.w.Chmod(path, d.Mode); err != nil {
+				return "", err
 			}
 			return "updated", nil
 		}
@@ -541,27 +568,27 @@ func (s *scaffolder) device(d Device) (string, error) {
 		}
 		return result, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := s.w.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "", err
 	}
 	if fi != nil {
-		if err := os.Remove(path); err != nil {
+		if err := s.w.Remove(path); err != nil {
 			return "", err
 		}
 	}
-	if err := unix.Mknod(path, unix.S_IFCHR|uint32(d.Mode), int(unix.Mkdev(d.Major, d.Minor))); err != nil {
+	if err := s.w.Mknod(path, unix.S_IFCHR|uint32(d.Mode), int(unix.Mkdev(d.Major, d.Minor))); err != nil {
 		return "", err
 	}
 	// mknod is subject to the umask.
-	return result, os.Chmod(path, d.Mode)
+	return result, s.w.Chmod(path, d.Mode)
 }
 
 // rendered writes hostname, conf.d/hostname, conf.d/net and fstab.
 func (s *scaffolder) rendered() error {
 	base := func(rel, srcRel string) string {
 		// The slave's own file if any, else the etc source's: keep their other lines.
-		if fi, err := os.Lstat(s.abs(rel)); err == nil && fi.Mode().IsRegular() {
-			if b, err := os.ReadFile(s.abs(rel)); err == nil {
+		if fi, err := s.w.Lstat(s.abs(rel)); err == nil && fi.Mode().IsRegular() {
+			if b, err := s.w.ReadFile(s.abs(rel)); err == nil {
 				return string(b)
 			}
 		}
@@ -603,7 +630,7 @@ func (s *scaffolder) runlevels() error {
 			return err
 		}
 		if !s.w.DryRun {
-			if err := os.MkdirAll(s.abs(dir), 0o755); err != nil {
+			if err := s.w.MkdirAll(s.abs(dir), 0o755); err != nil {
 				return err
 			}
 		}
@@ -630,30 +657,4 @@ func (s *scaffolder) runlevels() error {
 	}
 	s.add(res, "etc/runlevels", fmt.Sprintf("%d links in %s", n, strings.Join(names, ", ")))
 	return nil
-}
-
-func writeNew(path string, data []byte, mode fs.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// syncFS flushes the filesystem holding dir.
-func syncFS(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return unix.Syncfs(int(f.Fd()))
 }

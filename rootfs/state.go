@@ -72,8 +72,7 @@ func (s *State) Save(w *fsutil.Writer, path string) error {
 	if err != nil {
 		return err
 	}
-	quiet := &fsutil.Writer{DryRun: w.DryRun, Root: w.Root} // state is ours: no diff noise
-	_, err = quiet.WriteFile(path, append(data, '\n'), 0o644)
+	_, err = w.Quiet().WriteFile(path, append(data, '\n'), 0o644) // state is ours: no diff noise
 	return err
 }
 

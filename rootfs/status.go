@@ -63,6 +63,9 @@ func Check(p Params, trees []string, fps Fingerprints) Status {
 	if fi, err := os.Lstat(abs("etc")); err != nil || !fi.IsDir() {
 		add("etc/ missing")
 	}
+	if ids := masterIdentity(p); len(ids) > 0 {
+		add("%s: the master's own, readable by whoever mounts this root (run `diskless rootfs scaffold %s`)", strings.Join(ids, " "), s.IP)
+	}
 	var missing, badMode []string
 	for _, stub := range Stubs {
 		fi, err := os.Lstat(abs(stub.Path))

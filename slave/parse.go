@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ParseMAC accepts a 48-bit MAC in any common spelling (00:02:A5:04:3B:66,
@@ -109,4 +111,81 @@ func Broadcast(p netip.Prefix) netip.Addr {
 	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 	n |= host
 	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// CheckUnicastMAC rejects what no network card boots with: the all-zero
+// address, broadcast and multicast (the I/G bit, lowest of the first byte).
+// mac is in ParseMAC's form.
+func CheckUnicastMAC(mac string) error {
+	hw, err := net.ParseMAC(mac)
+	if err != nil || len(hw) != 6 {
+		return fmt.Errorf("invalid MAC %q: expected 6 bytes such as 00:02:a5:04:3b:66", mac)
+	}
+	why := ""
+	switch {
+	case string(hw) == "\x00\x00\x00\x00\x00\x00":
+		why = "all zeros"
+	case string(hw) == "\xff\xff\xff\xff\xff\xff":
+		why = "the broadcast address"
+	case hw[0]&1 != 0:
+		why = "a multicast address (lowest bit of the first byte set)"
+	default:
+		return nil
+	}
+	return fmt.Errorf("invalid MAC %s: %s; expected a network card's own (unicast) address", mac, why)
+}
+
+// kernelArgPunct is the punctuation a kernel argument may use: enough for
+// key=value,list and path forms, and nothing iPXE ($, #, ||, &&, ;), GRUB
+// (quotes, \ $ { } | & ; < >) or pxelinux (line ends) would read specially.
+const kernelArgPunct = "-_.,:=/+@%~!^"
+
+// MaxKernelArgs bounds a slave's extra kernel arguments (x86 kernels take a
+// 2048-byte command line in all).
+const MaxKernelArgs = 1024
+
+// CheckKernelArgs validates a slave's extra kernel arguments.
+func CheckKernelArgs(s string) error {
+	if len(s) > MaxKernelArgs {
+		return fmt.Errorf("invalid kernel args (%d bytes): expected at most %d", len(s), MaxKernelArgs)
+	}
+	for _, r := range s {
+		if r == ' ' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || strings.ContainsRune(kernelArgPunct, r) {
+			continue
+		}
+		return fmt.Errorf("invalid kernel args %q: character %q not allowed (expected words separated by spaces, of letters, digits and %s)", s, r, kernelArgPunct)
+	}
+	return nil
+}
+
+// CheckBootServer validates a slave's boot_server: empty, a boot server's
+// name (serve.server_id) or an IPv4 address.
+func CheckBootServer(s string) error {
+	if s == "" || CheckHostname(s) == nil {
+		return nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil && a.Is4() {
+		return nil
+	}
+	return fmt.Errorf("invalid boot server %q: expected a boot server's name (its serve.server_id, such as s1) or IPv4 address", s)
+}
+
+// MaxComment bounds a slave's comment.
+const MaxComment = 1024
+
+// CheckComment accepts one line of printable UTF-8 text: no control or
+// format characters (which could redraw a terminal running `slave list`).
+func CheckComment(s string) error {
+	if len(s) > MaxComment {
+		return fmt.Errorf("invalid comment (%d bytes): expected at most %d", len(s), MaxComment)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("invalid comment %q: expected UTF-8 text", s)
+	}
+	for _, r := range s {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return fmt.Errorf("invalid comment %q: character %q not allowed (expected a single line of printable text)", s, r)
+		}
+	}
+	return nil
 }

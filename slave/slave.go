@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/diskless-project/diskless/kernel"
 )
 
 // Slave is one diskless machine.
@@ -17,12 +19,17 @@ type Slave struct {
 	Arch       string     `json:"arch,omitempty" yaml:"arch,omitempty"`
 	Kernel     string     `json:"kernel,omitempty" yaml:"kernel,omitempty"`
 	KernelArgs string     `json:"kernel_args,omitempty" yaml:"kernel_args,omitempty"`
+	Boot       string     `json:"boot,omitempty" yaml:"boot,omitempty"`
 	BootServer string     `json:"boot_server,omitempty" yaml:"boot_server,omitempty"`
 	Comment    string     `json:"comment,omitempty" yaml:"comment,omitempty"`
 }
 
 // Arches a slave may declare.
 var Arches = []string{"x86_64", "i386", "aarch64"}
+
+// BootPaths are the boot paths a slave may be pinned to (empty: the
+// configured default for the firmware that asks).
+var BootPaths = []string{"syslinux", "ipxe", "grub"}
 
 // Network is what validation needs to know of the configuration.
 type Network struct {
@@ -54,6 +61,9 @@ func (s *Slave) Normalize(n Network) error {
 	if err != nil {
 		return err
 	}
+	if err := CheckUnicastMAC(mac); err != nil {
+		return err
+	}
 	s.MAC = mac
 	if s.Hostname == "" {
 		s.Hostname = DefaultHostname(s.IP)
@@ -68,13 +78,25 @@ func (s *Slave) Normalize(n Network) error {
 	if !slices.Contains(Arches, s.Arch) {
 		return fmt.Errorf("invalid arch %q: expected one of %s", s.Arch, strings.Join(Arches, ", "))
 	}
-	if strings.ContainsAny(s.KernelArgs, "\n\r") {
-		return fmt.Errorf("invalid kernel args %q: expected a single line", s.KernelArgs)
+	if s.Kernel != "" {
+		if err := kernel.CheckVersion(s.Kernel); err != nil {
+			return err
+		}
 	}
-	if strings.ContainsAny(s.Comment, "\n\r") {
-		return fmt.Errorf("invalid comment %q: expected a single line", s.Comment)
+	if s.Boot == "auto" {
+		s.Boot = ""
 	}
-	return nil
+	if s.Boot != "" && !slices.Contains(BootPaths, s.Boot) {
+		return fmt.Errorf("invalid boot path %q: expected auto or one of %s", s.Boot, strings.Join(BootPaths, ", "))
+	}
+	if err := CheckKernelArgs(s.KernelArgs); err != nil {
+		return err
+	}
+	s.KernelArgs = strings.Join(strings.Fields(s.KernelArgs), " ")
+	if err := CheckBootServer(s.BootServer); err != nil {
+		return err
+	}
+	return CheckComment(s.Comment)
 }
 
 // Registry is the set of slaves, kept sorted by IP.

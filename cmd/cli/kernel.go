@@ -179,6 +179,7 @@ func runKernelInstall(f *Factory, o *KernelInstallOptions) error {
 		}
 		fmt.Fprintf(f.IO.ErrOut, "warning: %s lacks what a diskless slave needs (%s): see `diskless kernel check %s`\n", o.Image, strings.Join(missing, ", "), o.Image)
 	}
+	warnSecureBoot(f, c, o.Image, res.SecureBoot)
 	if f.DryRun {
 		return nil
 	}
@@ -192,6 +193,19 @@ func runKernelInstall(f *Factory, o *KernelInstallOptions) error {
 		fmt.Fprintf(f.IO.Out, "no default kernel yet: diskless kernel use %s\n", res.Meta.Version)
 	}
 	return nil
+}
+
+// warnSecureBoot says whether the kernel can boot UEFI Secure Boot slaves
+// (the grub boot path): a line when it can, a warning when it cannot.
+func warnSecureBoot(f *Factory, c *cluster.Cluster, image, sig string) {
+	if sig == "" || !c.SecureBootInUse() {
+		return
+	}
+	if sig == kernel.Signed.String() {
+		fmt.Fprintf(f.IO.ErrOut, "secure boot: %s is signed (Authenticode signature present; shim checks it at boot)\n", image)
+		return
+	}
+	fmt.Fprintf(f.IO.ErrOut, "warning: %s is not signed for UEFI Secure Boot (%s): slaves on the grub boot path with Secure Boot on will refuse it; install a signed kernel (Debian's linux-image-amd64 is) or sign it with a key your shim trusts\n", image, sig)
 }
 
 func initrdCell(m kernel.Meta) string {

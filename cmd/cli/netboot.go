@@ -96,10 +96,14 @@ func NewCmdNetbootExport(f *Factory) *cobra.Command {
 func NewCmdNetbootLoaders(f *Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:   "loaders",
-		Short: "Install pxelinux.0, ldlinux.c32, syslinux.efi, ldlinux.e64 ... into the TFTP root",
+		Short: "Install pxelinux.0, syslinux.efi, undionly.kpxe, snponly.efi, shimx64.efi, grubx64.efi ... into the TFTP root",
 		Long: `loaders copies the network boot loaders from the distribution's packages
-(Debian: pxelinux, syslinux-common, syslinux-efi), or from boot.loader_dir when
-set, into the TFTP root. Unchanged files are left alone.`,
+(Debian: pxelinux, syslinux-common, syslinux-efi for the syslinux path; ipxe
+for the ipxe path; shim-signed, shim-helpers-amd64-signed and
+grub-efi-amd64-signed for the grub path), or from boot.loader_dir when set,
+into the TFTP root. The loaders of the boot paths in use (boot.chain_ipxe,
+boot.secure_boot, the slaves' boot field) must be there; the others are
+installed when present. Unchanged files are left alone.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := f.Cluster()

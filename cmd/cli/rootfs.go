@@ -80,6 +80,12 @@ conf.d/net or diskless's own files), the guide's mount stubs, dev/console and
 dev/null, etc/hostname and etc/conf.d/hostname, etc/conf.d/net with
 config_<iface>="noop", etc/fstab, and the runlevel links of the profile.
 
+The master's secrets stay on the master (the slave root is NFS-exported to
+the slave's address): each slave gets SSH host keys and a machine-id of its
+own (rootfs.ssh_host_keys: per-slave, or one cluster set), shadow and gshadow
+with every password hash locked (rootfs.password_hashes), and nothing listed
+in rootfs.etc_exclude (TLS, VPN and Kerberos keys by default).
+
 Re-running changes nothing and says "unchanged". A file diskless wrote and you
 edited since is kept ("kept (edited by hand)") unless --force. Creating device
 nodes needs root: when not permitted, scaffold says so, records it for

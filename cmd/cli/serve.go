@@ -3,24 +3,11 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
-	"net"
-	"net/netip"
-	"os"
-	"os/signal"
-	"strconv"
-	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/diskless-project/diskless/cluster"
-	"github.com/diskless-project/diskless/netboot"
-	"github.com/diskless-project/diskless/netboot/dhcpd"
-	"github.com/diskless-project/diskless/netboot/httpd"
-	"github.com/diskless-project/diskless/netboot/tftpd"
+	"github.com/diskless-project/diskless/config"
 )
 
 // ServeOptions are `diskless serve`'s inputs.
@@ -71,126 +58,20 @@ drains running transfers and exits 0.`,
 	return cmd
 }
 
-func hostPort(a netip.Addr, port int) string {
-	h := ""
-	if a.IsValid() {
-		h = a.String()
-	}
-	return net.JoinHostPort(h, strconv.Itoa(port))
-}
-
-// registryPoll is how often serve looks at the registry file: a stat; the
-// file is parsed only when it changed, never on a request.
-const registryPoll = 100 * time.Millisecond
-
 func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	c, err := f.Open(o.cmd.Flags(), serveFlagKeys)
 	if err != nil {
 		return err
 	}
-	cfg := c.Cfg
-	live, err := c.Live()
-	if err != nil {
-		return err
-	}
-	log := c.Log()
-	tr := netboot.NewTracker(f.Now)
-	metrics := netboot.NewMetrics()
-	tree, err := netboot.OpenTree(live)
-	if err != nil {
-		return err
-	}
-	defer tree.Close()
-
-	// Bind every socket before starting anything, so a held port is named
-	// and nothing half-starts.
-	var services []netboot.Service
-	var closers []func()
-	defer func() {
-		for _, c := range closers {
-			c()
-		}
-	}()
-	if !o.NoTFTP {
-		conn, err := tftpd.Listen(hostPort(cfg.Serve.TFTPAddr, cfg.Serve.TFTPPort))
+	err = c.Serve(ctx, cluster.ServeOptions{NoDHCP: o.NoDHCP, NoTFTP: o.NoTFTP, Reopen: func() (*config.Config, error) {
+		next, err := f.Open(o.cmd.Flags(), serveFlagKeys)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		closers = append(closers, func() { conn.Close() })
-		srv, err := tftpd.New(tftpd.Options{Tree: tree, Tracker: tr, Metrics: metrics, Log: log.With("svc", "tftp"), Conn: conn})
-		if err != nil {
-			return err
-		}
-		services = append(services, srv)
+		return next.Cfg, nil
+	}})
+	if errors.Is(err, cluster.ErrNothingToServe) {
+		return usageErrorf("%v", err)
 	}
-	if cfg.Serve.HTTPPort != 0 {
-		l, err := httpd.Listen(hostPort(cfg.Serve.HTTPAddr, cfg.Serve.HTTPPort))
-		if err != nil {
-			return err
-		}
-		closers = append(closers, func() { l.Close() })
-		services = append(services, httpd.New(httpd.Options{Tree: tree, Tracker: tr, Metrics: metrics, Log: log.With("svc", "http"), Listener: l}))
-	}
-	if !o.NoDHCP {
-		svc, err := dhcpd.New(dhcpd.Options{Live: live, Tracker: tr, Log: log.With("svc", "dhcp")})
-		if err != nil {
-			return err
-		}
-		services = append(services, svc)
-	}
-	if len(services) == 0 {
-		return usageErrorf("nothing to serve: DHCP, TFTP and HTTP are all off")
-	}
-	log.Info("serving", "slaves", len(live.Current().Registry.Slaves), "tftp_root", cfg.On(cfg.TFTPRoot), "interface", cfg.Interface)
-
-	// The services run until ctx is done or one fails, which stops the
-	// others; the registry watcher and SIGHUP run beside them.
-	g, gctx := errgroup.WithContext(ctx)
-	for _, s := range services {
-		g.Go(func() error {
-			if err := s.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
-				return fmt.Errorf("%s: %w", s.Name(), err)
-			}
-			return nil
-		})
-	}
-	bg, stop := context.WithCancel(gctx)
-	defer stop()
-	go live.Watch(bg, registryPoll)
-	go reloadOnHUP(bg, f, o, live, log)
-	err = g.Wait()
-	log.Info("stopped")
 	return err
-}
-
-// reloadOnHUP reloads the config on each SIGHUP: DHCP, TFTP, HTTP and the
-// tracker all answer from the new snapshot from then on (see cluster.Reload
-// for what needs a restart instead).
-func reloadOnHUP(ctx context.Context, f *Factory, o *ServeOptions, live *netboot.Live, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-		}
-		c, err := f.Open(o.cmd.Flags(), serveFlagKeys)
-		if err == nil {
-			err = c.Cfg.Validate()
-		}
-		var restart []string
-		if err == nil {
-			restart, err = cluster.Reload(live, c.Cfg)
-		}
-		if err != nil {
-			log.Error("SIGHUP: config not reloaded, keeping the running one", "err", err)
-			continue
-		}
-		if len(restart) > 0 {
-			log.Warn("SIGHUP: changes that take effect on restart", "keys", restart)
-		}
-		log.Info("config reloaded", "file", c.Cfg.File, "slaves", len(live.Current().Registry.Slaves))
-	}
 }

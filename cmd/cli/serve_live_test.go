@@ -123,7 +123,7 @@ func TestServeKeepsRegistry(t *testing.T) {
 	// 50 MB of junk YAML that takes seconds to parse and then fails.
 	junk := append([]byte("slaves:\n  - comment: |\n"), bytes.Repeat([]byte("      "+strings.Repeat("x", 70)+"\n"), 50<<20/77)...)
 	logged := strings.Count(srv.log(), "registry not reloaded")
-	if err := fsutil.WriteFileAtomic(registry, junk, 0o644); err != nil {
+	if _, err := (&fsutil.Writer{}).WriteFile(registry, junk, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var worst time.Duration
@@ -145,7 +145,7 @@ func TestServeKeepsRegistry(t *testing.T) {
 	}
 
 	// A good registry again is served at once.
-	if err := fsutil.WriteFileAtomic(registry, bytes.Replace(good, []byte("127.0.0.21"), []byte("127.0.0.22"), 1), 0o644); err != nil {
+	if _, err := (&fsutil.Writer{}).WriteFile(registry, bytes.Replace(good, []byte("127.0.0.21"), []byte("127.0.0.22"), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	srv.mustLog(t, 5*time.Second, `msg="registry reloaded" slaves=1`)

@@ -27,7 +27,7 @@ func NewCmdSlave(f *Factory) *cobra.Command {
 
 // slaveFields are the per-slave flags shared by add and set.
 type slaveFields struct {
-	MAC, Hostname, Arch, Kernel, KernelArgs, BootServer, Comment string
+	MAC, Hostname, Arch, Kernel, KernelArgs, Boot, BootServer, Comment string
 }
 
 func (s *slaveFields) register(fl *pflag.FlagSet) {
@@ -36,6 +36,7 @@ func (s *slaveFields) register(fl *pflag.FlagSet) {
 	fl.StringVar(&s.Arch, "arch", "", "architecture: "+strings.Join(slave.Arches, ", ")+" (default x86_64)")
 	fl.StringVar(&s.Kernel, "kernel", "", "kernel version to boot (default: the configured default)")
 	fl.StringVar(&s.KernelArgs, "kernel-args", "", "extra kernel command-line arguments")
+	fl.StringVar(&s.Boot, "boot", "", "boot path: auto (by firmware and config), "+strings.Join(slave.BootPaths, ", ")+" (see docs/firmware.md)")
 	fl.StringVar(&s.BootServer, "boot-server", "", "id of the boot server that answers this slave")
 	fl.StringVar(&s.Comment, "comment", "", "free-form comment")
 }
@@ -49,7 +50,7 @@ func (s *slaveFields) fields(fl *pflag.FlagSet) cluster.Fields {
 		return nil
 	}
 	return cluster.Fields{MAC: given("mac", &s.MAC), Hostname: given("hostname", &s.Hostname), Arch: given("arch", &s.Arch),
-		Kernel: given("kernel", &s.Kernel), KernelArgs: given("kernel-args", &s.KernelArgs),
+		Kernel: given("kernel", &s.Kernel), KernelArgs: given("kernel-args", &s.KernelArgs), Boot: given("boot", &s.Boot),
 		BootServer: given("boot-server", &s.BootServer), Comment: given("comment", &s.Comment)}
 }
 

@@ -137,12 +137,21 @@ func NewCmdSlaveShow(f *Factory) *cobra.Command {
 			t.Add("arch", s.Arch)
 			t.Add("kernel", dash(s.Kernel))
 			t.Add("kernel_args", dash(s.KernelArgs))
+			t.Add("boot", orAuto(s.Boot))
 			t.Add("boot_server", dash(s.BootServer))
 			t.Add("comment", dash(s.Comment))
 			t.Add("root", c.Cfg.DisklessDir+"/"+s.IP.String())
 			return f.print(s, t)
 		},
 	}
+}
+
+// orAuto shows an unset boot path as what it means.
+func orAuto(p string) string {
+	if p == "" {
+		return "auto"
+	}
+	return p
 }
 
 // SlaveSetOptions are `slave set`'s inputs.

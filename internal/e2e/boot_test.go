@@ -13,10 +13,14 @@ import (
 type slaveSpec struct {
 	Name     string // subtest name
 	FW       firmware
-	IPXE     bool // BIOS: iPXE gets its iPXE script over HTTP (else pxelinux.0 over TFTP)
+	Boot     string // the slave's boot path (slave add --boot); "" auto
 	IP       string
 	MAC      string
 	Hostname string
+	// Console lines that show the boot went the way this case hands out.
+	Console []string
+	// NoLoader: iPXE fetches its script first, no loader file.
+	NoLoader bool
 }
 
 // master is the boot server as the test runs it.
@@ -47,24 +51,37 @@ echo "DISKLESS-BOOT-OK"
 
 // TestBoot network-boots VMs through the master and checks each reaches
 // its own init over an NFS root with the registered identity:
-//   - bios: SeaBIOS + iPXE ROM, told to load pxelinux.0 (boot.ipxe_script=false):
-//     pxelinux.0, ldlinux.c32, pxelinux.cfg/01-<mac> over TFTP
-//   - bios-ipxe: the same firmware given its iPXE script over HTTP (the default)
-//   - uefi: OVMF's own PXE (option 93 = 7): syslinux.efi, ldlinux.e64, the config
+// each case in one lab (one kernel, initrd and NFS server), one VM at a time;
+// see the table of cases below and docs/firmware.md.
 func TestBoot(t *testing.T) {
 	requireBootPackages(t)
 	l := newLab(t)
 	k := fetchKernel(t)
 	ev := newEvents()
 	slaves := []slaveSpec{
-		{Name: "bios", FW: bios, IP: "10.99.0.21", MAC: "52:54:00:99:00:21", Hostname: "e2e-bios"},
-		{Name: "bios-ipxe", FW: bios, IPXE: true, IP: "10.99.0.23", MAC: "52:54:00:99:00:23", Hostname: "e2e-ipxe"},
-		{Name: "uefi", FW: uefi, IP: "10.99.0.22", MAC: "52:54:00:99:00:22", Hostname: "e2e-uefi"},
+		{Name: "bios", FW: bios, Boot: "syslinux", IP: "10.99.0.21", MAC: "52:54:00:99:00:21", Hostname: "e2e-bios",
+			Console: []string{"PXELINUX ", "Command line: BOOT_IMAGE="}},
+		{Name: "bios-ipxe", FW: bios, IP: "10.99.0.23", MAC: "52:54:00:99:00:23", Hostname: "e2e-ipxe", NoLoader: true,
+			Console: []string{"ipxe/52-54-00-99-00-23.ipxe... ok"}},
+		{Name: "uefi", FW: uefi, IP: "10.99.0.22", MAC: "52:54:00:99:00:22", Hostname: "e2e-uefi",
+			Console: []string{"NBP filename is syslinux.efi", "Command line: BOOT_IMAGE="}},
+		// QEMU's default NIC ROM on OVMF: iPXE's EFI driver; initrd= names the initrd for its EFI stub.
+		{Name: "uefi-ipxe", FW: uefiIPXE, IP: "10.99.0.24", MAC: "52:54:00:99:00:24", Hostname: "e2e-uefi-ipxe", NoLoader: true,
+			Console: []string{"ipxe/52-54-00-99-00-24.ipxe... ok", "initrd=initrd.img"}},
+		// OVMF's own PXE handed iPXE (snponly.efi), which DHCPs again and runs its script.
+		{Name: "uefi-chain", FW: uefi, Boot: "ipxe", IP: "10.99.0.25", MAC: "52:54:00:99:00:25", Hostname: "e2e-uefi-chain",
+			Console: []string{"NBP filename is snponly.efi", "iPXE initialising devices", "ipxe/52-54-00-99-00-25.ipxe... ok"}},
+		// Secure Boot on, Microsoft's keys: shim (Microsoft-signed) -> GRUB (Debian-signed) -> Debian's signed kernel.
+		{Name: "uefi-secureboot", FW: uefiSecure, Boot: "grub", IP: "10.99.0.26", MAC: "52:54:00:99:00:26", Hostname: "e2e-uefi-sb",
+			Console: []string{"NBP filename is shimx64.efi", "secureboot: Secure boot enabled", "Command line: BOOT_IMAGE=/kernels/"}},
+		// OVMF's HTTP Boot (its PXE switched off): snponly.efi by URL, then the script.
+		{Name: "uefi-http", FW: uefiHTTP, IP: "10.99.0.27", MAC: "52:54:00:99:00:27", Hostname: "e2e-uefi-http",
+			Console: []string{"URI: http://10.99.0.1:4080/snponly.efi", "ipxe/52-54-00-99-00-27.ipxe... ok"}},
 	}
 	m := startMaster(t, l, ev, k, slaves)
 	for _, s := range slaves {
 		t.Run(s.Name, func(t *testing.T) {
-			m.startBootService(t, ev, s.IPXE)
+			m.startBootService(t, ev, s.Name)
 			r := bootVM(t, l, ev, s.FW, s.MAC)
 			statusErr := m.checkStatus(t, s, r)
 			t.Logf("boot timeline (%s, %.1fs to power-off):\n%s", s.Name, r.Elapsed.Seconds(), r.Timeline)
@@ -86,16 +103,8 @@ func TestBoot(t *testing.T) {
 				fail("slave booted with address %q, registered %s/24", got, s.IP)
 			}
 			// The loader we hand out ran and the kernel got this slave's
-			// APPEND line (syslinux adds BOOT_IMAGE=, iPXE does not).
-			want := []string{"nfsroot=" + l.master + ":/diskless/" + s.IP}
-			switch {
-			case s.FW == uefi:
-				want = append(want, "NBP filename is syslinux.efi", "Command line: BOOT_IMAGE=")
-			case s.IPXE:
-				want = append(want, "ipxe/"+macDashes(s.MAC)+".ipxe... ok")
-			default:
-				want = append(want, "PXELINUX ", "Command line: BOOT_IMAGE=")
-			}
+			// command line.
+			want := append([]string{"nfsroot=" + l.master + ":/diskless/" + s.IP}, s.Console...)
 			for _, w := range want {
 				if !strings.Contains(out, w) {
 					fail("the console never showed %q: not the boot path we hand out", w)
@@ -108,11 +117,9 @@ func TestBoot(t *testing.T) {
 	}
 }
 
-func macDashes(mac string) string { return strings.ReplaceAll(strings.ToLower(mac), ":", "-") }
-
 // requireBootPackages skips (fails in CI) up front when something the boot
 // needs is missing, rather than after minutes of setup.
-func requireBootPackages(t *testing.T) {
+func requireBootPackages(t testing.TB) {
 	t.Helper()
 	testenv.RequireRoot(t)
 	for prog, pkg := range map[string]string{
@@ -122,14 +129,19 @@ func requireBootPackages(t *testing.T) {
 		testenv.RequireCmd(t, prog, pkg)
 	}
 	for file, pkg := range map[string]string{
-		"/bin/busybox":                                    "busybox-static",
-		"/usr/lib/ipxe/qemu/efi-virtio.rom":               "ipxe-qemu",
-		"/usr/share/OVMF/OVMF_CODE_4M.fd":                 "ovmf",
-		"/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so": "nfs-ganesha-vfs",
-		"/usr/lib/PXELINUX/pxelinux.0":                    "pxelinux",
-		"/usr/lib/syslinux/modules/bios/ldlinux.c32":      "syslinux-common",
-		"/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi":        "syslinux-efi",
-		"/usr/lib/syslinux/modules/efi64/ldlinux.e64":     "syslinux-efi",
+		"/bin/busybox":                                          "busybox-static",
+		"/usr/lib/ipxe/qemu/efi-virtio.rom":                     "ipxe-qemu",
+		"/usr/share/OVMF/OVMF_CODE_4M.fd":                       "ovmf",
+		"/usr/lib/x86_64-linux-gnu/ganesha/libfsalvfs.so":       "nfs-ganesha-vfs",
+		"/usr/lib/PXELINUX/pxelinux.0":                          "pxelinux",
+		"/usr/lib/syslinux/modules/bios/ldlinux.c32":            "syslinux-common",
+		"/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi":              "syslinux-efi",
+		"/usr/lib/syslinux/modules/efi64/ldlinux.e64":           "syslinux-efi",
+		"/usr/lib/ipxe/snponly.efi":                             "ipxe",
+		"/usr/share/OVMF/OVMF_CODE_4M.secboot.fd":               "ovmf",
+		"/usr/lib/shim/shimx64.efi.signed":                      "shim-signed",
+		"/usr/lib/shim/mmx64.efi.signed":                        "shim-helpers-amd64-signed",
+		"/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed": "grub-efi-amd64-signed",
 	} {
 		testenv.RequireFile(t, file, pkg)
 	}

@@ -12,7 +12,7 @@ import (
 
 // startDaemonCmd runs a server (a command entering the lab's namespace) for
 // the rest of the test, its output recorded under name and in <lab>/<name>.log.
-func startDaemonCmd(t *testing.T, l *lab, ev *events, name string, cmd *exec.Cmd) *exec.Cmd {
+func startDaemonCmd(t testing.TB, l *lab, ev *events, name string, cmd *exec.Cmd) *exec.Cmd {
 	t.Helper()
 	logFile, err := os.Create(filepath.Join(l.dir, name+".log"))
 	if err != nil {
@@ -43,7 +43,7 @@ func startDaemonCmd(t *testing.T, l *lab, ev *events, name string, cmd *exec.Cmd
 }
 
 // waitTCP waits until something accepts connections on addr inside the lab.
-func waitTCP(t *testing.T, l *lab, addr string, within time.Duration) {
+func waitTCP(t testing.TB, l *lab, addr string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -64,7 +64,7 @@ func waitTCP(t *testing.T, l *lab, addr string, within time.Duration) {
 	}
 }
 
-func mustCopy(t *testing.T, src, dst string) {
+func mustCopy(t testing.TB, src, dst string) {
 	t.Helper()
 	fi, err := os.Stat(src)
 	if err != nil {
@@ -75,7 +75,7 @@ func mustCopy(t *testing.T, src, dst string) {
 	}
 }
 
-func mustWrite(t *testing.T, p, content string, mode os.FileMode) {
+func mustWrite(t testing.TB, p, content string, mode os.FileMode) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		t.Fatal(err)

@@ -143,7 +143,7 @@ exit 0
 
 // buildInitrd writes a gzip-compressed newc initrd with busybox-static and
 // the kernel's modules.
-func buildInitrd(t *testing.T, k *debKernel, dst string) {
+func buildInitrd(t testing.TB, k *debKernel, dst string) {
 	t.Helper()
 	testenv.RequireFile(t, "/bin/busybox", "busybox-static")
 	bb, err := os.ReadFile("/bin/busybox")

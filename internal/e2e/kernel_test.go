@@ -33,7 +33,7 @@ type kmod struct {
 
 // fetchKernel returns Debian's current kernel, downloading it once per
 // package version into ~/.cache/diskless-e2e (never into the repository).
-func fetchKernel(t *testing.T) *debKernel {
+func fetchKernel(t testing.TB) *debKernel {
 	t.Helper()
 	testenv.RequireCmd(t, "apt-get", "apt")
 	testenv.RequireCmd(t, "dpkg", "dpkg")
@@ -72,7 +72,7 @@ func fetchKernel(t *testing.T) *debKernel {
 
 // unpackKernel downloads the package, keeps the image and the needed modules
 // (about 5 MB of the 400 MB tree) and marks the cache complete.
-func unpackKernel(t *testing.T, pkg, ver, dir string) {
+func unpackKernel(t testing.TB, pkg, ver, dir string) {
 	t.Helper()
 	tmp, err := os.MkdirTemp(filepath.Dir(mustMkdir(t, dir)), "unpack-")
 	if err != nil {
@@ -115,7 +115,7 @@ func unpackKernel(t *testing.T, pkg, ver, dir string) {
 	}
 }
 
-func mustMkdir(t *testing.T, dir string) string {
+func mustMkdir(t testing.TB, dir string) string {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Join(dir, "modules"), 0o755); err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ type cli struct {
 
 // buildCLI builds cmd/diskless into a temporary directory. DISKLESS_E2E_BIN
 // names a prebuilt binary instead (e.g. one built from a merge to try).
-func buildCLI(t *testing.T) string {
+func buildCLI(t testing.TB) string {
 	t.Helper()
 	if b := os.Getenv("DISKLESS_E2E_BIN"); b != "" {
 		return b
@@ -38,7 +38,7 @@ func buildCLI(t *testing.T) string {
 
 // run runs `diskless --root <root> args...` on the host and returns stdout,
 // failing the test with the output when it exits non-zero.
-func (c *cli) run(t *testing.T, args ...string) string {
+func (c *cli) run(t testing.TB, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(c.bin, append([]string{"--root", c.root}, args...)...)
 	var stderr strings.Builder
@@ -54,7 +54,7 @@ func (c *cli) run(t *testing.T, args ...string) string {
 // startMaster sets up the master under a scratch root with the real CLI —
 // init, slave add, kernel install, rootfs scaffold/sync, netboot loaders,
 // nfs exports, serve — and returns it running in the lab's namespace.
-func startMaster(t *testing.T, l *lab, ev *events, k *debKernel, slaves []slaveSpec) *master {
+func startMaster(t testing.TB, l *lab, ev *events, k *debKernel, slaves []slaveSpec) *master {
 	t.Helper()
 	c := &cli{bin: buildCLI(t), root: filepath.Join(l.dir, "root"), lab: l}
 	m := &master{cli: c, slaves: slaves}
@@ -69,8 +69,12 @@ func startMaster(t *testing.T, l *lab, ev *events, k *debKernel, slaves []slaveS
 		"--initrd", initrd, "--version", k.Version)
 
 	for _, s := range slaves {
-		c.run(t, "slave", "add", s.IP, "--mac", s.MAC, "--hostname", s.Hostname,
-			"--kernel", k.Version, "--kernel-args", slaveKernelArgs)
+		args := []string{"slave", "add", s.IP, "--mac", s.MAC, "--hostname", s.Hostname,
+			"--kernel", k.Version, "--kernel-args", slaveKernelArgs}
+		if s.Boot != "" {
+			args = append(args, "--boot", s.Boot)
+		}
+		c.run(t, args...)
 	}
 	c.run(t, "rootfs", "scaffold", "--all")
 	c.run(t, "rootfs", "sync", "--all")
@@ -87,21 +91,19 @@ func startMaster(t *testing.T, l *lab, ev *events, k *debKernel, slaves []slaveS
 }
 
 // startBootService starts the DHCP/TFTP/HTTP side for one boot, until the
-// (sub)test ends: `diskless serve`, told whether iPXE clients get their iPXE
-// script (boot.ipxe_script, through its environment variable).
-func (m *master) startBootService(t *testing.T, ev *events, ipxeScript bool) {
+// (sub)test ends: `diskless serve`, its log in <lab>/serve-<name>.log.
+func (m *master) startBootService(t testing.TB, ev *events, name string) {
 	t.Helper()
 	c := m.cli
 	cmd := exec.Command("ip", "netns", "exec", c.lab.ns.Name, c.bin, "--root", c.root, "serve", "--interface", c.lab.bridge)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("DISKLESS_BOOT_IPXE_SCRIPT=%t", ipxeScript))
-	startDaemonCmd(t, c.lab, ev, "serve", cmd)
+	startDaemonCmd(t, c.lab, ev, "serve-"+name, cmd)
 	waitTCP(t, c.lab, "127.0.0.1:4080", 30*time.Second)
 }
 
 // masterTree is the part of the master's own system the CLI reads under
 // --root: busybox as the shared /bin, and /sbin/init — the test's init, which
 // `rootfs sync` copies into every slave like the rest of /sbin.
-func masterTree(t *testing.T, root string) {
+func masterTree(t testing.TB, root string) {
 	t.Helper()
 	for _, d := range []string{"bin", "sbin", "lib", "etc/conf.d"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
@@ -116,7 +118,7 @@ func masterTree(t *testing.T, root string) {
 
 // status runs `diskless status <ip>` in the lab and returns its table and
 // the stages it reports.
-func (m *master) status(t *testing.T, ip string) (string, map[string]time.Time) {
+func (m *master) status(t testing.TB, ip string) (string, map[string]time.Time) {
 	t.Helper()
 	c := m.cli
 	table, err := c.lab.ns.Command(c.bin, "--root", c.root, "status", ip).CombinedOutput()
@@ -140,12 +142,12 @@ func (m *master) status(t *testing.T, ip string) (string, map[string]time.Time) 
 // serveStages are the stages `diskless status` must show after a boot.
 var serveStages = []string{"dhcp-offered", "dhcp-acked", "loader-fetched", "config-fetched", "kernel-fetched", "initrd-fetched"}
 
-func (m *master) checkStatus(t *testing.T, s slaveSpec, r *vmResult) error {
+func (m *master) checkStatus(t testing.TB, s slaveSpec, r *vmResult) error {
 	table, stages := m.status(t, s.IP)
 	t.Logf("$ diskless status %s\n%s", s.IP, table)
 	var missing []string
 	for _, name := range serveStages {
-		if s.IPXE && name == "loader-fetched" {
+		if s.NoLoader && name == "loader-fetched" {
 			continue // iPXE's script over HTTP is its config: no loader
 		}
 		at, ok := stages[name]

@@ -27,6 +27,15 @@ type firmware string
 const (
 	bios firmware = "bios" // SeaBIOS + the iPXE option ROM of ipxe-qemu
 	uefi firmware = "uefi" // OVMF and its own PXE (option 93 = 7)
+	// uefiIPXE is OVMF with QEMU's default NIC ROM left in: ipxe-qemu's
+	// iPXE EFI driver, as libvirt sets up a UEFI guest.
+	uefiIPXE firmware = "uefi-ipxe"
+	// uefiSecure is OVMF's Secure Boot build with Microsoft's keys enrolled
+	// (Secure Boot on), SMM on q35, and its own PXE.
+	uefiSecure firmware = "uefi-secureboot"
+	// uefiHTTP is OVMF with its PXE switched off (fw_cfg), so it tries UEFI
+	// HTTP Boot (HttpBootDxe) next.
+	uefiHTTP firmware = "uefi-http"
 )
 
 // lab is the test's network: a namespace with a bridge holding the master's
@@ -40,7 +49,7 @@ type lab struct {
 	taps   int
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	t.Helper()
 	testenv.RequireRoot(t)
 	l := &lab{ns: testenv.NewNetNS(t), dir: logDir(t), bridge: "dlbr0", master: "10.99.0.1", prefix: 24}
@@ -51,7 +60,7 @@ func newLab(t *testing.T) *lab {
 }
 
 // tap adds a tap device on the bridge for one VM.
-func (l *lab) tap(t *testing.T) string {
+func (l *lab) tap(t testing.TB) string {
 	t.Helper()
 	l.taps++
 	name := fmt.Sprintf("dltap%d", l.taps)
@@ -122,6 +131,16 @@ func (e *events) Since(t0 time.Time) []event {
 		}
 	}
 	return out
+}
+
+// saw says whether source printed a line containing text at or after t0.
+func (e *events) saw(t0 time.Time, source, text string) bool {
+	for _, ev := range e.Since(t0) {
+		if ev.Source == source && strings.Contains(ev.Line, text) {
+			return true
+		}
+	}
+	return false
 }
 
 // stage is one step of a network boot, recognised in the serial console or
@@ -232,7 +251,7 @@ func (r *vmResult) Tail(n int) string {
 
 // logDir is where a VM's files go: DISKLESS_E2E_LOGS/<test> when set (kept
 // for reading after the run), else a temporary directory.
-func logDir(t *testing.T) string {
+func logDir(t testing.TB) string {
 	base := os.Getenv("DISKLESS_E2E_LOGS")
 	if base == "" {
 		return t.TempDir()
@@ -255,14 +274,20 @@ func accel() string {
 
 // bootVM network-boots one VM on a tap of the lab until it powers off, the
 // boot fails visibly, or bootTimeout passes.
-func bootVM(t *testing.T, l *lab, ev *events, fw firmware, mac string) *vmResult {
+func bootVM(t testing.TB, l *lab, ev *events, fw firmware, mac string) *vmResult {
 	t.Helper()
 	qemu := testenv.RequireCmd(t, "qemu-system-x86_64", "qemu-system-x86")
 	dir := logDir(t)
 	tap := l.tap(t)
 	nic := fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,bootindex=1", mac)
+	machine := "q35"
+	if fw == uefiSecure {
+		// The Secure Boot build keeps its variables in SMM: q35 with SMM,
+		// the flash writable only from SMM.
+		machine = "q35,smm=on"
+	}
 	args := []string{
-		"-machine", "q35", "-accel", accel(), "-m", "512", "-smp", "1",
+		"-machine", machine, "-accel", accel(), "-m", "512", "-smp", "1",
 		"-nographic", "-monitor", "none", "-serial", "stdio", "-no-reboot",
 		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
 		"-boot", "n",
@@ -271,18 +296,29 @@ func bootVM(t *testing.T, l *lab, ev *events, fw firmware, mac string) *vmResult
 	case bios:
 		testenv.RequireFile(t, "/usr/lib/ipxe/qemu/efi-virtio.rom", "ipxe-qemu")
 		args = append(args, "-device", nic)
-	case uefi:
-		code := "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	default: // OVMF
+		code, varsTemplate := "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"
+		if fw == uefiSecure {
+			code, varsTemplate = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+			args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on")
+		}
 		testenv.RequireFile(t, code, "ovmf")
 		vars := filepath.Join(dir, "OVMF_VARS.fd")
-		if err := copyFile("/usr/share/OVMF/OVMF_VARS_4M.fd", vars, 0o644); err != nil {
+		if err := copyFile(varsTemplate, vars, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		// romfile= (none): OVMF's own virtio-net driver and PXE, not iPXE.
 		args = append(args,
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
-			"-drive", "if=pflash,format=raw,unit=1,file="+vars,
-			"-device", nic+",romfile=")
+			"-drive", "if=pflash,format=raw,unit=1,file="+vars)
+		if fw == uefiHTTP {
+			args = append(args,
+				"-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no",
+				"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=no")
+		}
+		if fw != uefiIPXE {
+			nic += ",romfile=" // none: OVMF's own virtio-net driver, PXE and HTTP Boot, not iPXE
+		}
+		args = append(args, "-device", nic)
 	}
 	logPath := filepath.Join(dir, "serial.log")
 	logFile, err := os.Create(logPath)

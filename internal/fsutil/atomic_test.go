@@ -118,40 +118,53 @@ func TestUnifiedDiffNoNewline(t *testing.T) {
 	}
 }
 
-// TestStaleTempsRemoved: a temp file left by a writer that was killed is
-// removed by the next write; one belonging to a live process is kept.
+// TestStaleTempsRemoved: temp files left by writers that were killed are
+// removed by the next write into their directory, whichever file they were
+// for and even when that write changes nothing; those of live processes are
+// kept (issue 19 item 12).
 func TestStaleTempsRemoved(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "slaves.yaml")
+	must(t, os.WriteFile(p, []byte("slaves: []\n"), 0o644))
 	dead := exec.Command("true")
 	must(t, dead.Run())
-	deadTemp := filepath.Join(dir, tempPrefix("slaves.yaml")+strconv.Itoa(dead.Process.Pid)+"-123")
+	deadPid := strconv.Itoa(dead.Process.Pid)
+	deadTemp := filepath.Join(dir, tempPrefix("slaves.yaml")+deadPid+"-123")
 	oldStyle := filepath.Join(dir, ".slaves.yaml.tmp-987654321")
+	otherFile := filepath.Join(dir, tempPrefix("hosts")+deadPid+"-9")
 	live := exec.Command("sleep", "30")
 	must(t, live.Start())
 	defer func() { live.Process.Kill(); live.Wait() }()
 	liveTemp := filepath.Join(dir, tempPrefix("slaves.yaml")+strconv.Itoa(live.Process.Pid)+"-456")
-	other := filepath.Join(dir, tempPrefix("hosts")+"1-1")
-	for _, f := range []string{deadTemp, oldStyle, liveTemp, other} {
+	notTemp := filepath.Join(dir, ".tmp-notes")
+	for _, f := range []string{deadTemp, oldStyle, otherFile, liveTemp, notTemp} {
 		must(t, os.WriteFile(f, []byte("half a fi"), 0o644))
 	}
-	if _, err := (&Writer{}).WriteFile(p, []byte("slaves: []\n"), 0o644); err != nil {
-		t.Fatal(err)
+	res, err := (&Writer{}).WriteFile(p, []byte("slaves: []\n"), 0o644)
+	if err != nil || res != Unchanged {
+		t.Fatalf("rewrite = %v, %v", res, err)
 	}
-	for f, want := range map[string]bool{deadTemp: false, oldStyle: false, liveTemp: true, other: true} {
+	for f, want := range map[string]bool{deadTemp: false, oldStyle: false, otherFile: false, liveTemp: true, notTemp: true} {
 		if _, err := os.Stat(f); (err == nil) != want {
 			t.Errorf("%s exists=%v, want %v", filepath.Base(f), err == nil, want)
 		}
+	}
+	// SweepTemps does the same for a directory a command owns.
+	must(t, os.WriteFile(deadTemp, []byte("x"), 0o644))
+	(&Writer{}).SweepTemps(dir)
+	if _, err := os.Stat(deadTemp); err == nil {
+		t.Error("SweepTemps left a dead writer's temp file")
 	}
 }
 
 func TestLockExcludes(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "x", "reg.lock")
-	l1, err := LockFile(p)
+	w := &Writer{}
+	l1, err := w.Lock(p)
 	must(t, err)
 	got := make(chan struct{})
 	go func() {
-		l2, err := LockFile(p)
+		l2, err := w.Lock(p)
 		if err == nil {
 			close(got)
 			l2.Unlock()

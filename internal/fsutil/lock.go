@@ -3,7 +3,6 @@ package fsutil
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 )
 
@@ -11,15 +10,9 @@ import (
 // drops it when the process dies, so a kill -9 never leaves a stale lock.
 type Lock struct{ f *os.File }
 
-// LockFile blocks until it holds the exclusive lock on path.
-func LockFile(path string) (*Lock, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, err
-	}
+// lock blocks until it holds the exclusive lock on f.
+func lock(f *os.File) (*Lock, error) {
+	var err error
 	for {
 		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
 		if err != syscall.EINTR {
@@ -28,7 +21,7 @@ func LockFile(path string) (*Lock, error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, fmt.Errorf("lock %s: %w", f.Name(), err)
 	}
 	return &Lock{f: f}, nil
 }

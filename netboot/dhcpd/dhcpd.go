@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/internal/ratelog"
 	"github.com/diskless-project/diskless/netboot"
 )
 
@@ -37,7 +38,7 @@ type Stats struct {
 	Acks        uint64 `json:"acks"`         // DHCPACK sent (incl. INFORM and ProxyDHCP answers)
 	Naks        uint64 `json:"naks"`         // DHCPNAK sent
 	Ignored     uint64 `json:"ignored"`      // valid requests not answered (other server, wrong subnet, ...)
-	UnknownMACs uint64 `json:"unknown_macs"` // distinct unregistered MACs seen
+	UnknownMACs uint64 `json:"unknown_macs"` // unregistered MACs seen (each once while remembered: maxUnknownRemembered)
 	Releases    uint64 `json:"releases"`
 	Declines    uint64 `json:"declines"`
 	SendErrors  uint64 `json:"send_errors"`
@@ -74,10 +75,14 @@ type core struct {
 
 	unknownMu   sync.Mutex
 	unknownSeen map[string]struct{}
+	logs        *ratelog.Limiter
 
 	c counters
 	// cur caches the params of the last snapshot's config.
 	cur atomic.Pointer[params]
+	// ifi is the interface as last bound (its index changes when it is
+	// deleted and created again).
+	ifi atomic.Pointer[net.Interface]
 	// ready is closed once Run has bound its sockets (tests wait on it).
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -99,8 +104,8 @@ type params struct {
 	}
 }
 
-// maxUnknownLogged bounds the memory spent on remembering unknown MACs.
-const maxUnknownLogged = 4096
+// maxUnknownRemembered bounds the memory spent on remembering unknown MACs.
+const maxUnknownRemembered = 4096
 
 // New validates the options; it does not bind (Run does).
 func New(o Options) (*Server, error) {
@@ -116,6 +121,7 @@ func New(o Options) (*Server, error) {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	c.logs = ratelog.New(c.log)
 	if c.tracker == nil {
 		c.tracker = netboot.NewTracker(nil)
 	}
@@ -132,6 +138,9 @@ func New(o Options) (*Server, error) {
 	if c.port != 67 {
 		c.clientPort = c.port + 1
 	}
+	if err := checkRelays(cfg); err != nil {
+		return nil, err
+	}
 	p := newParams(cfg)
 	c.cur.Store(p)
 	if cfg.Serve.Pool != "" {
@@ -145,6 +154,17 @@ func New(o Options) (*Server, error) {
 		c.pool = pl
 	}
 	return &Server{core: c, params: p}, nil
+}
+
+// checkRelays refuses relay subnets without the relays to answer there: a
+// giaddr is something anyone may write, and replies go to it. (A reload to
+// such a config is safe as it is: no giaddr is trusted.)
+func checkRelays(cfg *config.Config) error {
+	if len(cfg.Serve.RelaySubnets) > 0 && len(cfg.Serve.Relays) == 0 {
+		return fmt.Errorf("config serve.relay_subnets: %v given without serve.relays; list the relay agents to answer by their giaddr, e.g. serve.relays: [%s] (a giaddr anyone may write, replies go there)",
+			cfg.Serve.RelaySubnets, addr4(u32(cfg.Serve.RelaySubnets[0].Masked().Addr().As4())+1))
+	}
+	return nil
 }
 
 // newParams encodes what replies share under cfg (already validated: an

@@ -3,9 +3,11 @@ package dhcpd
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -37,7 +39,10 @@ type outbound struct {
 // and a multicast TFTP address of 0.0.0.0 (no MTFTP).
 var pxeVendorOptions = []byte{6, 1, 8, 1, 4, 0, 0, 0, 0, 255}
 
-var pxeClient = []byte("PXEClient")
+var (
+	pxeClient  = []byte("PXEClient")
+	httpClient = []byte("HTTPClient")
+)
 
 func optCode(o dhcpv4.OptionCode) uint8 { return o.Code() }
 
@@ -66,14 +71,17 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 		s.c.ignored.Add(1) // static partitioning: another boot server answers it
 		return out, false
 	}
-	kind := Classify(req)
+	kind, arch := Classify(req)
 
 	sn, via, ok := s.subnetFor(req, in)
 	if !ok {
 		s.c.ignored.Add(1)
-		s.logAttrs(slog.LevelWarn, "relay address not in any served subnet (subnet, serve.relay_subnets); ignored",
+		s.logs.Log("relay", slog.LevelWarn, "relayed request not from a relay of serve.relays in a served subnet (subnet, serve.relay_subnets); ignored",
 			slog.String("type", dhcpName(mt)), slog.String("mac", mac), slog.String("via", via))
 		return out, false
+	}
+	if kind == netboot.ClientUnsupported {
+		s.unsupported(mac, arch, via)
 	}
 	if s.proxy {
 		return s.handleProxy(req, in, mt, mac, sl, kind, via)
@@ -81,7 +89,7 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 	switch mt {
 	case dhcpv4.MessageTypeDiscover:
 		if s.info() {
-			s.logAttrs(slog.LevelInfo, "DHCPDISCOVER", slog.String("mac", mac), slog.String("via", via))
+			s.logs.Log("exchange", slog.LevelInfo, "DHCPDISCOVER", slog.String("mac", mac), slog.String("via", via))
 		}
 		ip, ok := s.assign(mac, sl, sn, true, via, snap)
 		if !ok {
@@ -99,19 +107,25 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 			s.c.ignored.Add(1)
 			return out, false
 		}
-		s.logAttrs(slog.LevelInfo, "DHCPINFORM", slog.String("ip", ci.String()), slog.String("mac", mac), slog.String("via", via))
+		s.logs.Log("exchange", slog.LevelInfo, "DHCPINFORM", slog.String("ip", ci.String()), slog.String("mac", mac), slog.String("via", via))
+		if sl == nil && !s.poolHolds(mac, ci) {
+			// Unknown machines get nothing, boot file included.
+			s.unknown(mac, via, sn, snap)
+			s.c.ignored.Add(1)
+			return out, false
+		}
 		r := s.reply(req, dhcpv4.MessageTypeAck, netip.Addr{})
 		r.ClientIPAddr = req.ClientIPAddr
 		s.addAddressOptions(r, req, sl, ci, s.subnetOf(ci, sn))
 		delete(r.Options, optCode(dhcpv4.OptionIPAddressLeaseTime)) // RFC 2131 4.3.5: no lease in an INFORM ACK
 		s.addBootOptions(r, req, sl, kind)
 		s.c.acks.Add(1)
-		s.logAttrs(slog.LevelInfo, "DHCPACK", slog.String("ip", ci.String()), slog.String("mac", mac), slog.String("via", via), slog.Bool("inform", true))
+		s.logs.Log("exchange", slog.LevelInfo, "DHCPACK", slog.String("ip", ci.String()), slog.String("mac", mac), slog.String("via", via), slog.Bool("inform", true))
 		return s.route(req, r, in), true
 
 	case dhcpv4.MessageTypeRelease:
 		s.c.releases.Add(1)
-		s.logAttrs(slog.LevelInfo, "DHCPRELEASE", slog.String("ip", net.IP(req.ClientIPAddr).String()), slog.String("mac", mac), slog.String("via", via))
+		s.logs.Log("exchange", slog.LevelInfo, "DHCPRELEASE", slog.String("ip", net.IP(req.ClientIPAddr).String()), slog.String("mac", mac), slog.String("via", via))
 		if s.pool != nil && sl == nil && s.ours(req) {
 			s.pool.release(mac)
 		}
@@ -120,7 +134,7 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 	case dhcpv4.MessageTypeDecline:
 		s.c.declines.Add(1)
 		bad, _ := netip.AddrFromSlice(req.RequestedIPAddress().To4())
-		s.logAttrs(slog.LevelWarn, "DHCPDECLINE: another machine uses that address", slog.String("ip", bad.String()), slog.String("mac", mac), slog.String("via", via))
+		s.logs.Log("decline", slog.LevelWarn, "DHCPDECLINE: another machine uses that address", slog.String("ip", bad.String()), slog.String("mac", mac), slog.String("via", via))
 		if s.pool != nil && sl == nil && s.ours(req) {
 			s.pool.decline(mac, bad, s.now())
 		}
@@ -141,7 +155,7 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 		return outbound{}, false
 	}
 	if s.info() {
-		s.logAttrs(slog.LevelInfo, "DHCPREQUEST", slog.String("ip", want.String()), slog.String("mac", mac), slog.String("via", via))
+		s.logs.Log("exchange", slog.LevelInfo, "DHCPREQUEST", slog.String("ip", want.String()), slog.String("mac", mac), slog.String("via", via))
 	}
 	if sid := req.ServerIdentifier(); sid != nil && !sid.Equal(s.serverID.AsSlice()) {
 		// SELECTING, and the client chose another server's offer.
@@ -165,7 +179,7 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 		r := s.reply(req, dhcpv4.MessageTypeNak, netip.Addr{})
 		r.Options[optCode(dhcpv4.OptionMessage)] = []byte("requested address not available")
 		s.c.naks.Add(1)
-		s.logAttrs(slog.LevelInfo, "DHCPNAK", slog.String("ip", want.String()), slog.String("mac", mac), slog.String("via", via))
+		s.logs.Log("exchange", slog.LevelInfo, "DHCPNAK", slog.String("ip", want.String()), slog.String("mac", mac), slog.String("via", via))
 		return s.route(req, r, in), true
 	default:
 		// Unknown client asking for an address in our subnet: not ours to
@@ -192,19 +206,19 @@ func (s *Server) lease(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageType, ip
 	s.addBootOptions(r, req, sl, kind)
 	count.Add(1)
 	if s.info() {
-		s.logAttrs(slog.LevelInfo, dhcpName(mt), slog.String("ip", ip.String()), slog.String("mac", mac), slog.String("via", via),
+		s.logs.Log("exchange", slog.LevelInfo, dhcpName(mt), slog.String("ip", ip.String()), slog.String("mac", mac), slog.String("via", via),
 			slog.String("kind", kind.String()), slog.String("file", r.BootFileName))
 	}
 	if sl != nil {
-		s.tracker.RecordDHCP(ip, mac, stage, isFirmware(kind))
+		s.tracker.RecordDHCP(ip, mac, stage, s.newBoot(kind, ip))
 	}
 	return s.route(req, r, in), true
 }
 
 // handleProxy answers boot requests only: no address, no lease.
 func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageType, mac string, sl *slave.Slave, kind netboot.ClientKind, via string) (outbound, bool) {
-	if kind == netboot.ClientUnknown {
-		s.c.ignored.Add(1) // not a boot firmware: the network's DHCP server answers it
+	if kind == netboot.ClientUnknown || kind == netboot.ClientUnsupported {
+		s.c.ignored.Add(1) // not a boot firmware we serve: the network's DHCP server answers it
 		return outbound{}, false
 	}
 	var rt dhcpv4.MessageType
@@ -219,7 +233,7 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageTy
 		s.c.ignored.Add(1)
 		return outbound{}, false
 	}
-	s.logAttrs(slog.LevelInfo, dhcpName(mt), slog.String("mac", mac), slog.String("via", via), slog.Bool("proxy", true))
+	s.logs.Log("exchange", slog.LevelInfo, dhcpName(mt), slog.String("mac", mac), slog.String("via", via), slog.Bool("proxy", true))
 	if sl == nil {
 		s.unknown(mac, via, netip.Prefix{}, nil)
 		s.c.ignored.Add(1)
@@ -228,7 +242,9 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageTy
 	r := s.reply(req, rt, netip.Addr{})
 	r.ClientIPAddr = req.ClientIPAddr
 	s.addBootOptions(r, req, sl, kind)
-	r.Options[optCode(dhcpv4.OptionClassIdentifier)] = pxeClient // mandatory in a ProxyDHCP answer
+	if _, ok := r.Options[optCode(dhcpv4.OptionClassIdentifier)]; !ok {
+		r.Options[optCode(dhcpv4.OptionClassIdentifier)] = pxeClient // mandatory in a ProxyDHCP answer
+	}
 	var dst outbound
 	if in.port == proxyPort {
 		dst = outbound{pkt: r, dst: in.src}
@@ -242,7 +258,7 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageTy
 		s.c.acks.Add(1)
 		s.tracker.RecordDHCP(sl.IP, mac, netboot.StageDHCPAcked, true)
 	}
-	s.logAttrs(slog.LevelInfo, dhcpName(rt), slog.String("ip", sl.IP.String()), slog.String("mac", mac), slog.String("via", via),
+	s.logs.Log("exchange", slog.LevelInfo, dhcpName(rt), slog.String("ip", sl.IP.String()), slog.String("mac", mac), slog.String("via", via),
 		slog.String("kind", kind.String()), slog.String("file", r.BootFileName), slog.Bool("proxy", true))
 	return dst, true
 }
@@ -259,6 +275,45 @@ func dhcpName(mt dhcpv4.MessageType) string {
 		return "DHCPACK"
 	}
 	return "DHCP" + mt.String()
+}
+
+// newBoot says whether a firmware's DHCP starts a new boot in the tracker:
+// iPXE asking right after a loader was fetched is the iPXE that loader
+// was (boot.chain_ipxe), still the same boot.
+func (s *Server) newBoot(kind netboot.ClientKind, ip netip.Addr) bool {
+	if kind.IsIPXE() && s.tracker.AtStage(ip, netboot.StageLoaderFetched) {
+		return false
+	}
+	return isFirmware(kind)
+}
+
+// unsupported logs, once per MAC, a boot firmware we have no loader for.
+func (s *Server) unsupported(mac string, arch int, via string) {
+	s.noteOnce(mac, fmt.Sprintf("%s (option 93 = %d): no boot loader for this firmware; the client gets an address but no boot file (served: x86 BIOS, x86-64 UEFI; see `diskless doctor`)", netboot.ArchName(uint16(arch)), arch),
+		slog.String("via", via), slog.Int("arch", arch))
+}
+
+// noteOnce logs a warning about a client once per MAC (bounded like the
+// unknown-client log).
+func (s *Server) noteOnce(mac, msg string, attrs ...slog.Attr) {
+	if s.firstTime("note " + mac + " " + msg) {
+		s.logs.Log("note", slog.LevelWarn, msg, append([]slog.Attr{slog.String("mac", mac)}, attrs...)...)
+	}
+}
+
+// firstTime remembers key and says whether it is new; once the memory is
+// full nothing is new (nothing more is logged).
+func (s *Server) firstTime(key string) bool {
+	s.unknownMu.Lock()
+	defer s.unknownMu.Unlock()
+	if _, seen := s.unknownSeen[key]; seen {
+		return false
+	}
+	if len(s.unknownSeen) >= maxUnknownRemembered {
+		clear(s.unknownSeen)
+	}
+	s.unknownSeen[key] = struct{}{}
+	return true
 }
 
 // mine is true unless the slave is assigned to another boot server: its
@@ -279,18 +334,32 @@ func (s *Server) ours(req *dhcpv4.DHCPv4) bool {
 }
 
 // subnetFor picks the subnet a request is for: the relay's (giaddr) among
-// the served subnets, else the local one. via names it dhcpd-style.
+// the served subnets, else the local one. via names it dhcpd-style. A
+// giaddr is where the answer goes, so only the relays of serve.relays are
+// believed: anyone on the LAN can write one into a DISCOVER.
 func (s *Server) subnetFor(req *dhcpv4.DHCPv4, in inbound) (netip.Prefix, string, bool) {
 	gi, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4())
 	if !gi.IsValid() || gi.IsUnspecified() {
 		return s.subnets[0], in.ifName, true
 	}
+	if !slices.ContainsFunc(s.cfg.Serve.Relays, func(p netip.Prefix) bool { return p.Contains(gi) }) {
+		return netip.Prefix{}, gi.String(), false
+	}
 	for _, sn := range s.subnets {
-		if sn.Contains(gi) {
+		if sn.Contains(gi) && gi != sn.Masked().Addr() && gi != broadcast(sn) {
 			return sn, gi.String(), true
 		}
 	}
 	return netip.Prefix{}, gi.String(), false
+}
+
+// poolHolds says whether mac holds a pool lease on a.
+func (s *Server) poolHolds(mac string, a netip.Addr) bool {
+	if s.pool == nil {
+		return false
+	}
+	ip, ok := s.pool.lookup(mac, s.now())
+	return ok && ip == a
 }
 
 func (s *Server) inSubnets(a netip.Addr) bool {
@@ -317,7 +386,7 @@ func (s *Server) subnetOf(a netip.Addr, def netip.Prefix) netip.Prefix {
 func (s *Server) assign(mac string, sl *slave.Slave, sn netip.Prefix, discover bool, via string, snap *netboot.Snapshot) (netip.Addr, bool) {
 	if sl != nil {
 		if !sn.Contains(sl.IP) {
-			s.logAttrs(slog.LevelWarn, "slave asks from outside its subnet; no answer", slog.String("mac", mac), slog.String("ip", sl.IP.String()),
+			s.logs.Log("wrong-subnet", slog.LevelWarn, "slave asks from outside its subnet; no answer", slog.String("mac", mac), slog.String("ip", sl.IP.String()),
 				slog.String("subnet", sn.String()), slog.String("via", via))
 			return netip.Addr{}, false
 		}
@@ -332,7 +401,7 @@ func (s *Server) assign(mac string, sl *slave.Slave, sn netip.Prefix, discover b
 			if ip, ok := s.pool.offer(mac, now, s.takenIn(snap)); ok {
 				return ip, true
 			}
-			s.logAttrs(slog.LevelWarn, "no free address in pool", slog.String("pool", s.cfg.Serve.Pool), slog.String("mac", mac))
+			s.logs.Log("no-free-address", slog.LevelWarn, "no free address in pool", slog.String("pool", s.cfg.Serve.Pool), slog.String("mac", mac))
 			return netip.Addr{}, false
 		}
 	}
@@ -348,19 +417,19 @@ func (s *Server) takenIn(snap *netboot.Snapshot) func(netip.Addr) bool {
 	}
 }
 
-// unknown logs an unregistered MAC once, with the command that registers it.
+// unknown logs an unregistered MAC once, with the command that registers
+// it (within the "unknown" log limit). The MACs remembered are bounded:
+// when full, the memory starts over, so a flood of made-up MACs costs a
+// bounded amount of memory and of log lines, and a real new machine is
+// still logged once the flood has passed.
 func (s *Server) unknown(mac, via string, sn netip.Prefix, snap *netboot.Snapshot) {
-	s.unknownMu.Lock()
-	_, seen := s.unknownSeen[mac]
-	full := len(s.unknownSeen) >= maxUnknownLogged
-	if !seen && !full {
-		s.unknownSeen[mac] = struct{}{}
-	}
-	s.unknownMu.Unlock()
-	if seen || full {
+	if !s.firstTime(mac) {
 		return
 	}
 	s.c.unknown.Add(1)
+	if !s.logs.Allow("unknown", slog.LevelWarn) {
+		return
+	}
 	if snap == nil {
 		snap = s.live.Current()
 	}
@@ -368,7 +437,7 @@ func (s *Server) unknown(mac, via string, sn netip.Prefix, snap *netboot.Snapsho
 		sn = s.subnets[0]
 	}
 	free := s.freeIP(sn, snap)
-	s.logAttrs(slog.LevelWarn, "unknown client: not answered", slog.String("mac", mac), slog.String("via", via),
+	s.log.LogAttrs(context.Background(), slog.LevelWarn, "unknown client: not answered", slog.String("mac", mac), slog.String("via", via),
 		slog.String("register", "diskless slave add "+free+" --mac "+mac))
 }
 
@@ -467,7 +536,14 @@ func (s *Server) addAddressOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, ip ne
 // addBootOptions: next-server, boot file, and the PXE options.
 func (s *Server) addBootOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, kind netboot.ClientKind) {
 	r.ServerIPAddr = s.opt.master
-	file, _ := BootFile(s.cfg, sl, kind)
+	a := netboot.Choose(s.cfg, sl, kind)
+	if a.Note != "" && sl != nil {
+		s.noteOnce(sl.MAC, a.Note)
+	}
+	file := a.File
+	if file == "" {
+		return // no loader for this firmware: an address only
+	}
 	if len(file) <= 127 {
 		r.BootFileName = file
 	}
@@ -477,7 +553,10 @@ func (s *Server) addBootOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, kind net
 	if requested(req, dhcpv4.OptionTFTPServerName) {
 		r.Options[optCode(dhcpv4.OptionTFTPServerName)] = []byte(s.cfg.Master.String())
 	}
-	if kind == netboot.ClientPXEBIOS || kind == netboot.ClientPXEUEFI64 {
+	switch {
+	case a.HTTPClient:
+		r.Options[optCode(dhcpv4.OptionClassIdentifier)] = httpClient // UEFI 2.10, 24.7.2: the offer of an HTTP Boot URI
+	case kind == netboot.ClientPXEBIOS || kind == netboot.ClientPXEUEFI64:
 		r.Options[optCode(dhcpv4.OptionClassIdentifier)] = pxeClient
 		r.Options[optCode(dhcpv4.OptionVendorSpecificInformation)] = pxeVendorOptions
 	}
@@ -525,11 +604,9 @@ func (s *Server) route(req, r *dhcpv4.DHCPv4, in inbound) outbound {
 // boxed when Info is off.
 func (s *Server) info() bool { return s.log.Enabled(context.Background(), slog.LevelInfo) }
 
-// logAttrs logs an event with its attributes, when its level is on.
-func (s *Server) logAttrs(level slog.Level, msg string, attrs ...slog.Attr) {
-	if s.log.Enabled(context.Background(), level) {
-		s.log.LogAttrs(context.Background(), level, msg, attrs...)
-	}
+// logNow logs a line that is not per request (start, stop): no rate limit.
+func (s *Server) logNow(level slog.Level, msg string, attrs ...slog.Attr) {
+	s.log.LogAttrs(context.Background(), level, msg, attrs...)
 }
 
 const hexDigits = "0123456789abcdef"

@@ -97,12 +97,18 @@ func answer(t testing.TB, s *Server, req *dhcpv4.DHCPv4, in inbound) (*dhcpv4.DH
 }
 
 var (
-	pxeBIOS  = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)), dhcpv4.WithGeneric(dhcpv4.OptionClientMachineIdentifier, append([]byte{0}, bytes.Repeat([]byte{0xab}, 16)...))}
-	pxeUEFI  = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64))}
-	pxeBC    = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00009:UNDI:003016")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_BC))}
-	ipxe     = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)), dhcpv4.WithGeneric(dhcpv4.OptionUserClassInformation, []byte("iPXE"))}
-	ether    = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Etherboot-5.4"))}
-	vcOnly   = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016"))}
+	pxeBIOS = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)), dhcpv4.WithGeneric(dhcpv4.OptionClientMachineIdentifier, append([]byte{0}, bytes.Repeat([]byte{0xab}, 16)...))}
+	pxeUEFI = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64))}
+	pxeBC   = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00009:UNDI:003016")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_BC))}
+	ipxe    = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00000:UNDI:002001")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.INTEL_X86PC)), dhcpv4.WithGeneric(dhcpv4.OptionUserClassInformation, []byte("iPXE"))}
+	ether   = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("Etherboot-5.4"))}
+	vcOnly  = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016"))}
+	// ipxeEFI is iPXE's x86-64 EFI build (snponly.efi, or QEMU's EFI ROM).
+	ipxeEFI = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003010")), dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)), dhcpv4.WithGeneric(dhcpv4.OptionUserClassInformation, []byte("iPXE"))}
+	// httpUEFI is UEFI HTTP Boot as OVMF's HttpBootDxe asks (UEFI 2.10, 24.7.2).
+	httpUEFI = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("HTTPClient:Arch:00016:UNDI:003001")), dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 16})}
+	// ia32 is a 32-bit UEFI PXE client (option 93 = 6).
+	ia32     = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00006:UNDI:003016")), dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 6})}
 	plain    = []dhcpv4.Modifier{}
 	wantFile = dhcpv4.WithRequestedOptions(dhcpv4.OptionBootfileName)
 )
@@ -114,9 +120,13 @@ func TestClassify(t *testing.T) {
 	}{
 		"pxe-bios": {pxeBIOS, netboot.ClientPXEBIOS}, "uefi-7": {pxeUEFI, netboot.ClientPXEUEFI64}, "uefi-9": {pxeBC, netboot.ClientPXEUEFI64},
 		"ipxe": {ipxe, netboot.ClientIPXE}, "etherboot": {ether, netboot.ClientEtherboot}, "vendor-class-only": {vcOnly, netboot.ClientPXEUEFI64},
-		"plain": {plain, netboot.ClientUnknown},
+		"plain": {plain, netboot.ClientUnknown}, "ipxe-efi": {ipxeEFI, netboot.ClientIPXEUEFI64},
+		"http-boot": {httpUEFI, netboot.ClientHTTPUEFI64}, "ia32-uefi": {ia32, netboot.ClientUnsupported},
+		"http-vendor-class-only":  {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("HTTPClient:Arch:00016:UNDI:003001"))}, netboot.ClientHTTPUEFI64},
+		"arm64-vendor-class-only": {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00011:UNDI:003016"))}, netboot.ClientUnsupported},
+		"garbled-arch":            {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:9x:"))}, netboot.ClientPXEBIOS},
 	} {
-		if got := Classify(request(t, dhcpv4.MessageTypeDiscover, macA, tc.mods...)); got != tc.want {
+		if got, _ := Classify(request(t, dhcpv4.MessageTypeDiscover, macA, tc.mods...)); got != tc.want {
 			t.Errorf("%s: Classify = %s, want %s", name, got, tc.want)
 		}
 	}
@@ -130,6 +140,7 @@ func TestOfferPerClientKind(t *testing.T) {
 		mods     []dhcpv4.Modifier
 		file     string
 		pxe      bool // options 43 and 60
+		http     bool // option 60 HTTPClient, no option 43
 		hostname string
 	}{
 		{name: "pxe-bios", mac: macA, mods: pxeBIOS, file: "pxelinux.0", pxe: true, hostname: "slave21"},
@@ -141,6 +152,16 @@ func TestOfferPerClientKind(t *testing.T) {
 		{name: "etherboot-own-kernel", mac: macB, mods: ether, file: "kernels/6.6.1/vmlinuz", hostname: "slave22"},
 		{name: "custom-loaders", mac: macA, env: map[string]string{"DISKLESS_BOOT_LOADER": "lpxelinux.0"}, mods: pxeBIOS, file: "lpxelinux.0", pxe: true, hostname: "slave21"},
 		{name: "plain", mac: macA, mods: plain, file: "pxelinux.0", hostname: "slave21"},
+		{name: "ipxe-efi", mac: macA, mods: ipxeEFI, file: "http://10.5.0.1:4080/ipxe/52-54-00-00-00-15.ipxe", hostname: "slave21"},
+		{name: "ipxe-efi-script-off", mac: macA, env: map[string]string{"DISKLESS_BOOT_IPXE_SCRIPT": "false"}, mods: ipxeEFI, file: "syslinux.efi", hostname: "slave21"},
+		{name: "chain-ipxe-bios", mac: macA, env: map[string]string{"DISKLESS_BOOT_CHAIN_IPXE": "true"}, mods: pxeBIOS, file: "undionly.kpxe", pxe: true, hostname: "slave21"},
+		{name: "chain-ipxe-uefi", mac: macA, env: map[string]string{"DISKLESS_BOOT_CHAIN_IPXE": "true"}, mods: pxeUEFI, file: "snponly.efi", pxe: true, hostname: "slave21"},
+		{name: "chain-ipxe-then-ipxe", mac: macA, env: map[string]string{"DISKLESS_BOOT_CHAIN_IPXE": "true"}, mods: ipxe, file: "http://10.5.0.1:4080/ipxe/52-54-00-00-00-15.ipxe", hostname: "slave21"},
+		{name: "secure-boot-uefi", mac: macA, env: map[string]string{"DISKLESS_BOOT_SECURE_BOOT": "true"}, mods: pxeUEFI, file: "shimx64.efi", pxe: true, hostname: "slave21"},
+		{name: "secure-boot-bios-unchanged", mac: macA, env: map[string]string{"DISKLESS_BOOT_SECURE_BOOT": "true"}, mods: pxeBIOS, file: "pxelinux.0", pxe: true, hostname: "slave21"},
+		{name: "http-boot", mac: macA, mods: httpUEFI, file: "http://10.5.0.1:4080/snponly.efi", http: true, hostname: "slave21"},
+		{name: "http-boot-secure", mac: macA, env: map[string]string{"DISKLESS_BOOT_SECURE_BOOT": "true"}, mods: httpUEFI, file: "http://10.5.0.1:4080/shimx64.efi", http: true, hostname: "slave21"},
+		{name: "ia32-uefi-no-loader", mac: macA, mods: ia32, file: "", hostname: "slave21"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTestServer(t, tc.env, testRegistry(), nil)
@@ -182,6 +203,12 @@ func TestOfferPerClientKind(t *testing.T) {
 			}
 			if got := r.Options.Has(dhcpv4.OptionVendorSpecificInformation) && r.ClassIdentifier() == "PXEClient"; got != tc.pxe {
 				t.Errorf("PXE options 43/60 present = %v, want %v (60=%q)", got, tc.pxe, r.ClassIdentifier())
+			}
+			if got := r.ClassIdentifier() == "HTTPClient"; got != tc.http {
+				t.Errorf("option 60 = %q; HTTPClient wanted: %v", r.ClassIdentifier(), tc.http)
+			}
+			if tc.http && r.Options.Has(dhcpv4.OptionVendorSpecificInformation) {
+				t.Errorf("an HTTP Boot answer carries PXE option 43")
 			}
 			if uuid := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); uuid != nil && !bytes.Equal(r.Options.Get(dhcpv4.OptionClientMachineIdentifier), uuid) {
 				t.Errorf("option 97 not echoed")
@@ -253,7 +280,7 @@ func TestRequestStates(t *testing.T) {
 		{"relayed-ack", macA, []dhcpv4.Modifier{reqIP("10.5.0.21"), dhcpv4.WithGatewayIP(net.ParseIP("10.5.0.254"))}, dhcpv4.MessageTypeAck, "10.5.0.254:67"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newTestServer(t, nil, testRegistry(), nil)
+			s := newTestServer(t, map[string]string{"DISKLESS_SERVE_RELAYS": "10.5.0.254"}, testRegistry(), nil)
 			r, dst, ok := answer(t, s, request(t, dhcpv4.MessageTypeRequest, tc.mac, tc.mods...), local)
 			if tc.want == dhcpv4.MessageTypeNone {
 				if ok {
@@ -286,12 +313,28 @@ func TestInformAndRelease(t *testing.T) {
 	if st := s.Stats(); st.Releases != 1 || st.Acks != 1 {
 		t.Errorf("stats %+v", st)
 	}
+	// Unknown machines get nothing, not even the boot file (issue 19).
+	if r, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeInform, macU, dhcpv4.WithClientIP(net.ParseIP("10.5.0.77"))), local); ok {
+		t.Errorf("an unknown MAC's INFORM was answered: %s", r.Summary())
+	}
+	// A pool client is known by its lease: its INFORM from that address is.
+	ps := newTestServer(t, map[string]string{"DISKLESS_SERVE_POOL": "10.5.0.100-10.5.0.110"}, testRegistry(), nil)
+	offer, _, _ := answer(t, ps, request(t, dhcpv4.MessageTypeDiscover, macU), local)
+	lease := offer.YourIPAddr
+	answer(t, ps, request(t, dhcpv4.MessageTypeRequest, macU, dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(lease)),
+		dhcpv4.WithOption(dhcpv4.OptServerIdentifier(net.ParseIP("10.5.0.1")))), local)
+	if _, _, ok := answer(t, ps, request(t, dhcpv4.MessageTypeInform, macU, dhcpv4.WithClientIP(lease)), local); !ok {
+		t.Errorf("a pool client's INFORM from its lease %s was not answered", lease)
+	}
+	if _, _, ok := answer(t, ps, request(t, dhcpv4.MessageTypeInform, macU, dhcpv4.WithClientIP(net.ParseIP("10.5.0.77"))), local); ok {
+		t.Errorf("a pool client's INFORM from another address was answered")
+	}
 }
 
 func TestRelayedSubnet(t *testing.T) {
 	reg := testRegistry()
 	reg.Slaves = append(reg.Slaves, slave.Slave{IP: netip.MustParseAddr("10.6.0.30"), MAC: macU, Hostname: "far30"})
-	s := newTestServer(t, map[string]string{"DISKLESS_SERVE_RELAY_SUBNETS": "10.6.0.0/24"}, reg, nil)
+	s := newTestServer(t, map[string]string{"DISKLESS_SERVE_RELAY_SUBNETS": "10.6.0.0/24", "DISKLESS_SERVE_RELAYS": "10.6.0.1"}, reg, nil)
 	opt82 := dhcpv4.WithGeneric(dhcpv4.OptionRelayAgentInformation, []byte{1, 4, 'd', 'l', 'r', '1'})
 	gi := dhcpv4.WithGatewayIP(net.ParseIP("10.6.0.1"))
 	in := inbound{ifName: "dls0", port: 67, src: netip.MustParseAddrPort("10.5.0.254:67")}
@@ -312,6 +355,19 @@ func TestRelayedSubnet(t *testing.T) {
 	}
 	if _, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macU, dhcpv4.WithGatewayIP(net.ParseIP("172.16.0.1"))), in); ok {
 		t.Error("answered a relay from an unserved subnet")
+	}
+	// A giaddr not in serve.relays, in a served subnet or not, is anyone's
+	// guess: the answer would go there.
+	for _, gi := range []string{"10.6.0.9", "10.6.0.255", "10.5.0.7", "10.5.0.255"} {
+		for _, mac := range []string{macU, macA} {
+			if r, dst, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, mac, dhcpv4.WithGatewayIP(net.ParseIP(gi))), in); ok {
+				t.Errorf("giaddr %s (not a relay) for %s: %s sent to %s", gi, mac, r.MessageType(), dst)
+			}
+		}
+	}
+	if _, err := New(Options{Live: netboot.Static(testConfig(t, map[string]string{"DISKLESS_SERVE_RELAY_SUBNETS": "10.6.0.0/24"}), reg)}); err == nil ||
+		!strings.Contains(err.Error(), "serve.relays: [10.6.0.1]") {
+		t.Errorf("relay_subnets without relays: %v", err)
 	}
 }
 
@@ -411,6 +467,45 @@ func TestTrackerStages(t *testing.T) {
 	}
 }
 
+// iPXE chained from a PXE ROM (undionly.kpxe, snponly.efi just fetched)
+// continues that boot; an iPXE ROM asking afresh starts a new one.
+func TestTrackerChainedIPXE(t *testing.T) {
+	s := newTestServer(t, map[string]string{"DISKLESS_BOOT_CHAIN_IPXE": "true"}, testRegistry(), nil)
+	ip := netip.MustParseAddr("10.5.0.21")
+	answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, pxeUEFI...), local)
+	s.tracker.Record(ip, macA, netboot.StageLoaderFetched)
+	answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, ipxeEFI...), local)
+	st := s.tracker.Snapshot()[0]
+	if _, ok := st.Stages["loader-fetched"]; !ok || st.Stage != netboot.StageLoaderFetched {
+		t.Fatalf("chained iPXE's DHCP reset the boot: %s %v", st.Stage, st.Stages)
+	}
+	s.tracker.Record(ip, macA, netboot.StageInitrdFetched)
+	answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, ipxeEFI...), local)
+	if st := s.tracker.Snapshot()[0]; st.Stage != netboot.StageDHCPOffered || len(st.Stages) != 1 {
+		t.Fatalf("an iPXE ROM's DISCOVER after a finished boot did not start a new one: %s %v", st.Stage, st.Stages)
+	}
+}
+
+// A firmware without a loader is logged once per MAC, and a pinned path
+// that cannot boot the firmware says so.
+func TestNoLoaderLogged(t *testing.T) {
+	var log bytes.Buffer
+	reg := testRegistry()
+	reg.Slaves[0].Boot = "grub"
+	s := newTestServer(t, nil, reg, &log)
+	for range 3 {
+		answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macB, ia32...), local)
+		answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, pxeBIOS...), local)
+	}
+	out := log.String()
+	if n := strings.Count(out, "IA32 UEFI (option 93 = 6): no boot loader for this firmware"); n != 1 {
+		t.Errorf("IA32 UEFI logged %d times, want once:\n%s", n, out)
+	}
+	if n := strings.Count(out, "boot path grub cannot boot pxe-bios firmware; syslinux instead"); n != 1 {
+		t.Errorf("the grub pin on BIOS logged %d times, want once:\n%s", n, out)
+	}
+}
+
 func TestBootServerPartitioning(t *testing.T) {
 	reg := testRegistry()
 	reg.Slaves[0].BootServer = "s2" // another boot server's slave
@@ -449,27 +544,57 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 }
 
+// FuzzHandle: any datagram that parses as DHCP is answered, or not,
+// without a panic; an answer parses; and the policy holds for any input: a
+// giaddr not in serve.relays gets nothing (the answer would go there), and
+// a MAC that is not registered is never told a boot file by a server
+// without a pool.
 func FuzzHandle(f *testing.F) {
 	for _, mods := range [][]dhcpv4.Modifier{pxeBIOS, ipxe, ether, plain} {
 		f.Add(request(f, dhcpv4.MessageTypeDiscover, macA, mods...).ToBytes())
 	}
 	f.Add(request(f, dhcpv4.MessageTypeRequest, macU, dhcpv4.WithGatewayIP(net.ParseIP("10.6.0.1"))).ToBytes())
 	f.Add(request(f, dhcpv4.MessageTypeInform, macA, dhcpv4.WithClientIP(net.ParseIP("10.5.0.21"))).ToBytes())
+	f.Add(request(f, dhcpv4.MessageTypeInform, macU, dhcpv4.WithClientIP(net.ParseIP("10.5.0.77"))).ToBytes())
+	f.Add(request(f, dhcpv4.MessageTypeDiscover, macA, dhcpv4.WithGatewayIP(net.ParseIP("10.5.0.255"))).ToBytes())
+	relays := map[string]string{"DISKLESS_SERVE_RELAY_SUBNETS": "10.6.0.0/24", "DISKLESS_SERVE_RELAYS": "10.6.0.1"}
+	withPool := map[string]string{"DISKLESS_SERVE_POOL": "10.5.0.100-10.5.0.110"}
+	for k, v := range relays {
+		withPool[k] = v
+	}
+	plainServer := newTestServer(f, relays, testRegistry(), nil)
 	servers := []*Server{
-		newTestServer(f, map[string]string{"DISKLESS_SERVE_POOL": "10.5.0.100-10.5.0.110", "DISKLESS_SERVE_RELAY_SUBNETS": "10.6.0.0/24"}, testRegistry(), nil),
+		plainServer,
+		newTestServer(f, withPool, testRegistry(), nil),
 		newTestServer(f, map[string]string{"DISKLESS_SERVE_PROXY": "true"}, testRegistry(), nil),
+	}
+	registered := map[string]bool{}
+	for _, sl := range testRegistry().Slaves {
+		registered[sl.MAC] = true
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req, err := dhcpv4.FromBytes(b)
 		if err != nil {
 			return
 		}
+		gi, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4())
+		relayed := gi.IsValid() && !gi.IsUnspecified()
 		for _, s := range servers {
 			for _, port := range []int{67, proxyPort} {
-				if out, ok := s.handle(req, inbound{ifName: "dls0", port: port, src: netip.MustParseAddrPort("10.5.0.9:68")}); ok {
-					if _, err := dhcpv4.FromBytes(out.pkt.ToBytes()); err != nil {
-						t.Fatalf("reply does not parse: %v", err)
-					}
+				out, ok := s.handle(req, inbound{ifName: "dls0", port: port, src: netip.MustParseAddrPort("10.5.0.9:68")})
+				if !ok {
+					continue
+				}
+				r, err := dhcpv4.FromBytes(out.pkt.ToBytes())
+				if err != nil {
+					t.Fatalf("reply does not parse: %v", err)
+				}
+				if relayed && gi != netip.MustParseAddr("10.6.0.1") {
+					t.Fatalf("giaddr %s is no relay of serve.relays, yet a %s went to %s", gi, r.MessageType(), out.dst)
+				}
+				mac := strings.ToLower(req.ClientHWAddr.String())
+				if s == plainServer && !registered[mac] && (r.BootFileName != "" || r.Options.Has(dhcpv4.OptionBootfileName)) {
+					t.Fatalf("unregistered %s told boot file %q in a %s", mac, r.BootFileName, r.MessageType())
 				}
 			}
 		}

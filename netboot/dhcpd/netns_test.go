@@ -254,7 +254,7 @@ func TestRelay(t *testing.T) {
 	mac := client.MAC(t, "dlc0")
 
 	env := map[string]string{"DISKLESS_MASTER": "10.77.1.1", "DISKLESS_SUBNET": "10.77.1.0/24", "DISKLESS_INTERFACE": "dls0",
-		"DISKLESS_SERVE_RELAY_SUBNETS": "10.77.2.0/24", "DISKLESS_LEASE_TIME": "1h"}
+		"DISKLESS_SERVE_RELAY_SUBNETS": "10.77.2.0/24", "DISKLESS_SERVE_RELAYS": "10.77.2.1", "DISKLESS_LEASE_TIME": "1h"}
 	srv := startIn(t, p.Server, env, regFor(mac, "10.77.2.21"))
 
 	_, dump := bg(t, p.Server, tcpdump, "-i", "dls0", "-n", "-vv", "-l", "-s", "0", "udp", "port", "67")
@@ -415,7 +415,8 @@ func TestPerfdhcpSmoke(t *testing.T) {
 	}
 	macFile := filepath.Join(t.TempDir(), "macs")
 	os.WriteFile(macFile, []byte(macs.String()), 0o644)
-	env := map[string]string{"DISKLESS_SUBNET": "10.77.0.0/20"}
+	// perfdhcp acts as a relay agent: its giaddr is its own address.
+	env := map[string]string{"DISKLESS_SUBNET": "10.77.0.0/20", "DISKLESS_SERVE_RELAYS": "10.77.15.250"}
 	for k, v := range pairEnv {
 		if k != "DISKLESS_SUBNET" {
 			env[k] = v
@@ -507,7 +508,12 @@ func TestGarbageAndPool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "garbage counted", func() bool { return srv.Stats().Received >= uint64(20*len(garbage)) })
+	// Received is counted as a datagram is read, the verdict once a worker
+	// has handled it: wait for every verdict.
+	waitFor(t, "garbage handled", func() bool {
+		st := srv.Stats()
+		return st.Received >= uint64(20*len(garbage)) && st.Malformed+st.Ignored+st.Offers+st.Acks+st.Naks+st.Dropped >= st.Received
+	})
 	if st := srv.Stats(); st.Malformed != st.Received || st.Offers != 0 {
 		t.Errorf("after garbage: %+v", st)
 	}

@@ -45,39 +45,36 @@ type listener struct {
 
 func (s *Server) run(ctx context.Context) error {
 	// Everything that depends on the calling thread's network namespace
-	// (interface lookup, sockets, /proc/thread-self) happens here, before
-	// any goroutine starts.
+	// (interface lookup, sockets, /proc/thread-self) happens on this
+	// goroutine (tests run it on a thread moved into a namespace): the
+	// readers and workers only use sockets opened here.
 	ifi, err := net.InterfaceByName(s.ifName)
 	if err != nil {
 		return fmt.Errorf("dhcp: interface %q: %w (set `interface` in the config or pass --interface)", s.ifName, err)
 	}
 	if !hasAddr(ifi, s.cfg.Master) {
-		s.logAttrs(slog.LevelWarn, "master is not an address of the interface: slaves will be told to use a next-server it does not have",
+		s.logNow(slog.LevelWarn, "master is not an address of the interface: slaves will be told to use a next-server it does not have",
 			slog.String("master", s.cfg.Master.String()), slog.String("interface", s.ifName))
 	}
-	ports := []int{s.port}
-	if s.proxy {
-		ports = append(ports, proxyPort)
+	ls, err := s.listenAll()
+	if err != nil {
+		return err
 	}
-	var ls []*listener
-	closeAll := func() {
-		for _, l := range ls {
-			l.uc.Close()
-		}
-	}
-	for _, p := range ports {
-		l, err := listen(s.ifName, s.bindAddr, p)
-		if err != nil {
-			closeAll()
-			return err
-		}
-		ls = append(ls, l)
+	s.ifi.Store(ifi)
+	// The sockets are bound to the interface: deleted and created again
+	// (a new index), it takes them with it. Link events say when.
+	links, err := watchLinks()
+	if err != nil {
+		s.logNow(slog.LevelWarn, "no link events: if the interface is deleted and created again, DHCP stays deaf until serve restarts",
+			slog.String("interface", s.ifName), slog.String("err", err.Error()))
+	} else {
+		defer links.close()
 	}
 	mode := "DHCP"
 	if s.proxy {
 		mode = "ProxyDHCP"
 	}
-	s.logAttrs(slog.LevelInfo, mode+" server listening", slog.String("interface", s.ifName), slog.Any("ports", ports),
+	s.logNow(slog.LevelInfo, mode+" server listening", slog.String("interface", s.ifName), slog.Any("ports", s.ports()),
 		slog.String("server_id", s.serverID.String()), slog.Int("slaves", len(s.live.Current().Registry.Slaves)))
 
 	s.readyOnce.Do(func() { close(s.ready) })
@@ -89,25 +86,91 @@ func (s *Server) run(ctx context.Context) error {
 		go func() {
 			defer workers.Done()
 			for j := range jobs {
-				s.serveOne(j, ifi)
+				s.serveOne(j, s.ifi.Load())
 			}
 		}()
 	}
 	var readers sync.WaitGroup
-	for _, l := range ls {
-		readers.Add(1)
-		go func() {
-			defer readers.Done()
-			s.readLoop(l, jobs)
-		}()
+	read := func(ls []*listener) {
+		for _, l := range ls {
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				s.readLoop(l, jobs)
+			}()
+		}
 	}
-	<-ctx.Done()
-	closeAll()
+	read(ls)
+	for done := false; !done; {
+		select {
+		case <-links.events():
+			ls = s.relink(ls, read)
+		case <-ctx.Done():
+			done = true
+		}
+	}
+	closeAll(ls)
 	readers.Wait()
 	close(jobs)
 	workers.Wait()
+	s.logs.Stop()
 	s.log.Info("DHCP server stopped")
 	return nil
+}
+
+func (s *Server) ports() []int {
+	if s.proxy {
+		return []int{s.port, proxyPort}
+	}
+	return []int{s.port}
+}
+
+// listenAll binds every port of ports() on the interface.
+func (s *Server) listenAll() ([]*listener, error) {
+	var ls []*listener
+	for _, p := range s.ports() {
+		l, err := listen(s.ifName, s.bindAddr, p)
+		if err != nil {
+			closeAll(ls)
+			return nil, err
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+func closeAll(ls []*listener) {
+	for _, l := range ls {
+		l.uc.Close()
+	}
+}
+
+// relink follows a link or address change: the interface gone closes the
+// sockets; back with a new index (or after a failed attempt), they are
+// bound again. It returns the sockets now open.
+func (s *Server) relink(ls []*listener, read func([]*listener)) []*listener {
+	ifi, err := net.InterfaceByName(s.ifName)
+	switch {
+	case err != nil:
+		if ls != nil {
+			closeAll(ls)
+			s.logNow(slog.LevelWarn, "interface gone: DHCP is not answering until it comes back", slog.String("interface", s.ifName))
+		}
+		return nil
+	case ls != nil && ifi.Index == s.ifi.Load().Index:
+		return ls
+	}
+	closeAll(ls)
+	nls, err := s.listenAll()
+	if err != nil {
+		s.logNow(slog.LevelWarn, "interface came back, but DHCP cannot listen on it yet (trying again at its next change)",
+			slog.String("interface", s.ifName), slog.String("err", err.Error()))
+		return nil
+	}
+	s.ifi.Store(ifi)
+	read(nls)
+	s.logNow(slog.LevelWarn, "interface came back: DHCP listening on it again", slog.String("interface", s.ifName), slog.Int("index", ifi.Index))
+	return nls
 }
 
 func hasAddr(ifi *net.Interface, a netip.Addr) bool {
@@ -137,7 +200,7 @@ func (s *Server) readLoop(l *listener, jobs chan<- job) {
 			}
 			// A persistent error (interface gone down) must not spin.
 			if !warned {
-				s.logAttrs(slog.LevelWarn, "reading DHCP requests", slog.String("addr", l.uc.LocalAddr().String()), slog.String("err", err.Error()))
+				s.logNow(slog.LevelWarn, "reading DHCP requests", slog.String("addr", l.uc.LocalAddr().String()), slog.String("err", err.Error()))
 				warned = true
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -191,7 +254,7 @@ func (s *Server) serveOne(j job, ifi *net.Interface) {
 	dst := net.UDPAddrFromAddrPort(out.dst)
 	if _, err := j.lc.pc.WriteTo(b, &ipv4.ControlMessage{IfIndex: ix}, dst); err != nil {
 		s.c.sendErrors.Add(1)
-		s.logAttrs(slog.LevelWarn, "sending a reply", slog.String("type", dhcpName(messageType(out.pkt))), slog.String("to", out.dst.String()), slog.String("err", err.Error()))
+		s.logs.Log("send", slog.LevelWarn, "sending a reply", slog.String("type", dhcpName(messageType(out.pkt))), slog.String("to", out.dst.String()), slog.String("err", err.Error()))
 	}
 	recycle(out.pkt)
 }

@@ -1,6 +1,13 @@
 // Package httpd serves the boot tree over HTTP for iPXE and lpxelinux (the
 // same files and rendered configs as TFTP, with Range and HEAD), plus /status
-// (the boot-stage tracker as JSON) and /metrics (Prometheus text).
+// (the boot-stage tracker as JSON) and /metrics (Prometheus text), which
+// answer this host only unless serve.status_allow (in the live snapshot,
+// so SIGHUP changes it) says otherwise: they list every slave's IP, MAC and
+// hostname.
+//
+// The boot LAN is hostile (docs/security.md): connections are bounded in
+// number (limit.go) and time (the timeouts below), and per-request log
+// lines are rate-limited.
 package httpd
 
 import (
@@ -16,22 +23,49 @@ import (
 	"strings"
 	"time"
 
+	"github.com/diskless-project/diskless/internal/ratelog"
 	"github.com/diskless-project/diskless/netboot"
+)
+
+// Bounds (docs/security.md). A boot client sends its request at once and
+// reads as fast as the link allows; these only cut off the ones that do not.
+const (
+	DefaultMaxConns     = 256
+	DefaultMaxPerClient = 16 // iPXE and lpxelinux use one or two
+	// ReadHeaderTimeout: a request's line and headers must arrive in 5 s.
+	ReadHeaderTimeout = 5 * time.Second
+	// ReadTimeout: the whole request (boot clients send no body).
+	ReadTimeout = 10 * time.Second
+	// IdleTimeout: a kept-alive connection waits 10 s for its next request.
+	IdleTimeout = 10 * time.Second
+	// WriteStallTimeout: a response whose client reads nothing for 15 s is
+	// dropped. Not a bound on the whole response: a 100 MB initrd over a
+	// slow link still completes while it moves.
+	WriteStallTimeout = 15 * time.Second
 )
 
 // Options configure a Server.
 type Options struct {
-	Tree     *netboot.Tree
-	Tracker  *netboot.Tracker
-	Metrics  *netboot.Metrics
-	Log      *slog.Logger
-	Listener net.Listener // bound early by serve to name a port conflict
+	Tree    *netboot.Tree
+	Tracker *netboot.Tracker
+	Metrics *netboot.Metrics
+	Log     *slog.Logger
+	// Listeners are bound early by serve to name a port conflict (one per
+	// address it serves on).
+	Listeners []net.Listener
+	// MaxConns bounds the connections of all listeners (0: DefaultMaxConns).
+	MaxConns int
+	// MaxPerClient bounds one client address's connections (0:
+	// DefaultMaxPerClient; negative: no limit).
+	MaxPerClient int
 }
 
 // Server implements netboot.Service.
 type Server struct {
-	o   Options
-	srv *http.Server
+	o     Options
+	srv   *http.Server
+	conns *conns
+	logs  *ratelog.Limiter
 }
 
 // Listen binds a TCP address with a clear error when it is taken.
@@ -51,12 +85,19 @@ func New(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{o: o}
+	if o.MaxConns == 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	if o.MaxPerClient == 0 {
+		o.MaxPerClient = DefaultMaxPerClient
+	}
+	s := &Server{o: o, conns: newConns(o.MaxConns, max(o.MaxPerClient, 0)), logs: ratelog.New(o.Log)}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", s.status)
-	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.HandleFunc("GET /status", s.local(s.status))
+	mux.HandleFunc("GET /metrics", s.local(s.metrics))
 	mux.HandleFunc("GET /", s.file)
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+	s.srv = &http.Server{Handler: stallTimeout(mux), ConnState: s.conns.state,
+		ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout, IdleTimeout: IdleTimeout,
 		ErrorLog: slog.NewLogLogger(o.Log.Handler(), slog.LevelDebug)}
 	return s
 }
@@ -69,12 +110,15 @@ func (s *Server) Name() string { return "http" }
 
 // Run serves until ctx is cancelled, then drains for up to 10 s.
 func (s *Server) Run(ctx context.Context) error {
-	errc := make(chan error, 1)
-	go func() { errc <- s.srv.Serve(s.o.Listener) }()
-	s.o.Log.Info("http listening", "addr", s.o.Listener.Addr().String())
+	errc := make(chan error, len(s.o.Listeners))
+	for _, l := range s.o.Listeners {
+		ll := &listener{Listener: l, cs: s.conns, refuse: s.refuse, evict: func() { s.o.Metrics.Request("http", "evicted", 0) }}
+		go func() { errc <- s.srv.Serve(ll) }()
+		s.o.Log.Info("http listening", "addr", l.Addr().String(), "max_conns", s.o.MaxConns, "max_per_client", s.o.MaxPerClient)
+	}
+	var err error
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc:
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -82,10 +126,52 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.srv.Shutdown(sctx); err != nil {
 		s.srv.Close()
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+	s.logs.Stop()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// refuse answers a connection beyond the bounds with a 503 and closes it.
+func (s *Server) refuse(nc net.Conn, why refusal) {
+	s.o.Metrics.Request("http", "refused", 0)
+	s.logs.Log(string(why), slog.LevelWarn, "http connection refused: "+string(why),
+		slog.String("client", nc.RemoteAddr().String()), slog.Int("max_conns", s.o.MaxConns), slog.Int("max_per_client", s.o.MaxPerClient))
+	nc.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	nc.Write([]byte("HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+	nc.Close()
+}
+
+// stallTimeout gives every response WriteStallTimeout to start; each write
+// of a file then extends it (countingWriter).
+func stallTimeout(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(WriteStallTimeout))
+		h.ServeHTTP(w, r)
+	})
+}
+
+// local guards /status and /metrics: this host (loopback, or a connection
+// between two of its own addresses: TCP cannot be spoofed into that) or
+// the current serve.status_allow.
+func (s *Server) local(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ra := remoteAddr(r)
+		ok := ra.IsLoopback()
+		if la, isTCP := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); isTCP && la.AddrPort().Addr().Unmap() == ra {
+			ok = true
+		}
+		for _, p := range s.o.Tree.Live.Current().Config.Serve.StatusAllow {
+			ok = ok || p.Contains(ra)
+		}
+		if !ok {
+			s.logs.Log("status-refused", slog.LevelWarn, "http request refused: not this host nor serve.status_allow", slog.String("path", r.URL.Path), slog.String("client", r.RemoteAddr))
+			http.Error(w, r.URL.Path+" answers this host only (serve.status_allow)", http.StatusForbidden)
+			return
+		}
+		h(w, r)
+	}
 }
 
 func remoteAddr(r *http.Request) netip.Addr {
@@ -96,9 +182,11 @@ func remoteAddr(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// countingWriter counts body bytes for metrics and logs.
+// countingWriter counts body bytes for metrics and logs, and moves the
+// write deadline on with each write (WriteStallTimeout).
 type countingWriter struct {
 	http.ResponseWriter
+	rc     *http.ResponseController
 	n      int64
 	status int
 }
@@ -108,6 +196,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	if c.status == 0 {
 		c.status = http.StatusOK
 	}
+	c.rc.SetWriteDeadline(time.Now().Add(WriteStallTimeout))
 	n, err := c.ResponseWriter.Write(p)
 	c.n += int64(n)
 	return n, err
@@ -118,14 +207,17 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 	f, err := s.o.Tree.Open(r.URL.Path)
 	if err != nil {
 		code := http.StatusInternalServerError
-		switch netboot.Outcome(err) {
-		case "not_found":
+		switch outcome := netboot.Outcome(err); {
+		case outcome == "not_found":
 			code = http.StatusNotFound
-		case "refused":
+		case outcome == "busy":
+			code = http.StatusServiceUnavailable // out of file descriptors: try again, the file is there
+			w.Header().Set("Retry-After", "1")
+		case outcome == "refused":
 			code = http.StatusForbidden
 		}
-		s.o.Log.LogAttrs(r.Context(), slog.LevelWarn, "http request failed", slog.String("path", r.URL.Path), slog.String("client", r.RemoteAddr),
-			slog.Int("status", code), slog.String("err", err.Error()))
+		s.logs.Log("failed", slog.LevelWarn, "http request failed", slog.String("path", r.URL.Path), slog.String("client", r.RemoteAddr),
+			slog.Int("status", code), slog.Any("err", err))
 		s.o.Metrics.Request("http", netboot.Outcome(err), 0)
 		http.Error(w, http.StatusText(code), code)
 		return
@@ -140,9 +232,9 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 	if w.Header().Get("Content-Type") == "" && !strings.Contains(f.Name[strings.LastIndex(f.Name, "/")+1:], ".") {
 		w.Header().Set("Content-Type", "application/octet-stream") // vmlinuz: no sniffing
 	}
-	cw := &countingWriter{ResponseWriter: w}
+	cw := &countingWriter{ResponseWriter: w, rc: http.NewResponseController(w)}
 	http.ServeContent(cw, r, f.Name, f.ModTime, f.Content)
-	s.o.Log.LogAttrs(r.Context(), slog.LevelInfo, "http transfer", slog.String("path", f.Name), slog.String("client", r.RemoteAddr),
+	s.logs.Log("transfer", slog.LevelInfo, "http transfer", slog.String("path", f.Name), slog.String("client", r.RemoteAddr),
 		slog.Int("status", cw.status), slog.Int64("size", cw.n), slog.Duration("duration", time.Since(start).Round(time.Millisecond)))
 	s.o.Metrics.Request("http", "ok", cw.n)
 	// A whole-file GET completes a stage; a Range probe or HEAD does not.

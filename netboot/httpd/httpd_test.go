@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -17,15 +18,18 @@ import (
 	"github.com/diskless-project/diskless/netboot/nettest"
 )
 
-func start(t testing.TB, env *nettest.Env) (string, *netboot.Tracker) {
+func start(t testing.TB, env *nettest.Env, tweak ...func(*httpd.Options)) (string, *netboot.Tracker) {
 	t.Helper()
 	l, err := httpd.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr := netboot.NewTracker(nil)
-	srv := httpd.New(httpd.Options{Tree: env.Tree, Tracker: tr, Metrics: netboot.NewMetrics(), Listener: l})
-	nettest.Serve(t, srv, nil, nil)
+	o := httpd.Options{Tree: env.Tree, Tracker: tr, Metrics: netboot.NewMetrics(), Listeners: []net.Listener{l}}
+	for _, f := range tweak {
+		f(&o)
+	}
+	nettest.Serve(t, httpd.New(o), nil, nil)
 	return "http://" + l.Addr().String(), tr
 }
 

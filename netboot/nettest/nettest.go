@@ -90,7 +90,7 @@ func (e *Env) SetSlaves(t testing.TB, slaves ...slave.Slave) {
 	if err := os.MkdirAll(filepath.Dir(e.Store.Path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := fsutil.WriteFileAtomic(e.Store.Path, data, 0o644); err != nil {
+	if _, err := (&fsutil.Writer{}).WriteFile(e.Store.Path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if e.Live != nil {

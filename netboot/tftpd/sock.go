@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,6 +28,7 @@ type udpSock struct {
 	fd      int
 	uc      *net.UDPConn
 	timeout time.Duration
+	woken   atomic.Bool // polled: see wake
 }
 
 // dialTransfer opens the transfer's socket on local (any address when
@@ -98,6 +100,9 @@ func (s *udpSock) tryRecv(p []byte) (int, error) {
 func (s *udpSock) recv(p []byte) (int, error) {
 	if s.uc != nil {
 		s.uc.SetReadDeadline(time.Now().Add(s.timeout))
+		if s.woken.Load() { // after the deadline above: wake's own may be older
+			return 0, syscall.EAGAIN
+		}
 		n, err := s.uc.Read(p)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, syscall.EAGAIN
@@ -109,6 +114,19 @@ func (s *udpSock) recv(p []byte) (int, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// wake ends a recv blocked on the socket, now or later: a blocking one
+// returns 0 bytes after shutdown; the netpoller is not woken by a shutdown
+// of a UDP socket, so a polled one gets a past deadline (and a flag, as
+// recv sets its own deadline before each read).
+func (s *udpSock) wake() {
+	if s.uc != nil {
+		s.woken.Store(true)
+		s.uc.SetReadDeadline(time.Unix(1, 0))
+		return
+	}
+	syscall.Shutdown(s.fd, syscall.SHUT_RD)
 }
 
 func (s *udpSock) close() {

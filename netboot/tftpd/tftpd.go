@@ -22,21 +22,24 @@
 //     ~0.25 s instead of seconds;
 //   - a client's ERROR (the PXE tsize-probe abort) ends its transfer
 //     silently: RFC 1350 forbids answering an ERROR.
+//
+// The boot LAN is hostile (docs/security.md): transfers are admitted under
+// per-client and pending-before-first-ACK limits (admit.go), a transfer not
+// yet acknowledged is retransmitted only a few times, netascii is converted
+// while it streams, and per-request log lines are rate-limited.
 package tftpd
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
 	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -44,15 +47,28 @@ import (
 
 	"golang.org/x/net/ipv4"
 
+	"github.com/diskless-project/diskless/internal/ratelog"
 	"github.com/diskless-project/diskless/netboot"
 )
 
-// Defaults, chosen above.
+// Defaults, chosen above and in docs/security.md.
 const (
 	DefaultMaxBlockSize = 1468
 	DefaultTimeout      = 250 * time.Millisecond
 	DefaultRetries      = 20 // 20 × 250 ms: a client silent for 5 s is gone
-	DefaultMaxTransfers = 512
+	// DefaultFirstAckRetries: before its first ACK a transfer is resent 3
+	// times (~1 s): a PXE ROM that lost our answer repeats its RRQ anyway,
+	// and an RRQ nobody acknowledges draws at most 4 packets.
+	DefaultFirstAckRetries = 3
+	DefaultMaxTransfers    = 512
+	// DefaultMaxPerClient: a PXE client runs one transfer at a time (two
+	// around the tsize probe).
+	DefaultMaxPerClient = 16
+	// DefaultMaxPending: transfers waiting for their first ACK; a real
+	// client answers within a round trip. Half the slots: a boot storm of
+	// a few hundred clients starting at once (from one address in `make
+	// bench`) never reaches it, and a flood keeps the other half free.
+	DefaultMaxPending = 256
 	// MaxWindowSize bounds RFC 7440 windows: 64 × 1468 B is 94 KB in flight,
 	// well inside a default socket buffer.
 	MaxWindowSize = 64
@@ -64,13 +80,19 @@ type Options struct {
 	Tracker *netboot.Tracker
 	Metrics *netboot.Metrics
 	Log     *slog.Logger
-	// Conn is the bound socket (serve binds early to name a port conflict).
-	// It receives requests only; each transfer gets its own socket.
-	Conn         net.PacketConn
-	MaxBlockSize int
-	Timeout      time.Duration
-	Retries      int
-	MaxTransfers int
+	// Conns are the bound sockets (serve binds early to name a port
+	// conflict; one per address it serves on). They receive requests only;
+	// each transfer gets its own socket.
+	Conns           []net.PacketConn
+	MaxBlockSize    int
+	Timeout         time.Duration
+	Retries         int
+	FirstAckRetries int
+	MaxTransfers    int
+	// MaxPerClient bounds the transfers of one client address (0: the
+	// default; negative: no limit).
+	MaxPerClient int
+	MaxPending   int
 	// ThreadedTransfers: a transfer that starts while at most this many run
 	// (itself included) reads its ACKs in a blocking syscall on a thread of
 	// its own, the lowest latency per block; the others wait in Go's
@@ -79,11 +101,13 @@ type Options struct {
 	ThreadedTransfers int
 }
 
-// Server serves one socket. It implements netboot.Service.
+// Server serves the request sockets. It implements netboot.Service.
 type Server struct {
 	o        Options
-	pc       *ipv4.PacketConn // o.Conn with destination addresses, when UDP
-	active   atomic.Int64
+	ls       []*listener
+	slots    *slots
+	logs     *ratelog.Limiter
+	active   atomic.Int64 // transfers running (the hot path reads it)
 	aborted  atomic.Int64
 	wg       sync.WaitGroup
 	stopping atomic.Bool
@@ -91,11 +115,17 @@ type Server struct {
 	spin     bool // a lone transfer may poll for ACKs (recvAck): not on one CPU
 }
 
+// listener is one request socket.
+type listener struct {
+	conn net.PacketConn
+	pc   *ipv4.PacketConn // conn with destination addresses, when UDP
+}
+
 // Listen binds addr ("host:port") for TFTP with a clear error when taken.
 func Listen(addr string) (net.PacketConn, error) {
 	c, err := net.ListenPacket("udp4", addr)
 	if err != nil {
-		if errors.Is(err, syscallEADDRINUSE) {
+		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("tftp: UDP %s is already in use (another TFTP server such as in.tftpd or dnsmasq? stop it, or set serve.tftp_port / --no-tftp)", addr)
 		}
 		return nil, fmt.Errorf("tftp: listen on UDP %s: %w", addr, err)
@@ -103,10 +133,10 @@ func Listen(addr string) (net.PacketConn, error) {
 	return c, nil
 }
 
-// New prepares a server on o.Conn.
+// New prepares a server on o.Conns.
 func New(o Options) (*Server, error) {
-	if o.Tree == nil || o.Conn == nil {
-		return nil, errors.New("tftpd: Tree and Conn are required")
+	if o.Tree == nil || len(o.Conns) == 0 {
+		return nil, errors.New("tftpd: Tree and Conns are required")
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -121,21 +151,37 @@ func New(o Options) (*Server, error) {
 	if o.Retries == 0 {
 		o.Retries = DefaultRetries
 	}
+	if o.FirstAckRetries == 0 {
+		o.FirstAckRetries = DefaultFirstAckRetries
+	}
+	o.FirstAckRetries = min(o.FirstAckRetries, o.Retries)
 	if o.MaxTransfers == 0 {
 		o.MaxTransfers = DefaultMaxTransfers
 	}
+	if o.MaxPerClient == 0 {
+		o.MaxPerClient = DefaultMaxPerClient
+	}
+	if o.MaxPending == 0 {
+		o.MaxPending = DefaultMaxPending
+	}
+	o.MaxPending = min(o.MaxPending, o.MaxTransfers)
 	if o.ThreadedTransfers == 0 {
 		o.ThreadedTransfers = max(runtime.GOMAXPROCS(0)/2, 1)
 	}
-	s := &Server{o: o, netns: foreignNetns(o.Conn), spin: runtime.GOMAXPROCS(0) > 1}
-	if uc, ok := o.Conn.(*net.UDPConn); ok {
-		// Learn which local address each RRQ was sent to, so a wildcard
-		// listener answers from that address (a client drops DATA from any
-		// other).
-		pc := ipv4.NewPacketConn(uc)
-		if pc.SetControlMessage(ipv4.FlagDst, true) == nil {
-			s.pc = pc
+	s := &Server{o: o, netns: foreignNetns(o.Conns[0]), spin: runtime.GOMAXPROCS(0) > 1,
+		slots: newSlots(o.MaxTransfers, max(o.MaxPerClient, 0), o.MaxPending), logs: ratelog.New(o.Log)}
+	for _, c := range o.Conns {
+		l := &listener{conn: c}
+		if uc, ok := c.(*net.UDPConn); ok {
+			// Learn which local address each RRQ was sent to, so a wildcard
+			// listener answers from that address (a client drops DATA from
+			// any other).
+			pc := ipv4.NewPacketConn(uc)
+			if pc.SetControlMessage(ipv4.FlagDst, true) == nil {
+				l.pc = pc
+			}
 		}
+		s.ls = append(s.ls, l)
 	}
 	return s, nil
 }
@@ -143,23 +189,33 @@ func New(o Options) (*Server, error) {
 // Name implements netboot.Service.
 func (s *Server) Name() string { return "tftp" }
 
-// Addr is the bound address.
-func (s *Server) Addr() net.Addr { return s.o.Conn.LocalAddr() }
+// Addr is the first bound address.
+func (s *Server) Addr() net.Addr { return s.o.Conns[0].LocalAddr() }
 
 // Run serves until ctx is cancelled, then lets running transfers finish
 // (bounded by their retransmit timeouts) and returns.
 func (s *Server) Run(ctx context.Context) error {
-	s.o.Log.Info("tftp listening", "addr", s.Addr().String(), "max_blksize", s.o.MaxBlockSize, "timeout", s.o.Timeout)
-	errc := make(chan error, 1)
-	go func() { errc <- s.serve() }()
+	errc := make(chan error, len(s.ls))
+	for _, l := range s.ls {
+		s.o.Log.Info("tftp listening", "addr", l.conn.LocalAddr().String(), "max_blksize", s.o.MaxBlockSize, "timeout", s.o.Timeout,
+			"max_transfers", s.o.MaxTransfers, "max_per_client", s.o.MaxPerClient, "max_pending", s.o.MaxPending)
+		go func() { errc <- s.serve(l) }()
+	}
+	var err error
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc:
 	case <-ctx.Done():
 	}
 	s.stopping.Store(true)
-	s.o.Conn.SetReadDeadline(time.Unix(1, 0)) // wakes the request loop
-	<-errc
+	for _, l := range s.ls {
+		l.conn.SetReadDeadline(time.Unix(1, 0)) // wakes the request loops
+	}
+	for range len(s.ls) - 1 {
+		<-errc
+	}
+	if err == nil && ctx.Err() == nil {
+		<-errc
+	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
 	drain := time.Duration(s.o.Retries+2) * s.o.Timeout * 2
@@ -168,15 +224,18 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-time.After(drain):
 		s.o.Log.Warn("tftp: transfers still running at shutdown; closing", "active", s.active.Load())
 	}
-	s.o.Conn.Close()
+	for _, l := range s.ls {
+		l.conn.Close()
+	}
 	if s.netns >= 0 {
 		syscall.Close(s.netns)
 	}
-	return nil
+	s.logs.Stop()
+	return err
 }
 
-// serve reads requests until the server stops.
-func (s *Server) serve() error {
+// serve reads requests on l until the server stops.
+func (s *Server) serve(l *listener) error {
 	buf := make([]byte, 1500) // an RRQ beyond one Ethernet frame is not a boot ROM's
 	for {
 		var (
@@ -185,14 +244,14 @@ func (s *Server) serve() error {
 			local netip.Addr
 			err   error
 		)
-		if s.pc != nil {
+		if l.pc != nil {
 			var cm *ipv4.ControlMessage
-			n, cm, from, err = s.pc.ReadFrom(buf)
+			n, cm, from, err = l.pc.ReadFrom(buf)
 			if cm != nil && cm.Dst != nil {
 				local, _ = netip.AddrFromSlice(cm.Dst.To4())
 			}
 		} else {
-			n, from, err = s.o.Conn.ReadFrom(buf)
+			n, from, err = l.conn.ReadFrom(buf)
 		}
 		if err != nil {
 			if s.stopping.Load() {
@@ -221,16 +280,36 @@ func (s *Server) serve() error {
 			req, err := parseRRQ(buf[2:n])
 			if err != nil {
 				s.o.Log.Debug("tftp: malformed RRQ", "client", remote.String(), "err", err)
-				s.replyError(from, errIllegal, err.Error())
+				s.o.Metrics.Request("tftp", "malformed", 0)
+				l.conn.WriteTo(errorPacket(errIllegal, err.Error()), from)
+				continue
+			}
+			sl, why, evicted := s.slots.admit(remote.Addr())
+			if evicted {
+				s.o.Metrics.Request("tftp", "evicted", 0)
+			}
+			switch why {
+			case refusedClient:
+				// Silent: an answer would let a spoofed source aim
+				// packets at a third party.
+				s.o.Metrics.Request("tftp", "refused_client", 0)
+				s.logs.Log("refused-client", slog.LevelWarn, "tftp read refused: client has too many transfers",
+					slog.String("file", req.name), slog.String("client", remote.String()), slog.Int("max_per_client", s.o.MaxPerClient))
+				continue
+			case refusedBusy:
+				s.o.Metrics.Request("tftp", "busy", 0)
+				s.logs.Log("busy", slog.LevelWarn, "tftp read refused: too many transfers",
+					slog.String("file", req.name), slog.String("client", remote.String()), slog.Int("max_transfers", s.o.MaxTransfers))
+				l.conn.WriteTo(errorPacket(errUndefined, "server busy"), from)
 				continue
 			}
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				s.handleRead(req, local, remote)
+				s.handleRead(l, sl, req, local, remote)
 			}()
 		case opWRQ:
-			s.replyError(from, errAccess, "writes are not supported")
+			l.conn.WriteTo(errorPacket(errAccess, "writes are not supported"), from)
 		default:
 			// DATA/ACK/ERROR/OACK belong to a transfer's own port; junk is
 			// dropped without an answer.
@@ -243,10 +322,6 @@ func (s *Server) serve() error {
 // tried: OVMF's PXE re-asks from the same port after its tsize probe without
 // the server seeing an abort, and waited 5 s for the probe to time out
 // (PXE-E99) under load.
-
-func (s *Server) replyError(to net.Addr, code uint16, msg string) {
-	s.o.Conn.WriteTo(errorPacket(code, msg), to)
-}
 
 // TFTP opcodes and error codes (RFC 1350, 2347).
 const (
@@ -272,36 +347,8 @@ func errorPacket(code uint16, msg string) []byte {
 	return append(p, 0)
 }
 
-type request struct {
-	name, mode string
-	opts       [][2]string // in the client's order, names lower-cased
-}
-
-func parseRRQ(p []byte) (request, error) {
-	var fields []string
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, 0)
-		if i < 0 {
-			return request{}, errors.New("field not NUL-terminated")
-		}
-		fields = append(fields, string(p[:i]))
-		p = p[i+1:]
-	}
-	if len(fields) < 2 || fields[0] == "" {
-		return request{}, errors.New("no file name or mode")
-	}
-	r := request{name: fields[0], mode: strings.ToLower(fields[1])}
-	if r.mode != "octet" && r.mode != "netascii" {
-		return request{}, fmt.Errorf("mode %q not supported (octet, netascii)", fields[1])
-	}
-	for i := 2; i+1 < len(fields); i += 2 {
-		r.opts = append(r.opts, [2]string{strings.ToLower(fields[i]), fields[i+1]})
-	}
-	return r, nil
-}
-
-// handleRead runs one transfer on its own goroutine.
-func (s *Server) handleRead(req request, local netip.Addr, remote netip.AddrPort) {
+// handleRead runs one admitted transfer on its own goroutine.
+func (s *Server) handleRead(l *listener, sl *slot, req request, local netip.Addr, remote netip.AddrPort) {
 	client := remote.String()
 	name := req.name
 	defer func() {
@@ -313,347 +360,89 @@ func (s *Server) handleRead(req request, local netip.Addr, remote netip.AddrPort
 	}()
 	start := time.Now()
 	ra := net.UDPAddrFromAddrPort(remote)
-	if n := s.active.Add(1); n > int64(s.o.MaxTransfers) {
-		s.active.Add(-1)
-		s.o.Log.Warn("tftp read refused: too many transfers", "file", name, "client", client, "active", n-1)
-		s.o.Metrics.Request("tftp", "busy", 0)
-		s.replyError(ra, errUndefined, "server busy")
-		return
-	}
+	s.active.Add(1)
 	defer s.active.Add(-1)
+	var c *udpSock
+	defer func() {
+		s.slots.release(sl) // before the socket closes: see slots.release
+		if c != nil {
+			c.close()
+		}
+	}()
 	f, err := s.o.Tree.Open(name)
 	if err != nil {
-		s.o.Log.LogAttrs(context.Background(), slog.LevelWarn, "tftp read failed", slog.String("file", name), slog.String("client", client),
-			slog.String("outcome", netboot.Outcome(err)), slog.String("err", err.Error()))
-		s.o.Metrics.Request("tftp", netboot.Outcome(err), 0)
-		code := uint16(errNotFound)
-		if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
-			code = errAccess
-		}
-		s.replyError(ra, code, tftpMessage(err))
+		code, msg, outcome := answerFor(err)
+		s.logs.Log("open-"+outcome, slog.LevelWarn, "tftp read failed", slog.String("file", name), slog.String("client", client),
+			slog.String("outcome", outcome), slog.Any("err", err))
+		s.o.Metrics.Request("tftp", outcome, 0)
+		l.conn.WriteTo(errorPacket(code, msg), ra)
 		return
 	}
 	defer f.Close()
-	var content io.ReaderAt
+	src, ok := f.Content.(io.ReaderAt)
+	if !ok { // every netboot.Tree file is an *os.File or a *bytes.Reader
+		s.o.Log.Error("tftp: file cannot be read at offsets", "file", f.Name)
+		l.conn.WriteTo(errorPacket(errUndefined, "read error"), ra)
+		return
+	}
 	size := f.Size
-	if rat, ok := f.Content.(io.ReaderAt); ok && req.mode == "octet" {
-		content = rat
-	} else {
-		data, err := readAll(f.Content, req.mode == "netascii")
-		if err != nil {
-			s.o.Log.Warn("tftp read failed", "file", f.Name, "client", client, "err", err)
-			s.o.Metrics.Request("tftp", "error", 0)
-			s.replyError(ra, errUndefined, "read error")
-			return
-		}
-		content, size = bytes.NewReader(data), int64(len(data))
+	if req.mode == "netascii" {
+		src, size = newNetascii(src), -1
 	}
 	threaded := s.active.Load() <= int64(s.o.ThreadedTransfers)
-	c, err := dialTransfer(s.netns, local, remote, !threaded)
+	c, err = dialTransfer(s.netns, local, remote, !threaded)
+	if err == nil {
+		err = c.setTimeout(s.o.Timeout)
+	}
 	if err != nil {
-		s.o.Log.Error("tftp: transfer socket", "client", client, "err", err)
-		s.o.Metrics.Request("tftp", "error", 0)
-		s.replyError(ra, errUndefined, "server error")
+		code, msg, outcome := answerFor(fmt.Errorf("transfer socket: %w", err))
+		s.logs.Log("socket", slog.LevelError, "tftp: transfer socket", slog.String("client", client), slog.Any("err", err))
+		s.o.Metrics.Request("tftp", outcome, 0)
+		l.conn.WriteTo(errorPacket(code, msg), ra)
 		return
 	}
-	defer c.close()
-	if err := c.setTimeout(s.o.Timeout); err != nil {
-		s.o.Log.Error("tftp: transfer socket", "client", client, "err", err)
+	if !s.slots.opened(sl, c) {
+		s.o.Metrics.Request("tftp", "evicted", 0)
 		return
 	}
-	t := &transfer{s: s, c: c, src: content, size: size, blksize: 512, window: 1}
+	t := &transfer{s: s, c: c, sl: sl, src: src, size: size, blksize: 512, window: 1}
 	n, err := t.run(req.opts)
 	dur := time.Since(start)
 	switch {
 	case errors.Is(err, errPeerAborted) && n == 0:
 		// The client sent ERROR right after our OACK: the PXE tsize probe,
 		// part of every normal PXE boot, not a failure.
-		s.o.Log.Debug("tftp transfer aborted by client", "file", f.Name, "client", client, "size", size, "err", err)
+		s.o.Log.Debug("tftp transfer aborted by client", "file", f.Name, "client", client, "size", t.size, "err", err)
 		s.o.Metrics.Request("tftp", "aborted", 0)
+	case errors.Is(err, errEvicted):
+		s.logs.Log("evicted", slog.LevelWarn, "tftp transfer dropped: no ACK, and new requests needed its slot",
+			slog.String("file", f.Name), slog.String("client", client), slog.Int("max_pending", s.o.MaxPending))
 	case err != nil:
-		s.o.Log.LogAttrs(context.Background(), slog.LevelWarn, "tftp transfer failed", slog.String("file", f.Name), slog.String("client", client),
-			slog.Int64("size", size), slog.Int64("sent", n), slog.Duration("duration", dur.Round(time.Millisecond)), slog.String("err", err.Error()))
+		s.logs.Log("failed", slog.LevelWarn, "tftp transfer failed", slog.String("file", f.Name), slog.String("client", client),
+			slog.Int64("size", t.size), slog.Int64("sent", n), slog.Duration("duration", dur.Round(time.Millisecond)), slog.Any("err", err))
 		s.o.Metrics.Request("tftp", "error", n)
 	default:
-		s.o.Log.LogAttrs(context.Background(), slog.LevelInfo, "tftp transfer", slog.String("file", f.Name), slog.String("client", client),
-			slog.Int64("size", n), slog.Duration("duration", dur.Round(time.Millisecond)), slog.Int("blksize", t.blksize), slog.Int("windowsize", t.window), slog.String("outcome", "ok"))
+		s.logs.Log("transfer", slog.LevelInfo, "tftp transfer", slog.String("file", f.Name), slog.String("client", client),
+			slog.Int64("size", n), slog.Duration("duration", dur.Round(time.Millisecond)), slog.Int("blksize", t.blksize),
+			slog.Int("windowsize", t.window), slog.String("outcome", "ok"))
 		s.o.Metrics.Request("tftp", "ok", n)
 		s.o.Tree.Track(s.o.Tracker, remote.Addr(), f)
 	}
 }
 
-// tftpMessage is what the client is told: no server paths.
-func tftpMessage(err error) string {
-	switch netboot.Outcome(err) {
-	case "not-found":
-		return "File not found"
+// answerFor is the ERROR a client gets for a file it cannot have, and the
+// outcome for logs and metrics. No server paths; and running out of file
+// descriptors or memory is "server busy", never "File not found": the
+// client should try again, not give up on a file that exists.
+func answerFor(err error) (code uint16, msg, outcome string) {
+	outcome = netboot.Outcome(err)
+	switch {
+	case errors.Is(err, netboot.ErrBusy):
+		return errUndefined, "server busy", outcome
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return errAccess, "Access violation", outcome
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, netboot.ErrRefused):
+		return errNotFound, "File not found", outcome
 	}
-	if errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
-		return "Access violation"
-	}
-	return "File not found"
-}
-
-// readAll reads a whole (small) file, converting it for netascii
-// (RFC 764: LF -> CR LF, CR -> CR NUL).
-func readAll(r io.Reader, netascii bool) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, 64<<20))
-	if err != nil || !netascii {
-		return data, err
-	}
-	out := make([]byte, 0, len(data)+len(data)/16)
-	for _, b := range data {
-		switch b {
-		case '\n':
-			out = append(out, '\r', '\n')
-		case '\r':
-			out = append(out, '\r', 0)
-		default:
-			out = append(out, b)
-		}
-	}
-	return out, nil
-}
-
-// DroppedErrors is how many client ERRORs ended a transfer without an
-// answer (RFC 1350: an ERROR is never answered), e.g. PXE tsize probes.
-func (s *Server) DroppedErrors() int64 { return s.aborted.Load() }
-
-var (
-	errPeerAborted = errors.New("client sent ERROR")
-	errTimeout     = errors.New("client silent: retries exhausted")
-)
-
-// transfer is one RRQ being answered.
-type transfer struct {
-	s       *Server
-	c       *udpSock
-	src     io.ReaderAt
-	size    int64
-	blksize int
-	window  int
-
-	spinMiss int    // consecutive polls that saw no ACK (see recvAck)
-	chunk    []byte // file bytes [chunkOff, chunkOff+len(chunk))
-	chunkOff int64
-	pkt      []byte
-	ack      [516]byte
-}
-
-// negotiate answers the options (RFC 2347): it returns the OACK to send, or
-// nil when no option is acknowledged (then DATA 1 follows the RRQ at once).
-// timeout (RFC 2349) is not acknowledged: serve's 250 ms applies either way,
-// and the client keeps its own.
-func (t *transfer) negotiate(opts [][2]string) []byte {
-	var oack []byte
-	add := func(k, v string) {
-		if oack == nil {
-			oack = []byte{0, opOACK}
-		}
-		oack = append(append(append(append(oack, k...), 0), v...), 0)
-	}
-	seen := map[string]bool{}
-	for _, kv := range opts {
-		k, v := kv[0], kv[1]
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		n, err := strconv.Atoi(v)
-		switch k {
-		case "blksize":
-			if err != nil || n < 8 || n > 65464 {
-				continue // invalid: ignored, the default 512 stands
-			}
-			t.blksize = min(n, t.s.o.MaxBlockSize)
-			add(k, strconv.Itoa(t.blksize))
-		case "tsize":
-			if err != nil || n != 0 {
-				continue
-			}
-			add(k, strconv.FormatInt(t.size, 10))
-		case "windowsize":
-			if err != nil || n < 1 || n > 65535 {
-				continue
-			}
-			t.window = min(n, MaxWindowSize)
-			add(k, strconv.Itoa(t.window))
-		}
-	}
-	return oack
-}
-
-// block returns the bytes of block b (1-based; may be short or empty).
-func (t *transfer) block(b int64) ([]byte, error) {
-	off := (b - 1) * int64(t.blksize)
-	if off >= t.size {
-		return nil, nil
-	}
-	end := min(off+int64(t.blksize), t.size)
-	if off < t.chunkOff || end > t.chunkOff+int64(len(t.chunk)) {
-		// Refill: at least 64 KiB and one whole window from block b.
-		n := max(64<<10/t.blksize, t.window) * t.blksize
-		if cap(t.chunk) < n {
-			t.chunk = make([]byte, n)
-		}
-		buf := t.chunk[:min(int64(n), t.size-off)]
-		m, err := t.src.ReadAt(buf, off)
-		if m < len(buf) {
-			if err == nil || err == io.EOF {
-				err = io.ErrUnexpectedEOF // the file shrank under us
-			}
-			return nil, err
-		}
-		t.chunk, t.chunkOff = buf, off
-	}
-	return t.chunk[off-t.chunkOff : end-t.chunkOff], nil
-}
-
-// run sends the options and the file; n is the bytes the client acknowledged.
-func (t *transfer) run(opts [][2]string) (n int64, err error) {
-	oack := t.negotiate(opts)
-	t.pkt = make([]byte, 4+t.blksize)
-	binary.BigEndian.PutUint16(t.pkt, opDATA)
-	last := t.size/int64(t.blksize) + 1 // the short (maybe empty) final block
-	if oack != nil {
-		if _, err := t.exchangeWindow(func() error { return t.c.send(oack) }, 0, 0); err != nil {
-			return 0, err
-		}
-	}
-	next := int64(1) // first block not yet acknowledged
-	for next <= last {
-		end := min(next+int64(t.window)-1, last)
-		from := next
-		send := func() error {
-			for b := from; b <= end; b++ {
-				data, err := t.block(b)
-				if err != nil {
-					t.c.send(errorPacket(errUndefined, "read error"))
-					return err
-				}
-				binary.BigEndian.PutUint16(t.pkt[2:], uint16(b))
-				copy(t.pkt[4:], data)
-				if err := t.c.send(t.pkt[:4+len(data)]); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
-		acked, err := t.exchangeWindow(send, from, end)
-		if err != nil {
-			return min((next-1)*int64(t.blksize), t.size), err
-		}
-		next = acked + 1
-	}
-	return t.size, nil
-}
-
-// exchangeWindow sends blocks [from, end] and waits for an ACK within
-// [from-1, end] (RFC 7440: an ACK short of end asks for a resend from the
-// block after it); it retransmits on timeout. It returns the block acked.
-// Block numbers on the wire are 16 bits and wrap to 0 (files over 32 MiB
-// at blksize 512), so ACKs are matched modulo 2^16.
-func (t *transfer) exchangeWindow(send func() error, from, end int64) (int64, error) {
-	for attempt := 0; attempt <= t.s.o.Retries; attempt++ {
-		if attempt > 0 {
-			// Resend at once the first times; back off a little for a
-			// client that stays silent.
-			if d := min(time.Duration(attempt-1)*20*time.Millisecond, 200*time.Millisecond); d > 0 {
-				time.Sleep(d)
-			}
-		}
-		if err := send(); err != nil {
-			return 0, err
-		}
-		if acked, err := t.awaitAck(from, end); err != nil || acked >= 0 {
-			return acked, err
-		}
-	}
-	return 0, errTimeout
-}
-
-// A lone threaded transfer polls for its ACK for up to spinFor before it
-// sleeps in recv: window-1 TFTP is one round trip per block, and waking a
-// sleeping thread (on a VM, a halted vCPU) costs about as much again. One
-// transfer of `make bench`: 1.17× (blksize 512) and 1.26× (1468) faster.
-// Never with other transfers running (they need the CPU) nor on a single
-// CPU (the poll would hold it from everything else), and a transfer
-// whose client answers slower than spinFor stops polling after spinMaxMiss
-// misses in a row: at most 16 × 40 µs of CPU spent on a slow client.
-const (
-	spinFor     = 40 * time.Microsecond
-	spinMaxMiss = 16
-)
-
-// recvAck is the socket's recv, polling first when that pays.
-func (t *transfer) recvAck() (int, error) {
-	if t.s.spin && t.c.uc == nil && t.spinMiss < spinMaxMiss && t.s.active.Load() <= 1 {
-		deadline := time.Now().Add(spinFor)
-		for {
-			n, err := t.c.tryRecv(t.ack[:])
-			if err != syscall.EAGAIN {
-				if err == nil {
-					t.spinMiss = 0
-				}
-				return n, err
-			}
-			if time.Now().After(deadline) {
-				t.spinMiss++
-				break
-			}
-		}
-	}
-	return t.c.recv(t.ack[:])
-}
-
-// awaitAck waits for one ACK moving the transfer on; -1 means resend.
-func (t *transfer) awaitAck(from, end int64) (int64, error) {
-	stale := 0
-	for {
-		n, err := t.recvAck()
-		if err != nil {
-			if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR) {
-				return -1, nil // SO_RCVTIMEO: retransmit
-			}
-			if errors.Is(err, syscall.ECONNREFUSED) {
-				return 0, errors.New("client port closed (ICMP unreachable)")
-			}
-			return 0, err
-		}
-		if n < 4 {
-			continue
-		}
-		switch binary.BigEndian.Uint16(t.ack[:]) {
-		case opACK:
-			got := binary.BigEndian.Uint16(t.ack[2:])
-			// The block acked, among [from-1, end], matched modulo 2^16.
-			acked := from - 1 + int64(got-uint16(from-1))
-			if acked <= end && acked >= from {
-				return acked, nil
-			}
-			if acked == from-1 && t.window > 1 {
-				// RFC 7440: the client lost part of the window and acks
-				// the last block it has in order: resend from there.
-				return -1, nil
-			}
-			// A duplicate of an older ACK: never resent on (the Sorcerer's
-			// Apprentice); the timeout still applies, unless a flood of
-			// them keeps SO_RCVTIMEO from ever firing.
-			if stale++; stale > 2*t.window+4 {
-				return -1, nil
-			}
-		case opERROR:
-			t.s.aborted.Add(1) // never answered (RFC 1350)
-			return 0, fmt.Errorf("%w: code=%d %q", errPeerAborted, binary.BigEndian.Uint16(t.ack[2:]), cstring(t.ack[4:n]))
-		default:
-			// Not part of a read transfer; ignore.
-		}
-	}
-}
-
-func cstring(b []byte) string {
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		b = b[:i]
-	}
-	return string(b)
+	return errUndefined, "server error", outcome
 }

@@ -25,11 +25,12 @@ import (
 )
 
 type harness struct {
-	env  *nettest.Env
-	srv  *tftpd.Server
-	tr   *netboot.Tracker
-	host string
-	port int
+	env     *nettest.Env
+	srv     *tftpd.Server
+	tr      *netboot.Tracker
+	metrics *netboot.Metrics
+	host    string
+	port    int
 }
 
 // start serves env on conn (127.0.0.1:0 when nil) until the test ends.
@@ -46,8 +47,9 @@ var modes = []struct {
 	threaded int
 }{{"threaded", 1 << 20}, {"polled", -1}}
 
-// startMode is start with Options.ThreadedTransfers set (0: the default).
-func startMode(t testing.TB, env *nettest.Env, conn net.PacketConn, threaded int) *harness {
+// startMode is start with Options.ThreadedTransfers set (0: the default),
+// and any other options tweaked.
+func startMode(t testing.TB, env *nettest.Env, conn net.PacketConn, threaded int, tweak ...func(*tftpd.Options)) *harness {
 	t.Helper()
 	if conn == nil {
 		var err error
@@ -58,13 +60,18 @@ func startMode(t testing.TB, env *nettest.Env, conn net.PacketConn, threaded int
 	}
 	tr := netboot.NewTracker(nil)
 	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := tftpd.New(tftpd.Options{Tree: env.Tree, Tracker: tr, Metrics: netboot.NewMetrics(), Conn: conn, Log: log, ThreadedTransfers: threaded})
+	// The clients of these tests share 127.0.0.1: no per-client limit.
+	o := tftpd.Options{Tree: env.Tree, Tracker: tr, Metrics: netboot.NewMetrics(), Conns: []net.PacketConn{conn}, Log: log, ThreadedTransfers: threaded, MaxPerClient: -1}
+	for _, f := range tweak {
+		f(&o)
+	}
+	srv, err := tftpd.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nettest.Serve(t, srv, nil, nil)
 	ua := conn.LocalAddr().(*net.UDPAddr)
-	return &harness{env: env, srv: srv, tr: tr, host: ua.IP.String(), port: ua.Port}
+	return &harness{env: env, srv: srv, tr: tr, metrics: o.Metrics, host: ua.IP.String(), port: ua.Port}
 }
 
 // rawClient is a bare UDP socket on 127.0.0.1 (closed when the test ends)

@@ -1,5 +1,0 @@
-package tftpd
-
-import "syscall"
-
-const syscallEADDRINUSE = syscall.EADDRINUSE
