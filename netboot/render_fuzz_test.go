@@ -168,10 +168,13 @@ func checkIPXE(t *testing.T, data []byte, words []string, boots bool) {
 	if len(cmds) == 2 && len(ls) == 4 && cmds[0][0] == "echo" && slices.Equal(cmds[1], []string{"exit"}) {
 		return
 	}
-	if len(cmds) != 3 || len(ls) != 5 || !boots || cmds[0][0] != "kernel" || cmds[1][0] != "initrd" || len(cmds[1]) != 2 || !slices.Equal(cmds[2], []string{"boot"}) {
+	// kernel URL initrd=NAME WORDS..., initrd --name NAME URL, boot: the
+	// initrd named for iPXE's older EFI builds (see Renderer.IPXE).
+	if len(cmds) != 3 || len(ls) != 5 || !boots || cmds[0][0] != "kernel" || len(cmds[0]) < 3 || cmds[0][2] != "initrd="+netboot.IPXEInitrdName ||
+		len(cmds[1]) != 4 || !slices.Equal(cmds[1][:3], []string{"initrd", "--name", netboot.IPXEInitrdName}) || !slices.Equal(cmds[2], []string{"boot"}) {
 		t.Fatalf("iPXE commands %q (boots %v):\n%s", cmds, boots, data)
 	}
-	if got := cmds[0][2:]; !slices.Equal(got, words) {
+	if got := cmds[0][3:]; !slices.Equal(got, words) {
 		t.Fatalf("iPXE kernel words %q, want %q", got, words)
 	}
 }
