@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -178,9 +179,50 @@ func decodeHook(from, to reflect.Type, data any) (any, error) {
 		return parseHosts(data)
 	case isString && to.Kind() == reflect.Slice:
 		return splitList(s), nil // a DISKLESS_* list: comma-separated
+	case to.Kind() == reflect.Bool:
+		return parseBool(data)
+	case to.Kind() == reflect.Int:
+		return parseInt(data)
 	}
 	return data, nil
 }
+
+// parseBool takes YAML's booleans and the words true/false (DISKLESS_*),
+// nothing else: viper's loose decoding would read 1, "0" or "t" as one.
+func parseBool(data any) (any, error) {
+	switch v := data.(type) {
+	case bool:
+		return v, nil
+	case string:
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "true":
+			return true, nil
+		case "false":
+			return false, nil
+		}
+	}
+	return nil, &badValue{value: formatValue(data), want: "true or false"}
+}
+
+// parseInt takes whole numbers only: loose decoding would turn true into 1
+// and 2.5 into 2.
+func parseInt(data any) (any, error) {
+	switch v := data.(type) {
+	case int, int64, uint64:
+		return v, nil
+	case float64:
+		if v == float64(int64(v)) {
+			return int64(v), nil
+		}
+	case string:
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+			return n, nil
+		}
+	}
+	return nil, errNotWhole // decodeError names what the key wants (a port...)
+}
+
+var errNotWhole = errors.New("not a whole number")
 
 func parseTyped(s string, to reflect.Type) (any, error) {
 	switch to {

@@ -223,65 +223,34 @@ func runRootfsSync(f *Factory, o *RootfsSyncOptions) error {
 	if err != nil {
 		return err
 	}
-	cfg := c.Cfg
-	from := cfg.Root
-	if o.From != "" {
-		if from, err = filepath.Abs(o.From); err != nil {
-			return err
-		}
-		if fi, err := os.Stat(from); err != nil || !fi.IsDir() {
-			return fmt.Errorf("invalid --from %q: expected a directory", o.From)
-		}
-	}
 	slaves, err := selectSlaves(c, o.Keys, o.All)
 	if err != nil {
 		return err
 	}
-	trees, err := rootfs.ResolveTrees(from, cfg.Rootfs.SyncTrees)
-	if err != nil {
-		return err
-	}
-	fp, err := rootfs.Fingerprint(from, trees)
-	if err != nil {
-		return err
-	}
-	opts := rootfs.SyncOptions{
-		From: from, Trees: trees, DisklessDir: cfg.On(cfg.DisklessDir), Delete: o.Delete,
-		DryRun: f.DryRun, Writer: c.Writer(), Now: f.Now, Fingerprint: fp,
-	}
-	if o.Dedupe {
-		opts.LinkDest = dedupeReference(c, from)
-	}
 	if o.ctx == nil {
 		o.ctx = context.Background()
 	}
+	req := cluster.SyncRequest{Slaves: slaves, From: o.From, Dedupe: o.Dedupe, Delete: o.Delete}
+	if f.IO.ErrTTY && f.humanOutput() && !f.DryRun {
+		req.Progress = func(ip string, n, total int) func(rootfs.Progress) { return progressBar(f, ip, n, total) }
+	}
 	var results []*rootfs.Result
-	failed := 0
-	for i, s := range slaves {
-		t := rootfs.Target{IP: s.IP.String(), Root: cfg.SlaveDir(s.IP), StatePath: cfg.StatePath("rootfs", s.IP.String()+".json")}
-		if f.IO.ErrTTY && f.humanOutput() && !f.DryRun {
-			opts.Progress = progressBar(f, t.IP, i+1, len(slaves))
-		}
-		res, err := rootfs.Sync(o.ctx, opts, t)
-		if opts.Progress != nil {
+	req.Done = func(res *rootfs.Result, ip string, err error) {
+		if req.Progress != nil {
 			fmt.Fprint(f.IO.ErrOut, "\r\033[K")
 		}
 		if err != nil {
-			// One broken slave does not stop the others; exit 1 at the end.
-			failed++
-			fmt.Fprintf(f.IO.ErrOut, "diskless: %s: %s\n", t.IP, oneLine(err.Error()))
-			if errors.Is(err, rootfs.ErrNoRsync) {
-				return silentError{code: ExitError}
-			}
-			continue
+			fmt.Fprintf(f.IO.ErrOut, "diskless: %s: %s\n", ip, oneLine(err.Error()))
+			return
 		}
 		results = append(results, res)
-		if o.Dedupe && opts.LinkDest == "" {
-			opts.LinkDest = t.Root // the first slave synced is the reference
-		}
 		if f.humanOutput() {
 			printSync(f, c, res)
 		}
+	}
+	failed, err := c.Sync(o.ctx, req)
+	if err != nil {
+		return err
 	}
 	if !f.humanOutput() {
 		if err := f.print(results, nil); err != nil {
@@ -292,27 +261,6 @@ func runRootfsSync(f *Factory, o *RootfsSyncOptions) error {
 		return silentError{code: ExitError}
 	}
 	return nil
-}
-
-// dedupeReference picks the slave root others hard-link to: a registered
-// slave already synced from the same source, else "" (the first target
-// synced becomes the reference).
-func dedupeReference(c *cluster.Cluster, from string) string {
-	cfg := c.Cfg
-	reg, err := c.Registry()
-	if err != nil {
-		return ""
-	}
-	for _, s := range reg.Slaves {
-		st, err := rootfs.LoadState(cfg.StatePath("rootfs", s.IP.String()+".json"))
-		if err != nil || st.Sync == nil || st.Sync.From != from {
-			continue
-		}
-		if fi, err := os.Lstat(cfg.SlaveDir(s.IP)); err == nil && fi.IsDir() {
-			return cfg.SlaveDir(s.IP)
-		}
-	}
-	return ""
 }
 
 func printSync(f *Factory, c *cluster.Cluster, r *rootfs.Result) {
