@@ -86,6 +86,9 @@ func (c *Cluster) putSlave(pick func(*config.Config, *slave.Registry) (int, slav
 		if err != nil {
 			return err
 		}
+		if err := checkBootServers(cfg, r); err != nil {
+			return err
+		}
 		out = r.Slaves[r.Index(s.IP)]
 		return nil
 	})

@@ -88,7 +88,7 @@ func Encode(r *Registry) ([]byte, error) {
 	b.WriteString(header)
 	if len(r.Slaves) == 0 {
 		b.WriteString("slaves: []\n")
-		return b.Bytes(), nil
+		return encodeServers(&b, r)
 	}
 	b.Grow(len(r.Slaves) * 96)
 	b.WriteString("slaves:\n")
@@ -110,6 +110,24 @@ func Encode(r *Registry) ([]byte, error) {
 			b.WriteString("  ")
 			b.Write(line)
 		}
+	}
+	return encodeServers(&b, r)
+}
+
+// encodeServers appends the boot servers, if any.
+func encodeServers(b *bytes.Buffer, r *Registry) ([]byte, error) {
+	if len(r.Servers) == 0 {
+		return b.Bytes(), nil
+	}
+	enc := yaml.NewEncoder(b)
+	enc.SetIndent(2)
+	if err := enc.Encode(struct {
+		Servers []Server `yaml:"servers"`
+	}{r.Servers}); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
 	}
 	return b.Bytes(), nil
 }
