@@ -169,6 +169,18 @@ func (c *Cluster) ServerConfig(s slave.Server, regData []byte) ([]byte, error) {
 	if s.Interface != "" {
 		edits = append(edits, [2]string{"interface", s.Interface})
 	}
+	if len(s.Relays) > 0 { // the relays it answers, believed as serve.relays are
+		relays := []string{}
+		for _, r := range c.Cfg.Serve.Relays {
+			relays = append(relays, r.String())
+		}
+		for _, r := range s.Relays {
+			if !slices.Contains(relays, r.String()) && !slices.Contains(relays, r.String()+"/32") {
+				relays = append(relays, r.String())
+			}
+		}
+		edits = append(edits, [2]string{"serve.relays", strings.Join(relays, ",")})
+	}
 	if s.Subnet != "" && s.Subnet != c.Cfg.Subnet.Masked().String() {
 		// The master's segment is one the server reaches through relays.
 		relays := []string{c.Cfg.Subnet.Masked().String()}
