@@ -10,11 +10,15 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/diskless-project/diskless/internal/fsutil"
+	"github.com/diskless-project/diskless/slave"
 
 	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/netboot"
@@ -107,6 +111,9 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 	}
 	if len(services) == 0 {
 		return ErrNothingToServe
+	}
+	if st := fsutil.StorageOf(filepath.Dir(slave.StoreOf(cfg).Path)); st.Shared {
+		log.Info("state on shared storage: the config and the registry are polled by stat, files replaced by rename", "type", st.Type, "mount", st.Mount, "lock", st.Why)
 	}
 	log.Info("serving", "slaves", len(live.Current().Registry.Slaves), "tftp_root", cfg.On(cfg.TFTPRoot), "interface", cfg.Interface)
 

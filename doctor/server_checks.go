@@ -3,9 +3,11 @@ package doctor
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 
+	"github.com/diskless-project/diskless/internal/fsutil"
 	"github.com/diskless-project/diskless/slave"
 )
 
@@ -125,4 +127,22 @@ func segmentOf(e *Env, ip netip.Addr) netip.Prefix {
 		}
 	}
 	return netip.Prefix{}
+}
+
+// CheckStorage: when the registry lives on a shared filesystem (boot
+// servers reading one state directory), say what the registry lock rests
+// on there, and warn where it does not exclude writers on other machines.
+func CheckStorage(e *Env) []Result {
+	dir := filepath.Dir(e.Cfg.On(e.Cfg.Registry))
+	st := fsutil.StorageOf(dir)
+	if !st.Shared {
+		return nil
+	}
+	msg := fmt.Sprintf("the registry is on %s (%s): %s", st.Type, st.Mount, st.Why)
+	if st.LocksOK {
+		return []Result{ok("config", "shared storage", msg)}
+	}
+	return []Result{{Area: "config", Check: "shared storage", Status: Warn, Message: msg,
+		Symptom: "two masters changing the registry at once can lose one's change",
+		Cause:   "flock on this mount is local to each machine", Fix: "remount with locking across clients (NFS: no nolock, local_lock=none), or change the registry from one master only"}}
 }
