@@ -30,7 +30,7 @@ type pushResult struct {
 
 // fakeKernel installs a kernel version on the master the way `kernel
 // install` lays it out, with a vmlinuz of size bytes.
-func pushKernel(t *testing.T, root, version string, size int) {
+func pushKernel(t testing.TB, root, version string, size int) {
 	t.Helper()
 	dir := filepath.Join(root, "srv/tftp", kernel.KernelsDir, version)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
