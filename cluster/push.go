@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"github.com/diskless-project/diskless/internal/fsutil"
+
 	"context"
 	"fmt"
 	"io/fs"
@@ -140,7 +142,7 @@ func (c *Cluster) pushOne(ctx context.Context, s slave.Server, plan push.Plan, r
 // bytes validated.
 func (c *Cluster) readRegistry() (*slave.Registry, []byte, error) {
 	st := c.Store()
-	data, err := os.ReadFile(st.Path)
+	data, err := fsutil.ReadStale(func() ([]byte, error) { return os.ReadFile(st.Path) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("registry %s: %w", c.Display(st.Path), err)
 	}

@@ -3,6 +3,8 @@
 package config
 
 import (
+	"github.com/diskless-project/diskless/internal/fsutil"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -219,7 +221,7 @@ func Load(o Options) (*Config, error) {
 	}
 	data := o.Content
 	if data == nil {
-		if data, err = os.ReadFile(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if data, err = fsutil.ReadStale(func() ([]byte, error) { return os.ReadFile(file) }); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("config %s: %w", file, err)
 		}
 	}

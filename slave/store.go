@@ -29,7 +29,7 @@ type Store struct {
 // Load reads and validates the registry. A missing file is an empty registry.
 // Writers replace the file atomically, so a reader never sees half a file.
 func (st Store) Load() (*Registry, error) {
-	data, err := os.ReadFile(st.Path)
+	data, err := fsutil.ReadStale(func() ([]byte, error) { return os.ReadFile(st.Path) })
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Registry{}, nil
 	}
@@ -163,7 +163,7 @@ func StoreOf(cfg *config.Config) Store {
 // per slave: what a change of subnet or master must not leave
 // behind, since no command could load the registry afterwards.
 func (st Store) Misfits() ([]string, error) {
-	data, err := os.ReadFile(st.Path)
+	data, err := fsutil.ReadStale(func() ([]byte, error) { return os.ReadFile(st.Path) })
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -1,10 +1,13 @@
 package fsutil
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // Storage is what the filesystem holding a path means for diskless's
@@ -47,7 +50,37 @@ func StorageOf(path string) Storage {
 		best = Storage{Type: g[0], Mount: mnt}
 		opts = append(strings.Split(f[5], ","), strings.Split(g[2], ",")...)
 	}
+	if best.Type == "fuse.glusterfs" {
+		opts = append(opts, glusterClientOptions(best.Mount)...)
+	}
 	return classify(best, opts)
+}
+
+// glusterClientOptions are the FUSE cache timeouts of the glusterfs client
+// serving mount ("entry-timeout=0"...), read from its command line: they
+// are not in mountinfo.
+func glusterClientOptions(mount string) []string {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), "glusterfs") {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) == 0 || args[len(args)-1] != mount {
+			continue
+		}
+		var out []string
+		for _, a := range args {
+			for _, k := range []string{"entry-timeout", "attribute-timeout", "negative-timeout"} {
+				if v, ok := strings.CutPrefix(a, "--"+k+"="); ok {
+					out = append(out, k+"="+v)
+				}
+			}
+		}
+		return append(out, "client-found")
+	}
+	return nil
 }
 
 // classify says what flock rests on for a mount of that type and options.
@@ -68,8 +101,17 @@ func classify(s Storage, opts []string) Storage {
 		}
 	case s.Type == "fuse.glusterfs" || s.Type == "glusterfs":
 		s.Shared = true
-		s.locksOK()
-		s.Why = "flock goes to Gluster's locks translator on the bricks: it excludes every client of the volume"
+		fresh := has("entry-timeout=0") && has("attribute-timeout=0")
+		switch {
+		case has("client-found") && !fresh:
+			s.Why = "flock goes to Gluster's locks translator (every client), but this client caches entries and attributes: a writer can read the registry another client just replaced, and lose that change; mount with -o entry-timeout=0,attribute-timeout=0,negative-timeout=0 (and the volume options of docs/several-servers.md)"
+		default:
+			s.locksOK()
+			s.Why = "flock goes to Gluster's locks translator on the bricks: it excludes every client of the volume"
+			if !fresh {
+				s.Why += "; mount with -o entry-timeout=0,attribute-timeout=0,negative-timeout=0 (not checked: its client process is not visible here)"
+			}
+		}
 	case s.Type == "ceph" || s.Type == "fuse.ceph-fuse":
 		s.Shared = true
 		s.locksOK()
@@ -106,4 +148,22 @@ func unescapeOctal(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// staleRetries bounds ReadStale: each retry opens the path again.
+const staleRetries = 8
+
+// ReadStale runs read again while it fails with ESTALE. On a shared
+// filesystem (NFS, Gluster) a file another client just replaced by rename
+// can be stale in this client's cache: opening the path again finds the
+// new file. Every read of a file another machine may replace goes through
+// it (the registry, the config, the files writers compare).
+func ReadStale(read func() ([]byte, error)) ([]byte, error) {
+	for i := 0; ; i++ {
+		data, err := read()
+		if err == nil || !errors.Is(err, syscall.ESTALE) || i == staleRetries {
+			return data, err
+		}
+		time.Sleep(time.Duration(i+1) * 5 * time.Millisecond)
+	}
 }

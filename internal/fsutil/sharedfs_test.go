@@ -18,7 +18,8 @@ func TestStorageClassify(t *testing.T) {
 		{"nfs", "rw,vers=3,nolock", true, false, "local to this machine"},
 		{"nfs4", "rw,vers=4.2,local_lock=flock", true, false, "local_lock=none"},
 		{"nfs4", "rw,vers=4.2,local_lock=none", true, true, "NFSv4"},
-		{"fuse.glusterfs", "rw,user_id=0", true, true, "Gluster"},
+		{"fuse.glusterfs", "rw,user_id=0,client-found,entry-timeout=0,attribute-timeout=0", true, true, "Gluster"},
+		{"fuse.glusterfs", "rw,user_id=0,client-found", true, false, "entry-timeout=0"},
 		{"fuse.sshfs", "rw", true, false, "not known"},
 	} {
 		s := classify(Storage{Type: c.typ}, strings.Split(c.opts, ","))
