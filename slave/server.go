@@ -90,7 +90,7 @@ func (s *Server) Normalize() error {
 	}
 	if s.Dir != "" {
 		if hasControl(s.Dir) || slices.Contains(strings.Split(s.Dir, "/"), "..") {
-			return fmt.Errorf("invalid dir %q: expected a directory path without ..", s.Dir)
+			return fmt.Errorf("invalid dir %q: expected a directory path with no .. component", s.Dir)
 		}
 		s.Dir = path.Clean(s.Dir)
 	}
