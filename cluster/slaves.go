@@ -109,7 +109,7 @@ func (c *Cluster) ImportSlaves(lines []slave.ImportLine, source string) error {
 				return fmt.Errorf("%s:%d: %w", source, l.Line, err)
 			}
 		}
-		return nil
+		return checkBootServers(cfg, r)
 	})
 	return err
 }
