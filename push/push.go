@@ -240,7 +240,7 @@ func (s *session) run(ctx context.Context, plan Plan) error {
 }
 
 // maxCompare bounds what is read back to compare a generated file.
-const maxCompare = 1 << 20
+const maxCompare = 8 << 20
 
 // same says whether the server already has f.
 func (s *session) same(f File) (bool, error) {
