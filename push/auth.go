@@ -16,7 +16,9 @@ import (
 // HostKeys checks servers' host keys against an OpenSSH known_hosts file.
 // A key the file does not know is refused unless acceptNew, which then
 // adds it; a key that differs from the file's is always refused: either
-// way before anything is written.
+// way before anything is written. The file is the operator's own SSH file,
+// outside diskless's --root and state, so it is appended to directly (as
+// ssh does), not through fsutil's Writer.
 func HostKeys(file string, acceptNew bool) (ssh.HostKeyCallback, error) {
 	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
 		if !acceptNew {
