@@ -86,6 +86,21 @@ func TestLint(t *testing.T) {
 	}
 }
 
+// TestBadValues: values.schema.json refuses what serve could not run with.
+func TestBadValues(t *testing.T) {
+	ch, err := loader.Load(chartDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []map[string]any{
+		{"httpPort": "4080x"}, {"httpPort": 70000}, {"serverId": "S 2"}, {"interface": "eth0; reboot"}, {"stat": map[string]any{}},
+	} {
+		if _, err := util.ToRenderValues(ch, bad, common.ReleaseOptions{Name: "boot", Namespace: "diskless"}, nil); err == nil {
+			t.Errorf("values %v accepted", bad)
+		}
+	}
+}
+
 func TestDefaults(t *testing.T) {
 	ds := render(t, nil)
 	spec := at(t, ds, "spec", "template", "spec")
