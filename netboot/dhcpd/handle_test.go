@@ -216,6 +216,14 @@ func TestOfferPerClientKind(t *testing.T) {
 			if r.Options.Has(dhcpv4.OptionBootfileName) {
 				t.Errorf("option 67 sent unasked for a short name")
 			}
+			// iPXE is told there is no ProxyDHCP (175.176 = 1), or it waits ~3 s for one.
+			wantNoProxy := []byte(nil)
+			if strings.HasPrefix(tc.name, "ipxe") || tc.name == "chain-ipxe-then-ipxe" {
+				wantNoProxy = []byte{176, 1, 1}
+			}
+			if got := r.Options.Get(dhcpv4.GenericOptionCode(175)); !bytes.Equal(got, wantNoProxy) {
+				t.Errorf("option 175 = %v, want %v", got, wantNoProxy)
+			}
 		})
 	}
 }
@@ -432,6 +440,10 @@ func TestProxyMode(t *testing.T) {
 		if r.Options.Has(code) {
 			t.Errorf("proxy offer carries %s", code)
 		}
+	}
+	// iPXE must wait for a ProxyDHCP answer when we are the proxy.
+	if r, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, ipxe...), local); !ok || r.Options.Has(dhcpv4.GenericOptionCode(175)) {
+		t.Errorf("proxy offer to iPXE: ok=%v, tells iPXE there is no ProxyDHCP: %v", ok, r)
 	}
 	if _, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, plain...), local); ok {
 		t.Error("proxy answered a non-PXE client")
