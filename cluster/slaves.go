@@ -136,9 +136,9 @@ func (c *Cluster) RemoveSlaves(keys []string, purge bool) ([]slave.Slave, error)
 
 // Purged is what Purge did with one slave's root.
 type Purged struct {
-	IP     netip.Addr
-	Dir    string // as on the master
-	Result string // "purged", "absent", or "would delete" in a dry run
+	IP     netip.Addr `json:"ip"`
+	Dir    string     `json:"dir"`    // as on the master
+	Result string     `json:"result"` // "purged", "absent", or "would delete" in a dry run
 }
 
 // Purge deletes removed slaves' roots and rootfs state, never following a

@@ -308,6 +308,16 @@ func runKernelUse(f *Factory, o *KernelUseOptions) error {
 	if err != nil || f.DryRun {
 		return err
 	}
+	if !f.humanOutput() {
+		rep := kernelUseReport{Version: o.Version, Default: res.Default, Arch: res.Arch, Moved: res.Moved, Skipped: res.Skipped}
+		if rep.Moved == nil {
+			rep.Moved = []string{}
+		}
+		if rep.Skipped == nil {
+			rep.Skipped = []string{}
+		}
+		return f.print(rep, nil)
+	}
 	if res.Default {
 		fmt.Fprintf(f.IO.Out, "default kernel: %s\n", o.Version)
 	}
@@ -316,6 +326,15 @@ func runKernelUse(f *Factory, o *KernelUseOptions) error {
 		fmt.Fprintf(f.IO.Out, "kept %d slaves of another arch than %s on their kernel%s\n", len(res.Skipped), res.Arch, listSuffix(res.Skipped))
 	}
 	return nil
+}
+
+// kernelUseReport is `kernel use -o json`.
+type kernelUseReport struct {
+	Version string   `json:"version"`
+	Default bool     `json:"default"`
+	Arch    string   `json:"arch"`
+	Moved   []string `json:"moved"`
+	Skipped []string `json:"skipped"`
 }
 
 func listSuffix(ips []string) string {

@@ -113,6 +113,9 @@ func NewCmdVersion(f *Factory) *cobra.Command {
 		Short: "Print the version",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !f.humanOutput() {
+				return f.print(map[string]string{"version": Version}, nil)
+			}
 			_, err := f.IO.Out.Write([]byte("diskless " + Version + "\n"))
 			return err
 		},

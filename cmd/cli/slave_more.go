@@ -77,10 +77,31 @@ func runSlaveImport(f *Factory, o *SlaveImportOptions) error {
 	if err := c.ImportSlaves(lines, o.File); err != nil {
 		return err
 	}
-	if !f.DryRun {
+	switch {
+	case f.DryRun:
+	case !f.humanOutput():
+		slaves := make([]slave.Slave, 0, len(lines))
+		for _, l := range lines {
+			slaves = append(slaves, l.Slave)
+		}
+		return f.print(slaveImportReport{File: o.File, Imported: len(lines), Slaves: slaves}, nil)
+	default:
 		fmt.Fprintf(f.IO.Out, "imported %d slaves from %s\n", len(lines), o.File)
 	}
 	return nil
+}
+
+// slaveImportReport is `slave import -o json`.
+type slaveImportReport struct {
+	File     string        `json:"file"`
+	Imported int           `json:"imported"`
+	Slaves   []slave.Slave `json:"slaves"`
+}
+
+// slaveRmReport is `slave rm -o json`.
+type slaveRmReport struct {
+	Removed []slave.Slave    `json:"removed"`
+	Purged  []cluster.Purged `json:"purged,omitempty"`
 }
 
 // NewCmdSlaveList builds `diskless slave list`.
@@ -240,15 +261,25 @@ func runSlaveRm(f *Factory, o *SlaveRmOptions) error {
 	if err != nil {
 		return err
 	}
-	if !f.DryRun {
+	human := f.humanOutput() || f.DryRun
+	if !f.DryRun && human {
 		for _, s := range removed {
 			fmt.Fprintf(f.IO.Out, "removed %s %s %s\n", s.IP, s.MAC, s.Hostname)
 		}
 	}
-	if !o.Purge {
-		return nil
+	var purged []cluster.Purged
+	if o.Purge {
+		purged, err = c.Purge(removed)
 	}
-	purged, err := c.Purge(removed)
+	if !human {
+		if removed == nil {
+			removed = []slave.Slave{}
+		}
+		if perr := f.print(slaveRmReport{Removed: removed, Purged: purged}, nil); perr != nil {
+			return perr
+		}
+		return err
+	}
 	for _, p := range purged {
 		switch p.Result {
 		case "would delete":
