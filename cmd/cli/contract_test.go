@@ -78,7 +78,7 @@ var contractSamples = map[string]contractSample{
 
 // contractExempt are commands the test does not run, and why.
 var contractExempt = map[string]string{
-	"diskless serve": "runs until signalled and prints only logs; its -o and --dry-run are refused with a usage error (TestServeRefusesDryRun)",
+	"diskless serve": "runs until signalled and prints only logs; its -o and --dry-run are refused with a usage error (testdata/script/serve_refuses.txtar)",
 	"diskless help":  "cobra's help",
 }
 

@@ -24,6 +24,8 @@ embedded DHCP + TFTP boot service.`,
 		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// `diskless slav` and `slave lst` suggest `slave` and `slave list`.
+		SuggestionsMinimumDistance: 2,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if err := globalsFromEnv(cmd.Root().PersistentFlags(), f.Env); err != nil {
 				return err

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -207,15 +208,23 @@ func runSlaveSet(f *Factory, o *SlaveSetOptions) error {
 	if !fields.Any() {
 		return usageErrorf("slave set needs at least one field flag such as --hostname")
 	}
-	c, err := f.Cluster()
+	c, reg, err := f.Registry()
 	if err != nil {
 		return err
+	}
+	var before slave.Slave
+	if s, ok := reg.Find(o.Key); ok {
+		before = *s
 	}
 	after, err := c.SetSlave(o.Key, fields)
 	if err != nil {
 		return err
 	}
-	return printSlave(f, "updated", after)
+	verb := "updated"
+	if reflect.DeepEqual(before, after) {
+		verb = "unchanged"
+	}
+	return printSlave(f, verb, after)
 }
 
 // SlaveRmOptions are `slave rm`'s inputs.
