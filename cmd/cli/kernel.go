@@ -296,6 +296,14 @@ follow at once; a slave boots the new kernel at its next boot.`,
 		},
 	}
 	cmd.Flags().StringSliceVar(&opts.Slaves, "slaves", nil, "slaves to move (IP, MAC or hostname; comma-separated)")
+	kernels := completeKernels(f)
+	cmd.ValidArgsFunction = func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 { // one version only
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return kernels(cmd, args, prefix)
+	}
+	_ = cmd.RegisterFlagCompletionFunc("slaves", completeSlaves(f))
 	return cmd
 }
 
@@ -335,6 +343,27 @@ type kernelUseReport struct {
 	Arch    string   `json:"arch"`
 	Moved   []string `json:"moved"`
 	Skipped []string `json:"skipped"`
+}
+
+// completeKernels completes installed kernel versions (with their arch).
+func completeKernels(f *Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		c, err := f.Cluster()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		vs, err := c.Kernels().List()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []string
+		for _, m := range vs {
+			if strings.HasPrefix(m.Version, prefix) {
+				out = append(out, m.Version+"\t"+m.Arch)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 func listSuffix(ips []string) string {

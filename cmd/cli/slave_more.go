@@ -20,6 +20,7 @@ import (
 type SlaveImportOptions struct {
 	File   string
 	Format string
+	Update bool
 }
 
 // NewCmdSlaveImport builds `diskless slave import`.
@@ -29,8 +30,11 @@ func NewCmdSlaveImport(f *Factory, runF func(*SlaveImportOptions) error) *cobra.
 		Use:   "import FILE",
 		Short: "Register many slaves at once from CSV (ip,mac[,hostname[,comment]]) or YAML",
 		Long: `import adds every slave of FILE ("-" for standard input), all or nothing:
-one bad line rejects the whole file, naming the line, and changes nothing.`,
-		Args: exactArgs(1, "a CSV or YAML file"),
+one bad line rejects the whole file, naming the line, and changes nothing.
+With --update, a line whose IP is registered changes that slave (its
+non-empty fields replace the registered ones) instead of failing.`,
+		Example: "  diskless slave import slaves.csv\n  diskless slave import inventory.yaml --update",
+		Args:    exactArgs(1, "a CSV or YAML file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
 			if runF != nil {
@@ -40,6 +44,7 @@ one bad line rejects the whole file, naming the line, and changes nothing.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Format, "format", "", "csv or yaml (default: from the file name, else guessed)")
+	cmd.Flags().BoolVar(&opts.Update, "update", false, "update registered slaves (same IP) instead of failing on them")
 	return cmd
 }
 
@@ -75,17 +80,17 @@ func runSlaveImport(f *Factory, o *SlaveImportOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := c.ImportSlaves(lines, o.File); err != nil {
+	res, err := c.Import(lines, o.File, o.Update)
+	if err != nil {
 		return err
 	}
 	switch {
 	case f.DryRun:
 	case !f.humanOutput():
-		slaves := make([]slave.Slave, 0, len(lines))
-		for _, l := range lines {
-			slaves = append(slaves, l.Slave)
-		}
-		return f.print(slaveImportReport{File: o.File, Imported: len(lines), Slaves: slaves}, nil)
+		return f.print(slaveImportReport{File: o.File, ImportResult: res}, nil)
+	case o.Update:
+		fmt.Fprintf(f.IO.Out, "imported %d slaves from %s: %d added, %d updated, %d unchanged\n",
+			len(lines), o.File, len(res.Added), len(res.Updated), len(res.Unchanged))
 	default:
 		fmt.Fprintf(f.IO.Out, "imported %d slaves from %s\n", len(lines), o.File)
 	}
@@ -94,9 +99,8 @@ func runSlaveImport(f *Factory, o *SlaveImportOptions) error {
 
 // slaveImportReport is `slave import -o json`.
 type slaveImportReport struct {
-	File     string        `json:"file"`
-	Imported int           `json:"imported"`
-	Slaves   []slave.Slave `json:"slaves"`
+	File string `json:"file"`
+	cluster.ImportResult
 }
 
 // slaveRmReport is `slave rm -o json`.
@@ -200,6 +204,7 @@ func NewCmdSlaveSet(f *Factory, runF func(*SlaveSetOptions) error) *cobra.Comman
 		},
 	}
 	opts.Fields.register(cmd.Flags())
+	opts.Fields.registerCompletions(f, cmd)
 	return cmd
 }
 
