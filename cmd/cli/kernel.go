@@ -170,14 +170,23 @@ func runKernelInstall(f *Factory, o *KernelInstallOptions) error {
 	if err != nil {
 		return err
 	}
-	if res.Check != nil && !res.Check.OK {
+	switch {
+	case res.Check == nil:
+		fmt.Fprintf(f.IO.ErrOut, "warning: %s has no embedded config (CONFIG_IKCONFIG): its NFS-root options are unchecked; record its .config with `diskless kernel install %s --version %s --config-file /boot/config-%s`\n",
+			o.Image, o.Image, res.Meta.Version, res.Meta.Version)
+	case !res.Check.OK:
 		var missing []string
 		for _, fd := range res.Check.Findings {
 			if fd.Status == kernel.StatusMissing {
 				missing = append(missing, fd.Option)
 			}
 		}
-		fmt.Fprintf(f.IO.ErrOut, "warning: %s lacks what a diskless slave needs (%s): see `diskless kernel check %s`\n", o.Image, strings.Join(missing, ", "), o.Image)
+		// The hint names the config the check read: the image's own, or --config-file.
+		src := o.Image
+		if _, err := kernel.ReadConfigFile(o.Image); err != nil && o.Config != "" {
+			src = o.Config
+		}
+		fmt.Fprintf(f.IO.ErrOut, "warning: %s lacks what a diskless slave needs (%s): see `diskless kernel check %s`\n", o.Image, strings.Join(missing, ", "), src)
 	}
 	warnSecureBoot(f, c, o.Image, res.SecureBoot)
 	if f.DryRun {
