@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/kernel"
 	"github.com/diskless-project/diskless/rootfs"
 	"github.com/diskless-project/diskless/slave"
 )
@@ -45,11 +46,20 @@ func NotRegistered(key string) error {
 	return fmt.Errorf("no slave %q: expected the IP, MAC or hostname of a registered slave (see `diskless slave list`)", key)
 }
 
-// AddSlave registers a slave; without its own kernel it boots kernel.default.
+// AddSlave registers a slave; without --arch it is of default_arch, and
+// without its own kernel it boots its architecture's default kernel.
 func (c *Cluster) AddSlave(ip netip.Addr, f Fields) (slave.Slave, error) {
 	return c.putSlave(func(cfg *config.Config, r *slave.Registry) (int, slave.Slave, error) {
-		s := slave.Slave{IP: ip, Kernel: cfg.Kernel.Default}
+		s := slave.Slave{IP: ip, Arch: cfg.DefaultArch}
 		f.apply(&s)
+		arch, err := kernel.NormalizeArch(s.Arch)
+		if err != nil {
+			return 0, s, err
+		}
+		s.Arch = arch
+		if f.Kernel == nil {
+			s.Kernel = cfg.DefaultKernel(arch)
+		}
 		return -1, s, nil
 	})
 }
@@ -64,6 +74,18 @@ func (c *Cluster) SetSlave(key string, f Fields) (slave.Slave, error) {
 		}
 		changed := *s
 		f.apply(&changed)
+		if f.Arch != nil {
+			arch, err := kernel.NormalizeArch(changed.Arch)
+			if err != nil {
+				return 0, changed, err
+			}
+			changed.Arch = arch
+			// A slave that followed its old architecture's default kernel
+			// follows the new one's.
+			if f.Kernel == nil && arch != s.Arch && s.Kernel == cfg.DefaultKernel(s.Arch) {
+				changed.Kernel = cfg.DefaultKernel(arch)
+			}
+		}
 		return r.Index(s.IP), changed, nil
 	})
 }
@@ -78,6 +100,9 @@ func (c *Cluster) putSlave(pick func(*config.Config, *slave.Registry) (int, slav
 			return err
 		}
 		n := slave.StoreOf(cfg).Network
+		if err := c.checkKernelArch(s); err != nil {
+			return err
+		}
 		if i < 0 {
 			err = r.Add(s, n)
 		} else {
@@ -99,8 +124,17 @@ func (c *Cluster) ImportSlaves(lines []slave.ImportLine, source string) error {
 		n := slave.StoreOf(cfg).Network
 		for _, l := range lines {
 			s := l.Slave
+			if s.Arch == "" {
+				s.Arch = cfg.DefaultArch
+			}
+			if a, err := kernel.NormalizeArch(s.Arch); err == nil {
+				s.Arch = a // else r.Add says what is wrong, with the line
+			}
 			if s.Kernel == "" {
-				s.Kernel = cfg.Kernel.Default
+				s.Kernel = cfg.DefaultKernel(s.Arch)
+			}
+			if err := c.checkKernelArch(s); err != nil {
+				return fmt.Errorf("%s:%d: %w", source, l.Line, err)
 			}
 			if err := r.Add(s, n); err != nil {
 				return fmt.Errorf("%s:%d: %w", source, l.Line, err)
@@ -109,6 +143,27 @@ func (c *Cluster) ImportSlaves(lines []slave.ImportLine, source string) error {
 		return nil
 	})
 	return err
+}
+
+// checkKernelArch refuses a slave whose kernel is installed for another
+// architecture. A kernel not installed yet is not checked: boot configs
+// name it, and doctor says it is missing.
+func (c *Cluster) checkKernelArch(s slave.Slave) error {
+	if s.Kernel == "" || kernel.CheckVersion(s.Kernel) != nil {
+		return nil
+	}
+	arch, err := kernel.NormalizeArch(s.Arch)
+	if err != nil {
+		return nil // Normalize names it
+	}
+	m, err := c.Kernels().Get(s.Kernel)
+	if err != nil {
+		return nil
+	}
+	if !kernel.ArchCompatible(m.Arch, arch) {
+		return fmt.Errorf("kernel %s is %s; slave %s is %s: expected a kernel of its architecture (see `diskless kernel list`)", s.Kernel, kernel.DebianArch(m.Arch), s.IP, kernel.DebianArch(arch))
+	}
+	return nil
 }
 
 // RemoveSlaves unregisters the slaves keys name. With purge, every root to

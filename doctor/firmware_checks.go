@@ -80,7 +80,7 @@ func secureBootKernels(e *Env) []Result {
 		}
 		v := s.Kernel
 		if v == "" {
-			v = c.Kernel.Default
+			v = c.DefaultKernel(s.Arch)
 		}
 		if v != "" {
 			users[v] = append(users[v], s.IP.String())

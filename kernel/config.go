@@ -266,6 +266,38 @@ func decompress(b []byte) (string, []byte, error) {
 	return "", nil, fmt.Errorf("unknown compression (first bytes % x)", b[:min(len(b), 6)])
 }
 
+// inflateHead inflates the first n bytes of a gzip, xz or zstd stream.
+func inflateHead(name string, b []byte, n int64) ([]byte, error) {
+	var r io.Reader
+	var err error
+	switch name {
+	case "gzip":
+		r, err = gzip.NewReader(bytes.NewReader(b))
+	case "xz":
+		r, err = xz.ReaderConfig{SingleStream: true}.NewReader(bytes.NewReader(b))
+	case "zstd":
+		var d *zstd.Decoder
+		d, err = zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(64<<20))
+		if d != nil {
+			defer d.Close()
+			r = d
+		}
+	default:
+		return nil, fmt.Errorf("unknown compression %s", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out, err := io.ReadAll(io.LimitReader(r, n))
+	if len(out) >= 0x40 {
+		return out, nil // enough for a header, whatever follows
+	}
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	return nil, err
+}
+
 // le16/le32 read little-endian header fields.
 func le16(b []byte, off int) int { return int(binary.LittleEndian.Uint16(b[off:])) }
 func le32(b []byte, off int) int { return int(binary.LittleEndian.Uint32(b[off:])) }

@@ -45,7 +45,7 @@ func (r *Renderer) KernelVersion(s *slave.Slave) string {
 	if s.Kernel != "" {
 		return s.Kernel
 	}
-	return r.Cfg.Kernel.Default
+	return r.Cfg.DefaultKernel(s.Arch)
 }
 
 // KernelPath and InitrdPath are relative to the TFTP root.

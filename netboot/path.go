@@ -110,9 +110,12 @@ func Choose(cfg *config.Config, sl *slave.Slave, kind ClientKind) Answer {
 		return Answer{Note: "no boot loader for this firmware: only x86 BIOS and x86-64 UEFI are served (see docs/firmware.md)"}
 	}
 	if kind == ClientEtherboot {
-		v := cfg.Kernel.Default
-		if sl != nil && sl.Kernel != "" {
+		v := cfg.Kernel.Default // Etherboot is x86
+		if sl != nil {
 			v = sl.Kernel
+			if v == "" {
+				v = cfg.DefaultKernel(sl.Arch)
+			}
 		}
 		if v == "" {
 			return Answer{File: "vmlinuz"}
