@@ -54,6 +54,7 @@ var Keys = []Key{
 	{"boot.secure_boot", false, "Hand UEFI x86-64 clients the signed chain shimx64.efi -> grubx64.efi -> kernel (Debian's shim-signed, grub-efi-amd64-signed): needed when Secure Boot is on; works when it is off."},
 	{"boot.ipxe_script", true, "Hand iPXE clients (user class iPXE) their iPXE script over HTTP; false: boot.loader, as to any PXE BIOS client."},
 	{"boot.loader_dir", "", "Where `init` finds the boot loaders on the master (empty: Debian's syslinux/pxelinux paths)."},
+	{"boot.arm64_packages", "/var/lib/diskless/arm64", "Where Debian's arm64 packages are unpacked (apt-get download grub-efi-arm64-signed:arm64, then dpkg -x PKG.deb DIR): `netboot loaders` takes grubaa64.efi from there."},
 	{"boot.nfsroot_options", "vers=3,tcp", "Options appended to nfsroot= on the slaves' kernel command line."},
 	{"state_dir", "/var/lib/diskless", "Where diskless keeps its own state (rootfs records, leases)."},
 	{"rootfs.scaffold_on_add", true, "Scaffold a slave's root (<diskless_dir>/<ip>) as soon as it is registered; false: only `rootfs scaffold`."},
@@ -124,6 +125,7 @@ type Config struct {
 		ChainIPXE      bool   `mapstructure:"chain_ipxe"`
 		SecureBoot     bool   `mapstructure:"secure_boot"`
 		LoaderDir      string `mapstructure:"loader_dir"`
+		Arm64Packages  string `mapstructure:"arm64_packages"`
 		NFSRootOptions string `mapstructure:"nfsroot_options"`
 	} `mapstructure:"boot"`
 	Rootfs struct {

@@ -433,7 +433,8 @@ func (c *Config) check() error {
 		key string
 		dst *string
 	}{{"diskless_dir", &c.DisklessDir}, {"tftp_root", &c.TFTPRoot}, {"registry", &c.Registry},
-		{"hosts_file", &c.HostsFile}, {"state_dir", &c.StateDir}, {"rootfs.etc_source", &c.Rootfs.EtcSource}} {
+		{"hosts_file", &c.HostsFile}, {"state_dir", &c.StateDir}, {"rootfs.etc_source", &c.Rootfs.EtcSource},
+		{"boot.arm64_packages", &c.Boot.Arm64Packages}} {
 		if err := checkPath(p.key, *p.dst); err != nil {
 			return err
 		}

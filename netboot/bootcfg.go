@@ -360,7 +360,7 @@ func (r *Renderer) Classify(name string) FileKind {
 		return FileInitrd
 	case name == r.Cfg.Boot.Loader || name == r.Cfg.Boot.EFILoader,
 		base == "pxelinux.0", base == "lpxelinux.0", base == "syslinux.efi",
-		base == IPXEBIOSLoader, base == "ipxe.efi", base == IPXEUEFILoader, base == ShimLoader, base == GRUBLoader:
+		base == IPXEBIOSLoader, base == "ipxe.efi", base == IPXEUEFILoader, base == ShimLoader, base == GRUBLoader, base == GRUBArm64Loader:
 		return FileLoader
 	}
 	return FileOther
