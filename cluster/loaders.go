@@ -34,7 +34,8 @@ func (c *Cluster) InstallLoaders() ([]string, error) {
 			// A foreign architecture's package, unpacked (never installed)
 			// under boot.arm64_packages; an installed one (multiarch) also does.
 			hint = netboot.Arm64FetchHint(l.Package, cfg.Boot.Arm64Packages)
-			cands = append(cands, cfg.On(filepath.Join(cfg.Boot.Arm64Packages, l.Path)))
+			unpacked := filepath.Join(cfg.Boot.Arm64Packages, l.Path)
+			cands = append(cands, cfg.On(unpacked), unpacked)
 		}
 		if cfg.Boot.LoaderDir != "" {
 			p, hint = filepath.Join(cfg.Boot.LoaderDir, l.Name), "boot.loader_dir"
