@@ -190,3 +190,30 @@ func FuzzParseImage(f *testing.F) {
 		img.Unpacked(data)
 	})
 }
+
+// TestArm64IKConfig: the configuration an arm64 Image embeds (IKCONFIG) is
+// checked at install, inside an Image.gz too; Debian's has none.
+func TestArm64IKConfig(t *testing.T) {
+	cfg, err := os.ReadFile("testdata/slave-good.config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := arm64Image("6.1.0-diskless-arm64 #1")
+	raw = append(raw, "IKCFG_ST"...)
+	raw = append(raw, gz(cfg)...)
+	raw = append(raw, "IKCFG_ED"...)
+	for name, data := range map[string][]byte{"Image": raw, "Image.gz": gz(raw)} {
+		s := kernel.Store{Dir: t.TempDir()}
+		res, err := s.Install(&fsutil.Writer{}, kernel.InstallRequest{Kernel: data, SourceName: name, Now: time.Unix(0, 0)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Check == nil || !res.Check.OK || res.Meta.Version != "6.1.0-diskless-arm64" {
+			t.Errorf("%s: version %s, check %+v; want the embedded config checked OK", name, res.Meta.Version, res.Check)
+		}
+		c, err := kernel.ReadConfig(data)
+		if err != nil || c.Version != "6.1.0-diskless-arm64" {
+			t.Errorf("%s: kernel check reads %v, %v", name, c, err)
+		}
+	}
+}

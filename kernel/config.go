@@ -96,6 +96,12 @@ func ReadConfig(data []byte) (*Config, error) {
 		return ParseConfig(data)
 	}
 	if img, err := ParseImage(data); err == nil {
+		if img.Arch == "aarch64" { // its config (IKCONFIG) and banner are inside the Image
+			if u := img.Unpacked(data); u != nil {
+				data = u
+				img.Version, img.FullVersion = arm64Version(u)
+			}
+		}
 		c, err := imageConfig(data, img)
 		if c != nil {
 			c.Version = img.Version
@@ -149,6 +155,20 @@ var ErrNoIKConfig = errors.New("the kernel image carries no configuration (built
 
 // imageConfig decompresses a bzImage payload and extracts its IKCONFIG.
 func imageConfig(data []byte, img *Image) (*Config, error) {
+	if img.Arch == "aarch64" {
+		// data is the Image itself (Unpacked): IKCONFIG's gzip sits between
+		// its markers, no decompressor stub around it.
+		text, ok := ikconfig(data)
+		if !ok {
+			return nil, ErrNoIKConfig
+		}
+		c, err := ParseConfig(text)
+		if err != nil {
+			return nil, err
+		}
+		c.Source = "kernel image (arm64 Image)"
+		return c, nil
+	}
 	payload := img.Payload(data)
 	var kind string
 	var raw []byte
