@@ -298,7 +298,7 @@ func (s *Server) newBoot(kind netboot.ClientKind, ip netip.Addr) bool {
 
 // unsupported logs, once per MAC, a boot firmware we have no loader for.
 func (s *Server) unsupported(mac string, arch int, via string) {
-	s.noteOnce(mac, fmt.Sprintf("%s (option 93 = %d): no boot loader for this firmware; the client gets an address but no boot file (served: x86 BIOS, x86-64 UEFI; see `diskless doctor`)", netboot.ArchName(uint16(arch)), arch),
+	s.noteOnce(mac, fmt.Sprintf("%s (option 93 = %d): no boot loader for this firmware; the client gets an address but no boot file (served: x86 BIOS, x86-64 UEFI, arm64 UEFI; see `diskless doctor`)", netboot.ArchName(uint16(arch)), arch),
 		slog.String("via", via), slog.Int("arch", arch))
 }
 
@@ -565,7 +565,7 @@ func (s *Server) addBootOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, kind net
 	switch {
 	case a.HTTPClient:
 		r.Options[optCode(dhcpv4.OptionClassIdentifier)] = httpClient // UEFI 2.10, 24.7.2: the offer of an HTTP Boot URI
-	case kind == netboot.ClientPXEBIOS || kind == netboot.ClientPXEUEFI64:
+	case kind == netboot.ClientPXEBIOS || kind == netboot.ClientPXEUEFI64 || kind == netboot.ClientPXEUEFIARM64:
 		r.Options[optCode(dhcpv4.OptionClassIdentifier)] = pxeClient
 		r.Options[optCode(dhcpv4.OptionVendorSpecificInformation)] = pxeVendorOptions
 	case kind.IsIPXE() && leases(r):
