@@ -59,7 +59,7 @@ var Keys = []Key{
 	{"rootfs.ssh_host_keys", "per-slave", "SSH host keys of the slaves, never the master's: per-slave (each made its own at scaffold) or cluster (one set for all, kept in <state_dir>/ssh-host-keys)."},
 	{"rootfs.etc_exclude", []string{"ssl/private", "krb5.keytab", "security/opasswd", "wireguard", "NetworkManager/system-connections", "ppp/*-secrets", "ipsec.secrets", "ipsec.d/private", "letsencrypt", "openvpn", "sasldb2", "libvirt/secrets"}, "Secrets of the master never copied into a slave's etc/ (patterns relative to the etc source; its SSH host keys and machine-id never are)."},
 	{"rootfs.password_hashes", false, "Copy the master's password hashes (shadow, gshadow) into the slaves; false: the accounts are copied locked (log in with SSH keys, or set passwords on the slave)."},
-	{"rootfs.net_interface", "eth0", "The slaves' boot interface: config_<iface>=\"noop\" keeps the NFS root up."},
+	{"rootfs.net_interface", "", "The slaves' boot interface: config_<iface>=\"noop\" keeps the NFS root up (empty: the interface key)."},
 	{"rootfs.sync_trees", []string{"/bin", "/sbin", "/lib"}, "Shared trees copied into every slave (plus /lib64 and merged-usr links when present)."},
 	{"rootfs.runlevel_boot", []string{"bootmisc", "checkfs", "clock", "domainname", "hostname", "localmount", "modules", "net.lo", "netmount", "rmnologin", "urandom"}, "OpenRC services linked into each slave's boot runlevel."},
 	{"rootfs.runlevel_default", []string{"consolefont", "keymaps", "local", "sshd", "syslog-ng", "vixie-cron"}, "OpenRC services linked into each slave's default runlevel."},
@@ -155,6 +155,7 @@ type Config struct {
 
 	v       *viper.Viper
 	sources map[string]string
+	derived map[string]string // effective values of keys that default to another key's
 }
 
 // On maps a master path (/etc/exports) under the root prefix.
