@@ -59,7 +59,7 @@ bench: build
 
 man:
 	rm -rf docs/man
-	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./cmd/gendocs man docs/man
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run -ldflags '-X github.com/diskless-project/diskless/cmd/cli.Version=$(VERSION)' ./cmd/gendocs man docs/man
 
 completions: build
 	mkdir -p docs/completions

@@ -5,7 +5,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/diskless-project/diskless/config"
 )
 
 // TestManPagesCommitted fails when docs/man no longer matches the commands:
@@ -38,6 +41,45 @@ func TestManPagesCommitted(t *testing.T) {
 		}
 		if th.ReplaceAllString(string(gen), "") != th.ReplaceAllString(string(old), "") {
 			t.Errorf("docs/man/%s is out of date: run `make man` and commit docs/man", filepath.Base(p))
+		}
+	}
+}
+
+// TestManPageSections (issue 20.12): each page has its own title, an
+// ENVIRONMENT naming every DISKLESS_* variable, FILES, and serve's page
+// (and diskless(1)) SIGNALS with SIGHUP and SIGTERM.
+func TestManPageSections(t *testing.T) {
+	dir := t.TempDir()
+	if err := run(dir); err != nil {
+		t.Fatal(err)
+	}
+	pages, _ := filepath.Glob(filepath.Join(dir, "*.1"))
+	if len(pages) < 20 {
+		t.Fatalf("%d pages", len(pages))
+	}
+	for _, p := range pages {
+		data, _ := os.ReadFile(p)
+		text := string(data)
+		name := strings.TrimSuffix(filepath.Base(p), ".1")
+		if want := `.TH "` + strings.ToUpper(name) + `" "1"`; !strings.Contains(text, want) {
+			t.Errorf("%s: no %s line", name, want)
+		}
+		for _, want := range []string{".SH ENVIRONMENT", ".SH FILES", `\fBDISKLESS_DRY_RUN\fP`, `\fBDISKLESS_ROOTFS_NET_INTERFACE\fP`} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s lacks %q", name, want)
+			}
+		}
+		for _, k := range config.Keys {
+			if !strings.Contains(text, `\fB`+strings.ReplaceAll(config.EnvName(k.Name), "-", `\-`)+`\fP`) {
+				t.Errorf("%s: ENVIRONMENT lacks %s", name, config.EnvName(k.Name))
+			}
+		}
+		if name == "diskless-serve" || name == "diskless" {
+			for _, want := range []string{".SH SIGNALS", `\fBSIGHUP\fP`, `\fBSIGTERM\fP`} {
+				if !strings.Contains(text, want) {
+					t.Errorf("%s lacks %q", name, want)
+				}
+			}
 		}
 	}
 }
