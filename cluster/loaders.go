@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/diskless-project/diskless/distro"
 	"github.com/diskless-project/diskless/netboot"
 )
 
@@ -23,21 +24,25 @@ func (c *Cluster) InstallLoaders() ([]string, error) {
 	}
 	cfg, w := c.Cfg, c.o.Writer
 	inUse := netboot.PathsInUse(cfg, reg)
+	dist := distro.DetectHost(cfg.On("/"))
 	var missing, lines []string
 	type src struct{ dst, path string }
 	var plan []src
 	for _, l := range netboot.Loaders {
-		p, hint := l.Path, "apt-get install "+l.Package
+		p, hint := l.Path, dist.Install(dist.Package(l.Package))
+		found := ""
 		if cfg.Boot.LoaderDir != "" {
 			p, hint = filepath.Join(cfg.Boot.LoaderDir, l.Name), "boot.loader_dir"
-		}
-		// Under --root first (a staged system), then the master itself.
-		found := ""
-		for _, cand := range []string{cfg.On(p), p} {
-			if _, err := os.Stat(cand); err == nil {
-				found = cand
-				break
+			for _, cand := range []string{cfg.On(p), p} {
+				if _, err := os.Stat(cand); err == nil {
+					found = cand
+					break
+				}
 			}
+		} else {
+			// Every distribution's layout, under --root first (a staged
+			// system), then on the master itself.
+			found = netboot.FindLoader(l, []string{cfg.On("/"), "/"})
 		}
 		switch {
 		case found != "":

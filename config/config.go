@@ -51,7 +51,7 @@ var Keys = []Key{
 	{"boot.chain_ipxe", false, "Hand plain PXE ROMs (BIOS, UEFI) and UEFI HTTP Boot iPXE itself (undionly.kpxe, snponly.efi from Debian's ipxe), which then gets its script, kernel and initrd over HTTP."},
 	{"boot.secure_boot", false, "Hand UEFI x86-64 clients the signed chain shimx64.efi -> grubx64.efi -> kernel (Debian's shim-signed, grub-efi-amd64-signed): needed when Secure Boot is on; works when it is off."},
 	{"boot.ipxe_script", true, "Hand iPXE clients (user class iPXE) their iPXE script over HTTP; false: boot.loader, as to any PXE BIOS client."},
-	{"boot.loader_dir", "", "Where `init` finds the boot loaders on the master (empty: Debian's syslinux/pxelinux paths)."},
+	{"boot.loader_dir", "", "Where `init` finds the boot loaders on the master (empty: the distribution's paths: Debian/Ubuntu, Gentoo, Fedora/RHEL)."},
 	{"boot.nfsroot_options", "vers=3,tcp", "Options appended to nfsroot= on the slaves' kernel command line."},
 	{"state_dir", "/var/lib/diskless", "Where diskless keeps its own state (rootfs records, leases)."},
 	{"rootfs.scaffold_on_add", true, "Scaffold a slave's root (<diskless_dir>/<ip>) as soon as it is registered; false: only `rootfs scaffold`."},

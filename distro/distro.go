@@ -117,35 +117,30 @@ func family(in Info) string {
 	return Unknown
 }
 
-// Package names, per family, of what diskless needs on the master.
+// packages maps Debian's package names (the names diskless's tables use)
+// to the package of each other family providing the same files.
 var packages = map[string]map[string]string{
 	Gentoo: {
-		"nfs-server": "net-fs/nfs-utils", "rpcbind": "net-nds/rpcbind", "rsync": "net-misc/rsync",
+		"nfs-kernel-server": "net-fs/nfs-utils", "rpcbind": "net-nds/rpcbind", "rsync": "net-misc/rsync",
 		"pxelinux": "sys-boot/syslinux", "syslinux-common": "sys-boot/syslinux", "syslinux-efi": "sys-boot/syslinux",
-		"ipxe": "sys-firmware/ipxe", "shim": "sys-boot/shim", "grub-efi-signed": "sys-boot/grub (sign grubx64.efi yourself)",
-	},
-	Debian: {
-		"nfs-server": "nfs-kernel-server", "rpcbind": "rpcbind", "rsync": "rsync",
-		"pxelinux": "pxelinux", "syslinux-common": "syslinux-common", "syslinux-efi": "syslinux-efi",
-		"ipxe": "ipxe", "shim": "shim-signed", "grub-efi-signed": "grub-efi-amd64-signed",
+		"ipxe": "sys-firmware/ipxe", "shim-signed": "sys-boot/shim", "shim-helpers-amd64-signed": "sys-boot/shim",
+		"grub-efi-amd64-signed": "sys-boot/grub",
 	},
 	Fedora: {
-		"nfs-server": "nfs-utils", "rpcbind": "rpcbind", "rsync": "rsync",
-		"pxelinux": "syslinux-tftpboot", "syslinux-common": "syslinux-nonlinux", "syslinux-efi": "syslinux-efi64",
-		"ipxe": "ipxe-bootimgs-x86", "shim": "shim-x64", "grub-efi-signed": "grub2-efi-x64",
+		"nfs-kernel-server": "nfs-utils", "rpcbind": "rpcbind", "rsync": "rsync",
+		"pxelinux": "syslinux-tftpboot", "syslinux-common": "syslinux-tftpboot", "syslinux-efi": "syslinux-efi64",
+		"ipxe": "ipxe-bootimgs-x86", "shim-signed": "shim-x64", "shim-helpers-amd64-signed": "shim-x64",
+		"grub-efi-amd64-signed": "grub2-efi-x64",
 	},
 }
 
-// Package names the package of this family that provides what (a key of
-// the Debian-named table: "nfs-server", "pxelinux", "ipxe", ...).
-func (in Info) Package(what string) string {
-	if p, ok := packages[in.Family][what]; ok {
+// Package names this family's package for a Debian package name
+// (nfs-kernel-server, pxelinux, syslinux-efi, ipxe, shim-signed, ...).
+func (in Info) Package(debian string) string {
+	if p, ok := packages[in.Family][debian]; ok {
 		return p
 	}
-	if p, ok := packages[Debian][what]; ok {
-		return p
-	}
-	return what
+	return debian
 }
 
 // Install is the command that installs a package on this family.
@@ -158,5 +153,30 @@ func (in Info) Install(pkg string) string {
 	case Debian:
 		return "apt-get install " + pkg
 	}
-	return "install " + pkg + " (Debian: apt-get install, Gentoo: emerge, Fedora: dnf install)"
+	return "apt-get install " + pkg // Debian's names are the tables' names
+}
+
+// PackageSystem names whose packages Package names: Gentoo, Fedora, or
+// Debian (also for an unknown distribution: the tables' names are Debian's).
+func (in Info) PackageSystem() string {
+	switch in.Family {
+	case Gentoo:
+		return "Gentoo"
+	case Fedora:
+		return "Fedora"
+	}
+	return "Debian"
+}
+
+// DetectHost is Detect(root), or the running system's when root has no
+// os-release (a root being staged): the packages a hint names install on
+// the machine that runs diskless.
+func DetectHost(root string) Info {
+	in := Detect(root)
+	if in.Family == Unknown && filepath.Clean(root) != "/" {
+		if host := Detect("/"); host.Family != Unknown {
+			return host
+		}
+	}
+	return in
 }

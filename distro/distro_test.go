@@ -36,7 +36,7 @@ func TestDetectUnderRoot(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "usr/lib/os-release"), []byte("ID=gentoo\n"), 0o644)
 	os.Symlink("/usr/lib/os-release", filepath.Join(root, "etc/os-release"))
 	in := Detect(root)
-	if in.Family != Gentoo || in.Package("nfs-server") != "net-fs/nfs-utils" || in.Install("sys-boot/syslinux") != "emerge --ask sys-boot/syslinux" {
+	if in.Family != Gentoo || in.Package("nfs-kernel-server") != "net-fs/nfs-utils" || in.Install("sys-boot/syslinux") != "emerge --ask sys-boot/syslinux" {
 		t.Errorf("gentoo root: %+v", in)
 	}
 }
