@@ -8,6 +8,7 @@ import (
 	"reflect"
 
 	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/kernel"
 	"github.com/diskless-project/diskless/rootfs"
 	"github.com/diskless-project/diskless/slave"
 )
@@ -46,11 +47,20 @@ func NotRegistered(key string) error {
 	return fmt.Errorf("no slave %q: expected the IP, MAC or hostname of a registered slave (see `diskless slave list`)", key)
 }
 
-// AddSlave registers a slave; without its own kernel it boots kernel.default.
+// AddSlave registers a slave; without --arch it is of default_arch, and
+// without its own kernel it boots its architecture's default kernel.
 func (c *Cluster) AddSlave(ip netip.Addr, f Fields) (slave.Slave, error) {
 	return c.putSlave(func(cfg *config.Config, r *slave.Registry) (int, slave.Slave, error) {
-		s := slave.Slave{IP: ip, Kernel: cfg.Kernel.Default}
+		s := slave.Slave{IP: ip, Arch: cfg.DefaultArch}
 		f.apply(&s)
+		arch, err := kernel.NormalizeArch(s.Arch)
+		if err != nil {
+			return 0, s, err
+		}
+		s.Arch = arch
+		if f.Kernel == nil {
+			s.Kernel = cfg.DefaultKernel(arch)
+		}
 		return -1, s, nil
 	})
 }
@@ -65,6 +75,18 @@ func (c *Cluster) SetSlave(key string, f Fields) (slave.Slave, error) {
 		}
 		changed := *s
 		f.apply(&changed)
+		if f.Arch != nil {
+			arch, err := kernel.NormalizeArch(changed.Arch)
+			if err != nil {
+				return 0, changed, err
+			}
+			changed.Arch = arch
+			// A slave that followed its old architecture's default kernel
+			// follows the new one's.
+			if f.Kernel == nil && arch != s.Arch && s.Kernel == cfg.DefaultKernel(s.Arch) {
+				changed.Kernel = cfg.DefaultKernel(arch)
+			}
+		}
 		return r.Index(s.IP), changed, nil
 	})
 }
@@ -79,6 +101,9 @@ func (c *Cluster) putSlave(pick func(*config.Config, *slave.Registry) (int, slav
 			return err
 		}
 		n := slave.StoreOf(cfg).Network
+		if err := c.checkKernelArch(s); err != nil {
+			return err
+		}
 		if i < 0 {
 			err = r.Add(s, n)
 		} else {
@@ -120,6 +145,12 @@ func (c *Cluster) Import(lines []slave.ImportLine, source string, update bool) (
 			if update {
 				if old, ok := r.Find(s.IP.String()); ok && s.IP.IsValid() {
 					merged := mergeSlave(*old, s)
+					if a, err := kernel.NormalizeArch(merged.Arch); err == nil {
+						merged.Arch = a
+					}
+					if err := c.checkKernelArch(merged); err != nil {
+						return fmt.Errorf("%s:%d: %w", source, l.Line, err)
+					}
 					if m := merged; m.Normalize(n) == nil && reflect.DeepEqual(m, *old) {
 						res.Unchanged = append(res.Unchanged, s.IP.String())
 						continue
@@ -134,8 +165,17 @@ func (c *Cluster) Import(lines []slave.ImportLine, source string, update bool) (
 			if old, ok := r.Find(s.IP.String()); ok && s.IP.IsValid() {
 				return fmt.Errorf("%s:%d: IP %s is already registered to %s: expected an unused IP (slave import --update changes registered slaves)", source, l.Line, s.IP, old.Hostname)
 			}
+			if s.Arch == "" {
+				s.Arch = cfg.DefaultArch
+			}
+			if a, err := kernel.NormalizeArch(s.Arch); err == nil {
+				s.Arch = a // else r.Add says what is wrong, with the line
+			}
 			if s.Kernel == "" {
-				s.Kernel = cfg.Kernel.Default
+				s.Kernel = cfg.DefaultKernel(s.Arch)
+			}
+			if err := c.checkKernelArch(s); err != nil {
+				return fmt.Errorf("%s:%d: %w", source, l.Line, err)
 			}
 			if err := r.Add(s, n); err != nil {
 				return fmt.Errorf("%s:%d: %w", source, l.Line, err)
@@ -163,6 +203,27 @@ func mergeSlave(old, in slave.Slave) slave.Slave {
 	set(&old.BootServer, in.BootServer)
 	set(&old.Comment, in.Comment)
 	return old
+}
+
+// checkKernelArch refuses a slave whose kernel is installed for another
+// architecture. A kernel not installed yet is not checked: boot configs
+// name it, and doctor says it is missing.
+func (c *Cluster) checkKernelArch(s slave.Slave) error {
+	if s.Kernel == "" || kernel.CheckVersion(s.Kernel) != nil {
+		return nil
+	}
+	arch, err := kernel.NormalizeArch(s.Arch)
+	if err != nil {
+		return nil // Normalize names it
+	}
+	m, err := c.Kernels().Get(s.Kernel)
+	if err != nil {
+		return nil
+	}
+	if !kernel.ArchCompatible(m.Arch, arch) {
+		return fmt.Errorf("kernel %s is %s; slave %s is %s: expected a kernel of its architecture (see `diskless kernel list`)", s.Kernel, kernel.DebianArch(m.Arch), s.IP, kernel.DebianArch(arch))
+	}
+	return nil
 }
 
 // RemoveSlaves unregisters the slaves keys name. With purge, every root to

@@ -23,7 +23,7 @@ func CheckKernel(e *Env) []Result {
 		}
 		v := s.Kernel
 		if v == "" {
-			v = e.Cfg.Kernel.Default
+			v = e.Cfg.DefaultKernel(s.Arch)
 		}
 		if v != "" {
 			used[v]++
@@ -31,6 +31,24 @@ func CheckKernel(e *Env) []Result {
 	}
 	store := kernel.Store{Dir: e.Cfg.On(e.Cfg.TFTPRoot + "/" + kernel.KernelsDir)}
 	var out []Result
+	// A kernel of another architecture: the firmware refuses it, or the
+	// loader jumps into code the CPU cannot run.
+	for _, s := range e.Registry.Slaves {
+		v := s.Kernel
+		if v == "" {
+			v = e.Cfg.DefaultKernel(s.Arch)
+		}
+		if v == "" || !e.wants(s.IP) {
+			continue
+		}
+		if m, err := store.Get(v); err == nil && !kernel.ArchCompatible(m.Arch, s.Arch) {
+			out = append(out, Result{Area: area, Slave: s.IP.String(), Check: "kernel arch", Status: Fail,
+				Message: fmt.Sprintf("slave is %s but boots kernel %s, an %s image", kernel.DebianArch(s.Arch), v, kernel.DebianArch(m.Arch)),
+				Symptom: "the loader stops: \"invalid magic number\" / \"Exec format error\", or the firmware says the image is not executable",
+				Cause:   "the slave's kernel (or its architecture's default kernel) was built for another CPU",
+				Fix:     fmt.Sprintf("diskless slave set %s --kernel <a %s version from `diskless kernel list`>", s.IP, kernel.DebianArch(s.Arch))})
+		}
+	}
 	for _, v := range slices.Sorted(maps.Keys(used)) {
 		m, err := store.Get(v)
 		if err != nil {

@@ -151,6 +151,13 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 	if arch != img.Arch {
 		return InstallResult{}, fmt.Errorf("%s is an %s image, not %s", req.SourceName, img.Arch, arch)
 	}
+	// An arm64 Image has no version in its header: read its banner.
+	var unpacked []byte
+	if img.Arch == "aarch64" {
+		if unpacked = img.Unpacked(req.Kernel); unpacked != nil {
+			img.Version, img.FullVersion = arm64Version(unpacked)
+		}
+	}
 	v := req.Version
 	if v == "" {
 		v = img.Version
@@ -173,7 +180,11 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 	if arch != "aarch64" {
 		res.SecureBoot = PESignature(req.Kernel).String()
 	}
-	c, err := imageConfig(req.Kernel, img)
+	data := req.Kernel
+	if unpacked != nil {
+		data = unpacked
+	}
+	c, err := imageConfig(data, img)
 	if err != nil && req.Config != nil {
 		if c, err = ReadConfig(req.Config); err != nil {
 			return InstallResult{}, fmt.Errorf("--config: %w", err)
@@ -234,7 +245,7 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 	} else if err := w.Remove(s.Path(v, InitrdFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return InstallResult{}, err
 	}
-	data, _ := json.MarshalIndent(m, "", "  ")
+	data, _ = json.MarshalIndent(m, "", "  ")
 	if _, err := w.WriteFile(s.Path(v, MetaFile), append(data, '\n'), 0o644); err != nil {
 		return InstallResult{}, err
 	}

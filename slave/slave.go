@@ -24,8 +24,9 @@ type Slave struct {
 	Comment    string     `json:"comment,omitempty" yaml:"comment,omitempty"`
 }
 
-// Arches a slave may declare.
-var Arches = []string{"x86_64", "i386", "aarch64"}
+// Arches a slave may declare (stored form; amd64 and arm64 are accepted as
+// x86_64 and aarch64).
+var Arches = kernel.Arches
 
 // BootPaths are the boot paths a slave may be pinned to (empty: the
 // configured default for the firmware that asks).
@@ -75,9 +76,11 @@ func (s *Slave) Normalize(n Network) error {
 	if s.Arch == "" {
 		s.Arch = "x86_64"
 	}
-	if !slices.Contains(Arches, s.Arch) {
-		return fmt.Errorf("invalid arch %q: expected one of %s", s.Arch, strings.Join(Arches, ", "))
+	arch, err := kernel.NormalizeArch(s.Arch)
+	if err != nil {
+		return err
 	}
+	s.Arch = arch
 	if s.Kernel != "" {
 		if err := kernel.CheckVersion(s.Kernel); err != nil {
 			return err

@@ -33,8 +33,8 @@ type slaveFields struct {
 func (s *slaveFields) register(fl *pflag.FlagSet) {
 	fl.StringVar(&s.MAC, "mac", "", "MAC address (any common spelling)")
 	fl.StringVar(&s.Hostname, "hostname", "", "hostname (default slave<last octet>)")
-	fl.StringVar(&s.Arch, "arch", "", "architecture: "+strings.Join(slave.Arches, ", ")+" (default x86_64)")
-	fl.StringVar(&s.Kernel, "kernel", "", "kernel version to boot (default: the configured default)")
+	fl.StringVar(&s.Arch, "arch", "", "architecture: amd64 (x86_64), arm64 (aarch64) or i386 (default: config default_arch)")
+	fl.StringVar(&s.Kernel, "kernel", "", "kernel version to boot, of the slave's architecture (default: that architecture's default kernel)")
 	fl.StringVar(&s.KernelArgs, "kernel-args", "", "extra kernel command-line arguments")
 	fl.StringVar(&s.Boot, "boot", "", "boot path: auto (by firmware and config), "+strings.Join(slave.BootPaths, ", ")+" (see docs/firmware.md)")
 	fl.StringVar(&s.BootServer, "boot-server", "", "id of the boot server that answers this slave")
