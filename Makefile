@@ -86,5 +86,9 @@ install-services:
 	sed 's|@BINDIR@|$(PREFIX)/bin|g' scripts/systemd/diskless-serve.service > $(DESTDIR)$(SYSTEMDUNITDIR)/diskless-serve.service
 	install -m 0644 scripts/logrotate/diskless-serve $(DESTDIR)/etc/logrotate.d/diskless-serve
 
+# A Debian package (dpkg-deb, from `make install PREFIX=/usr`): bin/diskless_<v>_<arch>.deb.
+deb:
+	VERSION=$(VERSION) GO=$(GO) sh packaging/debian/build.sh
+
 clean:
 	rm -rf bin $(DEMO_ROOT)
