@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -81,5 +82,30 @@ func TestManPageSections(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestDocsAgreeOnStorm: the README and docs/serve.md quote the 200-slave
+// TFTP storm time of docs/performance.md's latest run (issue 20: they said
+// 53 s and 63 s).
+func TestDocsAgreeOnStorm(t *testing.T) {
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	perf := regexp.MustCompile(`\| storm 200 × 16 MiB \| ([0-9.]+) s \|`).FindStringSubmatch(read("docs/performance.md"))
+	readme := regexp.MustCompile(`200-slave boot storm of a 16 MiB kernel in ([0-9]+) s`).FindStringSubmatch(read("README.md"))
+	serve := regexp.MustCompile(`\| TFTP storm, 200 × 16 MiB at 1468 \| ([0-9]+) s`).FindStringSubmatch(read("docs/serve.md"))
+	if perf == nil || readme == nil || serve == nil {
+		t.Fatalf("storm figure not found: performance.md %v, README %v, serve.md %v", perf, readme, serve)
+	}
+	var secs float64
+	fmt.Sscan(perf[1], &secs)
+	want := fmt.Sprintf("%.0f", secs)
+	if readme[1] != want || serve[1] != want {
+		t.Errorf("200-slave storm: performance.md %s s, README %s s, serve.md %s s: quote performance.md", perf[1], readme[1], serve[1])
 	}
 }
