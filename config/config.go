@@ -55,7 +55,7 @@ var Keys = []Key{
 	{"boot.chain_ipxe", false, "Hand plain PXE ROMs (BIOS, UEFI) and UEFI HTTP Boot iPXE itself (undionly.kpxe, snponly.efi from Debian's ipxe), which then gets its script, kernel and initrd over HTTP."},
 	{"boot.secure_boot", false, "Hand UEFI x86-64 clients the signed chain shimx64.efi -> grubx64.efi -> kernel (Debian's shim-signed, grub-efi-amd64-signed): needed when Secure Boot is on; works when it is off."},
 	{"boot.ipxe_script", true, "Hand iPXE clients (user class iPXE) their iPXE script over HTTP; false: boot.loader, as to any PXE BIOS client."},
-	{"boot.loader_dir", "", "Where `init` finds the boot loaders on the master (empty: Debian's syslinux/pxelinux paths)."},
+	{"boot.loader_dir", "", "Where `init` finds the boot loaders on the master (empty: the distribution's paths: Debian/Ubuntu, Gentoo, Fedora/RHEL)."},
 	{"boot.arm64_packages", "/var/lib/diskless/arm64", "Where Debian's arm64 packages are unpacked (apt-get download grub-efi-arm64-signed:arm64, then dpkg -x PKG.deb DIR): `netboot loaders` takes grubaa64.efi from there."},
 	{"boot.nfsroot_options", "vers=3,tcp", "Options appended to nfsroot= on the slaves' kernel command line."},
 	{"state_dir", "/var/lib/diskless", "Where diskless keeps its own state (rootfs records, leases)."},
@@ -64,7 +64,7 @@ var Keys = []Key{
 	{"rootfs.ssh_host_keys", "per-slave", "SSH host keys of the slaves, never the master's: per-slave (each made its own at scaffold) or cluster (one set for all, kept in <state_dir>/ssh-host-keys)."},
 	{"rootfs.etc_exclude", []string{"ssl/private", "krb5.keytab", "security/opasswd", "wireguard", "NetworkManager/system-connections", "ppp/*-secrets", "ipsec.secrets", "ipsec.d/private", "letsencrypt", "openvpn", "sasldb2", "libvirt/secrets"}, "Secrets of the master never copied into a slave's etc/ (patterns relative to the etc source; its SSH host keys and machine-id never are)."},
 	{"rootfs.password_hashes", false, "Copy the master's password hashes (shadow, gshadow) into the slaves; false: the accounts are copied locked (log in with SSH keys, or set passwords on the slave)."},
-	{"rootfs.net_interface", "eth0", "The slaves' boot interface: config_<iface>=\"noop\" keeps the NFS root up."},
+	{"rootfs.net_interface", "", "The slaves' boot interface: config_<iface>=\"noop\" keeps the NFS root up (empty: the interface key)."},
 	{"rootfs.arm64_source", "", "Root of an arm64 tree on the master (a Debian debootstrap --arch arm64 or Gentoo stage3 tree): arm64 slaves' shared trees come from it, never from the master's own binaries (empty: arm64 slaves are not synced)."},
 	{"rootfs.sync_trees", []string{"/bin", "/sbin", "/lib"}, "Shared trees copied into every slave (plus /lib64 and merged-usr links when present)."},
 	{"rootfs.runlevel_boot", []string{"bootmisc", "checkfs", "clock", "domainname", "hostname", "localmount", "modules", "net.lo", "netmount", "rmnologin", "urandom"}, "OpenRC services linked into each slave's boot runlevel."},
@@ -165,6 +165,7 @@ type Config struct {
 
 	v       *viper.Viper
 	sources map[string]string
+	derived map[string]string // effective values of keys that default to another key's
 }
 
 // On maps a master path (/etc/exports) under the root prefix.

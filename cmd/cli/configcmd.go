@@ -38,13 +38,14 @@ const showWidth = 100
 
 // settingsTable lays the settings out in width columns: the config file's
 // own source is shortened to "file" (its path is printed above the table),
-// and a long value is wrapped after its commas onto continuation lines.
+// "env DISKLESS_KEY" to "env" (the variable is the key's, upper-cased), and
+// a long value is wrapped after its commas onto continuation lines.
 func settingsTable(settings []config.Setting, fileSource string, width int) *Table {
 	src := func(s config.Setting) string {
-		if s.Source == fileSource {
-			return "file"
+		if s.Source == "env "+config.EnvName(s.Key) {
+			return "env"
 		}
-		return s.Source
+		return strings.ReplaceAll(s.Source, fileSource, "file")
 	}
 	keyW, srcW := len("KEY"), len("SOURCE")
 	for _, s := range settings {
@@ -56,7 +57,7 @@ func settingsTable(settings []config.Setting, fileSource string, width int) *Tab
 		lines := wrapList(s.Value, valW)
 		t.Add(s.Key, lines[0], src(s))
 		for _, l := range lines[1:] {
-			t.Add("", l)
+			t.Add("", l, "")
 		}
 	}
 	return t
@@ -175,7 +176,7 @@ func runConfigSet(f *Factory, o *ConfigSetOptions) error {
 	if err != nil || f.DryRun {
 		return err
 	}
-	if !strings.HasPrefix(res.Source, "file ") && !(o.Unset && res.Source == "default") {
+	if !strings.HasPrefix(res.Source, "file ") && !(o.Unset && strings.HasPrefix(res.Source, "default")) {
 		fmt.Fprintf(f.IO.ErrOut, "warning: %s is %q from %s, which wins over the file\n", o.Key, res.Value, res.Source)
 	}
 	if !f.humanOutput() {

@@ -126,8 +126,11 @@ func NewCmdNetbootLoaders(f *Factory) *cobra.Command {
 		Long: `loaders copies the network boot loaders from the distribution's packages
 (Debian: pxelinux, syslinux-common, syslinux-efi for the syslinux path; ipxe
 for the ipxe path; shim-signed, shim-helpers-amd64-signed and
-grub-efi-amd64-signed for the grub path), or from boot.loader_dir when set,
-into the TFTP root. The loaders of the boot paths in use (boot.chain_ipxe,
+grub-efi-amd64-signed for the grub path. Gentoo: sys-boot/syslinux,
+sys-firmware/ipxe, sys-boot/shim. Fedora: syslinux-tftpboot, syslinux-efi64,
+ipxe-bootimgs-x86, shim-x64, grub2-efi-x64), found at each one's paths
+(nested directories too), or from boot.loader_dir when set, into the TFTP
+root. The loaders of the boot paths in use (boot.chain_ipxe,
 boot.secure_boot, the slaves' boot field) must be there; the others are
 installed when present. Unchanged files are left alone.`,
 		Args: noArgs,
