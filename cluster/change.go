@@ -75,7 +75,7 @@ func (c *Cluster) change(name string, edit func([]byte) ([]byte, error), fn func
 		return nil, err
 	}
 	c.Cfg = cfg
-	return reg, c.bringInLine(reg)
+	return reg, c.bringInLine(reg.Effective())
 }
 
 // Update changes the registry under its lock (fn's error changes nothing),

@@ -194,7 +194,8 @@ func (c *Cluster) SyncNFS(ctx context.Context, reload bool) (*slave.Registry, *E
 	return reg, res, nil
 }
 
-// locked runs fn on the registry under the lock, without changing it.
+// locked runs fn on the effective registry (groups resolved) under the
+// lock, without changing it.
 func (c *Cluster) locked(fn func(*slave.Registry) error) (*slave.Registry, error) {
 	if err := c.Cfg.Validate(); err != nil {
 		return nil, err
@@ -204,9 +205,10 @@ func (c *Cluster) locked(fn func(*slave.Registry) error) (*slave.Registry, error
 		return nil, err
 	}
 	defer unlock()
-	reg, err := c.Store().Load()
+	raw, err := c.Store().Load()
 	if err != nil {
 		return nil, err
 	}
+	reg := raw.Effective()
 	return reg, fn(reg)
 }

@@ -24,6 +24,9 @@ func (c *Cluster) InstallKernel(req kernel.InstallRequest) (kernel.InstallResult
 // UEFI Secure Boot checks.
 func (c *Cluster) SecureBootInUse() bool {
 	reg, _ := c.Store().Load() // no registry yet: the configuration alone says
+	if reg != nil {
+		reg = reg.Effective()
+	}
 	return netboot.PathsInUse(c.Cfg, reg)[netboot.PathGRUB]
 }
 
@@ -69,14 +72,17 @@ func (c *Cluster) UseKernel(version string, slaves []string) (*KernelUse, error)
 	res := &KernelUse{Default: len(slaves) == 0, Arch: meta.Arch}
 	oldDefault := c.Cfg.Kernel.Default
 	move := func(_ *config.Config, r *slave.Registry) error {
+		eff := r.Effective() // the arch a slave's groups give it
 		if len(slaves) > 0 {
-			for _, key := range slaves {
-				s, ok := r.Find(key)
-				if !ok {
-					return fmt.Errorf("no slave %q in the registry (see `diskless slave list`)", key)
-				}
-				if !kernel.ArchCompatible(meta.Arch, s.Arch) {
-					return fmt.Errorf("slave %s is %s; kernel %s is %s", s.IP, s.Arch, version, meta.Arch)
+			ips, err := r.Select(slaves, false)
+			if err != nil {
+				return err
+			}
+			for _, ip := range ips {
+				i := r.Index(ip)
+				s, arch := &r.Slaves[i], eff.Slaves[i].Arch
+				if !kernel.ArchCompatible(meta.Arch, arch) {
+					return fmt.Errorf("slave %s is %s; kernel %s is %s", s.IP, arch, version, meta.Arch)
 				}
 				if s.Kernel != version {
 					s.Kernel = version
@@ -87,8 +93,10 @@ func (c *Cluster) UseKernel(version string, slaves []string) (*KernelUse, error)
 		}
 		for i := range r.Slaves {
 			s := &r.Slaves[i]
-			if (s.Kernel == "" || s.Kernel == oldDefault) && s.Kernel != version {
-				if !kernel.ArchCompatible(meta.Arch, s.Arch) {
+			// A slave whose groups name a kernel follows them, not the default.
+			followsDefault := s.Kernel == oldDefault || (s.Kernel == "" && r.GroupKernel(s) == "")
+			if followsDefault && s.Kernel != version {
+				if !kernel.ArchCompatible(meta.Arch, eff.Slaves[i].Arch) {
 					res.Skipped = append(res.Skipped, s.IP.String())
 					continue
 				}

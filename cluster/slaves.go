@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/rootfs"
@@ -15,6 +17,7 @@ import (
 // (on add: its default).
 type Fields struct {
 	MAC, Hostname, Arch, Kernel, KernelArgs, Boot, BootServer, Comment *string
+	Groups                                                             *[]string // replaces the slave's list
 }
 
 // Any reports whether any field is given.
@@ -24,7 +27,7 @@ func (f Fields) Any() bool {
 			return true
 		}
 	}
-	return false
+	return f.Groups != nil
 }
 
 func (f Fields) all(s *slave.Slave) []struct{ from, to *string } {
@@ -38,6 +41,12 @@ func (f Fields) apply(s *slave.Slave) {
 			*p.to = *p.from
 		}
 	}
+	if f.Groups != nil {
+		s.Groups = slices.Clone(*f.Groups)
+		if len(s.Groups) == 0 {
+			s.Groups = nil
+		}
+	}
 }
 
 // NotRegistered is the error for a key that names no slave.
@@ -45,13 +54,82 @@ func NotRegistered(key string) error {
 	return fmt.Errorf("no slave %q: expected the IP, MAC or hostname of a registered slave (see `diskless slave list`)", key)
 }
 
-// AddSlave registers a slave; without its own kernel it boots kernel.default.
+// AddSlave registers a slave; without its own kernel (or one of its
+// groups') it is pinned to kernel.default.
 func (c *Cluster) AddSlave(ip netip.Addr, f Fields) (slave.Slave, error) {
 	return c.putSlave(func(cfg *config.Config, r *slave.Registry) (int, slave.Slave, error) {
-		s := slave.Slave{IP: ip, Kernel: cfg.Kernel.Default}
+		s := slave.Slave{IP: ip}
 		f.apply(&s)
+		pinDefault(cfg, r, &s)
 		return -1, s, nil
 	})
+}
+
+// pinDefault gives a new slave kernel.default as its own kernel, unless it
+// names one or a group of its does: a later change of the default then
+// moves it only through `kernel use`.
+func pinDefault(cfg *config.Config, r *slave.Registry, s *slave.Slave) {
+	if s.Kernel == "" && r.GroupKernel(s) == "" {
+		s.Kernel = cfg.Kernel.Default
+	}
+}
+
+// NewSlave is one slave of AddSlaves: its IP, and its MAC and hostname
+// when they differ from the shared fields.
+type NewSlave struct {
+	IP            netip.Addr
+	MAC, Hostname string
+}
+
+// AddSlaves registers many slaves at once, all or none: each gets the
+// shared fields f, then its own MAC and hostname when set.
+func (c *Cluster) AddSlaves(news []NewSlave, f Fields) ([]slave.Slave, error) {
+	var out []slave.Slave
+	_, err := c.Update(func(cfg *config.Config, r *slave.Registry) error {
+		ss := make([]slave.Slave, len(news))
+		for i, n := range news {
+			s := slave.Slave{IP: n.IP}
+			f.apply(&s)
+			if n.MAC != "" {
+				s.MAC = n.MAC
+			}
+			if n.Hostname != "" {
+				s.Hostname = n.Hostname
+			}
+			if err := r.CheckGroupsOf(&s); err != nil {
+				return err
+			}
+			pinDefault(cfg, r, &s)
+			ss[i] = s
+		}
+		if err := r.AddAll(ss, slave.StoreOf(cfg).Network); err != nil {
+			return err
+		}
+		out = ss
+		return nil
+	})
+	return out, err
+}
+
+// SetSlaves changes the given fields of every slave keys name (IPs, MACs,
+// hostnames, host ranges, globs: see slave.Registry.Select), all or none.
+func (c *Cluster) SetSlaves(keys []string, f Fields) ([]slave.Slave, error) {
+	var out []slave.Slave
+	_, err := c.Update(func(cfg *config.Config, r *slave.Registry) error {
+		ips, err := r.Select(keys, false)
+		if err != nil {
+			return err
+		}
+		if len(ips) > 1 && (f.MAC != nil || f.Hostname != nil) {
+			return fmt.Errorf("%q names %d slaves: --mac and --hostname set one slave at a time", strings.Join(keys, " "), len(ips))
+		}
+		if err := r.ChangeAll(ips, slave.StoreOf(cfg).Network, func(s *slave.Slave) error { f.apply(s); return nil }); err != nil {
+			return err
+		}
+		out = r.Pick(ips)
+		return nil
+	})
+	return out, err
 }
 
 // SetSlave changes the given fields of the slave key names (IP, MAC or
@@ -99,9 +177,7 @@ func (c *Cluster) ImportSlaves(lines []slave.ImportLine, source string) error {
 		n := slave.StoreOf(cfg).Network
 		for _, l := range lines {
 			s := l.Slave
-			if s.Kernel == "" {
-				s.Kernel = cfg.Kernel.Default
-			}
+			pinDefault(cfg, r, &s)
 			if err := r.Add(s, n); err != nil {
 				return fmt.Errorf("%s:%d: %w", source, l.Line, err)
 			}
@@ -116,19 +192,19 @@ func (c *Cluster) ImportSlaves(lines []slave.ImportLine, source string) error {
 func (c *Cluster) RemoveSlaves(keys []string, purge bool) ([]slave.Slave, error) {
 	var removed []slave.Slave
 	_, err := c.Update(func(cfg *config.Config, r *slave.Registry) error {
-		for _, k := range keys {
-			s, ok := r.Find(k)
-			if !ok {
-				return NotRegistered(k)
-			}
-			if purge {
+		ips, err := r.Select(keys, false)
+		if err != nil {
+			return err
+		}
+		removed = r.Pick(ips)
+		if purge {
+			for _, s := range removed {
 				if err := rootfs.CheckPurge(cfg.On(cfg.DisklessDir), cfg.SlaveDir(s.IP), s.IP.String()); err != nil {
 					return err
 				}
 			}
-			removed = append(removed, *s)
-			r.Remove(s.IP)
 		}
+		r.RemoveAll(ips)
 		return nil
 	})
 	return removed, err

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -36,7 +37,7 @@ func TestRegistryAdd(t *testing.T) {
 		t.Fatalf("got %d slaves, want %d", len(r.Slaves), len(want))
 	}
 	for i := range want {
-		if r.Slaves[i] != want[i] {
+		if !reflect.DeepEqual(r.Slaves[i], want[i]) {
 			t.Errorf("slave %d = %+v, want %+v", i, r.Slaves[i], want[i])
 		}
 	}
@@ -214,7 +215,7 @@ func TestEncodeRoundTripOddValues(t *testing.T) {
 		t.Fatalf("%v\n%s", err, data)
 	}
 	for i := range r.Slaves {
-		if got.Slaves[i] != r.Slaves[i] {
+		if !reflect.DeepEqual(got.Slaves[i], r.Slaves[i]) {
 			t.Errorf("slave %d: %+v, want %+v", i, got.Slaves[i], r.Slaves[i])
 		}
 	}

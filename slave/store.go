@@ -86,32 +86,45 @@ func entryLine(data []byte, i int) int {
 func Encode(r *Registry) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(header)
+	if len(r.Groups) > 0 {
+		b.WriteString("groups:\n")
+		if err := encodeItems(&b, r.Groups); err != nil {
+			return nil, err
+		}
+	}
 	if len(r.Slaves) == 0 {
 		b.WriteString("slaves: []\n")
 		return b.Bytes(), nil
 	}
 	b.Grow(len(r.Slaves) * 96)
 	b.WriteString("slaves:\n")
-	// One small document per slave, indented into the list: the same text
-	// as encoding the whole list at once, with half the allocations (the
-	// emitter dominated `slave add` on big registries).
+	if err := encodeItems(&b, r.Slaves); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// encodeItems writes a YAML list, indented by two. One small document per
+// item: the same text as encoding the whole list at once, with half the
+// allocations (the emitter dominated `slave add` on big registries).
+func encodeItems[T any](b *bytes.Buffer, items []T) error {
 	var one bytes.Buffer
-	for i := range r.Slaves {
+	for i := range items {
 		one.Reset()
 		enc := yaml.NewEncoder(&one)
 		enc.SetIndent(2)
-		if err := enc.Encode(r.Slaves[i : i+1]); err != nil {
-			return nil, err
+		if err := enc.Encode(items[i : i+1]); err != nil {
+			return err
 		}
 		if err := enc.Close(); err != nil {
-			return nil, err
+			return err
 		}
 		for line := range bytes.Lines(one.Bytes()) {
 			b.WriteString("  ")
 			b.Write(line)
 		}
 	}
-	return b.Bytes(), nil
+	return nil
 }
 
 // LockPath is the registry's lock file: every change to the registry, and

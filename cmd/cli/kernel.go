@@ -295,7 +295,7 @@ follow at once; a slave boots the new kernel at its next boot.`,
 			return runKernelUse(f, opts)
 		},
 	}
-	cmd.Flags().StringSliceVar(&opts.Slaves, "slaves", nil, "slaves to move (IP, MAC or hostname; comma-separated)")
+	cmd.Flags().StringArrayVar(&opts.Slaves, "slaves", nil, "slaves to move: IPs, MACs or hostnames, comma-separated, host ranges (node[001-032]) or globs; repeatable")
 	return cmd
 }
 
