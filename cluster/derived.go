@@ -119,14 +119,18 @@ func (c *Cluster) writeBootConfigs(reg *slave.Registry) ([]string, error) {
 	files := (&netboot.Renderer{Cfg: cfg}).Files(reg)
 	root := cfg.On(cfg.TFTPRoot)
 	var changes []string
-	for _, name := range netboot.SortedNames(files) {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		res, err := w.WriteFile(p, files[name], 0o644)
-		if err != nil {
-			return nil, err
-		}
+	names := netboot.SortedNames(files)
+	batch := make([]fsutil.File, len(names))
+	for i, name := range names {
+		batch[i] = fsutil.File{Path: filepath.Join(root, filepath.FromSlash(name)), Data: files[name], Perm: 0o644}
+	}
+	results, err := w.WriteFiles(batch) // one flush for all, not two fsyncs a file
+	if err != nil {
+		return nil, err
+	}
+	for i, res := range results {
 		if res != fsutil.Unchanged {
-			changes = append(changes, fmt.Sprintf("%s %s", res, c.Display(p)))
+			changes = append(changes, fmt.Sprintf("%s %s", res, c.Display(batch[i].Path)))
 		}
 	}
 	for _, dir := range generatedDirs {
