@@ -111,7 +111,7 @@ func BenchmarkFleet(b *testing.B) {
 		}
 	}
 	run(b, "slave", "set", "n[00000-09999]", "--group", "g00") // untimed: writes every derived file once
-	b.Run("set=10000", func(b *testing.B) { // every boot config (3 a slave) changes
+	b.Run("set=10000", func(b *testing.B) {                    // every boot config (3 a slave) changes
 		k := 0
 		defer cpuPerOp(b)()
 		for b.Loop() {
