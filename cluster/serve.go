@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -30,6 +31,9 @@ type ServeOptions struct {
 	// Reopen loads the config again as this run did (file, DISKLESS_*,
 	// flags) on SIGHUP; nil: SIGHUP is not handled.
 	Reopen func() (*config.Config, error)
+	// StatusEvery is how often the boot status is saved when it changed
+	// (<state_dir>/boot-status.json; default 10s); it is saved at stop too.
+	StatusEvery time.Duration
 }
 
 // ErrNothingToServe is a serve with DHCP, TFTP and HTTP all off.
@@ -52,6 +56,7 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 	}
 	cfg, log := c.Cfg, c.o.Log
 	tr := netboot.NewTracker(c.o.Now)
+	c.loadBootStatus(tr)
 	metrics := netboot.NewMetrics()
 	tree, err := netboot.OpenTree(live)
 	if err != nil {
@@ -123,12 +128,76 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 	bg, stop := context.WithCancel(gctx)
 	defer stop()
 	go live.Watch(bg, registryPoll)
+	saved := make(chan struct{})
+	go func() { defer close(saved); c.saveBootStatus(bg, tr, o.StatusEvery) }()
+	defer func() { stop(); <-saved }()
 	if o.Reopen != nil {
 		go reloadOnHUP(bg, o.Reopen, live, log)
 	}
 	err = g.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// loadBootStatus restores the boot status the last serve saved; a missing
+// file is a first start, a bad or oversized one is named and ignored.
+func (c *Cluster) loadBootStatus(tr *netboot.Tracker) {
+	path, w, log := c.Cfg.StatePath(netboot.StateFile), c.Writer(), c.o.Log
+	fi, err := w.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err == nil && fi.Size() > netboot.MaxStateFile {
+		err = fmt.Errorf("%d bytes: expected at most %d", fi.Size(), netboot.MaxStateFile)
+	}
+	var n int
+	if err == nil {
+		var data []byte
+		if data, err = w.ReadFile(path); err == nil {
+			n, err = tr.LoadState(data)
+		}
+	}
+	if err != nil {
+		log.Warn("boot status not restored", "file", c.Display(path), "err", err)
+		return
+	}
+	log.Info("boot status restored", "file", c.Display(path), "slaves", n)
+}
+
+// saveBootStatus writes the boot status atomically every `every` when it
+// changed, and once more when ctx ends (serve stopping).
+func (c *Cluster) saveBootStatus(ctx context.Context, tr *netboot.Tracker, every time.Duration) {
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	path, w := c.Cfg.StatePath(netboot.StateFile), c.Writer().Quiet()
+	last := tr.Changes()
+	save := func() {
+		n := tr.Changes()
+		if n == last {
+			return
+		}
+		data, err := tr.MarshalState()
+		if err == nil {
+			_, err = w.WriteFile(path, data, 0o644)
+		}
+		if err != nil {
+			c.o.Log.Warn("boot status not saved", "file", c.Display(path), "err", err)
+			return
+		}
+		last = n
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			save()
+			return
+		case <-t.C:
+			save()
+		}
+	}
 }
 
 // listenAll binds port on every address netboot.BindAddrs names.

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 
 	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/kernel"
 	"github.com/diskless-project/diskless/rootfs"
 	"github.com/diskless-project/diskless/slave"
 )
@@ -54,24 +56,39 @@ func NotRegistered(key string) error {
 	return fmt.Errorf("no slave %q: expected the IP, MAC or hostname of a registered slave (see `diskless slave list`)", key)
 }
 
-// AddSlave registers a slave; without its own kernel (or one of its
-// groups') it is pinned to kernel.default.
+// AddSlave registers a slave; without an arch of its own or a group's it
+// is of default_arch, and without a kernel of its own or a group's it is
+// pinned to its architecture's default kernel.
 func (c *Cluster) AddSlave(ip netip.Addr, f Fields) (slave.Slave, error) {
 	return c.putSlave(func(cfg *config.Config, r *slave.Registry) (int, slave.Slave, error) {
 		s := slave.Slave{IP: ip}
 		f.apply(&s)
-		pinDefault(cfg, r, &s)
+		if err := fillDefaults(cfg, r, &s, f.Kernel == nil); err != nil {
+			return 0, s, err
+		}
 		return -1, s, nil
 	})
 }
 
-// pinDefault gives a new slave kernel.default as its own kernel, unless it
-// names one or a group of its does: a later change of the default then
-// moves it only through `kernel use`.
-func pinDefault(cfg *config.Config, r *slave.Registry, s *slave.Slave) {
-	if s.Kernel == "" && r.GroupKernel(s) == "" {
-		s.Kernel = cfg.Kernel.Default
+// fillDefaults gives a new slave default_arch unless it or a group of its
+// names an arch, and with pin its architecture's default kernel as its
+// own unless it or a group names a kernel: a later change of the default
+// then moves it only through `kernel use`.
+func fillDefaults(cfg *config.Config, r *slave.Registry, s *slave.Slave, pin bool) error {
+	if s.Arch == "" && r.Inherited(s, "arch") == "" {
+		s.Arch = cfg.DefaultArch
 	}
+	if s.Arch != "" {
+		a, err := kernel.NormalizeArch(s.Arch)
+		if err != nil {
+			return err
+		}
+		s.Arch = a
+	}
+	if pin && s.Kernel == "" && r.Inherited(s, "kernel") == "" {
+		s.Kernel = cfg.DefaultKernel(r.Resolve(*s).Arch)
+	}
+	return nil
 }
 
 // NewSlave is one slave of AddSlaves: its IP, and its MAC and hostname
@@ -99,7 +116,12 @@ func (c *Cluster) AddSlaves(news []NewSlave, f Fields) ([]slave.Slave, error) {
 			if err := r.CheckGroupsOf(&s); err != nil {
 				return err
 			}
-			pinDefault(cfg, r, &s)
+			if err := fillDefaults(cfg, r, &s, f.Kernel == nil); err != nil {
+				return err
+			}
+			if err := c.checkKernelArch(r.Resolve(s)); err != nil {
+				return err
+			}
 			ss[i] = s
 		}
 		if err := r.AddAll(ss, slave.StoreOf(cfg).Network); err != nil {
@@ -113,8 +135,10 @@ func (c *Cluster) AddSlaves(news []NewSlave, f Fields) ([]slave.Slave, error) {
 
 // SetSlaves changes the given fields of every slave keys name (IPs, MACs,
 // hostnames, host ranges, globs: see slave.Registry.Select), all or none.
-func (c *Cluster) SetSlaves(keys []string, f Fields) ([]slave.Slave, error) {
+// It returns the slaves as stored and how many of them changed.
+func (c *Cluster) SetSlaves(keys []string, f Fields) ([]slave.Slave, int, error) {
 	var out []slave.Slave
+	changed := 0
 	_, err := c.Update(func(cfg *config.Config, r *slave.Registry) error {
 		ips, err := r.Select(keys, false)
 		if err != nil {
@@ -123,13 +147,39 @@ func (c *Cluster) SetSlaves(keys []string, f Fields) ([]slave.Slave, error) {
 		if len(ips) > 1 && (f.MAC != nil || f.Hostname != nil) {
 			return fmt.Errorf("%q names %d slaves: --mac and --hostname set one slave at a time", strings.Join(keys, " "), len(ips))
 		}
-		if err := r.ChangeAll(ips, slave.StoreOf(cfg).Network, func(s *slave.Slave) error { f.apply(s); return nil }); err != nil {
+		before := r.Pick(ips)
+		err = r.ChangeAll(ips, slave.StoreOf(cfg).Network, func(s *slave.Slave) error {
+			old := *s
+			f.apply(s)
+			if f.Arch != nil && s.Arch != "" {
+				arch, err := kernel.NormalizeArch(s.Arch)
+				if err != nil {
+					return err
+				}
+				s.Arch = arch
+				// A slave that followed its old architecture's default kernel
+				// follows the new one's.
+				if f.Kernel == nil && arch != old.Arch && old.Kernel != "" && old.Kernel == cfg.DefaultKernel(old.Arch) {
+					s.Kernel = cfg.DefaultKernel(arch)
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		out = r.Pick(ips)
+		for i := range out {
+			if err := c.checkKernelArch(r.Resolve(out[i])); err != nil {
+				return err
+			}
+			if !reflect.DeepEqual(out[i], before[i]) {
+				changed++
+			}
+		}
 		return nil
 	})
-	return out, err
+	return out, changed, err
 }
 
 // SetSlave changes the given fields of the slave key names (IP, MAC or
@@ -142,6 +192,18 @@ func (c *Cluster) SetSlave(key string, f Fields) (slave.Slave, error) {
 		}
 		changed := *s
 		f.apply(&changed)
+		if f.Arch != nil {
+			arch, err := kernel.NormalizeArch(changed.Arch)
+			if err != nil {
+				return 0, changed, err
+			}
+			changed.Arch = arch
+			// A slave that followed its old architecture's default kernel
+			// follows the new one's.
+			if f.Kernel == nil && arch != s.Arch && s.Kernel == cfg.DefaultKernel(s.Arch) {
+				changed.Kernel = cfg.DefaultKernel(arch)
+			}
+		}
 		return r.Index(s.IP), changed, nil
 	})
 }
@@ -156,6 +218,9 @@ func (c *Cluster) putSlave(pick func(*config.Config, *slave.Registry) (int, slav
 			return err
 		}
 		n := slave.StoreOf(cfg).Network
+		if err := c.checkKernelArch(r.Resolve(s)); err != nil {
+			return err
+		}
 		if i < 0 {
 			err = r.Add(s, n)
 		} else {
@@ -173,18 +238,103 @@ func (c *Cluster) putSlave(pick func(*config.Config, *slave.Registry) (int, slav
 // ImportSlaves registers every slave of an import, all or nothing; source
 // names the file in errors.
 func (c *Cluster) ImportSlaves(lines []slave.ImportLine, source string) error {
+	_, err := c.Import(lines, source, false)
+	return err
+}
+
+// ImportResult is what an import did: the IPs added, updated and left
+// unchanged (already registered with the same fields; update only).
+type ImportResult struct {
+	Added     []string `json:"added"`
+	Updated   []string `json:"updated"`
+	Unchanged []string `json:"unchanged"`
+}
+
+// Import registers every slave of an import, all or nothing. With update, a
+// line whose IP is registered changes that slave instead of failing: the
+// line's non-empty fields replace the registered ones, the others stay.
+func (c *Cluster) Import(lines []slave.ImportLine, source string, update bool) (ImportResult, error) {
+	res := ImportResult{Added: []string{}, Updated: []string{}, Unchanged: []string{}}
 	_, err := c.Update(func(cfg *config.Config, r *slave.Registry) error {
 		n := slave.StoreOf(cfg).Network
 		for _, l := range lines {
 			s := l.Slave
-			pinDefault(cfg, r, &s)
+			if update {
+				if old, ok := r.Find(s.IP.String()); ok && s.IP.IsValid() {
+					merged := mergeSlave(*old, s)
+					if a, err := kernel.NormalizeArch(merged.Arch); err == nil {
+						merged.Arch = a
+					}
+					if err := c.checkKernelArch(r.Resolve(merged)); err != nil {
+						return fmt.Errorf("%s:%d: %w", source, l.Line, err)
+					}
+					if m := merged; m.Normalize(n) == nil && reflect.DeepEqual(m, *old) {
+						res.Unchanged = append(res.Unchanged, s.IP.String())
+						continue
+					}
+					if err := r.Replace(r.Index(old.IP), merged, n); err != nil {
+						return fmt.Errorf("%s:%d: %w", source, l.Line, err)
+					}
+					res.Updated = append(res.Updated, s.IP.String())
+					continue
+				}
+			}
+			if old, ok := r.Find(s.IP.String()); ok && s.IP.IsValid() {
+				return fmt.Errorf("%s:%d: IP %s is already registered to %s: expected an unused IP (slave import --update changes registered slaves)", source, l.Line, s.IP, old.Hostname)
+			}
+			if err := fillDefaults(cfg, r, &s, true); err != nil {
+				s.Arch = "" // r.Add says what is wrong, with the line
+			}
+			if err := c.checkKernelArch(r.Resolve(s)); err != nil {
+				return fmt.Errorf("%s:%d: %w", source, l.Line, err)
+			}
 			if err := r.Add(s, n); err != nil {
 				return fmt.Errorf("%s:%d: %w", source, l.Line, err)
 			}
+			res.Added = append(res.Added, s.IP.String())
 		}
 		return nil
 	})
-	return err
+	return res, err
+}
+
+// mergeSlave is old with every non-empty field of in.
+func mergeSlave(old, in slave.Slave) slave.Slave {
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&old.MAC, in.MAC)
+	set(&old.Hostname, in.Hostname)
+	set(&old.Arch, in.Arch)
+	set(&old.Kernel, in.Kernel)
+	set(&old.KernelArgs, in.KernelArgs)
+	set(&old.Boot, in.Boot)
+	set(&old.BootServer, in.BootServer)
+	set(&old.Comment, in.Comment)
+	return old
+}
+
+// checkKernelArch refuses a slave whose kernel is installed for another
+// architecture. A kernel not installed yet is not checked: boot configs
+// name it, and doctor says it is missing.
+func (c *Cluster) checkKernelArch(s slave.Slave) error {
+	if s.Kernel == "" || kernel.CheckVersion(s.Kernel) != nil {
+		return nil
+	}
+	arch, err := kernel.NormalizeArch(s.Arch)
+	if err != nil {
+		return nil // Normalize names it
+	}
+	m, err := c.Kernels().Get(s.Kernel)
+	if err != nil {
+		return nil
+	}
+	if !kernel.ArchCompatible(m.Arch, arch) {
+		return fmt.Errorf("kernel %s is %s; slave %s is %s: expected a kernel of its architecture (see `diskless kernel list`)", s.Kernel, kernel.DebianArch(m.Arch), s.IP, kernel.DebianArch(arch))
+	}
+	return nil
 }
 
 // RemoveSlaves unregisters the slaves keys name. With purge, every root to
@@ -212,9 +362,9 @@ func (c *Cluster) RemoveSlaves(keys []string, purge bool) ([]slave.Slave, error)
 
 // Purged is what Purge did with one slave's root.
 type Purged struct {
-	IP     netip.Addr
-	Dir    string // as on the master
-	Result string // "purged", "absent", or "would delete" in a dry run
+	IP     netip.Addr `json:"ip"`
+	Dir    string     `json:"dir"`    // as on the master
+	Result string     `json:"result"` // "purged", "absent", or "would delete" in a dry run
 }
 
 // Purge deletes removed slaves' roots and rootfs state, never following a

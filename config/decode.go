@@ -433,7 +433,8 @@ func (c *Config) check() error {
 		key string
 		dst *string
 	}{{"diskless_dir", &c.DisklessDir}, {"tftp_root", &c.TFTPRoot}, {"registry", &c.Registry},
-		{"hosts_file", &c.HostsFile}, {"state_dir", &c.StateDir}, {"rootfs.etc_source", &c.Rootfs.EtcSource}} {
+		{"hosts_file", &c.HostsFile}, {"state_dir", &c.StateDir}, {"rootfs.etc_source", &c.Rootfs.EtcSource},
+		{"boot.arm64_packages", &c.Boot.Arm64Packages}} {
 		if err := checkPath(p.key, *p.dst); err != nil {
 			return err
 		}
@@ -482,10 +483,26 @@ func (c *Config) check() error {
 	if !ifaceRE.MatchString(c.Rootfs.NetInterface) {
 		return &keyError{"rootfs.net_interface", bad(c.Rootfs.NetInterface, "a network interface name such as eth0")}
 	}
-	if c.Kernel.Default != "" {
-		if err := kernel.CheckVersion(c.Kernel.Default); err != nil {
-			return &keyError{"kernel.default", err}
+	for _, k := range []struct{ key, v string }{{"kernel.default", c.Kernel.Default}, {"kernel.default_arm64", c.Kernel.DefaultArm64}} {
+		if k.v != "" {
+			if err := kernel.CheckVersion(k.v); err != nil {
+				return &keyError{k.key, err}
+			}
 		}
+	}
+	if c.DefaultArch == "" {
+		c.DefaultArch = "x86_64"
+	}
+	arch, err := kernel.NormalizeArch(c.DefaultArch)
+	if err != nil {
+		return &keyError{"default_arch", bad(c.DefaultArch, "one of "+kernel.ArchNames)}
+	}
+	c.DefaultArch = arch
+	if c.Rootfs.Arm64Source != "" {
+		if err := checkPath("rootfs.arm64_source", c.Rootfs.Arm64Source); err != nil {
+			return err
+		}
+		c.Rootfs.Arm64Source = filepath.Clean(c.Rootfs.Arm64Source)
 	}
 	for _, f := range []struct{ key, name string }{{"boot.loader", c.Boot.Loader}, {"boot.efi_loader", c.Boot.EFILoader}} {
 		if !bootFileRE.MatchString(f.name) || slices.Contains(strings.Split(f.name, "/"), "..") {

@@ -67,8 +67,12 @@ func (g *Group) Normalize() error {
 // normalizeSettings checks the values a slave and a group share; empty is
 // always allowed (not set here).
 func normalizeSettings(arch, kern, args, boot, bootServer *string) error {
-	if *arch != "" && !slices.Contains(Arches, *arch) {
-		return fmt.Errorf("invalid arch %q: expected one of %s", *arch, strings.Join(Arches, ", "))
+	if *arch != "" {
+		a, err := kernel.NormalizeArch(*arch)
+		if err != nil {
+			return err
+		}
+		*arch = a
 	}
 	if *kern != "" {
 		if err := kernel.CheckVersion(*kern); err != nil {
@@ -208,11 +212,30 @@ func (r *Registry) Explain(s *Slave, kernelDefault string) []Value {
 	return out
 }
 
+// Resolve is s with the values its groups hand down filled in (its own
+// still win) and the default arch.
+func (r *Registry) Resolve(s Slave) Slave {
+	for _, name := range s.Groups {
+		g, ok := r.Group(name)
+		if !ok {
+			continue
+		}
+		for _, f := range Fields {
+			if p := f.slave(&s); *p == "" {
+				*p = *f.group(g)
+			}
+		}
+	}
+	if s.Arch == "" {
+		s.Arch = DefaultArch
+	}
+	return s
+}
+
 // Effective is the registry as the boot servers and derived files see it:
-// every slave with the values its groups hand down filled in (its own
-// still win) and the default arch. The kernel stays empty when neither the
-// slave nor its groups set it: readers fall back to kernel.default. r is
-// left as it is; without groups, r itself is returned.
+// every slave resolved (Resolve). The kernel stays empty when neither the
+// slave nor its groups set it: readers fall back to the default kernel.
+// r is left as it is; without groups, r itself is returned.
 func (r *Registry) Effective() *Registry {
 	if len(r.Groups) == 0 {
 		return r
@@ -243,12 +266,21 @@ func (r *Registry) Effective() *Registry {
 	return out
 }
 
-// GroupKernel is the kernel s gets from its groups ("" when none sets one).
-func (r *Registry) GroupKernel(s *Slave) string {
-	for _, name := range s.Groups {
-		if g, ok := r.Group(name); ok && g.Kernel != "" {
-			return g.Kernel
+// Inherited is the value of field (as in Fields: "kernel") that s gets
+// from its groups, "" when none sets it.
+func (r *Registry) Inherited(s *Slave, field string) string {
+	for _, f := range Fields {
+		if f.Name != field {
+			continue
+		}
+		for _, name := range s.Groups {
+			if g, ok := r.Group(name); ok && *f.group(g) != "" {
+				return *f.group(g)
+			}
 		}
 	}
 	return ""
 }
+
+// GroupKernel is the kernel s gets from its groups ("" when none sets one).
+func (r *Registry) GroupKernel(s *Slave) string { return r.Inherited(s, "kernel") }

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/diskless-project/diskless/kernel"
 )
 
 // Slave is one diskless machine.
@@ -24,8 +26,9 @@ type Slave struct {
 	Groups []string `json:"groups,omitempty" yaml:"groups,omitempty,flow"`
 }
 
-// Arches a slave may declare.
-var Arches = []string{"x86_64", "i386", "aarch64"}
+// Arches a slave may declare (stored form; amd64 and arm64 are accepted as
+// x86_64 and aarch64).
+var Arches = kernel.Arches
 
 // BootPaths are the boot paths a slave may be pinned to (empty: the
 // configured default for the firmware that asks).
@@ -123,8 +126,16 @@ func (r *Registry) FindMAC(mac string) (*Slave, bool) {
 	return nil, false
 }
 
-// Add validates s against the registry and inserts it.
+// Add validates s against the registry and inserts it. A slave without a
+// hostname gets slave<last octet>, or slave-A-B-C-D when another slave
+// already has that name (10.0.3.5 next to 10.0.2.5 in a /16).
 func (r *Registry) Add(s Slave, n Network) error {
+	if s.Hostname == "" && s.IP.Is4() {
+		s.Hostname = DefaultHostname(s.IP)
+		if o, taken := r.Find(s.Hostname); taken && o.IP != s.IP {
+			s.Hostname = LongHostname(s.IP)
+		}
+	}
 	if err := s.Normalize(n); err != nil {
 		return err
 	}

@@ -36,13 +36,20 @@ type slaveFields struct {
 func (s *slaveFields) register(fl *pflag.FlagSet) {
 	fl.StringVar(&s.MAC, "mac", "", "MAC address (any common spelling)")
 	fl.StringVar(&s.Hostname, "hostname", "", "hostname (default slave<last octet>)")
-	fl.StringVar(&s.Arch, "arch", "", "architecture: "+strings.Join(slave.Arches, ", ")+" (default x86_64)")
-	fl.StringVar(&s.Kernel, "kernel", "", "kernel version to boot (default: the configured default)")
+	fl.StringVar(&s.Arch, "arch", "", "architecture: amd64 (x86_64), arm64 (aarch64) or i386 (default: config default_arch)")
+	fl.StringVar(&s.Kernel, "kernel", "", "kernel version to boot, of the slave's architecture (default: that architecture's default kernel)")
 	fl.StringVar(&s.KernelArgs, "kernel-args", "", "extra kernel command-line arguments")
 	fl.StringVar(&s.Boot, "boot", "", "boot path: auto (by firmware and config), "+strings.Join(slave.BootPaths, ", ")+" (see docs/firmware.md)")
 	fl.StringVar(&s.BootServer, "boot-server", "", "id of the boot server that answers this slave")
 	fl.StringVar(&s.Comment, "comment", "", "free-form comment")
 	fl.StringSliceVar(&s.Groups, "group", nil, "groups, in order, that hand down the fields the slave leaves empty (comma-separated; replaces the list, \"\" empties it)")
+}
+
+// registerCompletions completes the flags whose values diskless knows.
+func (s *slaveFields) registerCompletions(f *Factory, cmd *cobra.Command) {
+	_ = cmd.RegisterFlagCompletionFunc("kernel", completeKernels(f))
+	_ = cmd.RegisterFlagCompletionFunc("arch", cobra.FixedCompletions(slave.Arches, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("boot", cobra.FixedCompletions(append([]string{"auto"}, slave.BootPaths...), cobra.ShellCompDirectiveNoFileComp))
 }
 
 // fields are the flags the user set, as cluster.Fields.
@@ -95,6 +102,7 @@ same order. Counts that differ are an error, and nothing is written.`,
 	}
 	opts.Fields.register(cmd.Flags())
 	cmd.Flags().StringVar(&opts.MACFile, "mac-file", "", "file of MACs, one a line (# comments), one per IP of the range")
+	opts.Fields.registerCompletions(f, cmd)
 	return cmd
 }
 

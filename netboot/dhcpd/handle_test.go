@@ -108,9 +108,12 @@ var (
 	// httpUEFI is UEFI HTTP Boot as OVMF's HttpBootDxe asks (UEFI 2.10, 24.7.2).
 	httpUEFI = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("HTTPClient:Arch:00016:UNDI:003001")), dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 16})}
 	// ia32 is a 32-bit UEFI PXE client (option 93 = 6).
-	ia32     = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00006:UNDI:003016")), dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 6})}
-	plain    = []dhcpv4.Modifier{}
-	wantFile = dhcpv4.WithRequestedOptions(dhcpv4.OptionBootfileName)
+	ia32 = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00006:UNDI:003016")), dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 6})}
+	// arm64 is AAVMF's PXE (QEMU -M virt), arm64HTTP its HTTP Boot.
+	arm64     = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00011:UNDI:003000")), dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 11})}
+	arm64HTTP = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("HTTPClient:Arch:00019:UNDI:003000")), dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 19})}
+	plain     = []dhcpv4.Modifier{}
+	wantFile  = dhcpv4.WithRequestedOptions(dhcpv4.OptionBootfileName)
 )
 
 func TestClassify(t *testing.T) {
@@ -123,8 +126,10 @@ func TestClassify(t *testing.T) {
 		"plain": {plain, netboot.ClientUnknown}, "ipxe-efi": {ipxeEFI, netboot.ClientIPXEUEFI64},
 		"http-boot": {httpUEFI, netboot.ClientHTTPUEFI64}, "ia32-uefi": {ia32, netboot.ClientUnsupported},
 		"http-vendor-class-only":  {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("HTTPClient:Arch:00016:UNDI:003001"))}, netboot.ClientHTTPUEFI64},
-		"arm64-vendor-class-only": {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00011:UNDI:003016"))}, netboot.ClientUnsupported},
-		"garbled-arch":            {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:9x:"))}, netboot.ClientPXEBIOS},
+		"arm64-vendor-class-only": {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00011:UNDI:003016"))}, netboot.ClientPXEUEFIARM64},
+		"arm64-uefi":              {arm64, netboot.ClientPXEUEFIARM64}, "arm64-http": {arm64HTTP, netboot.ClientHTTPUEFIARM64},
+		"arm32-uefi":   {[]dhcpv4.Modifier{dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 10})}, netboot.ClientUnsupported},
+		"garbled-arch": {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:9x:"))}, netboot.ClientPXEBIOS},
 	} {
 		if got, _ := Classify(request(t, dhcpv4.MessageTypeDiscover, macA, tc.mods...)); got != tc.want {
 			t.Errorf("%s: Classify = %s, want %s", name, got, tc.want)
@@ -162,6 +167,9 @@ func TestOfferPerClientKind(t *testing.T) {
 		{name: "http-boot", mac: macA, mods: httpUEFI, file: "http://10.5.0.1:4080/snponly.efi", http: true, hostname: "slave21"},
 		{name: "http-boot-secure", mac: macA, env: map[string]string{"DISKLESS_BOOT_SECURE_BOOT": "true"}, mods: httpUEFI, file: "http://10.5.0.1:4080/shimx64.efi", http: true, hostname: "slave21"},
 		{name: "ia32-uefi-no-loader", mac: macA, mods: ia32, file: "", hostname: "slave21"},
+		{name: "arm64-uefi", mac: macA, mods: arm64, file: "grubaa64.efi", pxe: true, hostname: "slave21"},
+		{name: "arm64-uefi-secure-boot-config", mac: macA, env: map[string]string{"DISKLESS_BOOT_SECURE_BOOT": "true", "DISKLESS_BOOT_CHAIN_IPXE": "true"}, mods: arm64, file: "grubaa64.efi", pxe: true, hostname: "slave21"},
+		{name: "arm64-http-boot", mac: macA, mods: arm64HTTP, file: "http://10.5.0.1:4080/grubaa64.efi", http: true, hostname: "slave21"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTestServer(t, tc.env, testRegistry(), nil)
@@ -215,6 +223,14 @@ func TestOfferPerClientKind(t *testing.T) {
 			}
 			if r.Options.Has(dhcpv4.OptionBootfileName) {
 				t.Errorf("option 67 sent unasked for a short name")
+			}
+			// iPXE is told there is no ProxyDHCP (175.176 = 1), or it waits ~3 s for one.
+			wantNoProxy := []byte(nil)
+			if strings.HasPrefix(tc.name, "ipxe") || tc.name == "chain-ipxe-then-ipxe" {
+				wantNoProxy = []byte{176, 1, 1}
+			}
+			if got := r.Options.Get(dhcpv4.GenericOptionCode(175)); !bytes.Equal(got, wantNoProxy) {
+				t.Errorf("option 175 = %v, want %v", got, wantNoProxy)
 			}
 		})
 	}
@@ -432,6 +448,10 @@ func TestProxyMode(t *testing.T) {
 		if r.Options.Has(code) {
 			t.Errorf("proxy offer carries %s", code)
 		}
+	}
+	// iPXE must wait for a ProxyDHCP answer when we are the proxy.
+	if r, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, ipxe...), local); !ok || r.Options.Has(dhcpv4.GenericOptionCode(175)) {
+		t.Errorf("proxy offer to iPXE: ok=%v, tells iPXE there is no ProxyDHCP: %v", ok, r)
 	}
 	if _, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, plain...), local); ok {
 		t.Error("proxy answered a non-PXE client")
