@@ -61,7 +61,10 @@ func (c *Cluster) change(name string, edit func([]byte) ([]byte, error), fn func
 		if fn == nil {
 			return nil
 		}
-		return fn(cfg, r)
+		if err := fn(cfg, r); err != nil {
+			return err
+		}
+		return checkBootServers(cfg, r) // whichever command assigned them
 	})
 	if err != nil {
 		return nil, err
@@ -75,7 +78,7 @@ func (c *Cluster) change(name string, edit func([]byte) ([]byte, error), fn func
 		return nil, err
 	}
 	c.Cfg = cfg
-	return reg, c.bringInLine(reg)
+	return reg, c.bringInLine(reg.Effective())
 }
 
 // Update changes the registry under its lock (fn's error changes nothing),

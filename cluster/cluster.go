@@ -100,8 +100,18 @@ func (c *Cluster) Kernels() kernel.Store {
 	return kernel.Store{Dir: c.Cfg.On(c.Cfg.TFTPRoot + "/" + kernel.KernelsDir)}
 }
 
-// Registry loads the registry of a validated config.
+// Registry loads the registry of a validated config, as the slaves boot
+// it: each slave with the values its groups hand down (Effective).
 func (c *Cluster) Registry() (*slave.Registry, error) {
+	r, err := c.RawRegistry()
+	if err != nil {
+		return nil, err
+	}
+	return r.Effective(), nil
+}
+
+// RawRegistry loads the registry as written: each slave's own values.
+func (c *Cluster) RawRegistry() (*slave.Registry, error) {
 	if err := c.Cfg.Validate(); err != nil {
 		return nil, err
 	}

@@ -3,11 +3,15 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/diskless-project/diskless/internal/fsutil"
 	"github.com/diskless-project/diskless/netboot"
@@ -105,54 +109,123 @@ func (c *Cluster) syncExports(reg *slave.Registry) error {
 }
 
 func (c *Cluster) syncBootConfigs(reg *slave.Registry) error {
-	_, err := c.writeBootConfigs(reg)
+	_, err := c.writeBootConfigs(reg, true)
 	return err
 }
 
 // generatedDirs hold the generated configs, relative to the TFTP root.
 var generatedDirs = []string{"pxelinux.cfg", "ipxe", "grub"}
 
+// bootStamp is the state file that records, per generated boot config, a
+// hash of what was last written (one "hash name" line each, after a line
+// naming the TFTP root): a change then writes only the files whose
+// content changed, without reading the thousands that did not.
+const bootStamp = "bootconfigs.stamp"
+
 // writeBootConfigs writes every generated config and removes stale ones
 // (only files carrying netboot.Header), returning "<verb> <path>" lines.
-func (c *Cluster) writeBootConfigs(reg *slave.Registry) ([]string, error) {
+// With trustStamp, a file whose new content hashes as the stamp says it
+// was last written is not read again (a hand edit of it stays until its
+// content changes or `diskless netboot config` runs); without, every file
+// is compared and the whole directory scanned for stale ones.
+func (c *Cluster) writeBootConfigs(reg *slave.Registry, trustStamp bool) ([]string, error) {
 	w, cfg := c.o.Writer, c.Cfg
 	files := (&netboot.Renderer{Cfg: cfg}).Files(reg)
 	root := cfg.On(cfg.TFTPRoot)
-	var changes []string
-	for _, name := range netboot.SortedNames(files) {
-		p := filepath.Join(root, filepath.FromSlash(name))
-		res, err := w.WriteFile(p, files[name], 0o644)
-		if err != nil {
-			return nil, err
+	stampPath := cfg.StatePath(bootStamp)
+	var old map[string]string
+	if trustStamp && !w.DryRun {
+		old = readStamp(w, stampPath, root)
+	}
+	names := netboot.SortedNames(files)
+	hashes := make(map[string]string, len(names))
+	var stamp strings.Builder
+	stamp.Grow(len(names) * 64)
+	stamp.WriteString("# diskless: hashes of the boot configs last written under " + root + "\n")
+	batch := make([]fsutil.File, 0, len(names))
+	for _, name := range names {
+		sum := sha256.Sum256(files[name])
+		h := hex.EncodeToString(sum[:16])
+		hashes[name] = h
+		fmt.Fprintf(&stamp, "%s %s\n", h, name)
+		if old != nil && old[name] == h {
+			continue
 		}
+		batch = append(batch, fsutil.File{Path: filepath.Join(root, filepath.FromSlash(name)), Data: files[name], Perm: 0o644})
+	}
+	results, err := w.WriteFiles(batch) // one flush for all, not two fsyncs a file
+	if err != nil {
+		return nil, err
+	}
+	var changes []string
+	for i, res := range results {
 		if res != fsutil.Unchanged {
-			changes = append(changes, fmt.Sprintf("%s %s", res, c.Display(p)))
+			changes = append(changes, fmt.Sprintf("%s %s", res, c.Display(batch[i].Path)))
 		}
 	}
-	for _, dir := range generatedDirs {
-		entries, err := w.ReadDir(filepath.Join(root, dir))
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+	var stale []string
+	if old != nil {
+		for name := range old {
+			if _, keep := files[name]; !keep && netboot.IsGeneratedName(name) {
+				stale = append(stale, name)
+			}
 		}
-		for _, e := range entries {
-			name := dir + "/" + e.Name()
-			if _, keep := files[name]; keep || !e.Type().IsRegular() || !netboot.IsGeneratedName(name) {
-				continue
-			}
-			p := filepath.Join(root, dir, e.Name())
-			data, err := w.ReadFile(p)
-			if err != nil || !bytes.Contains(data, []byte(netboot.Header)) {
-				continue // not ours: an admin's file stays
-			}
-			if w.DryRun {
-				fmt.Fprintf(w.Out, "remove %s\n", c.Display(p))
-			} else if err := w.Remove(p); err != nil {
+		slices.Sort(stale)
+	} else {
+		for _, dir := range generatedDirs {
+			entries, err := w.ReadDir(filepath.Join(root, dir))
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, err
 			}
-			changes = append(changes, "removed "+c.Display(p))
+			for _, e := range entries {
+				name := dir + "/" + e.Name()
+				if _, keep := files[name]; !keep && e.Type().IsRegular() && netboot.IsGeneratedName(name) {
+					stale = append(stale, name)
+				}
+			}
+		}
+	}
+	for _, name := range stale {
+		p := filepath.Join(root, filepath.FromSlash(name))
+		data, err := w.ReadFile(p)
+		if err != nil || !bytes.Contains(data, []byte(netboot.Header)) {
+			continue // not ours (or gone): an admin's file stays
+		}
+		if w.DryRun {
+			fmt.Fprintf(w.Out, "remove %s\n", c.Display(p))
+		} else if err := w.Remove(p); err != nil {
+			return nil, err
+		}
+		changes = append(changes, "removed "+c.Display(p))
+	}
+	if !w.DryRun {
+		if _, err := w.Quiet().WriteFile(stampPath, []byte(stamp.String()), 0o644); err != nil {
+			return nil, err
 		}
 	}
 	return changes, nil
+}
+
+// readStamp reads the boot config stamp; nil when it is missing, for
+// another TFTP root, or not one diskless wrote (then everything is compared).
+func readStamp(w *fsutil.Writer, path, root string) map[string]string {
+	data, err := w.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	head, rest, ok := strings.Cut(string(data), "\n")
+	if !ok || head != "# diskless: hashes of the boot configs last written under "+root {
+		return nil
+	}
+	out := make(map[string]string, strings.Count(rest, "\n"))
+	for line := range strings.Lines(rest) {
+		h, name, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
+		if !ok || len(h) != 32 {
+			return nil
+		}
+		out[name] = h
+	}
+	return out
 }
 
 // WriteBootConfigs writes the boot configs of every slave into the TFTP
@@ -160,7 +233,7 @@ func (c *Cluster) writeBootConfigs(reg *slave.Registry) ([]string, error) {
 func (c *Cluster) WriteBootConfigs() (*slave.Registry, []string, error) {
 	var changes []string
 	reg, err := c.locked(func(reg *slave.Registry) (err error) {
-		changes, err = c.writeBootConfigs(reg)
+		changes, err = c.writeBootConfigs(reg, false) // every file compared: hand edits undone
 		return err
 	})
 	return reg, changes, err
@@ -194,7 +267,8 @@ func (c *Cluster) SyncNFS(ctx context.Context, reload bool) (*slave.Registry, *E
 	return reg, res, nil
 }
 
-// locked runs fn on the registry under the lock, without changing it.
+// locked runs fn on the effective registry (groups resolved) under the
+// lock, without changing it.
 func (c *Cluster) locked(fn func(*slave.Registry) error) (*slave.Registry, error) {
 	if err := c.Cfg.Validate(); err != nil {
 		return nil, err
@@ -204,9 +278,10 @@ func (c *Cluster) locked(fn func(*slave.Registry) error) (*slave.Registry, error
 		return nil, err
 	}
 	defer unlock()
-	reg, err := c.Store().Load()
+	raw, err := c.Store().Load()
 	if err != nil {
 		return nil, err
 	}
+	reg := raw.Effective()
 	return reg, fn(reg)
 }

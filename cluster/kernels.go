@@ -24,6 +24,9 @@ func (c *Cluster) InstallKernel(req kernel.InstallRequest) (kernel.InstallResult
 // UEFI Secure Boot checks.
 func (c *Cluster) SecureBootInUse() bool {
 	reg, _ := c.Store().Load() // no registry yet: the configuration alone says
+	if reg != nil {
+		reg = reg.Effective()
+	}
 	return netboot.PathsInUse(c.Cfg, reg)[netboot.PathGRUB]
 }
 
@@ -71,14 +74,17 @@ func (c *Cluster) UseKernel(version string, slaves []string) (*KernelUse, error)
 	key := config.DefaultKernelKey(meta.Arch)
 	oldDefault := c.Cfg.DefaultKernel(meta.Arch)
 	move := func(_ *config.Config, r *slave.Registry) error {
+		eff := r.Effective() // the arch a slave's groups give it
 		if len(slaves) > 0 {
-			for _, key := range slaves {
-				s, ok := r.Find(key)
-				if !ok {
-					return fmt.Errorf("no slave %q in the registry (see `diskless slave list`)", key)
-				}
-				if !kernel.ArchCompatible(meta.Arch, s.Arch) {
-					return fmt.Errorf("kernel %s is %s; slave %s is %s: expected a kernel of its architecture (see `diskless kernel list`)", version, kernel.DebianArch(meta.Arch), s.IP, kernel.DebianArch(s.Arch))
+			ips, err := r.Select(slaves, false)
+			if err != nil {
+				return err
+			}
+			for _, ip := range ips {
+				i := r.Index(ip)
+				s, arch := &r.Slaves[i], eff.Slaves[i].Arch
+				if !kernel.ArchCompatible(meta.Arch, arch) {
+					return fmt.Errorf("kernel %s is %s; slave %s is %s: expected a kernel of its architecture (see `diskless kernel list`)", version, kernel.DebianArch(meta.Arch), s.IP, kernel.DebianArch(arch))
 				}
 				if s.Kernel != version {
 					s.Kernel = version
@@ -89,11 +95,14 @@ func (c *Cluster) UseKernel(version string, slaves []string) (*KernelUse, error)
 		}
 		for i := range r.Slaves {
 			s := &r.Slaves[i]
-			if config.DefaultKernelKey(s.Arch) != key {
+			arch := eff.Slaves[i].Arch // its own, or its groups'
+			if config.DefaultKernelKey(arch) != key {
 				continue // another architecture's default: not this one's slave
 			}
-			if (s.Kernel == "" || s.Kernel == oldDefault) && s.Kernel != version {
-				if !kernel.ArchCompatible(meta.Arch, s.Arch) {
+			// A slave whose groups name a kernel follows them, not the default.
+			followsDefault := s.Kernel == oldDefault || (s.Kernel == "" && r.GroupKernel(s) == "")
+			if followsDefault && s.Kernel != version {
+				if !kernel.ArchCompatible(meta.Arch, arch) {
 					res.Skipped = append(res.Skipped, s.IP.String())
 					continue
 				}

@@ -52,6 +52,11 @@ func (c *Cluster) RemoveServer(name string) (slave.Server, error) {
 		if !ok {
 			return NoServer(name)
 		}
+		for _, g := range r.Groups {
+			if g.BootServer == s.Name {
+				return fmt.Errorf("server %s is the boot server of group %s: move it first (`diskless group set %s --boot-server OTHER`)", s.Name, g.Name, g.Name)
+			}
+		}
 		var users []string
 		for _, sl := range r.Slaves {
 			if sl.BootServer == s.Name {
@@ -75,18 +80,28 @@ func first(s []string, n int) []string {
 	return s
 }
 
-// checkBootServers refuses a slave assigned to a server name the registry
-// does not list, once it lists any (nor is the master's own serve.server_id) (an address is always accepted: a
-// server known by its address only).
+// checkBootServers refuses a slave or group assigned to a server name the
+// registry does not list, once it lists any (nor is the master's own
+// serve.server_id). An address is always accepted: a server known by its
+// address only.
 func checkBootServers(cfg *config.Config, r *slave.Registry) error {
 	if len(r.Servers) == 0 {
 		return nil
 	}
-	for _, s := range r.Slaves {
-		if s.BootServer == "" || s.BootServer == cfg.Serve.ServerID || strings.Trim(s.BootServer, "0123456789.") == "" {
-			continue
+	unknown := func(name string) bool {
+		if name == "" || name == cfg.Serve.ServerID || strings.Trim(name, "0123456789.") == "" {
+			return false
 		}
-		if _, ok := r.FindServer(s.BootServer); !ok {
+		_, ok := r.FindServer(name)
+		return !ok
+	}
+	for _, g := range r.Groups {
+		if unknown(g.BootServer) {
+			return fmt.Errorf("group %s: boot server %q is not registered: expected one of %s (see `diskless server list`)", g.Name, g.BootServer, serverNames(r))
+		}
+	}
+	for _, s := range r.Slaves {
+		if unknown(s.BootServer) {
 			return fmt.Errorf("slave %s: boot server %q is not registered: expected one of %s (see `diskless server list`)", s.IP, s.BootServer, serverNames(r))
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"net/netip"
 	"reflect"
+	"slices"
+	"strings"
 
 	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/kernel"
@@ -17,6 +19,7 @@ import (
 // (on add: its default).
 type Fields struct {
 	MAC, Hostname, Arch, Kernel, KernelArgs, Boot, BootServer, Comment *string
+	Groups                                                             *[]string // replaces the slave's list
 }
 
 // Any reports whether any field is given.
@@ -26,7 +29,7 @@ func (f Fields) Any() bool {
 			return true
 		}
 	}
-	return false
+	return f.Groups != nil
 }
 
 func (f Fields) all(s *slave.Slave) []struct{ from, to *string } {
@@ -40,6 +43,12 @@ func (f Fields) apply(s *slave.Slave) {
 			*p.to = *p.from
 		}
 	}
+	if f.Groups != nil {
+		s.Groups = slices.Clone(*f.Groups)
+		if len(s.Groups) == 0 {
+			s.Groups = nil
+		}
+	}
 }
 
 // NotRegistered is the error for a key that names no slave.
@@ -47,22 +56,130 @@ func NotRegistered(key string) error {
 	return fmt.Errorf("no slave %q: expected the IP, MAC or hostname of a registered slave (see `diskless slave list`)", key)
 }
 
-// AddSlave registers a slave; without --arch it is of default_arch, and
-// without its own kernel it boots its architecture's default kernel.
+// AddSlave registers a slave; without an arch of its own or a group's it
+// is of default_arch, and without a kernel of its own or a group's it is
+// pinned to its architecture's default kernel.
 func (c *Cluster) AddSlave(ip netip.Addr, f Fields) (slave.Slave, error) {
 	return c.putSlave(func(cfg *config.Config, r *slave.Registry) (int, slave.Slave, error) {
-		s := slave.Slave{IP: ip, Arch: cfg.DefaultArch}
+		s := slave.Slave{IP: ip}
 		f.apply(&s)
-		arch, err := kernel.NormalizeArch(s.Arch)
-		if err != nil {
+		if err := fillDefaults(cfg, r, &s, f.Kernel == nil); err != nil {
 			return 0, s, err
-		}
-		s.Arch = arch
-		if f.Kernel == nil {
-			s.Kernel = cfg.DefaultKernel(arch)
 		}
 		return -1, s, nil
 	})
+}
+
+// fillDefaults gives a new slave default_arch unless it or a group of its
+// names an arch, and with pin its architecture's default kernel as its
+// own unless it or a group names a kernel: a later change of the default
+// then moves it only through `kernel use`.
+func fillDefaults(cfg *config.Config, r *slave.Registry, s *slave.Slave, pin bool) error {
+	if s.Arch == "" && r.Inherited(s, "arch") == "" {
+		s.Arch = cfg.DefaultArch
+	}
+	if s.Arch != "" {
+		a, err := kernel.NormalizeArch(s.Arch)
+		if err != nil {
+			return err
+		}
+		s.Arch = a
+	}
+	if pin && s.Kernel == "" && r.Inherited(s, "kernel") == "" {
+		s.Kernel = cfg.DefaultKernel(r.Resolve(*s).Arch)
+	}
+	return nil
+}
+
+// NewSlave is one slave of AddSlaves: its IP, and its MAC and hostname
+// when they differ from the shared fields.
+type NewSlave struct {
+	IP            netip.Addr
+	MAC, Hostname string
+}
+
+// AddSlaves registers many slaves at once, all or none: each gets the
+// shared fields f, then its own MAC and hostname when set.
+func (c *Cluster) AddSlaves(news []NewSlave, f Fields) ([]slave.Slave, error) {
+	var out []slave.Slave
+	_, err := c.Update(func(cfg *config.Config, r *slave.Registry) error {
+		ss := make([]slave.Slave, len(news))
+		for i, n := range news {
+			s := slave.Slave{IP: n.IP}
+			f.apply(&s)
+			if n.MAC != "" {
+				s.MAC = n.MAC
+			}
+			if n.Hostname != "" {
+				s.Hostname = n.Hostname
+			}
+			if err := r.CheckGroupsOf(&s); err != nil {
+				return err
+			}
+			if err := fillDefaults(cfg, r, &s, f.Kernel == nil); err != nil {
+				return err
+			}
+			if err := c.checkKernelArch(r.Resolve(s)); err != nil {
+				return err
+			}
+			ss[i] = s
+		}
+		if err := r.AddAll(ss, slave.StoreOf(cfg).Network); err != nil {
+			return err
+		}
+		out = ss
+		return nil
+	})
+	return out, err
+}
+
+// SetSlaves changes the given fields of every slave keys name (IPs, MACs,
+// hostnames, host ranges, globs: see slave.Registry.Select), all or none.
+// It returns the slaves as stored and how many of them changed.
+func (c *Cluster) SetSlaves(keys []string, f Fields) ([]slave.Slave, int, error) {
+	var out []slave.Slave
+	changed := 0
+	_, err := c.Update(func(cfg *config.Config, r *slave.Registry) error {
+		ips, err := r.Select(keys, false)
+		if err != nil {
+			return err
+		}
+		if len(ips) > 1 && (f.MAC != nil || f.Hostname != nil) {
+			return fmt.Errorf("%q names %d slaves: --mac and --hostname set one slave at a time", strings.Join(keys, " "), len(ips))
+		}
+		before := r.Pick(ips)
+		err = r.ChangeAll(ips, slave.StoreOf(cfg).Network, func(s *slave.Slave) error {
+			old := *s
+			f.apply(s)
+			if f.Arch != nil && s.Arch != "" {
+				arch, err := kernel.NormalizeArch(s.Arch)
+				if err != nil {
+					return err
+				}
+				s.Arch = arch
+				// A slave that followed its old architecture's default kernel
+				// follows the new one's.
+				if f.Kernel == nil && arch != old.Arch && old.Kernel != "" && old.Kernel == cfg.DefaultKernel(old.Arch) {
+					s.Kernel = cfg.DefaultKernel(arch)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		out = r.Pick(ips)
+		for i := range out {
+			if err := c.checkKernelArch(r.Resolve(out[i])); err != nil {
+				return err
+			}
+			if !reflect.DeepEqual(out[i], before[i]) {
+				changed++
+			}
+		}
+		return nil
+	})
+	return out, changed, err
 }
 
 // SetSlave changes the given fields of the slave key names (IP, MAC or
@@ -101,7 +218,7 @@ func (c *Cluster) putSlave(pick func(*config.Config, *slave.Registry) (int, slav
 			return err
 		}
 		n := slave.StoreOf(cfg).Network
-		if err := c.checkKernelArch(s); err != nil {
+		if err := c.checkKernelArch(r.Resolve(s)); err != nil {
 			return err
 		}
 		if i < 0 {
@@ -110,9 +227,6 @@ func (c *Cluster) putSlave(pick func(*config.Config, *slave.Registry) (int, slav
 			err = r.Replace(i, s, n)
 		}
 		if err != nil {
-			return err
-		}
-		if err := checkBootServers(cfg, r); err != nil {
 			return err
 		}
 		out = r.Slaves[r.Index(s.IP)]
@@ -151,7 +265,7 @@ func (c *Cluster) Import(lines []slave.ImportLine, source string, update bool) (
 					if a, err := kernel.NormalizeArch(merged.Arch); err == nil {
 						merged.Arch = a
 					}
-					if err := c.checkKernelArch(merged); err != nil {
+					if err := c.checkKernelArch(r.Resolve(merged)); err != nil {
 						return fmt.Errorf("%s:%d: %w", source, l.Line, err)
 					}
 					if m := merged; m.Normalize(n) == nil && reflect.DeepEqual(m, *old) {
@@ -168,16 +282,10 @@ func (c *Cluster) Import(lines []slave.ImportLine, source string, update bool) (
 			if old, ok := r.Find(s.IP.String()); ok && s.IP.IsValid() {
 				return fmt.Errorf("%s:%d: IP %s is already registered to %s: expected an unused IP (slave import --update changes registered slaves)", source, l.Line, s.IP, old.Hostname)
 			}
-			if s.Arch == "" {
-				s.Arch = cfg.DefaultArch
+			if err := fillDefaults(cfg, r, &s, true); err != nil {
+				s.Arch = "" // r.Add says what is wrong, with the line
 			}
-			if a, err := kernel.NormalizeArch(s.Arch); err == nil {
-				s.Arch = a // else r.Add says what is wrong, with the line
-			}
-			if s.Kernel == "" {
-				s.Kernel = cfg.DefaultKernel(s.Arch)
-			}
-			if err := c.checkKernelArch(s); err != nil {
+			if err := c.checkKernelArch(r.Resolve(s)); err != nil {
 				return fmt.Errorf("%s:%d: %w", source, l.Line, err)
 			}
 			if err := r.Add(s, n); err != nil {
@@ -185,7 +293,7 @@ func (c *Cluster) Import(lines []slave.ImportLine, source string, update bool) (
 			}
 			res.Added = append(res.Added, s.IP.String())
 		}
-		return checkBootServers(cfg, r)
+		return nil
 	})
 	return res, err
 }
@@ -234,19 +342,19 @@ func (c *Cluster) checkKernelArch(s slave.Slave) error {
 func (c *Cluster) RemoveSlaves(keys []string, purge bool) ([]slave.Slave, error) {
 	var removed []slave.Slave
 	_, err := c.Update(func(cfg *config.Config, r *slave.Registry) error {
-		for _, k := range keys {
-			s, ok := r.Find(k)
-			if !ok {
-				return NotRegistered(k)
-			}
-			if purge {
+		ips, err := r.Select(keys, false)
+		if err != nil {
+			return err
+		}
+		removed = r.Pick(ips)
+		if purge {
+			for _, s := range removed {
 				if err := rootfs.CheckPurge(cfg.On(cfg.DisklessDir), cfg.SlaveDir(s.IP), s.IP.String()); err != nil {
 					return err
 				}
 			}
-			removed = append(removed, *s)
-			r.Remove(s.IP)
 		}
+		r.RemoveAll(ips)
 		return nil
 	})
 	return removed, err

@@ -108,7 +108,7 @@ func (l *Live) Reload(cfg *config.Config) error {
 		return err
 	}
 	l.stamp = stamp
-	l.cur.Store(NewSnapshot(cfg, r))
+	l.cur.Store(NewSnapshot(cfg, r.Effective()))
 	return nil
 }
 
@@ -134,7 +134,9 @@ func (l *Live) Poll() {
 	case stamp.size == 0:
 		err = fmt.Errorf("registry %s is empty: not a registry diskless wrote", st.Path)
 	default:
-		r, err = st.Load()
+		if r, err = st.Load(); err == nil {
+			r = r.Effective() // what a slave boots: its groups' values filled in
+		}
 	}
 	if err != nil {
 		l.log.LogAttrs(context.Background(), slog.LevelError, "registry not reloaded; serving the previous one", slog.String("err", err.Error()), keep)

@@ -22,6 +22,8 @@ type Slave struct {
 	Boot       string     `json:"boot,omitempty" yaml:"boot,omitempty"`
 	BootServer string     `json:"boot_server,omitempty" yaml:"boot_server,omitempty"`
 	Comment    string     `json:"comment,omitempty" yaml:"comment,omitempty"`
+	// Groups hand down the fields the slave leaves empty, first one first.
+	Groups []string `json:"groups,omitempty" yaml:"groups,omitempty,flow"`
 }
 
 // Arches a slave may declare (stored form; amd64 and arm64 are accepted as
@@ -73,37 +75,18 @@ func (s *Slave) Normalize(n Network) error {
 	if err := CheckHostname(s.Hostname); err != nil {
 		return err
 	}
-	if s.Arch == "" {
-		s.Arch = "x86_64"
+	if s.Arch == "" && len(s.Groups) == 0 {
+		s.Arch = DefaultArch // with groups, empty: a group may set it
 	}
-	arch, err := kernel.NormalizeArch(s.Arch)
-	if err != nil {
-		return err
-	}
-	s.Arch = arch
-	if s.Kernel != "" {
-		if err := kernel.CheckVersion(s.Kernel); err != nil {
-			return err
-		}
-	}
-	if s.Boot == "auto" {
-		s.Boot = ""
-	}
-	if s.Boot != "" && !slices.Contains(BootPaths, s.Boot) {
-		return fmt.Errorf("invalid boot path %q: expected auto or one of %s", s.Boot, strings.Join(BootPaths, ", "))
-	}
-	if err := CheckKernelArgs(s.KernelArgs); err != nil {
-		return err
-	}
-	s.KernelArgs = strings.Join(strings.Fields(s.KernelArgs), " ")
-	if err := CheckBootServer(s.BootServer); err != nil {
+	if err := normalizeSettings(&s.Arch, &s.Kernel, &s.KernelArgs, &s.Boot, &s.BootServer); err != nil {
 		return err
 	}
 	return CheckComment(s.Comment)
 }
 
-// Registry is the set of slaves, kept sorted by IP.
+// Registry is the set of groups, by name, and of slaves, kept sorted by IP.
 type Registry struct {
+	Groups []Group `json:"groups,omitempty" yaml:"groups,omitempty"`
 	Slaves []Slave `json:"slaves" yaml:"slaves"`
 	// Servers are the boot servers besides the master (`diskless server`).
 	Servers []Server `json:"servers,omitempty" yaml:"servers,omitempty"`
@@ -158,6 +141,9 @@ func (r *Registry) Add(s Slave, n Network) error {
 	if err := s.Normalize(n); err != nil {
 		return err
 	}
+	if err := r.checkGroups(&s); err != nil {
+		return err
+	}
 	if err := r.checkUnique(s, -1); err != nil {
 		return err
 	}
@@ -168,6 +154,9 @@ func (r *Registry) Add(s Slave, n Network) error {
 // Replace swaps the slave at index i for s, validating uniqueness.
 func (r *Registry) Replace(i int, s Slave, n Network) error {
 	if err := s.Normalize(n); err != nil {
+		return err
+	}
+	if err := r.checkGroups(&s); err != nil {
 		return err
 	}
 	if err := r.checkUnique(s, i); err != nil {
@@ -222,6 +211,20 @@ func (e *EntryError) Unwrap() error { return e.Err }
 // Validate checks a whole registry (after a hand edit): every slave valid,
 // IP, MAC and hostname each unique. It normalizes in place and sorts.
 func (r *Registry) Validate(n Network) error {
+	if len(r.Groups) > MaxGroups {
+		return fmt.Errorf("%d groups: expected at most %d", len(r.Groups), MaxGroups)
+	}
+	for i := range r.Groups {
+		if err := r.Groups[i].Normalize(); err != nil {
+			return err
+		}
+		for _, o := range r.Groups[:i] {
+			if o.Name == r.Groups[i].Name {
+				return fmt.Errorf("group %s defined twice: expected each group once", o.Name)
+			}
+		}
+	}
+	slices.SortFunc(r.Groups, func(a, b Group) int { return strings.Compare(a.Name, b.Name) })
 	ips := make(map[netip.Addr]int, len(r.Slaves))
 	macs := make(map[string]int, len(r.Slaves))
 	names := make(map[string]int, len(r.Slaves))
@@ -229,6 +232,9 @@ func (r *Registry) Validate(n Network) error {
 		s := &r.Slaves[i]
 		bad := func(format string, a ...any) error { return &EntryError{Index: i, Err: fmt.Errorf(format, a...)} }
 		if err := s.Normalize(n); err != nil {
+			return bad("%w", err)
+		}
+		if err := r.checkGroups(s); err != nil {
 			return bad("%w", err)
 		}
 		if j, dup := ips[s.IP]; dup {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -38,7 +39,7 @@ func TestRegistryAdd(t *testing.T) {
 		t.Fatalf("got %d slaves, want %d", len(r.Slaves), len(want))
 	}
 	for i := range want {
-		if r.Slaves[i] != want[i] {
+		if !reflect.DeepEqual(r.Slaves[i], want[i]) {
 			t.Errorf("slave %d = %+v, want %+v", i, r.Slaves[i], want[i])
 		}
 	}
@@ -216,7 +217,7 @@ func TestEncodeRoundTripOddValues(t *testing.T) {
 		t.Fatalf("%v\n%s", err, data)
 	}
 	for i := range r.Slaves {
-		if got.Slaves[i] != r.Slaves[i] {
+		if !reflect.DeepEqual(got.Slaves[i], r.Slaves[i]) {
 			t.Errorf("slave %d: %+v, want %+v", i, got.Slaves[i], r.Slaves[i])
 		}
 	}

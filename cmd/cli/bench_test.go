@@ -8,10 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/diskless-project/diskless/cmd/cli"
+	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/netboot"
 	"github.com/diskless-project/diskless/slave"
 )
 
@@ -72,4 +75,108 @@ func runIn(root string, args ...string) int {
 		},
 	}
 	return cli.Run(context.Background(), f, append([]string{"--root", root}, args...))
+}
+
+// BenchmarkFleet is issue 17's scale case: 10,000 slaves in 20 groups.
+// set: `slave set n[00000-09999] --group gK` (every slave changes: K
+// alternates), under the lock, the registry and every derived file brought
+// in line; list: `slave list -o json`; show: `slave show` with the source
+// of each value; reload: what serve pays to pick up the changed registry
+// (load, resolve the groups, index); lookup: serve's per-request lookup of
+// a slave by MAC in that snapshot.
+func BenchmarkFleet(b *testing.B) {
+	const n, groups = 10000, 20
+	root := b.TempDir()
+	if code := runIn(root, "init", "--master", "10.0.0.1", "--subnet", "10.0.0.0/8"); code != 0 {
+		b.Fatalf("init: exit %d", code)
+	}
+	reg := &slave.Registry{}
+	for g := range groups {
+		reg.Groups = append(reg.Groups, slave.Group{Name: fmt.Sprintf("g%02d", g), KernelArgs: fmt.Sprintf("quiet g=%d", g)})
+	}
+	for i := range n {
+		a := netip.AddrFrom4([4]byte{10, 1 + byte(i>>16), byte(i >> 8), byte(i)})
+		reg.Slaves = append(reg.Slaves, slave.Slave{IP: a, MAC: mac(i), Hostname: fmt.Sprintf("n%05d", i), Groups: []string{fmt.Sprintf("g%02d", i%groups)}})
+	}
+	data, err := slave.Encode(reg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc", "diskless", "slaves.yaml"), data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	run := func(b *testing.B, args ...string) {
+		if code := runIn(root, args...); code != 0 {
+			b.Fatalf("%v: exit %d", args, code)
+		}
+	}
+	run(b, "slave", "set", "n[00000-09999]", "--group", "g00") // untimed: writes every derived file once
+	b.Run("set=10000", func(b *testing.B) {                    // every boot config (3 a slave) changes
+		k := 0
+		defer cpuPerOp(b)()
+		for b.Loop() {
+			k++
+			run(b, "slave", "set", "n[00000-09999]", "--group", fmt.Sprintf("g%02d", k%groups))
+		}
+	})
+	b.Run("set-comment=10000", func(b *testing.B) { // the registry changes, no derived file
+		k := 0
+		defer cpuPerOp(b)()
+		for b.Loop() {
+			k++
+			run(b, "slave", "set", "n[00000-09999]", "--comment", fmt.Sprintf("batch %d", k))
+		}
+	})
+	b.Run("list=10000", func(b *testing.B) {
+		defer cpuPerOp(b)()
+		for b.Loop() {
+			run(b, "slave", "list", "-o", "json")
+		}
+	})
+	b.Run("show", func(b *testing.B) {
+		defer cpuPerOp(b)()
+		for b.Loop() {
+			run(b, "slave", "show", "n05000")
+		}
+	})
+	cfg, err := config.Load(config.Options{Root: root})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("reload=10000", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := netboot.NewLive(cfg, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	live, err := netboot.NewLive(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("lookup", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			if s := live.Current().ByMAC[mac(i%n)]; s == nil || s.KernelArgs == "" {
+				b.Fatalf("slave %d not resolved: %+v", i%n, s)
+			}
+		}
+	})
+}
+
+// cpuPerOp reports the process's CPU time (user+system) per op: on a
+// shared machine, the figure the other load changes least.
+func cpuPerOp(b *testing.B) func() {
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	start := cpu()
+	return func() {
+		if b.N > 0 {
+			b.ReportMetric(float64(cpu()-start)/float64(b.N)/1e6, "cpu-ms/op")
+		}
+	}
 }

@@ -72,6 +72,11 @@ var contractSamples = map[string]contractSample{
 	"diskless version":         {},
 	"diskless server add":      {args: []string{"s2", "--ssh", "root@127.0.0.1", "--port", "2", "--address", "192.168.1.3"}},
 	"diskless server set":      {args: []string{"s1", "--relay", "10.2.0.1"}},
+	"diskless group add":       {args: []string{"gpu", "--kernel-args", "nvidia.modeset=1"}},
+	"diskless group set":       {args: []string{"rack1", "--kernel", "6.1.0-old"}},
+	"diskless group list":      {},
+	"diskless group show":      {args: []string{"rack1"}},
+	"diskless group rm":        {args: []string{"rack1"}},
 	"diskless server list":     {},
 	"diskless server show":     {args: []string{"s1"}},
 	"diskless server rm":       {args: []string{"s1"}},
@@ -280,6 +285,7 @@ func contractLab(t *testing.T, work, root string) {
 	must("slave", "add", "192.168.1.21", "--mac", "00:02:a5:04:3b:66")
 	must("slave", "add", "192.168.1.22", "--mac", "00:02:a5:04:3b:67")
 	must("slave", "add", "192.168.1.23", "--mac", "00:02:a5:04:3b:68", "--kernel", "6.1.0-old")
+	must("group", "add", "rack1", "--comment", "rack 1")
 	must("server", "add", "s1", "--ssh", "root@127.0.0.1", "--port", "1", "--address", "192.168.1.2")
 }
 

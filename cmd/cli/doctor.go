@@ -69,7 +69,9 @@ func runDoctor(f *Factory, o *DoctorOptions) error {
 		if data, err := os.ReadFile(st.Path); err == nil {
 			env.Raw, _ = slave.DecodeRaw(data)
 		}
-		env.Registry, _ = st.Load()
+		if env.Registry, _ = st.Load(); env.Registry != nil {
+			env.Registry = env.Registry.Effective()
+		}
 		for _, a := range o.Slaves {
 			if env.Registry == nil {
 				break // the registry check reports why it does not load

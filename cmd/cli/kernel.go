@@ -310,7 +310,7 @@ follow at once; a slave boots the new kernel at its next boot.`,
 			return runKernelUse(f, opts)
 		},
 	}
-	cmd.Flags().StringSliceVar(&opts.Slaves, "slaves", nil, "slaves to move (IP, MAC or hostname; comma-separated)")
+	cmd.Flags().StringArrayVar(&opts.Slaves, "slaves", nil, "slaves to move: IPs, MACs or hostnames, comma-separated, host ranges (node[001-032]) or globs; repeatable")
 	kernels := completeKernels(f)
 	cmd.ValidArgsFunction = func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
 		if len(args) > 0 { // one version only

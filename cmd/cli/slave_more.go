@@ -6,13 +6,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/diskless-project/diskless/cluster"
+	"github.com/diskless-project/diskless/hostlist"
 	"github.com/diskless-project/diskless/slave"
 )
 
@@ -111,26 +112,69 @@ type slaveRmReport struct {
 
 // NewCmdSlaveList builds `diskless slave list`.
 func NewCmdSlaveList(f *Factory) *cobra.Command {
-	return &cobra.Command{
-		Use:     "list",
+	var ranges bool
+	cmd := &cobra.Command{
+		Use:     "list [PATTERN...]",
 		Aliases: []string{"ls"},
-		Short:   "List registered slaves",
-		Args:    noArgs,
+		Short:   "List registered slaves (all, or those patterns name)",
+		Long: `list prints the registered slaves with the values they boot with (their
+groups' filled in). PATTERNs pick some: IPs, MACs, hostnames, host ranges
+(node[001-064], 10.0.1.[21-84]) and globs (node0*, node0[0-3]*).
+--ranges folds the IPs and hostnames back into host ranges.`,
+		Example: "  diskless slave list 'node0[0-3]*'\n  diskless slave list --ranges",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, reg, err := f.Registry()
 			if err != nil {
 				return err
 			}
+			slaves := reg.Slaves
+			if len(args) > 0 {
+				ips, err := reg.Select(args, true)
+				if err != nil {
+					return err
+				}
+				slaves = reg.Pick(ips)
+			}
+			if slaves == nil {
+				slaves = []slave.Slave{}
+			}
+			if ranges {
+				return printRanges(f, slaves)
+			}
 			t := &Table{Header: []string{"IP", "MAC", "HOSTNAME", "ARCH", "KERNEL", "COMMENT"}}
-			for _, s := range reg.Slaves {
-				t.Add(s.IP.String(), s.MAC, s.Hostname, s.Arch, dash(s.Kernel), dash(s.Comment))
+			if len(reg.Groups) > 0 { // a column only for registries that use groups
+				t.Header = []string{"IP", "MAC", "HOSTNAME", "ARCH", "KERNEL", "GROUPS", "COMMENT"}
 			}
-			if reg.Slaves == nil {
-				reg.Slaves = []slave.Slave{}
+			for _, s := range slaves {
+				row := []string{s.IP.String(), s.MAC, s.Hostname, s.Arch, dash(s.Kernel), dash(strings.Join(s.Groups, ",")), dash(s.Comment)}
+				if len(reg.Groups) == 0 {
+					row = slices.Delete(row, 5, 6)
+				}
+				t.Add(row...)
 			}
-			return f.print(reg.Slaves, t)
+			return f.print(slaves, t)
 		},
 	}
+	cmd.Flags().BoolVar(&ranges, "ranges", false, "print the IPs and hostnames folded into host ranges")
+	return cmd
+}
+
+// slaveRanges is `slave list --ranges`.
+type slaveRanges struct {
+	Count     int    `json:"count"`
+	IPs       string `json:"ips"`
+	Hostnames string `json:"hostnames"`
+}
+
+func printRanges(f *Factory, slaves []slave.Slave) error {
+	ips, names := make([]string, len(slaves)), make([]string, len(slaves))
+	for i, s := range slaves {
+		ips[i], names[i] = s.IP.String(), s.Hostname
+	}
+	r := slaveRanges{Count: len(slaves), IPs: hostlist.Fold(ips), Hostnames: hostlist.Fold(names)}
+	t := &Table{Header: []string{"COUNT", "IPS", "HOSTNAMES"}}
+	t.Add(fmt.Sprint(r.Count), dash(r.IPs), dash(r.Hostnames))
+	return f.print(r, t)
 }
 
 func dash(s string) string {
@@ -148,7 +192,11 @@ func NewCmdSlaveShow(f *Factory) *cobra.Command {
 		Args:              exactArgs(1, "a slave's IP, MAC or hostname"),
 		ValidArgsFunction: completeSlaves(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, reg, err := f.Registry()
+			c, err := f.Cluster()
+			if err != nil {
+				return err
+			}
+			reg, err := c.RawRegistry()
 			if err != nil {
 				return err
 			}
@@ -156,20 +204,27 @@ func NewCmdSlaveShow(f *Factory) *cobra.Command {
 			if !ok {
 				return cluster.NotRegistered(args[0])
 			}
-			t := &Table{Header: []string{"FIELD", "VALUE"}}
-			t.Add("ip", s.IP.String())
-			t.Add("mac", s.MAC)
-			t.Add("hostname", s.Hostname)
-			t.Add("arch", s.Arch)
-			t.Add("kernel", dash(s.Kernel))
-			t.Add("kernel_args", dash(s.KernelArgs))
-			t.Add("boot", orAuto(s.Boot))
-			t.Add("boot_server", dash(s.BootServer))
-			t.Add("comment", dash(s.Comment))
-			t.Add("root", c.Cfg.DisklessDir+"/"+s.IP.String())
-			return f.print(s, t)
+			eff := reg.Explain(s, c.Cfg.DefaultKernel(reg.Resolve(*s).Arch))
+			t := &Table{Header: []string{"FIELD", "VALUE", "SOURCE"}}
+			t.Add("ip", s.IP.String(), "slave")
+			t.Add("mac", s.MAC, "slave")
+			t.Add("hostname", s.Hostname, "slave")
+			t.Add("groups", dash(strings.Join(s.Groups, ",")), "slave")
+			for _, v := range eff {
+				t.Add(v.Field, dash(v.Value), v.Source)
+			}
+			t.Add("comment", dash(s.Comment), "slave")
+			t.Add("root", c.Cfg.DisklessDir+"/"+s.IP.String(), "config")
+			return f.print(slaveShow{Slave: *s, Effective: eff}, t)
 		},
 	}
+}
+
+// slaveShow is `slave show -o json`: the slave's own fields as in the
+// registry, and every value it boots with and where that comes from.
+type slaveShow struct {
+	slave.Slave `yaml:",inline"`
+	Effective   []slave.Value `json:"effective" yaml:"effective"`
 }
 
 // orAuto shows an unset boot path as what it means.
@@ -182,7 +237,7 @@ func orAuto(p string) string {
 
 // SlaveSetOptions are `slave set`'s inputs.
 type SlaveSetOptions struct {
-	Key    string
+	Keys   []string
 	Fields slaveFields
 	flags  *pflag.FlagSet
 }
@@ -191,12 +246,17 @@ type SlaveSetOptions struct {
 func NewCmdSlaveSet(f *Factory, runF func(*SlaveSetOptions) error) *cobra.Command {
 	opts := &SlaveSetOptions{}
 	cmd := &cobra.Command{
-		Use:               "set IP|MAC|HOSTNAME [--hostname NAME] [--mac MAC] ...",
-		Short:             "Change a slave's fields",
-		Args:              exactArgs(1, "a slave's IP, MAC or hostname"),
+		Use:   "set IP|MAC|HOSTNAME|RANGE... [--hostname NAME] [--mac MAC] [--group G,...] ...",
+		Short: "Change fields of a slave, or of many at once",
+		Long: `set changes the given fields of every slave named: by IP, MAC, hostname,
+host range (node[001-032]) or glob (node0*), all or none. An empty value
+(--kernel "") hands the field back to the slave's groups, then the config.
+--group replaces the slave's list of groups.`,
+		Example:           "  diskless slave set node[001-032] --group gpu\n  diskless slave set 192.168.1.21 --kernel ''",
+		Args:              minArgs(1, "a slave's IP, MAC or hostname, or a range of them"),
 		ValidArgsFunction: completeSlaves(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Key, opts.flags = args[0], cmd.Flags()
+			opts.Keys, opts.flags = args, cmd.Flags()
 			if runF != nil {
 				return runF(opts)
 			}
@@ -213,23 +273,22 @@ func runSlaveSet(f *Factory, o *SlaveSetOptions) error {
 	if !fields.Any() {
 		return usageErrorf("slave set needs at least one field flag such as --hostname")
 	}
-	c, reg, err := f.Registry()
+	c, err := f.Cluster()
 	if err != nil {
 		return err
 	}
-	var before slave.Slave
-	if s, ok := reg.Find(o.Key); ok {
-		before = *s
-	}
-	after, err := c.SetSlave(o.Key, fields)
+	after, changed, err := c.SetSlaves(o.Keys, fields)
 	if err != nil {
 		return err
 	}
 	verb := "updated"
-	if reflect.DeepEqual(before, after) {
+	if changed == 0 {
 		verb = "unchanged"
 	}
-	return printSlave(f, verb, after)
+	if len(o.Keys) == 1 && !slave.IsPattern(o.Keys[0]) && !f.humanOutput() {
+		return printSlave(f, verb, after[0]) // one slave: an object, as before ranges
+	}
+	return printSlaves(f, verb, after)
 }
 
 // SlaveRmOptions are `slave rm`'s inputs.
@@ -243,10 +302,10 @@ type SlaveRmOptions struct {
 func NewCmdSlaveRm(f *Factory, runF func(*SlaveRmOptions) error) *cobra.Command {
 	opts := &SlaveRmOptions{}
 	cmd := &cobra.Command{
-		Use:               "rm IP|MAC|HOSTNAME...",
+		Use:               "rm IP|MAC|HOSTNAME|RANGE...",
 		Aliases:           []string{"remove"},
 		Short:             "Unregister slaves",
-		Args:              minArgs(1, "one or more slaves' IP, MAC or hostname"),
+		Args:              minArgs(1, "one or more slaves' IP, MAC or hostname, or a range of them"),
 		ValidArgsFunction: completeSlaves(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Keys = args

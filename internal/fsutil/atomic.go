@@ -404,7 +404,7 @@ func writeAtomic(t tree, name string, data []byte, perm fs.FileMode) error {
 		return err
 	}
 	defer t.Remove(tmpName) // no-op after a successful rename
-	if err := fillTemp(tmp, data, mode, uid, gid); err != nil {
+	if err := fillTemp(tmp, data, mode, uid, gid, true); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -432,7 +432,7 @@ func createTemp(t tree, name string) (*os.File, string, error) {
 	return nil, "", fmt.Errorf("no free temp file name beside %s", name)
 }
 
-func fillTemp(tmp *os.File, data []byte, mode fs.FileMode, uid, gid int) error {
+func fillTemp(tmp *os.File, data []byte, mode fs.FileMode, uid, gid int, sync bool) error {
 	if _, err := tmp.Write(data); err != nil {
 		return err
 	}
@@ -453,6 +453,9 @@ func fillTemp(tmp *os.File, data []byte, mode fs.FileMode, uid, gid int) error {
 				return err
 			}
 		}
+	}
+	if !sync {
+		return nil
 	}
 	return tmp.Sync()
 }

@@ -1,0 +1,245 @@
+package slave
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/diskless-project/diskless/hostlist"
+)
+
+// owners indexes who holds each IP, MAC and hostname, for the uniqueness
+// checks of changes to many slaves at once (linear, not quadratic).
+type owners struct {
+	ip   map[netip.Addr]string
+	mac  map[string]netip.Addr
+	name map[string]netip.Addr
+}
+
+func newOwners(n int) owners {
+	return owners{ip: make(map[netip.Addr]string, n), mac: make(map[string]netip.Addr, n), name: make(map[string]netip.Addr, n)}
+}
+
+// claim records s, or says which of its values another slave holds.
+func (o owners) claim(s *Slave) error {
+	if h, dup := o.ip[s.IP]; dup {
+		return fmt.Errorf("IP %s is already registered to %s: expected an unused IP", s.IP, h)
+	}
+	if ip, dup := o.mac[s.MAC]; dup {
+		return fmt.Errorf("MAC %s is already registered to %s: expected an unused MAC", s.MAC, ip)
+	}
+	if ip, dup := o.name[s.Hostname]; dup {
+		return fmt.Errorf("hostname %s is already registered to %s: expected an unused hostname", s.Hostname, ip)
+	}
+	o.ip[s.IP], o.mac[s.MAC], o.name[s.Hostname] = s.Hostname, s.IP, s.IP
+	return nil
+}
+
+// AddAll validates slaves against the registry and one another and adds
+// them all, or none.
+func (r *Registry) AddAll(slaves []Slave, n Network) error {
+	o := newOwners(len(r.Slaves) + len(slaves))
+	for i := range r.Slaves {
+		if err := o.claim(&r.Slaves[i]); err != nil {
+			return err
+		}
+	}
+	for i := range slaves {
+		s := &slaves[i]
+		if err := s.Normalize(n); err != nil {
+			return err
+		}
+		if err := r.checkGroups(s); err != nil {
+			return err
+		}
+		if err := o.claim(s); err != nil {
+			return err
+		}
+	}
+	r.Slaves = append(r.Slaves, slaves...)
+	r.sort()
+	return nil
+}
+
+// ChangeAll runs edit on each slave whose IP is in ips, then validates the
+// changed slaves and the registry's uniqueness; on error nothing changes.
+func (r *Registry) ChangeAll(ips []netip.Addr, n Network, edit func(*Slave) error) error {
+	next := slices.Clone(r.Slaves)
+	pick := make(map[netip.Addr]bool, len(ips))
+	for _, ip := range ips {
+		pick[ip] = true
+	}
+	for i := range next {
+		if !pick[next[i].IP] {
+			continue
+		}
+		s := &next[i]
+		s.Groups = slices.Clone(s.Groups)
+		if err := edit(s); err != nil {
+			return err
+		}
+		if err := s.Normalize(n); err != nil {
+			if len(ips) == 1 {
+				return err
+			}
+			return fmt.Errorf("slave %s: %w", r.Slaves[i].IP, err)
+		}
+		if err := r.checkGroups(s); err != nil {
+			return err
+		}
+	}
+	o := newOwners(len(next))
+	for i := range next {
+		if err := o.claim(&next[i]); err != nil {
+			return err
+		}
+	}
+	r.Slaves = next
+	r.sort()
+	return nil
+}
+
+// RemoveAll deletes the slaves whose IP is in ips.
+func (r *Registry) RemoveAll(ips []netip.Addr) {
+	drop := make(map[netip.Addr]bool, len(ips))
+	for _, ip := range ips {
+		drop[ip] = true
+	}
+	r.Slaves = slices.DeleteFunc(r.Slaves, func(s Slave) bool { return drop[s.IP] })
+}
+
+// IsPattern reports whether key names several slaves: a host range
+// (node[01-04]) or a glob (node*).
+func IsPattern(key string) bool {
+	return hostlist.IsRange(key) || strings.ContainsAny(key, "*?")
+}
+
+// Select returns the IPs of the slaves keys name, in registry order, each
+// once. A key is an IP, MAC or hostname, a host range of them
+// (node[001-064], 10.0.1.[21-84]) or a glob (node0*). Every name a range
+// expands to must be registered; a glob must match at least one slave
+// unless allowEmpty.
+func (r *Registry) Select(keys []string, allowEmpty bool) ([]netip.Addr, error) {
+	want := map[netip.Addr]bool{}
+	var idx *index
+	for _, key := range keys {
+		names := []string{key}
+		if hostlist.IsRange(key) {
+			var err error
+			if names, err = hostlist.Expand(key); err != nil {
+				return nil, err
+			}
+		}
+		if strings.ContainsAny(key, "*?") {
+			n, err := r.globs(names, want)
+			if err != nil {
+				return nil, err
+			}
+			if n == 0 && !allowEmpty {
+				return nil, fmt.Errorf("no slave matches %q: expected a pattern matching registered IPs, MACs or hostnames (see `diskless slave list`)", key)
+			}
+			continue
+		}
+		if idx == nil {
+			idx = r.index()
+		}
+		var missing []string
+		for _, name := range names {
+			if ip, ok := idx.find(name); ok {
+				want[ip] = true
+			} else {
+				missing = append(missing, name)
+			}
+		}
+		switch {
+		case len(missing) == 0:
+		case len(names) == 1:
+			return nil, fmt.Errorf("no slave %q: expected the IP, MAC or hostname of a registered slave (see `diskless slave list`)", key)
+		default:
+			return nil, fmt.Errorf("%d of the %d names of %q are not registered (%s): expected registered IPs, MACs or hostnames (see `diskless slave list`)",
+				len(missing), len(names), key, hostlist.Fold(missing))
+		}
+	}
+	out := make([]netip.Addr, 0, len(want))
+	for i := range r.Slaves {
+		if want[r.Slaves[i].IP] {
+			out = append(out, r.Slaves[i].IP)
+		}
+	}
+	return out, nil
+}
+
+// globs marks the slaves any of pats matches (by IP, MAC or hostname).
+func (r *Registry) globs(pats []string, want map[netip.Addr]bool) (int, error) {
+	for _, p := range pats {
+		if _, err := path.Match(p, ""); err != nil {
+			return 0, fmt.Errorf("invalid pattern %q: expected a glob such as node0*", p)
+		}
+	}
+	n := 0
+	for i := range r.Slaves {
+		s := &r.Slaves[i]
+		for _, p := range pats {
+			ip, mac, host := s.IP.String(), s.MAC, s.Hostname
+			if m, _ := path.Match(strings.ToLower(p), host); m || match(p, ip) || match(strings.ToLower(p), mac) {
+				if !want[s.IP] {
+					n++
+				}
+				want[s.IP] = true
+				break
+			}
+		}
+	}
+	return n, nil
+}
+
+func match(p, s string) bool { m, _ := path.Match(p, s); return m }
+
+// index finds slaves by IP, MAC or hostname in constant time.
+type index struct {
+	byName map[string]netip.Addr
+}
+
+func (r *Registry) index() *index {
+	x := &index{byName: make(map[string]netip.Addr, 3*len(r.Slaves))}
+	for i := range r.Slaves {
+		s := &r.Slaves[i]
+		x.byName[s.IP.String()] = s.IP
+		x.byName[s.MAC] = s.IP
+		x.byName[s.Hostname] = s.IP
+	}
+	return x
+}
+
+func (x *index) find(key string) (netip.Addr, bool) {
+	if ip, ok := x.byName[key]; ok {
+		return ip, true
+	}
+	if mac, err := ParseMAC(key); err == nil {
+		if ip, ok := x.byName[mac]; ok {
+			return ip, true
+		}
+	}
+	ip, ok := x.byName[strings.ToLower(key)]
+	return ip, ok
+}
+
+// Pick returns copies of the slaves with those IPs, in registry order.
+func (r *Registry) Pick(ips []netip.Addr) []Slave {
+	want := make(map[netip.Addr]bool, len(ips))
+	for _, ip := range ips {
+		want[ip] = true
+	}
+	out := make([]Slave, 0, len(ips))
+	for i := range r.Slaves {
+		if want[r.Slaves[i].IP] {
+			out = append(out, r.Slaves[i])
+		}
+	}
+	return out
+}
+
+// CheckGroupsOf checks that s names known groups, each once.
+func (r *Registry) CheckGroupsOf(s *Slave) error { return r.checkGroups(s) }

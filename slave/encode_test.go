@@ -1,0 +1,59 @@
+package slave
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+)
+
+// TestEncodeFastIsYAML: the hand-made encoding is byte for byte what
+// yaml.v3 writes, for values of every kind a registry holds.
+func TestEncodeFastIsYAML(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	words := []string{"", "x86_64", "aarch64", "6.1.0-58-amd64", "6.1", "1e5", "yes", "no", "on", "null", "true", "0x1f", "010",
+		"quiet console=ttyS0,115200n8", "a: b", "# not a comment", "- dash", "x #y", "'quoted'", `"dq"`, "über straße", "ipxe",
+		"s1", "10.0.0.1", "n1", "123", "1.5", ".inf", "~", "@at", "%pct", "trailing ", " leading", "[x]", "{y}", "*star", "&amp", "!tag", "a,b"}
+	pick := func() string { return words[rng.IntN(len(words))] }
+	fast := 0
+	for round := range 50 {
+		r := &Registry{}
+		for g := range rng.IntN(4) {
+			r.Groups = append(r.Groups, Group{Name: fmt.Sprintf("g%d", g), Arch: pick(), Kernel: pick(), KernelArgs: pick(), Boot: pick(), BootServer: pick(), Comment: pick()})
+		}
+		for i := range 40 {
+			mac := fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", rng.IntN(256), rng.IntN(4)*20, rng.IntN(60), rng.IntN(100), rng.IntN(256), i)
+			if rng.IntN(3) == 0 {
+				mac = fmt.Sprintf("0%d:00:00:00:%02d:%02d", rng.IntN(10), rng.IntN(70), i%60)
+			}
+			host := []string{"n1", "node-01", "yes", "y", "nan", "on", "a1e5", "x.y.z", "true"}[rng.IntN(9)]
+			r.Slaves = append(r.Slaves, Slave{IP: netip.AddrFrom4([4]byte{10, 0, byte(round), byte(i)}), MAC: mac, Hostname: host,
+				Arch: pick(), Kernel: pick(), KernelArgs: pick(), Boot: pick(), BootServer: pick(), Comment: pick(), Groups: []string{"g0", "g1"}[:rng.IntN(3)]})
+		}
+		if round == 0 {
+			r.Slaves = nil
+		}
+		want, err := encodeYAML(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := encodeFast(r)
+		if !ok {
+			continue
+		}
+		fast++
+		if !bytes.Equal(got, want) {
+			a, b := bytes.Split(got, []byte("\n")), bytes.Split(want, []byte("\n"))
+			for i := range min(len(a), len(b)) {
+				if !bytes.Equal(a[i], b[i]) {
+					t.Fatalf("round %d line %d: fast %q, yaml %q", round, i+1, a[i], b[i])
+				}
+			}
+			t.Fatalf("round %d: lengths differ", round)
+		}
+	}
+	if fast < 45 {
+		t.Errorf("only %d of 50 registries took the fast path", fast)
+	}
+}
