@@ -11,11 +11,15 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/diskless-project/diskless/internal/fsutil"
+	"github.com/diskless-project/diskless/slave"
 
 	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/netboot"
@@ -121,6 +125,9 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 	if len(services) == 0 {
 		return ErrNothingToServe
 	}
+	if st := fsutil.StorageOf(filepath.Dir(slave.StoreOf(cfg).Path)); st.Shared {
+		log.Info("state on shared storage: the config and the registry are polled by stat, files replaced by rename", "type", st.Type, "mount", st.Mount, "lock", st.Why)
+	}
 	log.Info("serving", "slaves", len(live.Current().Registry.Slaves), "tftp_root", cfg.On(cfg.TFTPRoot), "interface", cfg.Interface)
 
 	// The registry watcher and SIGHUP run beside the services.
@@ -135,13 +142,10 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 	}
 	bg, stop := context.WithCancel(gctx)
 	defer stop()
-	go live.Watch(bg, registryPoll)
+	go watch(bg, o.Reopen, cfg.File, live, log)
 	saved := make(chan struct{})
 	go func() { defer close(saved); c.saveBootStatus(bg, tr, o.StatusEvery) }()
 	defer func() { stop(); <-saved }()
-	if o.Reopen != nil {
-		go reloadOnHUP(bg, o.Reopen, live, log)
-	}
 	err = g.Wait()
 	log.Info("stopped")
 	return err
@@ -230,18 +234,37 @@ func listenAll[T io.Closer](svc string, addr netip.Addr, ifName string, port int
 	return out, nil
 }
 
-// reloadOnHUP reloads the config on each SIGHUP: DHCP, TFTP, HTTP and the
-// tracker all answer from the new snapshot from then on (see Reload for
-// what needs a restart instead).
-func reloadOnHUP(ctx context.Context, reopen func() (*config.Config, error), live *netboot.Live, log *slog.Logger) {
+// watch is serve's one reload loop. Every registryPoll it stats the config
+// file and the registry (a stat each: nothing is parsed unless one
+// changed, never on a request); a changed config file, or SIGHUP, reloads
+// the config and the registry it names through Reload, a changed registry
+// alone just the registry. No inotify: it works the same on a shared
+// filesystem (NFS, Gluster), where `diskless push` or another master
+// replaces the files by rename. reopen nil: the registry only.
+func watch(ctx context.Context, reopen func() (*config.Config, error), cfgFile string, live *netboot.Live, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	if reopen != nil {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
+	t := time.NewTicker(registryPoll)
+	defer t.Stop()
+	seen := stampOf(cfgFile)
 	for {
+		why := ""
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
+			why = "SIGHUP"
+		case <-t.C:
+			if st := stampOf(cfgFile); st != seen && reopen != nil {
+				seen, why = st, "config file changed"
+			}
+		}
+		if why == "" {
+			live.Poll()
+			continue
 		}
 		next, err := reopen()
 		var restart []string
@@ -249,14 +272,34 @@ func reloadOnHUP(ctx context.Context, reopen func() (*config.Config, error), liv
 			restart, err = Reload(live, next)
 		}
 		if err != nil {
-			log.Error("SIGHUP: config not reloaded, keeping the running one", "err", err)
+			log.Error("config not reloaded, keeping the running one", "why", why, "err", err)
 			continue
 		}
 		if len(restart) > 0 {
-			log.Warn("SIGHUP: changes that take effect on restart", "keys", restart)
+			log.Warn("changes that take effect on restart", "why", why, "keys", restart)
 		}
-		log.Info("config reloaded", "file", next.File, "slaves", len(live.Current().Registry.Slaves))
+		log.Info("config reloaded", "why", why, "file", next.File, "slaves", len(live.Current().Registry.Slaves))
 	}
+}
+
+// fileStamp tells a changed file from the one last seen: a file replaced
+// by rename is a new inode, an edit in place a new size or time.
+type fileStamp struct {
+	ino, size int64
+	mod       time.Time
+	missing   bool
+}
+
+func stampOf(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{missing: true}
+	}
+	st := fileStamp{size: fi.Size(), mod: fi.ModTime()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = int64(sys.Ino)
+	}
+	return st
 }
 
 // Reload is serve's SIGHUP: the running servers take next's config and the

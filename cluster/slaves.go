@@ -112,6 +112,9 @@ func (c *Cluster) putSlave(pick func(*config.Config, *slave.Registry) (int, slav
 		if err != nil {
 			return err
 		}
+		if err := checkBootServers(cfg, r); err != nil {
+			return err
+		}
 		out = r.Slaves[r.Index(s.IP)]
 		return nil
 	})
@@ -182,7 +185,7 @@ func (c *Cluster) Import(lines []slave.ImportLine, source string, update bool) (
 			}
 			res.Added = append(res.Added, s.IP.String())
 		}
-		return nil
+		return checkBootServers(cfg, r)
 	})
 	return res, err
 }

@@ -3,6 +3,8 @@
 package config
 
 import (
+	"github.com/diskless-project/diskless/internal/fsutil"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -77,7 +79,7 @@ var Keys = []Key{
 	{"serve.http_port", 4080, "HTTP port: iPXE scripts, kernels, /status and /metrics (0: off)."},
 	{"serve.ipv6_ra", true, "Answer registered slaves' IPv6 router solicitations with an advertisement offering no prefix and no DHCPv6, so iPXE stops waiting ~13 s for IPv6 before it boots; false where the boot LAN has an IPv6 router."},
 	{"serve.proxy", false, "ProxyDHCP: answer boot requests only (on 67 and 4011), hand out no addresses."},
-	{"serve.server_id", "", "This boot server's name, e.g. s1: with several boot servers it answers only slaves whose boot_server is this name or its address (empty: all unassigned slaves)."},
+	{"serve.server_id", "", "This boot server's name, e.g. s1: with several boot servers it answers only slaves whose boot_server is this name or its address, or that come through a relay (giaddr, option 82 circuit) the registry gives it (`diskless server add --relay/--circuit`); empty: all unassigned slaves."},
 	{"serve.pool", "", "Optional dynamic pool for unregistered clients, e.g. 192.168.1.100-192.168.1.199 (empty: none)."},
 	{"serve.relay_subnets", []string{}, "Further subnets (CIDR) served through DHCP relays (giaddr)."},
 	{"serve.relays", []string{}, "DHCP relay agents to answer, by their giaddr (addresses or CIDRs); a relayed request from any other is ignored."},
@@ -245,7 +247,7 @@ func Load(o Options) (*Config, error) {
 	}
 	data := o.Content
 	if data == nil {
-		if data, err = os.ReadFile(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if data, err = fsutil.ReadStale(func() ([]byte, error) { return os.ReadFile(file) }); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("config %s: %w", file, err)
 		}
 	}

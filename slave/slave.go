@@ -105,6 +105,8 @@ func (s *Slave) Normalize(n Network) error {
 // Registry is the set of slaves, kept sorted by IP.
 type Registry struct {
 	Slaves []Slave `json:"slaves" yaml:"slaves"`
+	// Servers are the boot servers besides the master (`diskless server`).
+	Servers []Server `json:"servers,omitempty" yaml:"servers,omitempty"`
 }
 
 // Find returns the slave with that IP, MAC or hostname.
@@ -241,7 +243,7 @@ func (r *Registry) Validate(n Network) error {
 		ips[s.IP], macs[s.MAC], names[s.Hostname] = i, i, i
 	}
 	r.sort()
-	return nil
+	return r.validateServers()
 }
 
 func (r *Registry) sort() {

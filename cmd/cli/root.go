@@ -64,6 +64,8 @@ embedded DHCP + TFTP boot service.`,
 		NewCmdNetboot(f),
 		NewCmdServe(f, nil),
 		NewCmdStatus(f),
+		NewCmdServer(f),
+		NewCmdPush(f, nil),
 	)
 	guardGroups(root)
 	return root

@@ -76,7 +76,7 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 	var macBuf [17]byte
 	mac := formatMAC(&macBuf, req.ClientHWAddr)
 	sl := snap.ByMAC[mac]
-	if sl != nil && !s.mine(sl) {
+	if !s.mine(snap, sl, req) {
 		s.c.ignored.Add(1) // static partitioning: another boot server answers it
 		return out, false
 	}
@@ -325,15 +325,35 @@ func (s *Server) firstTime(key string) bool {
 	return true
 }
 
-// mine is true unless the slave is assigned to another boot server: its
-// boot_server names another server (seed 000's static partitioning), by
-// name (serve.server_id) or address.
-func (s *Server) mine(sl *slave.Slave) bool {
-	switch sl.BootServer {
-	case "", s.cfg.Serve.ServerID, s.serverID.String(), s.cfg.Master.String():
+// mine is true unless the client is assigned to another boot server (seed
+// 000's static partitioning): a slave by its boot_server, which names a
+// server by name (serve.server_id) or address; else a client by the relay
+// it came through, its option 82 circuit ID or giaddr, when the registry
+// gives that relay to a server (`server add --relay/--circuit`).
+func (s *Server) mine(snap *netboot.Snapshot, sl *slave.Slave, req *dhcpv4.DHCPv4) bool {
+	if sl != nil && sl.BootServer != "" {
+		switch sl.BootServer {
+		case s.cfg.Serve.ServerID, s.serverID.String(), s.cfg.Master.String():
+			return true
+		}
+		return false
+	}
+	if len(snap.Registry.Servers) == 0 {
 		return true
 	}
-	return false
+	gi, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4())
+	if owner := snap.Registry.ServerFor(gi, circuitID(req)); owner != "" {
+		return owner == s.cfg.Serve.ServerID
+	}
+	return true
+}
+
+// circuitID is the relay agent's option 82 circuit ID, "" when none.
+func circuitID(req *dhcpv4.DHCPv4) string {
+	if rai := req.RelayAgentInfo(); rai != nil {
+		return string(rai.Get(dhcpv4.AgentCircuitIDSubOption))
+	}
+	return ""
 }
 
 // ours is true when the request names this server (option 54).
