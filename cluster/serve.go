@@ -107,7 +107,7 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 			MaxConns: maxConns, MaxPerClient: perClient}))
 	}
 	if !o.NoDHCP {
-		svc, err := dhcpd.New(dhcpd.Options{Live: live, Tracker: tr, Log: log.With("svc", "dhcp")})
+		svc, err := dhcpd.New(dhcpd.Options{Live: live, Tracker: tr, Metrics: metrics, Log: log.With("svc", "dhcp")})
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	bytes    *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	dhcpReqs *prometheus.CounterVec
 
 	// DHCP, when set, returns the DHCP server's counters by result
 	// (received, offers, acks, dropped, ...): read at each scrape.
@@ -43,12 +44,15 @@ func NewMetrics(version string) *Metrics {
 			Buckets: []float64{0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300},
 		}, []string{"proto"}),
 	}
+	m.dhcpReqs = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "diskless_dhcp_requests_total", Help: "DHCP requests served by this server, by message type and client kind (pxe-bios, ipxe, ...).",
+	}, []string{"type", "kind"})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "diskless_build_info", Help: "The running diskless: its version (value 1).",
 		ConstLabels: prometheus.Labels{"version": version},
 	})
 	build.Set(1)
-	m.reg.MustRegister(m.requests, m.bytes, m.duration, build,
+	m.reg.MustRegister(m.requests, m.bytes, m.duration, m.dhcpReqs, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector(), &dhcpCollector{m})
 	return m
@@ -64,6 +68,14 @@ func (m *Metrics) Request(proto, outcome string, n int64) {
 	if n > 0 {
 		m.bytes.WithLabelValues(proto).Add(float64(n))
 	}
+}
+
+// DHCPRequest counts one DHCP request of a message type from a client kind.
+func (m *Metrics) DHCPRequest(msgType, kind string) {
+	if m == nil {
+		return
+	}
+	m.dhcpReqs.WithLabelValues(msgType, kind).Inc()
 }
 
 // Transferred records how long a completed transfer of proto took.
