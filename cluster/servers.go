@@ -29,6 +29,14 @@ func (c *Cluster) PutServer(s slave.Server, replace bool) (slave.Server, error) 
 			return err
 		}
 		got, _ := r.FindServer(s.Name)
+		// The config push would give it must hold now, not at the next push.
+		data, err := slave.Encode(r)
+		if err == nil {
+			_, err = c.ServerConfig(*got, data)
+		}
+		if err != nil {
+			return err
+		}
 		out = *got
 		return nil
 	})

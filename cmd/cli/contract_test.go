@@ -70,7 +70,7 @@ var contractSamples = map[string]contractSample{
 	"diskless doctor":          {code: 1},
 	"diskless status":          {args: []string{"--server", "{status}"}},
 	"diskless version":         {},
-	"diskless server add":      {args: []string{"s2", "--ssh", "root@127.0.0.1", "--port", "2"}},
+	"diskless server add":      {args: []string{"s2", "--ssh", "root@127.0.0.1", "--port", "2", "--address", "192.168.1.3"}},
 	"diskless server set":      {args: []string{"s1", "--relay", "10.2.0.1"}},
 	"diskless server list":     {},
 	"diskless server show":     {args: []string{"s1"}},
