@@ -38,6 +38,8 @@ type ServeOptions struct {
 	// StatusEvery is how often the boot status is saved when it changed
 	// (<state_dir>/boot-status.json; default 10s); it is saved at stop too.
 	StatusEvery time.Duration
+	// Version is the running diskless's, for diskless_build_info.
+	Version string
 }
 
 // ErrNothingToServe is a serve with DHCP, TFTP and HTTP all off.
@@ -61,7 +63,7 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 	cfg, log := c.Cfg, c.o.Log
 	tr := netboot.NewTracker(c.o.Now)
 	c.loadBootStatus(tr)
-	metrics := netboot.NewMetrics()
+	metrics := netboot.NewMetrics(o.Version)
 	tree, err := netboot.OpenTree(live)
 	if err != nil {
 		return err
@@ -105,9 +107,15 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 			MaxConns: maxConns, MaxPerClient: perClient}))
 	}
 	if !o.NoDHCP {
-		svc, err := dhcpd.New(dhcpd.Options{Live: live, Tracker: tr, Log: log.With("svc", "dhcp")})
+		svc, err := dhcpd.New(dhcpd.Options{Live: live, Tracker: tr, Metrics: metrics, Log: log.With("svc", "dhcp")})
 		if err != nil {
 			return err
+		}
+		metrics.DHCP = func() map[string]uint64 {
+			st := svc.Stats()
+			return map[string]uint64{"received": st.Received, "malformed": st.Malformed, "dropped": st.Dropped,
+				"offers": st.Offers, "acks": st.Acks, "naks": st.Naks, "ignored": st.Ignored, "unknown_macs": st.UnknownMACs,
+				"releases": st.Releases, "declines": st.Declines, "send_errors": st.SendErrors}
 		}
 		services = append(services, svc)
 		if cfg.Serve.IPv6RA {

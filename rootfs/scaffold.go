@@ -56,7 +56,7 @@ const (
 // skipEtc are parts of the etc source not copied: rendered files, the
 // master's runlevels (the slave gets its own profile), diskless's own
 // configuration and registry, and the master's NFS server files.
-var skipEtc = []string{"fstab", "hostname", "conf.d/hostname", "conf.d/net", "runlevels", "diskless", "exports", "conf.d/nfs"}
+var skipEtc = []string{"fstab", "hostname", "conf.d/hostname", "conf.d/net", "runlevels", "diskless", "exports", "conf.d/nfs", "nfs.conf.d/diskless.conf"}
 
 // Params say how to scaffold one slave. Paths are on disk (root prefix applied).
 type Params struct {
@@ -606,6 +606,9 @@ func (s *scaffolder) rendered() error {
 	}
 	for _, f := range files {
 		f.mode, f.uid, f.gid, f.diff = 0o644, -1, -1, true
+		// A write killed here left its temp file: it goes even when the file
+		// is unchanged and the etc source has no such directory.
+		s.w.SweepTemps(filepath.Dir(s.abs(f.rel)))
 		res, err := s.place(f)
 		if err != nil {
 			return err

@@ -70,7 +70,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	err = c.Serve(ctx, cluster.ServeOptions{NoDHCP: o.NoDHCP, NoTFTP: o.NoTFTP, Reopen: func() (*config.Config, error) {
+	err = c.Serve(ctx, cluster.ServeOptions{NoDHCP: o.NoDHCP, NoTFTP: o.NoTFTP, Version: Version, Reopen: func() (*config.Config, error) {
 		next, err := f.Open(o.cmd.Flags(), serveFlagKeys)
 		if err != nil {
 			return nil, err

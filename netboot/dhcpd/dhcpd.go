@@ -25,6 +25,7 @@ import (
 type Options struct {
 	Live      *netboot.Live    // current config and slaves; read once per request
 	Tracker   *netboot.Tracker // records StageDHCPOffered / StageDHCPAcked
+	Metrics   *netboot.Metrics // requests by message type and client kind (nil: none)
 	Log       *slog.Logger
 	Interface string // bind interface ("" = the config's interface)
 }
@@ -62,6 +63,7 @@ type Server struct {
 type core struct {
 	live    *netboot.Live
 	tracker *netboot.Tracker
+	metrics *netboot.Metrics
 	log     *slog.Logger
 	ifName  string
 	pool    *pool
@@ -116,7 +118,7 @@ func New(o Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	c := &core{live: o.Live, tracker: o.Tracker, log: o.Log, ifName: o.Interface, bindAddr: cfg.Serve.DHCPAddr,
+	c := &core{live: o.Live, tracker: o.Tracker, metrics: o.Metrics, log: o.Log, ifName: o.Interface, bindAddr: cfg.Serve.DHCPAddr,
 		proxy: cfg.Serve.Proxy, port: cfg.Serve.DHCPPort, unknownSeen: map[string]struct{}{}, now: time.Now, ready: make(chan struct{})}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -81,6 +82,7 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 		return out, false
 	}
 	kind, arch := Classify(req)
+	s.metrics.DHCPRequest(metricType(mt), kind.String())
 
 	sn, via, ok := s.subnetFor(req, in)
 	if !ok {
@@ -270,6 +272,17 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageTy
 	s.logs.Log("exchange", slog.LevelInfo, dhcpName(rt), slog.String("ip", sl.IP.String()), slog.String("mac", mac), slog.String("via", via),
 		slog.String("kind", kind.String()), slog.String("file", r.BootFileName), slog.Bool("proxy", true))
 	return dst, true
+}
+
+// metricType is a request's message type as a metric label: the types a
+// client sends, else "other" (a label value never grows with input).
+func metricType(mt dhcpv4.MessageType) string {
+	switch mt {
+	case dhcpv4.MessageTypeDiscover, dhcpv4.MessageTypeRequest, dhcpv4.MessageTypeInform,
+		dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:
+		return strings.ToLower(mt.String())
+	}
+	return "other"
 }
 
 func dhcpName(mt dhcpv4.MessageType) string {

@@ -237,6 +237,7 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 	s.logs.Log("transfer", slog.LevelInfo, "http transfer", slog.String("path", f.Name), slog.String("client", r.RemoteAddr),
 		slog.Int("status", cw.status), slog.Int64("size", cw.n), slog.Duration("duration", time.Since(start).Round(time.Millisecond)))
 	s.o.Metrics.Request("http", "ok", cw.n)
+	s.o.Metrics.Transferred("http", time.Since(start))
 	// A whole-file GET completes a stage; a Range probe or HEAD does not.
 	if r.Method == http.MethodGet && cw.status == http.StatusOK {
 		s.o.Tree.Track(s.o.Tracker, remoteAddr(r), f)
@@ -325,5 +326,7 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	s.o.Metrics.WritePrometheus(w, s.o.Tracker)
+	if err := s.o.Metrics.WritePrometheus(w, s.o.Tracker); err != nil {
+		s.o.Log.Warn("metrics", "err", err)
+	}
 }

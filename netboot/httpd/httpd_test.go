@@ -25,7 +25,7 @@ func start(t testing.TB, env *nettest.Env, tweak ...func(*httpd.Options)) (strin
 		t.Fatal(err)
 	}
 	tr := netboot.NewTracker(nil)
-	o := httpd.Options{Tree: env.Tree, Tracker: tr, Metrics: netboot.NewMetrics(), Listeners: []net.Listener{l}}
+	o := httpd.Options{Tree: env.Tree, Tracker: tr, Metrics: netboot.NewMetrics("test"), Listeners: []net.Listener{l}}
 	for _, f := range tweak {
 		f(&o)
 	}
@@ -76,7 +76,7 @@ func TestCurlFilesRangeHeadStatusMetrics(t *testing.T) {
 		t.Fatalf("/status after the iPXE script: %+v", st.Slaves)
 	}
 	m := curl(t, base+"/metrics")
-	for _, want := range []string{`diskless_requests_total{proto="http",outcome="ok"} 4`, `diskless_boot_stage_total{stage="config-fetched"} 1`, `diskless_requests_total{proto="http",outcome="not_found"}`, `diskless_sent_bytes_total{proto="http"}`} {
+	for _, want := range []string{`diskless_requests_total{outcome="ok",proto="http"} 4`, `diskless_boot_stage_total{stage="config-fetched"} 1`, `diskless_requests_total{outcome="not_found",proto="http"}`, `diskless_sent_bytes_total{proto="http"}`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, m)
 		}

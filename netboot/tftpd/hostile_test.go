@@ -230,7 +230,7 @@ func TestPendingGivesWay(t *testing.T) {
 			}
 			var out bytes.Buffer
 			h.metrics.WritePrometheus(&out, nil)
-			if !strings.Contains(out.String(), `outcome="evicted"} `) {
+			if !strings.Contains(out.String(), `outcome="evicted",proto="tftp"} `) {
 				t.Errorf("no eviction counted:\n%s", out.String())
 			}
 			t.Logf("fetched in %v", time.Since(began).Round(time.Millisecond))

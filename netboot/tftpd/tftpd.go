@@ -426,6 +426,7 @@ func (s *Server) handleRead(l *listener, sl *slot, req request, local netip.Addr
 			slog.Int64("size", n), slog.Duration("duration", dur.Round(time.Millisecond)), slog.Int("blksize", t.blksize),
 			slog.Int("windowsize", t.window), slog.String("outcome", "ok"))
 		s.o.Metrics.Request("tftp", "ok", n)
+		s.o.Metrics.Transferred("tftp", dur)
 		s.o.Tree.Track(s.o.Tracker, remote.Addr(), f)
 	}
 }

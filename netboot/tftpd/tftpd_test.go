@@ -61,7 +61,7 @@ func startMode(t testing.TB, env *nettest.Env, conn net.PacketConn, threaded int
 	tr := netboot.NewTracker(nil)
 	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// The clients of these tests share 127.0.0.1: no per-client limit.
-	o := tftpd.Options{Tree: env.Tree, Tracker: tr, Metrics: netboot.NewMetrics(), Conns: []net.PacketConn{conn}, Log: log, ThreadedTransfers: threaded, MaxPerClient: -1}
+	o := tftpd.Options{Tree: env.Tree, Tracker: tr, Metrics: netboot.NewMetrics("test"), Conns: []net.PacketConn{conn}, Log: log, ThreadedTransfers: threaded, MaxPerClient: -1}
 	for _, f := range tweak {
 		f(&o)
 	}
