@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/diskless-project/diskless/distro"
 	"github.com/diskless-project/diskless/netboot"
 )
 
@@ -23,12 +24,13 @@ func (c *Cluster) InstallLoaders() ([]string, error) {
 	}
 	cfg, w := c.Cfg, c.o.Writer
 	inUse := netboot.PathsInUse(cfg, reg)
+	dist := distro.DetectHost(cfg.On("/"))
 	arches := netboot.ArchesInUse(reg)
 	var missing, lines []string
 	type src struct{ dst, path string }
 	var plan []src
 	for _, l := range netboot.Loaders {
-		p, hint := l.Path, "apt-get install "+l.Package
+		p, hint := l.Path, dist.Install(dist.Package(l.Package))
 		cands := []string{}
 		if l.Arch != "" {
 			// A foreign architecture's package, unpacked (never installed)
@@ -37,16 +39,22 @@ func (c *Cluster) InstallLoaders() ([]string, error) {
 			unpacked := filepath.Join(cfg.Boot.Arm64Packages, l.Path)
 			cands = append(cands, cfg.On(unpacked), unpacked)
 		}
-		if cfg.Boot.LoaderDir != "" {
-			p, hint = filepath.Join(cfg.Boot.LoaderDir, l.Name), "boot.loader_dir"
-		}
-		// Under --root first (a staged system), then the master itself.
 		found := ""
-		for _, cand := range append(cands, cfg.On(p), p) {
-			if _, err := os.Stat(cand); err == nil {
-				found = cand
-				break
+		if cfg.Boot.LoaderDir != "" || l.Arch != "" {
+			if cfg.Boot.LoaderDir != "" {
+				p, hint = filepath.Join(cfg.Boot.LoaderDir, l.Name), "boot.loader_dir"
 			}
+			// Under --root first (a staged system), then the master itself.
+			for _, cand := range append(cands, cfg.On(p), p) {
+				if _, err := os.Stat(cand); err == nil {
+					found = cand
+					break
+				}
+			}
+		} else {
+			// Every distribution's layout, under --root first (a staged
+			// system), then on the master itself.
+			found = netboot.FindLoader(l, []string{cfg.On("/"), "/"})
 		}
 		switch {
 		case found != "":

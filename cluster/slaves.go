@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"reflect"
 
 	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/kernel"
@@ -111,6 +112,9 @@ func (c *Cluster) putSlave(pick func(*config.Config, *slave.Registry) (int, slav
 		if err != nil {
 			return err
 		}
+		if err := checkBootServers(cfg, r); err != nil {
+			return err
+		}
 		out = r.Slaves[r.Index(s.IP)]
 		return nil
 	})
@@ -120,10 +124,50 @@ func (c *Cluster) putSlave(pick func(*config.Config, *slave.Registry) (int, slav
 // ImportSlaves registers every slave of an import, all or nothing; source
 // names the file in errors.
 func (c *Cluster) ImportSlaves(lines []slave.ImportLine, source string) error {
+	_, err := c.Import(lines, source, false)
+	return err
+}
+
+// ImportResult is what an import did: the IPs added, updated and left
+// unchanged (already registered with the same fields; update only).
+type ImportResult struct {
+	Added     []string `json:"added"`
+	Updated   []string `json:"updated"`
+	Unchanged []string `json:"unchanged"`
+}
+
+// Import registers every slave of an import, all or nothing. With update, a
+// line whose IP is registered changes that slave instead of failing: the
+// line's non-empty fields replace the registered ones, the others stay.
+func (c *Cluster) Import(lines []slave.ImportLine, source string, update bool) (ImportResult, error) {
+	res := ImportResult{Added: []string{}, Updated: []string{}, Unchanged: []string{}}
 	_, err := c.Update(func(cfg *config.Config, r *slave.Registry) error {
 		n := slave.StoreOf(cfg).Network
 		for _, l := range lines {
 			s := l.Slave
+			if update {
+				if old, ok := r.Find(s.IP.String()); ok && s.IP.IsValid() {
+					merged := mergeSlave(*old, s)
+					if a, err := kernel.NormalizeArch(merged.Arch); err == nil {
+						merged.Arch = a
+					}
+					if err := c.checkKernelArch(merged); err != nil {
+						return fmt.Errorf("%s:%d: %w", source, l.Line, err)
+					}
+					if m := merged; m.Normalize(n) == nil && reflect.DeepEqual(m, *old) {
+						res.Unchanged = append(res.Unchanged, s.IP.String())
+						continue
+					}
+					if err := r.Replace(r.Index(old.IP), merged, n); err != nil {
+						return fmt.Errorf("%s:%d: %w", source, l.Line, err)
+					}
+					res.Updated = append(res.Updated, s.IP.String())
+					continue
+				}
+			}
+			if old, ok := r.Find(s.IP.String()); ok && s.IP.IsValid() {
+				return fmt.Errorf("%s:%d: IP %s is already registered to %s: expected an unused IP (slave import --update changes registered slaves)", source, l.Line, s.IP, old.Hostname)
+			}
 			if s.Arch == "" {
 				s.Arch = cfg.DefaultArch
 			}
@@ -139,10 +183,29 @@ func (c *Cluster) ImportSlaves(lines []slave.ImportLine, source string) error {
 			if err := r.Add(s, n); err != nil {
 				return fmt.Errorf("%s:%d: %w", source, l.Line, err)
 			}
+			res.Added = append(res.Added, s.IP.String())
 		}
-		return nil
+		return checkBootServers(cfg, r)
 	})
-	return err
+	return res, err
+}
+
+// mergeSlave is old with every non-empty field of in.
+func mergeSlave(old, in slave.Slave) slave.Slave {
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&old.MAC, in.MAC)
+	set(&old.Hostname, in.Hostname)
+	set(&old.Arch, in.Arch)
+	set(&old.Kernel, in.Kernel)
+	set(&old.KernelArgs, in.KernelArgs)
+	set(&old.Boot, in.Boot)
+	set(&old.BootServer, in.BootServer)
+	set(&old.Comment, in.Comment)
+	return old
 }
 
 // checkKernelArch refuses a slave whose kernel is installed for another
@@ -191,9 +254,9 @@ func (c *Cluster) RemoveSlaves(keys []string, purge bool) ([]slave.Slave, error)
 
 // Purged is what Purge did with one slave's root.
 type Purged struct {
-	IP     netip.Addr
-	Dir    string // as on the master
-	Result string // "purged", "absent", or "would delete" in a dry run
+	IP     netip.Addr `json:"ip"`
+	Dir    string     `json:"dir"`    // as on the master
+	Result string     `json:"result"` // "purged", "absent", or "would delete" in a dry run
 }
 
 // Purge deletes removed slaves' roots and rootfs state, never following a

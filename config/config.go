@@ -3,6 +3,8 @@
 package config
 
 import (
+	"github.com/diskless-project/diskless/internal/fsutil"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -53,7 +55,7 @@ var Keys = []Key{
 	{"boot.chain_ipxe", false, "Hand plain PXE ROMs (BIOS, UEFI) and UEFI HTTP Boot iPXE itself (undionly.kpxe, snponly.efi from Debian's ipxe), which then gets its script, kernel and initrd over HTTP."},
 	{"boot.secure_boot", false, "Hand UEFI x86-64 clients the signed chain shimx64.efi -> grubx64.efi -> kernel (Debian's shim-signed, grub-efi-amd64-signed): needed when Secure Boot is on; works when it is off."},
 	{"boot.ipxe_script", true, "Hand iPXE clients (user class iPXE) their iPXE script over HTTP; false: boot.loader, as to any PXE BIOS client."},
-	{"boot.loader_dir", "", "Where `init` finds the boot loaders on the master (empty: Debian's syslinux/pxelinux paths)."},
+	{"boot.loader_dir", "", "Where `init` finds the boot loaders on the master (empty: the distribution's paths: Debian/Ubuntu, Gentoo, Fedora/RHEL)."},
 	{"boot.arm64_packages", "/var/lib/diskless/arm64", "Where Debian's arm64 packages are unpacked (apt-get download grub-efi-arm64-signed:arm64, then dpkg -x PKG.deb DIR): `netboot loaders` takes grubaa64.efi from there."},
 	{"boot.nfsroot_options", "vers=3,tcp", "Options appended to nfsroot= on the slaves' kernel command line."},
 	{"state_dir", "/var/lib/diskless", "Where diskless keeps its own state (rootfs records, leases)."},
@@ -62,7 +64,7 @@ var Keys = []Key{
 	{"rootfs.ssh_host_keys", "per-slave", "SSH host keys of the slaves, never the master's: per-slave (each made its own at scaffold) or cluster (one set for all, kept in <state_dir>/ssh-host-keys)."},
 	{"rootfs.etc_exclude", []string{"ssl/private", "krb5.keytab", "security/opasswd", "wireguard", "NetworkManager/system-connections", "ppp/*-secrets", "ipsec.secrets", "ipsec.d/private", "letsencrypt", "openvpn", "sasldb2", "libvirt/secrets"}, "Secrets of the master never copied into a slave's etc/ (patterns relative to the etc source; its SSH host keys and machine-id never are)."},
 	{"rootfs.password_hashes", false, "Copy the master's password hashes (shadow, gshadow) into the slaves; false: the accounts are copied locked (log in with SSH keys, or set passwords on the slave)."},
-	{"rootfs.net_interface", "eth0", "The slaves' boot interface: config_<iface>=\"noop\" keeps the NFS root up."},
+	{"rootfs.net_interface", "", "The slaves' boot interface: config_<iface>=\"noop\" keeps the NFS root up (empty: the interface key)."},
 	{"rootfs.arm64_source", "", "Root of an arm64 tree on the master (a Debian debootstrap --arch arm64 or Gentoo stage3 tree): arm64 slaves' shared trees come from it, never from the master's own binaries (empty: arm64 slaves are not synced)."},
 	{"rootfs.sync_trees", []string{"/bin", "/sbin", "/lib"}, "Shared trees copied into every slave (plus /lib64 and merged-usr links when present)."},
 	{"rootfs.runlevel_boot", []string{"bootmisc", "checkfs", "clock", "domainname", "hostname", "localmount", "modules", "net.lo", "netmount", "rmnologin", "urandom"}, "OpenRC services linked into each slave's boot runlevel."},
@@ -77,7 +79,7 @@ var Keys = []Key{
 	{"serve.http_port", 4080, "HTTP port: iPXE scripts, kernels, /status and /metrics (0: off)."},
 	{"serve.ipv6_ra", true, "Answer registered slaves' IPv6 router solicitations with an advertisement offering no prefix and no DHCPv6, so iPXE stops waiting ~13 s for IPv6 before it boots; false where the boot LAN has an IPv6 router."},
 	{"serve.proxy", false, "ProxyDHCP: answer boot requests only (on 67 and 4011), hand out no addresses."},
-	{"serve.server_id", "", "This boot server's name, e.g. s1: with several boot servers it answers only slaves whose boot_server is this name or its address (empty: all unassigned slaves)."},
+	{"serve.server_id", "", "This boot server's name, e.g. s1: with several boot servers it answers only slaves whose boot_server is this name or its address, or that come through a relay (giaddr, option 82 circuit) the registry gives it (`diskless server add --relay/--circuit`); empty: all unassigned slaves."},
 	{"serve.pool", "", "Optional dynamic pool for unregistered clients, e.g. 192.168.1.100-192.168.1.199 (empty: none)."},
 	{"serve.relay_subnets", []string{}, "Further subnets (CIDR) served through DHCP relays (giaddr)."},
 	{"serve.relays", []string{}, "DHCP relay agents to answer, by their giaddr (addresses or CIDRs); a relayed request from any other is ignored."},
@@ -163,6 +165,7 @@ type Config struct {
 
 	v       *viper.Viper
 	sources map[string]string
+	derived map[string]string // effective values of keys that default to another key's
 }
 
 // On maps a master path (/etc/exports) under the root prefix.
@@ -244,7 +247,7 @@ func Load(o Options) (*Config, error) {
 	}
 	data := o.Content
 	if data == nil {
-		if data, err = os.ReadFile(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if data, err = fsutil.ReadStale(func() ([]byte, error) { return os.ReadFile(file) }); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("config %s: %w", file, err)
 		}
 	}

@@ -324,6 +324,14 @@ func (c *Config) decode() error {
 	if err != nil {
 		return c.decodeError(err)
 	}
+	// rootfs.net_interface unset: the slaves boot on the interface key's name.
+	if c.Rootfs.NetInterface == "" {
+		c.Rootfs.NetInterface = c.Interface
+		c.derived = map[string]string{"rootfs.net_interface": c.Interface}
+		if c.sources["rootfs.net_interface"] == "default" {
+			c.sources["rootfs.net_interface"] = "default (= interface)"
+		}
+	}
 	if err := c.check(); err != nil {
 		var ke *keyError
 		if errors.As(err, &ke) {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/diskless-project/diskless/distro"
 	"github.com/diskless-project/diskless/kernel"
 	"github.com/diskless-project/diskless/netboot"
 )
@@ -63,12 +64,16 @@ func loaderResult(e *Env, l netboot.Loader, bad Status, who string) Result {
 	if fi, err := os.Stat(c.On(path.Join(c.TFTPRoot, l.Name))); err == nil && fi.Mode().IsRegular() {
 		return ok("boot", check, l.Name+" present ("+who+")")
 	}
-	fix := "apt-get install " + l.Package + " && diskless netboot loaders"
-	if l.Arch != "" {
+	dist := distro.DetectHost(c.On("/"))
+	pkg := dist.Package(l.Package)
+	name := dist.PackageSystem() + " package"
+	fix := dist.Install(pkg) + " && diskless netboot loaders"
+	if l.Arch != "" { // a foreign architecture's Debian package, unpacked
+		pkg, name = l.Package, "Debian package"
 		fix = netboot.Arm64FetchHint(l.Package, c.Boot.Arm64Packages) + " && diskless netboot loaders"
 	}
 	return Result{Area: "boot", Check: check, Status: bad,
-		Message: fmt.Sprintf("%s is missing from %s (needed by %s; Debian package %s)", l.Name, c.TFTPRoot, who, l.Package),
+		Message: fmt.Sprintf("%s is missing from %s (needed by %s; %s %s)", l.Name, c.TFTPRoot, who, name, pkg),
 		Symptom: "PXE-T01 / TFTP error: File not found: " + l.Name, Cause: "the loader was never installed, or its package is missing",
 		Fix: fix}
 }

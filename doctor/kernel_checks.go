@@ -59,7 +59,7 @@ func CheckKernel(e *Env) []Result {
 		case m.Check == nil:
 			out = append(out, Result{Area: area, Check: check, Status: Warn,
 				Message: fmt.Sprintf("no config known for %s (no IKCONFIG in the image): its NFS-root options are unchecked", v),
-				Fix:     fmt.Sprintf("diskless kernel check /boot/config-%s   (or reinstall with --config-file)", v)})
+				Fix:     fmt.Sprintf("diskless kernel install /boot/%s --version %s --config-file /boot/config-%s", sourceName(m, v), v, v)})
 		case !m.Check.OK:
 			var missing []string
 			symptom := ""
@@ -74,10 +74,19 @@ func CheckKernel(e *Env) []Result {
 			out = append(out, Result{Area: area, Check: check, Status: Fail,
 				Message: fmt.Sprintf("%s lacks what a diskless slave needs: %s (%d slave(s) boot it)", v, strings.Join(missing, ", "), used[v]),
 				Symptom: symptom, Cause: "the kernel was built without these options",
-				Fix: "rebuild with them (see `diskless kernel check <.config>`), then diskless kernel install ... && diskless kernel use VERSION"})
+				Fix: "rebuild with them (`diskless kernel check /usr/src/linux/.config` lists them), then `diskless kernel install IMAGE --version NEW` and `diskless kernel use NEW`"})
 		default:
 			out = append(out, ok(area, check, fmt.Sprintf("%s has every option a diskless slave needs (%d slave(s))", v, used[v])))
 		}
 	}
 	return out
+}
+
+// sourceName is the file name the version was installed from (vmlinuz-V
+// when unknown): the hint to record its config names the same image.
+func sourceName(m *kernel.Meta, v string) string {
+	if m.Source != "" && m.Source != "." && m.Source != "/" {
+		return m.Source
+	}
+	return "vmlinuz-" + v
 }

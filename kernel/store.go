@@ -198,7 +198,23 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 	}
 	if old, err := s.Get(v); err == nil {
 		if old.KernelSHA256 == m.KernelSHA256 && old.InitrdSHA256 == m.InitrdSHA256 && old.Arch == m.Arch {
-			res.Meta, res.Result = *old, "unchanged"
+			if old.Check != nil || m.Check == nil {
+				res.Meta, res.Result, res.Check = *old, "unchanged", old.Check
+				return res, nil
+			}
+			// The same files, now with a config (--config-file) where the
+			// install had none: the files stay, meta.json records the check.
+			rec := *old
+			rec.Check = m.Check
+			res.Meta, res.Result = rec, "config recorded"
+			if w.DryRun {
+				fmt.Fprintf(w.Out, "would record the config check of %s in %s\n", v, s.Path(v, MetaFile))
+				return res, nil
+			}
+			data, _ := json.MarshalIndent(rec, "", "  ")
+			if _, err := w.WriteFile(s.Path(v, MetaFile), append(data, '\n'), 0o644); err != nil {
+				return InstallResult{}, err
+			}
 			return res, nil
 		}
 		what := "kernel"

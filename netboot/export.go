@@ -145,6 +145,12 @@ option PXE.discovery-control      code 6 = unsigned integer 8;
 option PXE.discovery-mcast-addr   code 7 = ip-address;
 option client-arch code 93 = unsigned integer 16;
 
+# iPXE's own options (175): no-pxedhcp tells it not to wait ~3 s for a
+# ProxyDHCP offer after this server's.
+option space ipxe;
+option ipxe-encap-opts code 175 = encapsulate ipxe;
+option ipxe.no-pxedhcp code 176 = unsigned integer 8;
+
 `)
 	w("# The boot file by firmware (docs/firmware.md): iPXE (user class), UEFI HTTP\n")
 	w("# Boot (option 93 = 16), UEFI x86-64 PXE (7, 9), BIOS PXE (0), arm64 UEFI\n")
@@ -202,6 +208,8 @@ func ExportDnsmasq(cfg *config.Config, reg *slave.Registry) string {
 	w("dhcp-match=set:arm64,option:client-arch,11\n")
 	w("dhcp-match=set:arm64http,option:client-arch,19\n")
 	w("dhcp-userclass=set:ipxe,iPXE\n")
+	w("# iPXE's no-pxedhcp (175.176 = 1): no ~3 s wait for a ProxyDHCP offer.\n")
+	w("dhcp-option=tag:ipxe,175,b0:01:01\n")
 	w("dhcp-vendorclass=set:etherboot,Etherboot\n")
 	w("# The boot file by firmware (docs/firmware.md); other architectures get none.\n")
 	pins := pinGroups(reg)

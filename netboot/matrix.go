@@ -56,6 +56,7 @@ func dhcpdBoot(b *strings.Builder, rules []bootRule, ind string) {
 	}
 	const efi64 = "(option client-arch = 00:07 or option client-arch = 00:09)"
 	w("if exists user-class and option user-class = \"iPXE\" {\n")
+	w("  option ipxe.no-pxedhcp 1;\n")
 	if file[ClientIPXE] == file[ClientIPXEUEFI64] {
 		w("  filename %q;\n", file[ClientIPXE].File)
 	} else {

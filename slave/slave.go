@@ -105,6 +105,8 @@ func (s *Slave) Normalize(n Network) error {
 // Registry is the set of slaves, kept sorted by IP.
 type Registry struct {
 	Slaves []Slave `json:"slaves" yaml:"slaves"`
+	// Servers are the boot servers besides the master (`diskless server`).
+	Servers []Server `json:"servers,omitempty" yaml:"servers,omitempty"`
 }
 
 // Find returns the slave with that IP, MAC or hostname.
@@ -143,8 +145,16 @@ func (r *Registry) FindMAC(mac string) (*Slave, bool) {
 	return nil, false
 }
 
-// Add validates s against the registry and inserts it.
+// Add validates s against the registry and inserts it. A slave without a
+// hostname gets slave<last octet>, or slave-A-B-C-D when another slave
+// already has that name (10.0.3.5 next to 10.0.2.5 in a /16).
 func (r *Registry) Add(s Slave, n Network) error {
+	if s.Hostname == "" && s.IP.Is4() {
+		s.Hostname = DefaultHostname(s.IP)
+		if o, taken := r.Find(s.Hostname); taken && o.IP != s.IP {
+			s.Hostname = LongHostname(s.IP)
+		}
+	}
 	if err := s.Normalize(n); err != nil {
 		return err
 	}
@@ -233,7 +243,7 @@ func (r *Registry) Validate(n Network) error {
 		ips[s.IP], macs[s.MAC], names[s.Hostname] = i, i, i
 	}
 	r.sort()
-	return nil
+	return r.validateServers()
 }
 
 func (r *Registry) sort() {

@@ -173,14 +173,23 @@ func runKernelInstall(f *Factory, o *KernelInstallOptions) error {
 	if err != nil {
 		return err
 	}
-	if res.Check != nil && !res.Check.OK {
+	switch {
+	case res.Check == nil:
+		fmt.Fprintf(f.IO.ErrOut, "warning: %s has no embedded config (CONFIG_IKCONFIG): its NFS-root options are unchecked; record its .config with `diskless kernel install %s --version %s --config-file /boot/config-%s`\n",
+			o.Image, o.Image, res.Meta.Version, res.Meta.Version)
+	case !res.Check.OK:
 		var missing []string
 		for _, fd := range res.Check.Findings {
 			if fd.Status == kernel.StatusMissing {
 				missing = append(missing, fd.Option)
 			}
 		}
-		fmt.Fprintf(f.IO.ErrOut, "warning: %s lacks what a diskless slave needs (%s): see `diskless kernel check %s`\n", o.Image, strings.Join(missing, ", "), o.Image)
+		// The hint names the config the check read: the image's own, or --config-file.
+		src := o.Image
+		if _, err := kernel.ReadConfigFile(o.Image); err != nil && o.Config != "" {
+			src = o.Config
+		}
+		fmt.Fprintf(f.IO.ErrOut, "warning: %s lacks what a diskless slave needs (%s): see `diskless kernel check %s`\n", o.Image, strings.Join(missing, ", "), src)
 	}
 	warnSecureBoot(f, c, o.Image, res.SecureBoot)
 	if f.DryRun {
@@ -302,6 +311,14 @@ follow at once; a slave boots the new kernel at its next boot.`,
 		},
 	}
 	cmd.Flags().StringSliceVar(&opts.Slaves, "slaves", nil, "slaves to move (IP, MAC or hostname; comma-separated)")
+	kernels := completeKernels(f)
+	cmd.ValidArgsFunction = func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 { // one version only
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return kernels(cmd, args, prefix)
+	}
+	_ = cmd.RegisterFlagCompletionFunc("slaves", completeSlaves(f))
 	return cmd
 }
 
@@ -313,6 +330,16 @@ func runKernelUse(f *Factory, o *KernelUseOptions) error {
 	res, err := c.UseKernel(o.Version, o.Slaves)
 	if err != nil || f.DryRun {
 		return err
+	}
+	if !f.humanOutput() {
+		rep := kernelUseReport{Version: o.Version, Default: res.Default, Arch: res.Arch, Moved: res.Moved, Skipped: res.Skipped}
+		if rep.Moved == nil {
+			rep.Moved = []string{}
+		}
+		if rep.Skipped == nil {
+			rep.Skipped = []string{}
+		}
+		return f.print(rep, nil)
 	}
 	if res.Default {
 		if res.Arch == "aarch64" {
@@ -326,6 +353,36 @@ func runKernelUse(f *Factory, o *KernelUseOptions) error {
 		fmt.Fprintf(f.IO.Out, "kept %d slaves of another arch than %s on their kernel%s\n", len(res.Skipped), res.Arch, listSuffix(res.Skipped))
 	}
 	return nil
+}
+
+// kernelUseReport is `kernel use -o json`.
+type kernelUseReport struct {
+	Version string   `json:"version"`
+	Default bool     `json:"default"`
+	Arch    string   `json:"arch"`
+	Moved   []string `json:"moved"`
+	Skipped []string `json:"skipped"`
+}
+
+// completeKernels completes installed kernel versions (with their arch).
+func completeKernels(f *Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		c, err := f.Cluster()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		vs, err := c.Kernels().List()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []string
+		for _, m := range vs {
+			if strings.HasPrefix(m.Version, prefix) {
+				out = append(out, m.Version+"\t"+m.Arch)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 func listSuffix(ips []string) string {

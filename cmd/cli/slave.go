@@ -41,6 +41,13 @@ func (s *slaveFields) register(fl *pflag.FlagSet) {
 	fl.StringVar(&s.Comment, "comment", "", "free-form comment")
 }
 
+// registerCompletions completes the flags whose values diskless knows.
+func (s *slaveFields) registerCompletions(f *Factory, cmd *cobra.Command) {
+	_ = cmd.RegisterFlagCompletionFunc("kernel", completeKernels(f))
+	_ = cmd.RegisterFlagCompletionFunc("arch", cobra.FixedCompletions(slave.Arches, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("boot", cobra.FixedCompletions(append([]string{"auto"}, slave.BootPaths...), cobra.ShellCompDirectiveNoFileComp))
+}
+
 // fields are the flags the user set, as cluster.Fields.
 func (s *slaveFields) fields(fl *pflag.FlagSet) cluster.Fields {
 	given := func(name string, v *string) *string {
@@ -78,6 +85,7 @@ func NewCmdSlaveAdd(f *Factory, runF func(*SlaveAddOptions) error) *cobra.Comman
 		},
 	}
 	opts.Fields.register(cmd.Flags())
+	opts.Fields.registerCompletions(f, cmd)
 	_ = cmd.MarkFlagRequired("mac")
 	return cmd
 }
