@@ -49,10 +49,7 @@ func (c *Cluster) Sync(ctx context.Context, r SyncRequest) (failed int, err erro
 	var arches []string
 	groups := map[string][]int{}
 	for i, s := range r.Slaves {
-		a := s.Arch
-		if a == "i386" || a == "" {
-			a = "x86_64" // one x86 source
-		}
+		a := syncArch(s.Arch)
 		if _, ok := groups[a]; !ok {
 			arches = append(arches, a)
 		}
@@ -77,7 +74,7 @@ func (c *Cluster) Sync(ctx context.Context, r SyncRequest) (failed int, err erro
 		}
 		var opts rootfs.SyncOptions
 		if serr == nil {
-			opts, serr = c.syncOptions(src, r)
+			opts, serr = c.syncOptions(src, arch, r)
 		}
 		if serr != nil && len(arches) == 1 {
 			return 0, serr // one source for all: one error, nothing synced
@@ -116,7 +113,7 @@ func (c *Cluster) Sync(ctx context.Context, r SyncRequest) (failed int, err erro
 }
 
 // syncOptions are the rsync options of one source.
-func (c *Cluster) syncOptions(from string, r SyncRequest) (rootfs.SyncOptions, error) {
+func (c *Cluster) syncOptions(from, arch string, r SyncRequest) (rootfs.SyncOptions, error) {
 	cfg := c.Cfg
 	trees, err := rootfs.ResolveTrees(from, cfg.Rootfs.SyncTrees)
 	if err != nil {
@@ -131,15 +128,15 @@ func (c *Cluster) syncOptions(from string, r SyncRequest) (rootfs.SyncOptions, e
 		DryRun: c.DryRun(), Writer: c.o.Writer, Now: c.o.Now, Fingerprint: fp,
 	}
 	if r.Dedupe {
-		opts.LinkDest = c.dedupeReference(from)
+		opts.LinkDest = c.dedupeReference(from, arch)
 	}
 	return opts, nil
 }
 
 // dedupeReference picks the slave root others hard-link to: a registered
-// slave already synced from the same source, else "" (the first target
-// synced becomes the reference).
-func (c *Cluster) dedupeReference(from string) string {
+// slave of the same architecture already synced from the same source, else
+// "" (the first target synced becomes the reference).
+func (c *Cluster) dedupeReference(from, arch string) string {
 	cfg := c.Cfg
 	reg, err := c.Registry()
 	if err != nil {
@@ -147,6 +144,9 @@ func (c *Cluster) dedupeReference(from string) string {
 	}
 	for _, s := range reg.Slaves {
 		st, err := rootfs.LoadState(cfg.StatePath("rootfs", s.IP.String()+".json"))
+		if syncArch(s.Arch) != arch {
+			continue
+		}
 		if err != nil || st.Sync == nil || st.Sync.From != from {
 			continue
 		}
@@ -155,4 +155,13 @@ func (c *Cluster) dedupeReference(from string) string {
 		}
 	}
 	return ""
+}
+
+// syncArch is the architecture whose source a slave's trees come from: one
+// x86 source for x86_64 and i386.
+func syncArch(a string) string {
+	if a == "i386" || a == "" {
+		return "x86_64"
+	}
+	return a
 }
