@@ -70,6 +70,10 @@ var contractSamples = map[string]contractSample{
 	"diskless doctor":                {code: 1},
 	"diskless status":                {args: []string{"--server", "{status}"}},
 	"diskless version":               {},
+	"diskless server add":            {args: []string{"s3", "--ssh", "root@10.0.0.3", "--relay", "10.2.0.1"}},
+	"diskless server list":           {},
+	"diskless server show":           {args: []string{"s2"}},
+	"diskless server rm":             {args: []string{"s2"}},
 	"diskless completion bash":       {},
 	"diskless completion zsh":        {},
 	"diskless completion fish":       {},
@@ -80,6 +84,7 @@ var contractSamples = map[string]contractSample{
 var contractExempt = map[string]string{
 	"diskless serve": "runs until signalled and prints only logs; its -o and --dry-run are refused with a usage error (testdata/script/serve_refuses.txtar)",
 	"diskless help":  "cobra's help",
+	"diskless push":  "needs a reachable sshd: its -o json and --dry-run run against a real one in push_test.go (TestPushToSSHD)",
 }
 
 // completion scripts are for shells, not JSON: they only need to print.
@@ -273,6 +278,7 @@ func contractLab(t *testing.T, work, root string) {
 	must("slave", "add", "192.168.1.21", "--mac", "00:02:a5:04:3b:66")
 	must("slave", "add", "192.168.1.22", "--mac", "00:02:a5:04:3b:67")
 	must("slave", "add", "192.168.1.23", "--mac", "00:02:a5:04:3b:68", "--kernel", "6.1.0-old")
+	must("server", "add", "s2", "--ssh", "root@10.0.0.2")
 }
 
 // fingerprint is every file under dir: path → mode, size and content hash.
