@@ -44,36 +44,39 @@ type contractSample struct {
 }
 
 var contractSamples = map[string]contractSample{
-	"diskless init":                  {args: []string{"--master", "192.168.1.1", "--subnet", "192.168.1.0/24", "--domain", "lab.lan", "--force"}},
-	"diskless config show":           {},
-	"diskless config set":            {args: []string{"nfs.shared_var_log", "true"}},
-	"diskless config unset":          {args: []string{"kernel.default"}},
-	"diskless slave add":             {args: []string{"192.168.1.40", "--mac", "00:02:a5:04:3b:40"}},
-	"diskless slave import":          {args: []string{"{work}/more.csv"}},
-	"diskless slave list":            {},
-	"diskless slave show":            {args: []string{"192.168.1.21"}},
-	"diskless slave set":             {args: []string{"192.168.1.21", "--comment", "rack 4"}},
-	"diskless slave rm":              {args: []string{"192.168.1.22"}},
-	"diskless rootfs scaffold":       {args: []string{"192.168.1.21"}},
-	"diskless rootfs sync":           {args: []string{"192.168.1.21"}},
-	"diskless rootfs status":         {code: 1},
-	"diskless nfs exports":           {args: []string{"--no-reload"}},
-	"diskless nfs check":             {code: 1},
-	"diskless kernel check":          {args: []string{"{work}/slave.config"}, code: 1},
-	"diskless kernel install":        {args: []string{"{work}/vmlinuz-6.1.0-new"}},
-	"diskless kernel list":           {},
-	"diskless kernel use":            {args: []string{"6.1.0-old"}},
-	"diskless kernel gc":             {args: []string{"--keep", "0"}},
-	"diskless netboot config":        {},
-	"diskless netboot export":        {args: []string{"dnsmasq"}},
-	"diskless netboot loaders":       {},
-	"diskless doctor":                {code: 1},
-	"diskless status":                {args: []string{"--server", "{status}"}},
-	"diskless version":               {},
-	"diskless server add":            {args: []string{"s3", "--ssh", "root@10.0.0.3", "--relay", "10.2.0.1"}},
-	"diskless server list":           {},
-	"diskless server show":           {args: []string{"s2"}},
-	"diskless server rm":             {args: []string{"s2"}},
+	"diskless init":            {args: []string{"--master", "192.168.1.1", "--subnet", "192.168.1.0/24", "--domain", "lab.lan", "--force"}},
+	"diskless config show":     {},
+	"diskless config set":      {args: []string{"nfs.shared_var_log", "true"}},
+	"diskless config unset":    {args: []string{"kernel.default"}},
+	"diskless slave add":       {args: []string{"192.168.1.40", "--mac", "00:02:a5:04:3b:40"}},
+	"diskless slave import":    {args: []string{"{work}/more.csv"}},
+	"diskless slave list":      {},
+	"diskless slave show":      {args: []string{"192.168.1.21"}},
+	"diskless slave set":       {args: []string{"192.168.1.21", "--comment", "rack 4"}},
+	"diskless slave rm":        {args: []string{"192.168.1.22"}},
+	"diskless rootfs scaffold": {args: []string{"192.168.1.21"}},
+	"diskless rootfs sync":     {args: []string{"192.168.1.21"}},
+	"diskless rootfs status":   {code: 1},
+	"diskless nfs exports":     {args: []string{"--no-reload"}},
+	"diskless nfs check":       {code: 1},
+	"diskless kernel check":    {args: []string{"{work}/slave.config"}, code: 1},
+	"diskless kernel install":  {args: []string{"{work}/vmlinuz-6.1.0-new"}},
+	"diskless kernel list":     {},
+	"diskless kernel use":      {args: []string{"6.1.0-old"}},
+	"diskless kernel gc":       {args: []string{"--keep", "0"}},
+	"diskless netboot config":  {},
+	"diskless netboot export":  {args: []string{"dnsmasq"}},
+	"diskless netboot loaders": {},
+	"diskless doctor":          {code: 1},
+	"diskless status":          {args: []string{"--server", "{status}"}},
+	"diskless version":         {},
+	"diskless server add":      {args: []string{"s2", "--ssh", "root@127.0.0.1", "--port", "2"}},
+	"diskless server set":      {args: []string{"s1", "--relay", "10.2.0.1"}},
+	"diskless server list":     {},
+	"diskless server show":     {args: []string{"s1"}},
+	"diskless server rm":       {args: []string{"s1"}},
+	// s1 is 127.0.0.1 port 1: nothing listens, the push fails (exit 1) and says so per server.
+	"diskless push":                  {args: []string{"--known-hosts", "{work}/known_hosts"}, code: 1},
 	"diskless completion bash":       {},
 	"diskless completion zsh":        {},
 	"diskless completion fish":       {},
@@ -84,7 +87,6 @@ var contractSamples = map[string]contractSample{
 var contractExempt = map[string]string{
 	"diskless serve": "runs until signalled and prints only logs; its -o and --dry-run are refused with a usage error (testdata/script/serve_refuses.txtar)",
 	"diskless help":  "cobra's help",
-	"diskless push":  "needs a reachable sshd: its -o json and --dry-run run against a real one in push_test.go (TestPushToSSHD)",
 }
 
 // completion scripts are for shells, not JSON: they only need to print.
@@ -278,7 +280,7 @@ func contractLab(t *testing.T, work, root string) {
 	must("slave", "add", "192.168.1.21", "--mac", "00:02:a5:04:3b:66")
 	must("slave", "add", "192.168.1.22", "--mac", "00:02:a5:04:3b:67")
 	must("slave", "add", "192.168.1.23", "--mac", "00:02:a5:04:3b:68", "--kernel", "6.1.0-old")
-	must("server", "add", "s2", "--ssh", "root@10.0.0.2")
+	must("server", "add", "s1", "--ssh", "root@127.0.0.1", "--port", "1", "--address", "192.168.1.2")
 }
 
 // fingerprint is every file under dir: path → mode, size and content hash.
