@@ -41,17 +41,24 @@ func CheckServers(e *Env) []Result {
 			out = append(out, Result{Area: area, Slave: ip, Check: "unassigned", Status: Warn,
 				Message: fmt.Sprintf("no boot server is given %s: every server its relay forwards to answers it", ip),
 				Symptom: "the slave boots from whichever server answers first", Cause: "no boot_server, and no server has the relay of its segment",
-				Fix: "diskless server set NAME --relay GIADDR (or diskless slave set " + ip + " --boot-server NAME)"})
+				Fix: "diskless slave set " + ip + " --boot-server " + reg.Servers[0].Name})
 		case len(by) == 0:
 			out = append(out, Result{Area: area, Slave: ip, Check: "no server", Status: Fail,
 				Message: fmt.Sprintf("no boot server answers %s: its boot_server %q is none of %s", ip, s.BootServer, strings.Join(all, ", ")),
 				Symptom: "the slave gets no DHCP answer", Cause: "boot_server names a server that is not registered",
 				Fix: "diskless slave set " + ip + " --boot-server " + reg.Servers[0].Name})
 		case len(by) > 1:
+			pick := reg.Servers[0].Name
+			for _, n := range by {
+				if _, ok := reg.FindServer(n); ok {
+					pick = n
+					break
+				}
+			}
 			out = append(out, Result{Area: area, Slave: ip, Check: "two servers", Status: Fail,
 				Message: fmt.Sprintf("%d boot servers answer %s (%s): %s", len(by), ip, strings.Join(by, ", "), how),
 				Symptom: "the slave boots from whichever server answers first: another kernel, another boot config",
-				Cause:   how, Fix: "diskless slave set " + ip + " --boot-server " + by[0] + " (or give its relay to one server: diskless server set NAME --relay GIADDR)"})
+				Cause:   how, Fix: "diskless slave set " + ip + " --boot-server " + pick})
 		}
 	}
 	if len(out) == 0 {

@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -56,7 +58,7 @@ func render(t *testing.T, values map[string]any) map[string]any {
 	return ds
 }
 
-// at walks a rendered object: keys for maps, "0" for a list's first item.
+// at walks a rendered object: keys for maps, indexes ("0") for lists.
 func at(t *testing.T, obj any, path ...string) any {
 	t.Helper()
 	for _, p := range path {
@@ -64,10 +66,11 @@ func at(t *testing.T, obj any, path ...string) any {
 		case map[string]any:
 			obj = o[p]
 		case []any:
-			if len(o) == 0 {
-				t.Fatalf("%v: empty list at %s", path, p)
+			i, err := strconv.Atoi(p)
+			if err != nil || i >= len(o) {
+				t.Fatalf("%v: no item %s in a list of %d", path, p, len(o))
 			}
-			obj = o[0]
+			obj = o[i]
 		default:
 			t.Fatalf("%v: no %s in %T", path, p, obj)
 		}
@@ -127,8 +130,8 @@ func TestDefaults(t *testing.T) {
 	if got := at(t, spec, "volumes", "0", "hostPath", "path"); got != "/var/lib/diskless-server" {
 		t.Errorf("state volume %v", got)
 	}
-	if at(t, c, "volumeMounts", "0", "readOnly") != true {
-		t.Error("the state is mounted writable: serve never writes it")
+	if got := at(t, c, "env", "1"); !reflect.DeepEqual(got, map[string]any{"name": "DISKLESS_STATE_DIR", "value": "/var/lib/diskless/servers/$(SERVER_ID)"}) {
+		t.Errorf("state_dir %v: want one per server (serve saves its boot status there)", got)
 	}
 }
 
