@@ -15,6 +15,7 @@ import (
 // (on add: its default).
 type Fields struct {
 	MAC, Hostname, Arch, Kernel, KernelArgs, Boot, BootServer, Comment *string
+	BMC, BMCUser, BMCCredentials                                       *string
 }
 
 // Any reports whether any field is given.
@@ -29,7 +30,8 @@ func (f Fields) Any() bool {
 
 func (f Fields) all(s *slave.Slave) []struct{ from, to *string } {
 	return []struct{ from, to *string }{{f.MAC, &s.MAC}, {f.Hostname, &s.Hostname}, {f.Arch, &s.Arch},
-		{f.Kernel, &s.Kernel}, {f.KernelArgs, &s.KernelArgs}, {f.Boot, &s.Boot}, {f.BootServer, &s.BootServer}, {f.Comment, &s.Comment}}
+		{f.Kernel, &s.Kernel}, {f.KernelArgs, &s.KernelArgs}, {f.Boot, &s.Boot}, {f.BootServer, &s.BootServer}, {f.Comment, &s.Comment},
+		{f.BMC, &s.BMC}, {f.BMCUser, &s.BMCUser}, {f.BMCCredentials, &s.BMCCredentials}}
 }
 
 func (f Fields) apply(s *slave.Slave) {

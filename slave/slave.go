@@ -22,6 +22,12 @@ type Slave struct {
 	Boot       string     `json:"boot,omitempty" yaml:"boot,omitempty"`
 	BootServer string     `json:"boot_server,omitempty" yaml:"boot_server,omitempty"`
 	Comment    string     `json:"comment,omitempty" yaml:"comment,omitempty"`
+	// BMC, BMCUser and BMCCredentials reach the slave's power controller
+	// (diskless power); credentials name a file or variable, never a
+	// password.
+	BMC            string `json:"bmc,omitempty" yaml:"bmc,omitempty"`
+	BMCUser        string `json:"bmc_user,omitempty" yaml:"bmc_user,omitempty"`
+	BMCCredentials string `json:"bmc_credentials,omitempty" yaml:"bmc_credentials,omitempty"`
 }
 
 // Arches a slave may declare.
@@ -94,6 +100,9 @@ func (s *Slave) Normalize(n Network) error {
 	}
 	s.KernelArgs = strings.Join(strings.Fields(s.KernelArgs), " ")
 	if err := CheckBootServer(s.BootServer); err != nil {
+		return err
+	}
+	if err := s.normalizeBMC(); err != nil {
 		return err
 	}
 	return CheckComment(s.Comment)
