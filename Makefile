@@ -13,7 +13,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN      := bin/diskless
 DEMO_ROOT ?= $(CURDIR)/demo-root
 
-.PHONY: all build test lint demo bench fuzz install man completions e2e clean
+.PHONY: all build test lint demo bench fuzz install install-services man completions e2e clean deb
 
 all: build
 
@@ -59,7 +59,7 @@ bench: build
 
 man:
 	rm -rf docs/man
-	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./cmd/gendocs man docs/man
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run -ldflags '-X github.com/diskless-project/diskless/cmd/cli.Version=$(VERSION)' ./cmd/gendocs man docs/man
 
 completions: build
 	mkdir -p docs/completions
@@ -74,9 +74,21 @@ install: build man completions
 	install -D -m 0644 docs/completions/diskless.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/diskless
 	install -D -m 0644 docs/completions/_diskless $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_diskless
 	install -D -m 0644 docs/completions/diskless.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/diskless.fish
-	install -D -m 0755 scripts/openrc/diskless-serve.initd $(DESTDIR)/etc/init.d/diskless-serve
-	install -D -m 0644 scripts/openrc/diskless-serve.confd $(DESTDIR)/etc/conf.d/diskless-serve
-	install -D -m 0644 scripts/systemd/diskless-serve.service $(DESTDIR)$(PREFIX)/lib/systemd/system/diskless-serve.service
+	$(MAKE) install-services
+
+# The service files, their @BINDIR@ set to where `install` put the binary.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+install-services:
+	install -d $(DESTDIR)/etc/init.d $(DESTDIR)/etc/conf.d $(DESTDIR)/etc/logrotate.d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' scripts/openrc/diskless-serve.initd > $(DESTDIR)/etc/init.d/diskless-serve
+	chmod 0755 $(DESTDIR)/etc/init.d/diskless-serve
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' scripts/openrc/diskless-serve.confd > $(DESTDIR)/etc/conf.d/diskless-serve
+	sed 's|@BINDIR@|$(PREFIX)/bin|g' scripts/systemd/diskless-serve.service > $(DESTDIR)$(SYSTEMDUNITDIR)/diskless-serve.service
+	install -m 0644 scripts/logrotate/diskless-serve $(DESTDIR)/etc/logrotate.d/diskless-serve
+
+# A Debian package (dpkg-deb, from `make install PREFIX=/usr`): bin/diskless_<v>_<arch>.deb.
+deb:
+	VERSION=$(VERSION) GO=$(GO) sh packaging/debian/build.sh
 
 clean:
 	rm -rf bin $(DEMO_ROOT)

@@ -36,7 +36,7 @@ func (c *Cluster) Init(rewrite bool) (fsutil.Result, error) {
 	if statErr != nil || rewrite {
 		values := map[string]any{}
 		for _, s := range cfg.Settings() {
-			if s.Source != "default" {
+			if !strings.HasPrefix(s.Source, "default") {
 				values[s.Key] = fileValue(s)
 			}
 		}

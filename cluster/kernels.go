@@ -34,7 +34,7 @@ func KernelUsers(cfg *config.Config, reg *slave.Registry) map[string][]string {
 	for _, s := range reg.Slaves {
 		v := s.Kernel
 		if v == "" {
-			v = cfg.Kernel.Default
+			v = cfg.DefaultKernel(s.Arch)
 		}
 		if v != "" {
 			users[v] = append(users[v], s.IP.String())
@@ -52,9 +52,10 @@ type KernelUse struct {
 }
 
 // UseKernel moves slaves to an installed version. Without slaves it makes
-// the version the default (kernel.default in the config file) and moves
-// every slave that followed the previous default; the registry and the
-// config file land together or not at all.
+// the version the default of its architecture (kernel.default, or
+// kernel.default_arm64 for an arm64 image, in the config file) and moves
+// every slave of that architecture that followed the previous default; the
+// registry and the config file land together or not at all.
 func (c *Cluster) UseKernel(version string, slaves []string) (*KernelUse, error) {
 	if err := c.Cfg.Validate(); err != nil {
 		return nil, err
@@ -67,7 +68,8 @@ func (c *Cluster) UseKernel(version string, slaves []string) (*KernelUse, error)
 		return nil, err
 	}
 	res := &KernelUse{Default: len(slaves) == 0, Arch: meta.Arch}
-	oldDefault := c.Cfg.Kernel.Default
+	key := config.DefaultKernelKey(meta.Arch)
+	oldDefault := c.Cfg.DefaultKernel(meta.Arch)
 	move := func(_ *config.Config, r *slave.Registry) error {
 		if len(slaves) > 0 {
 			for _, key := range slaves {
@@ -76,7 +78,7 @@ func (c *Cluster) UseKernel(version string, slaves []string) (*KernelUse, error)
 					return fmt.Errorf("no slave %q in the registry (see `diskless slave list`)", key)
 				}
 				if !kernel.ArchCompatible(meta.Arch, s.Arch) {
-					return fmt.Errorf("slave %s is %s; kernel %s is %s", s.IP, s.Arch, version, meta.Arch)
+					return fmt.Errorf("kernel %s is %s; slave %s is %s: expected a kernel of its architecture (see `diskless kernel list`)", version, kernel.DebianArch(meta.Arch), s.IP, kernel.DebianArch(s.Arch))
 				}
 				if s.Kernel != version {
 					s.Kernel = version
@@ -87,6 +89,9 @@ func (c *Cluster) UseKernel(version string, slaves []string) (*KernelUse, error)
 		}
 		for i := range r.Slaves {
 			s := &r.Slaves[i]
+			if config.DefaultKernelKey(s.Arch) != key {
+				continue // another architecture's default: not this one's slave
+			}
 			if (s.Kernel == "" || s.Kernel == oldDefault) && s.Kernel != version {
 				if !kernel.ArchCompatible(meta.Arch, s.Arch) {
 					res.Skipped = append(res.Skipped, s.IP.String())
@@ -100,7 +105,7 @@ func (c *Cluster) UseKernel(version string, slaves []string) (*KernelUse, error)
 	}
 	var edit func([]byte) ([]byte, error)
 	if res.Default {
-		edit = func(data []byte) ([]byte, error) { return config.SetKey(data, "kernel.default", version) }
+		edit = func(data []byte) ([]byte, error) { return config.SetKey(data, key, version) }
 	}
 	_, err = c.change("kernel use "+version, edit, move)
 	return res, err
@@ -131,8 +136,10 @@ func (c *Cluster) GCKernels(keep int) ([]GCItem, error) {
 		for v := range users {
 			inUse[v] = true
 		}
-		if c.Cfg.Kernel.Default != "" {
-			inUse[c.Cfg.Kernel.Default] = true
+		for _, d := range []string{c.Cfg.Kernel.Default, c.Cfg.Kernel.DefaultArm64} {
+			if d != "" {
+				inUse[d] = true
+			}
 		}
 		kept, removed := kernel.GCPlan(vs, inUse, keep)
 		for i, m := range kept {
@@ -142,6 +149,8 @@ func (c *Cluster) GCKernels(keep int) ([]GCItem, error) {
 				it.Reason = "used by " + strings.Join(users[m.Version], ",")
 			case m.Version == c.Cfg.Kernel.Default:
 				it.Reason = "default"
+			case m.Version == c.Cfg.Kernel.DefaultArm64:
+				it.Reason = "default (arm64)"
 			case i < keep:
 				it.Reason = fmt.Sprintf("among the newest %d", keep)
 			}

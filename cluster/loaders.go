@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/diskless-project/diskless/distro"
 	"github.com/diskless-project/diskless/netboot"
 )
 
@@ -23,29 +24,45 @@ func (c *Cluster) InstallLoaders() ([]string, error) {
 	}
 	cfg, w := c.Cfg, c.o.Writer
 	inUse := netboot.PathsInUse(cfg, reg)
+	dist := distro.DetectHost(cfg.On("/"))
+	arches := netboot.ArchesInUse(reg)
 	var missing, lines []string
 	type src struct{ dst, path string }
 	var plan []src
 	for _, l := range netboot.Loaders {
-		p, hint := l.Path, "apt-get install "+l.Package
-		if cfg.Boot.LoaderDir != "" {
-			p, hint = filepath.Join(cfg.Boot.LoaderDir, l.Name), "boot.loader_dir"
+		p, hint := l.Path, dist.Install(dist.Package(l.Package))
+		cands := []string{}
+		if l.Arch != "" {
+			// A foreign architecture's package, unpacked (never installed)
+			// under boot.arm64_packages; an installed one (multiarch) also does.
+			hint = netboot.Arm64FetchHint(l.Package, cfg.Boot.Arm64Packages)
+			unpacked := filepath.Join(cfg.Boot.Arm64Packages, l.Path)
+			cands = append(cands, cfg.On(unpacked), unpacked)
 		}
-		// Under --root first (a staged system), then the master itself.
 		found := ""
-		for _, cand := range []string{cfg.On(p), p} {
-			if _, err := os.Stat(cand); err == nil {
-				found = cand
-				break
+		if cfg.Boot.LoaderDir != "" || l.Arch != "" {
+			if cfg.Boot.LoaderDir != "" {
+				p, hint = filepath.Join(cfg.Boot.LoaderDir, l.Name), "boot.loader_dir"
 			}
+			// Under --root first (a staged system), then the master itself.
+			for _, cand := range append(cands, cfg.On(p), p) {
+				if _, err := os.Stat(cand); err == nil {
+					found = cand
+					break
+				}
+			}
+		} else {
+			// Every distribution's layout, under --root first (a staged
+			// system), then on the master itself.
+			found = netboot.FindLoader(l, []string{cfg.On("/"), "/"})
 		}
 		switch {
 		case found != "":
 			plan = append(plan, src{l.Name, found})
-		case inUse[l.For]:
+		case netboot.NeedsLoader(l, inUse, arches):
 			missing = append(missing, fmt.Sprintf("%s (%s)", p, hint))
 		default:
-			lines = append(lines, fmt.Sprintf("not installed %s: no %s (%s); only the %s boot path needs it", filepath.Join(cfg.TFTPRoot, l.Name), p, hint, l.For))
+			lines = append(lines, fmt.Sprintf("not installed %s: no %s (%s); only %s needs it", filepath.Join(cfg.TFTPRoot, l.Name), p, hint, neededBy(l)))
 		}
 	}
 	if len(missing) > 0 {
@@ -72,4 +89,12 @@ func (c *Cluster) InstallLoaders() ([]string, error) {
 		lines = append(lines, fmt.Sprintf("%s %s", res, filepath.Join(cfg.TFTPRoot, s.dst)))
 	}
 	return lines, nil
+}
+
+// neededBy names who needs a loader, for the "not installed" line.
+func neededBy(l netboot.Loader) string {
+	if l.Arch != "" {
+		return "an " + l.Arch + " slave"
+	}
+	return "the " + string(l.For) + " boot path"
 }

@@ -5,16 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/diskless-project/diskless/internal/fsutil"
+	"github.com/diskless-project/diskless/slave"
 
 	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/netboot"
@@ -30,6 +35,9 @@ type ServeOptions struct {
 	// Reopen loads the config again as this run did (file, DISKLESS_*,
 	// flags) on SIGHUP; nil: SIGHUP is not handled.
 	Reopen func() (*config.Config, error)
+	// StatusEvery is how often the boot status is saved when it changed
+	// (<state_dir>/boot-status.json; default 10s); it is saved at stop too.
+	StatusEvery time.Duration
 }
 
 // ErrNothingToServe is a serve with DHCP, TFTP and HTTP all off.
@@ -52,6 +60,7 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 	}
 	cfg, log := c.Cfg, c.o.Log
 	tr := netboot.NewTracker(c.o.Now)
+	c.loadBootStatus(tr)
 	metrics := netboot.NewMetrics()
 	tree, err := netboot.OpenTree(live)
 	if err != nil {
@@ -108,6 +117,9 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 	if len(services) == 0 {
 		return ErrNothingToServe
 	}
+	if st := fsutil.StorageOf(filepath.Dir(slave.StoreOf(cfg).Path)); st.Shared {
+		log.Info("state on shared storage: the config and the registry are polled by stat, files replaced by rename", "type", st.Type, "mount", st.Mount, "lock", st.Why)
+	}
 	log.Info("serving", "slaves", len(live.Current().Registry.Slaves), "tftp_root", cfg.On(cfg.TFTPRoot), "interface", cfg.Interface)
 
 	// The registry watcher and SIGHUP run beside the services.
@@ -122,13 +134,74 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 	}
 	bg, stop := context.WithCancel(gctx)
 	defer stop()
-	go live.Watch(bg, registryPoll)
-	if o.Reopen != nil {
-		go reloadOnHUP(bg, o.Reopen, live, log)
-	}
+	go watch(bg, o.Reopen, cfg.File, live, log)
+	saved := make(chan struct{})
+	go func() { defer close(saved); c.saveBootStatus(bg, tr, o.StatusEvery) }()
+	defer func() { stop(); <-saved }()
 	err = g.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// loadBootStatus restores the boot status the last serve saved; a missing
+// file is a first start, a bad or oversized one is named and ignored.
+func (c *Cluster) loadBootStatus(tr *netboot.Tracker) {
+	path, w, log := c.Cfg.StatePath(netboot.StateFile), c.Writer(), c.o.Log
+	fi, err := w.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err == nil && fi.Size() > netboot.MaxStateFile {
+		err = fmt.Errorf("%d bytes: expected at most %d", fi.Size(), netboot.MaxStateFile)
+	}
+	var n int
+	if err == nil {
+		var data []byte
+		if data, err = w.ReadFile(path); err == nil {
+			n, err = tr.LoadState(data)
+		}
+	}
+	if err != nil {
+		log.Warn("boot status not restored", "file", c.Display(path), "err", err)
+		return
+	}
+	log.Info("boot status restored", "file", c.Display(path), "slaves", n)
+}
+
+// saveBootStatus writes the boot status atomically every `every` when it
+// changed, and once more when ctx ends (serve stopping).
+func (c *Cluster) saveBootStatus(ctx context.Context, tr *netboot.Tracker, every time.Duration) {
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	path, w := c.Cfg.StatePath(netboot.StateFile), c.Writer().Quiet()
+	last := tr.Changes()
+	save := func() {
+		n := tr.Changes()
+		if n == last {
+			return
+		}
+		data, err := tr.MarshalState()
+		if err == nil {
+			_, err = w.WriteFile(path, data, 0o644)
+		}
+		if err != nil {
+			c.o.Log.Warn("boot status not saved", "file", c.Display(path), "err", err)
+			return
+		}
+		last = n
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			save()
+			return
+		case <-t.C:
+			save()
+		}
+	}
 }
 
 // listenAll binds port on every address netboot.BindAddrs names.
@@ -153,18 +226,37 @@ func listenAll[T io.Closer](svc string, addr netip.Addr, ifName string, port int
 	return out, nil
 }
 
-// reloadOnHUP reloads the config on each SIGHUP: DHCP, TFTP, HTTP and the
-// tracker all answer from the new snapshot from then on (see Reload for
-// what needs a restart instead).
-func reloadOnHUP(ctx context.Context, reopen func() (*config.Config, error), live *netboot.Live, log *slog.Logger) {
+// watch is serve's one reload loop. Every registryPoll it stats the config
+// file and the registry (a stat each: nothing is parsed unless one
+// changed, never on a request); a changed config file, or SIGHUP, reloads
+// the config and the registry it names through Reload, a changed registry
+// alone just the registry. No inotify: it works the same on a shared
+// filesystem (NFS, Gluster), where `diskless push` or another master
+// replaces the files by rename. reopen nil: the registry only.
+func watch(ctx context.Context, reopen func() (*config.Config, error), cfgFile string, live *netboot.Live, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	if reopen != nil {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
+	t := time.NewTicker(registryPoll)
+	defer t.Stop()
+	seen := stampOf(cfgFile)
 	for {
+		why := ""
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
+			why = "SIGHUP"
+		case <-t.C:
+			if st := stampOf(cfgFile); st != seen && reopen != nil {
+				seen, why = st, "config file changed"
+			}
+		}
+		if why == "" {
+			live.Poll()
+			continue
 		}
 		next, err := reopen()
 		var restart []string
@@ -172,14 +264,34 @@ func reloadOnHUP(ctx context.Context, reopen func() (*config.Config, error), liv
 			restart, err = Reload(live, next)
 		}
 		if err != nil {
-			log.Error("SIGHUP: config not reloaded, keeping the running one", "err", err)
+			log.Error("config not reloaded, keeping the running one", "why", why, "err", err)
 			continue
 		}
 		if len(restart) > 0 {
-			log.Warn("SIGHUP: changes that take effect on restart", "keys", restart)
+			log.Warn("changes that take effect on restart", "why", why, "keys", restart)
 		}
-		log.Info("config reloaded", "file", next.File, "slaves", len(live.Current().Registry.Slaves))
+		log.Info("config reloaded", "why", why, "file", next.File, "slaves", len(live.Current().Registry.Slaves))
 	}
+}
+
+// fileStamp tells a changed file from the one last seen: a file replaced
+// by rename is a new inode, an edit in place a new size or time.
+type fileStamp struct {
+	ino, size int64
+	mod       time.Time
+	missing   bool
+}
+
+func stampOf(path string) fileStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fileStamp{missing: true}
+	}
+	st := fileStamp{size: fi.Size(), mod: fi.ModTime()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = int64(sys.Ino)
+	}
+	return st
 }
 
 // Reload is serve's SIGHUP: the running servers take next's config and the

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"reflect"
 
 	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/kernel"
 	"github.com/diskless-project/diskless/rootfs"
 	"github.com/diskless-project/diskless/slave"
 )
@@ -47,11 +49,20 @@ func NotRegistered(key string) error {
 	return fmt.Errorf("no slave %q: expected the IP, MAC or hostname of a registered slave (see `diskless slave list`)", key)
 }
 
-// AddSlave registers a slave; without its own kernel it boots kernel.default.
+// AddSlave registers a slave; without --arch it is of default_arch, and
+// without its own kernel it boots its architecture's default kernel.
 func (c *Cluster) AddSlave(ip netip.Addr, f Fields) (slave.Slave, error) {
 	return c.putSlave(func(cfg *config.Config, r *slave.Registry) (int, slave.Slave, error) {
-		s := slave.Slave{IP: ip, Kernel: cfg.Kernel.Default}
+		s := slave.Slave{IP: ip, Arch: cfg.DefaultArch}
 		f.apply(&s)
+		arch, err := kernel.NormalizeArch(s.Arch)
+		if err != nil {
+			return 0, s, err
+		}
+		s.Arch = arch
+		if f.Kernel == nil {
+			s.Kernel = cfg.DefaultKernel(arch)
+		}
 		return -1, s, nil
 	})
 }
@@ -66,6 +77,18 @@ func (c *Cluster) SetSlave(key string, f Fields) (slave.Slave, error) {
 		}
 		changed := *s
 		f.apply(&changed)
+		if f.Arch != nil {
+			arch, err := kernel.NormalizeArch(changed.Arch)
+			if err != nil {
+				return 0, changed, err
+			}
+			changed.Arch = arch
+			// A slave that followed its old architecture's default kernel
+			// follows the new one's.
+			if f.Kernel == nil && arch != s.Arch && s.Kernel == cfg.DefaultKernel(s.Arch) {
+				changed.Kernel = cfg.DefaultKernel(arch)
+			}
+		}
 		return r.Index(s.IP), changed, nil
 	})
 }
@@ -80,12 +103,18 @@ func (c *Cluster) putSlave(pick func(*config.Config, *slave.Registry) (int, slav
 			return err
 		}
 		n := slave.StoreOf(cfg).Network
+		if err := c.checkKernelArch(s); err != nil {
+			return err
+		}
 		if i < 0 {
 			err = r.Add(s, n)
 		} else {
 			err = r.Replace(i, s, n)
 		}
 		if err != nil {
+			return err
+		}
+		if err := checkBootServers(cfg, r); err != nil {
 			return err
 		}
 		out = r.Slaves[r.Index(s.IP)]
@@ -97,20 +126,109 @@ func (c *Cluster) putSlave(pick func(*config.Config, *slave.Registry) (int, slav
 // ImportSlaves registers every slave of an import, all or nothing; source
 // names the file in errors.
 func (c *Cluster) ImportSlaves(lines []slave.ImportLine, source string) error {
+	_, err := c.Import(lines, source, false)
+	return err
+}
+
+// ImportResult is what an import did: the IPs added, updated and left
+// unchanged (already registered with the same fields; update only).
+type ImportResult struct {
+	Added     []string `json:"added"`
+	Updated   []string `json:"updated"`
+	Unchanged []string `json:"unchanged"`
+}
+
+// Import registers every slave of an import, all or nothing. With update, a
+// line whose IP is registered changes that slave instead of failing: the
+// line's non-empty fields replace the registered ones, the others stay.
+func (c *Cluster) Import(lines []slave.ImportLine, source string, update bool) (ImportResult, error) {
+	res := ImportResult{Added: []string{}, Updated: []string{}, Unchanged: []string{}}
 	_, err := c.Update(func(cfg *config.Config, r *slave.Registry) error {
 		n := slave.StoreOf(cfg).Network
 		for _, l := range lines {
 			s := l.Slave
+			if update {
+				if old, ok := r.Find(s.IP.String()); ok && s.IP.IsValid() {
+					merged := mergeSlave(*old, s)
+					if a, err := kernel.NormalizeArch(merged.Arch); err == nil {
+						merged.Arch = a
+					}
+					if err := c.checkKernelArch(merged); err != nil {
+						return fmt.Errorf("%s:%d: %w", source, l.Line, err)
+					}
+					if m := merged; m.Normalize(n) == nil && reflect.DeepEqual(m, *old) {
+						res.Unchanged = append(res.Unchanged, s.IP.String())
+						continue
+					}
+					if err := r.Replace(r.Index(old.IP), merged, n); err != nil {
+						return fmt.Errorf("%s:%d: %w", source, l.Line, err)
+					}
+					res.Updated = append(res.Updated, s.IP.String())
+					continue
+				}
+			}
+			if old, ok := r.Find(s.IP.String()); ok && s.IP.IsValid() {
+				return fmt.Errorf("%s:%d: IP %s is already registered to %s: expected an unused IP (slave import --update changes registered slaves)", source, l.Line, s.IP, old.Hostname)
+			}
+			if s.Arch == "" {
+				s.Arch = cfg.DefaultArch
+			}
+			if a, err := kernel.NormalizeArch(s.Arch); err == nil {
+				s.Arch = a // else r.Add says what is wrong, with the line
+			}
 			if s.Kernel == "" {
-				s.Kernel = cfg.Kernel.Default
+				s.Kernel = cfg.DefaultKernel(s.Arch)
+			}
+			if err := c.checkKernelArch(s); err != nil {
+				return fmt.Errorf("%s:%d: %w", source, l.Line, err)
 			}
 			if err := r.Add(s, n); err != nil {
 				return fmt.Errorf("%s:%d: %w", source, l.Line, err)
 			}
+			res.Added = append(res.Added, s.IP.String())
 		}
-		return nil
+		return checkBootServers(cfg, r)
 	})
-	return err
+	return res, err
+}
+
+// mergeSlave is old with every non-empty field of in.
+func mergeSlave(old, in slave.Slave) slave.Slave {
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&old.MAC, in.MAC)
+	set(&old.Hostname, in.Hostname)
+	set(&old.Arch, in.Arch)
+	set(&old.Kernel, in.Kernel)
+	set(&old.KernelArgs, in.KernelArgs)
+	set(&old.Boot, in.Boot)
+	set(&old.BootServer, in.BootServer)
+	set(&old.Comment, in.Comment)
+	return old
+}
+
+// checkKernelArch refuses a slave whose kernel is installed for another
+// architecture. A kernel not installed yet is not checked: boot configs
+// name it, and doctor says it is missing.
+func (c *Cluster) checkKernelArch(s slave.Slave) error {
+	if s.Kernel == "" || kernel.CheckVersion(s.Kernel) != nil {
+		return nil
+	}
+	arch, err := kernel.NormalizeArch(s.Arch)
+	if err != nil {
+		return nil // Normalize names it
+	}
+	m, err := c.Kernels().Get(s.Kernel)
+	if err != nil {
+		return nil
+	}
+	if !kernel.ArchCompatible(m.Arch, arch) {
+		return fmt.Errorf("kernel %s is %s; slave %s is %s: expected a kernel of its architecture (see `diskless kernel list`)", s.Kernel, kernel.DebianArch(m.Arch), s.IP, kernel.DebianArch(arch))
+	}
+	return nil
 }
 
 // RemoveSlaves unregisters the slaves keys name. With purge, every root to
@@ -138,9 +256,9 @@ func (c *Cluster) RemoveSlaves(keys []string, purge bool) ([]slave.Slave, error)
 
 // Purged is what Purge did with one slave's root.
 type Purged struct {
-	IP     netip.Addr
-	Dir    string // as on the master
-	Result string // "purged", "absent", or "would delete" in a dry run
+	IP     netip.Addr `json:"ip"`
+	Dir    string     `json:"dir"`    // as on the master
+	Result string     `json:"result"` // "purged", "absent", or "would delete" in a dry run
 }
 
 // Purge deletes removed slaves' roots and rootfs state, never following a

@@ -3,6 +3,8 @@
 package config
 
 import (
+	"github.com/diskless-project/diskless/internal/fsutil"
+
 	"errors"
 	"fmt"
 	"io/fs"
@@ -45,13 +47,16 @@ var Keys = []Key{
 	{"nfs.mount_options", "sync,hard,intr,nolock,rsize=8192,wsize=8192", "Mount options written to the slaves' fstab."},
 	{"nfs.shared_var_log", false, "Also export a shared /var/log to the slaves."},
 	{"nfs.server", "", "Address slaves mount NFS from (empty: the master)."},
-	{"kernel.default", "", "Kernel version new slaves boot (see `diskless kernel list`)."},
+	{"default_arch", "amd64", "Architecture of a slave added without --arch: amd64 (x86_64), arm64 (aarch64) or i386."},
+	{"kernel.default", "", "Kernel version new x86 slaves boot (see `diskless kernel list`)."},
+	{"kernel.default_arm64", "", "Kernel version new arm64 (aarch64) slaves boot: an arm64 image, set by `diskless kernel use` of one."},
 	{"boot.loader", "pxelinux.0", "Boot file for PXE BIOS clients on the syslinux path."},
 	{"boot.efi_loader", "syslinux.efi", "Boot file for UEFI x86-64 PXE clients on the syslinux path."},
 	{"boot.chain_ipxe", false, "Hand plain PXE ROMs (BIOS, UEFI) and UEFI HTTP Boot iPXE itself (undionly.kpxe, snponly.efi from Debian's ipxe), which then gets its script, kernel and initrd over HTTP."},
 	{"boot.secure_boot", false, "Hand UEFI x86-64 clients the signed chain shimx64.efi -> grubx64.efi -> kernel (Debian's shim-signed, grub-efi-amd64-signed): needed when Secure Boot is on; works when it is off."},
 	{"boot.ipxe_script", true, "Hand iPXE clients (user class iPXE) their iPXE script over HTTP; false: boot.loader, as to any PXE BIOS client."},
-	{"boot.loader_dir", "", "Where `init` finds the boot loaders on the master (empty: Debian's syslinux/pxelinux paths)."},
+	{"boot.loader_dir", "", "Where `init` finds the boot loaders on the master (empty: the distribution's paths: Debian/Ubuntu, Gentoo, Fedora/RHEL)."},
+	{"boot.arm64_packages", "/var/lib/diskless/arm64", "Where Debian's arm64 packages are unpacked (apt-get download grub-efi-arm64-signed:arm64, then dpkg -x PKG.deb DIR): `netboot loaders` takes grubaa64.efi from there."},
 	{"boot.nfsroot_options", "vers=3,tcp", "Options appended to nfsroot= on the slaves' kernel command line."},
 	{"state_dir", "/var/lib/diskless", "Where diskless keeps its own state (rootfs records, leases)."},
 	{"rootfs.scaffold_on_add", true, "Scaffold a slave's root (<diskless_dir>/<ip>) as soon as it is registered; false: only `rootfs scaffold`."},
@@ -59,7 +64,8 @@ var Keys = []Key{
 	{"rootfs.ssh_host_keys", "per-slave", "SSH host keys of the slaves, never the master's: per-slave (each made its own at scaffold) or cluster (one set for all, kept in <state_dir>/ssh-host-keys)."},
 	{"rootfs.etc_exclude", []string{"ssl/private", "krb5.keytab", "security/opasswd", "wireguard", "NetworkManager/system-connections", "ppp/*-secrets", "ipsec.secrets", "ipsec.d/private", "letsencrypt", "openvpn", "sasldb2", "libvirt/secrets"}, "Secrets of the master never copied into a slave's etc/ (patterns relative to the etc source; its SSH host keys and machine-id never are)."},
 	{"rootfs.password_hashes", false, "Copy the master's password hashes (shadow, gshadow) into the slaves; false: the accounts are copied locked (log in with SSH keys, or set passwords on the slave)."},
-	{"rootfs.net_interface", "eth0", "The slaves' boot interface: config_<iface>=\"noop\" keeps the NFS root up."},
+	{"rootfs.net_interface", "", "The slaves' boot interface: config_<iface>=\"noop\" keeps the NFS root up (empty: the interface key)."},
+	{"rootfs.arm64_source", "", "Root of an arm64 tree on the master (a Debian debootstrap --arch arm64 or Gentoo stage3 tree): arm64 slaves' shared trees come from it, never from the master's own binaries (empty: arm64 slaves are not synced)."},
 	{"rootfs.sync_trees", []string{"/bin", "/sbin", "/lib"}, "Shared trees copied into every slave (plus /lib64 and merged-usr links when present)."},
 	{"rootfs.runlevel_boot", []string{"bootmisc", "checkfs", "clock", "domainname", "hostname", "localmount", "modules", "net.lo", "netmount", "rmnologin", "urandom"}, "OpenRC services linked into each slave's boot runlevel."},
 	{"rootfs.runlevel_default", []string{"consolefont", "keymaps", "local", "sshd", "syslog-ng", "vixie-cron"}, "OpenRC services linked into each slave's default runlevel."},
@@ -73,7 +79,7 @@ var Keys = []Key{
 	{"serve.http_port", 4080, "HTTP port: iPXE scripts, kernels, /status and /metrics (0: off)."},
 	{"serve.ipv6_ra", true, "Answer registered slaves' IPv6 router solicitations with an advertisement offering no prefix and no DHCPv6, so iPXE stops waiting ~13 s for IPv6 before it boots; false where the boot LAN has an IPv6 router."},
 	{"serve.proxy", false, "ProxyDHCP: answer boot requests only (on 67 and 4011), hand out no addresses."},
-	{"serve.server_id", "", "This boot server's name, e.g. s1: with several boot servers it answers only slaves whose boot_server is this name or its address (empty: all unassigned slaves)."},
+	{"serve.server_id", "", "This boot server's name, e.g. s1: with several boot servers it answers only slaves whose boot_server is this name or its address, or that come through a relay (giaddr, option 82 circuit) the registry gives it (`diskless server add --relay/--circuit`); empty: all unassigned slaves."},
 	{"serve.pool", "", "Optional dynamic pool for unregistered clients, e.g. 192.168.1.100-192.168.1.199 (empty: none)."},
 	{"serve.relay_subnets", []string{}, "Further subnets (CIDR) served through DHCP relays (giaddr)."},
 	{"serve.relays", []string{}, "DHCP relay agents to answer, by their giaddr (addresses or CIDRs); a relayed request from any other is ignored."},
@@ -100,6 +106,7 @@ type Config struct {
 	HostsFile   string        `mapstructure:"hosts_file"`
 	LeaseTime   time.Duration `mapstructure:"lease_time"`
 	StateDir    string        `mapstructure:"state_dir"`
+	DefaultArch string        `mapstructure:"default_arch"` // stored form: x86_64, aarch64, i386
 
 	NFS struct {
 		RootOptions   string     `mapstructure:"root_options"`
@@ -110,7 +117,8 @@ type Config struct {
 		Server        netip.Addr `mapstructure:"server"`
 	} `mapstructure:"nfs"`
 	Kernel struct {
-		Default string `mapstructure:"default"`
+		Default      string `mapstructure:"default"`
+		DefaultArm64 string `mapstructure:"default_arm64"`
 	} `mapstructure:"kernel"`
 	Boot struct {
 		Loader         string `mapstructure:"loader"`
@@ -119,11 +127,13 @@ type Config struct {
 		ChainIPXE      bool   `mapstructure:"chain_ipxe"`
 		SecureBoot     bool   `mapstructure:"secure_boot"`
 		LoaderDir      string `mapstructure:"loader_dir"`
+		Arm64Packages  string `mapstructure:"arm64_packages"`
 		NFSRootOptions string `mapstructure:"nfsroot_options"`
 	} `mapstructure:"boot"`
 	Rootfs struct {
 		ScaffoldOnAdd     bool     `mapstructure:"scaffold_on_add"`
 		EtcSource         string   `mapstructure:"etc_source"`
+		Arm64Source       string   `mapstructure:"arm64_source"`  // arm64 slaves' shared trees
 		SSHHostKeys       string   `mapstructure:"ssh_host_keys"` // per-slave or cluster
 		EtcExclude        []string `mapstructure:"etc_exclude"`   // path.Match patterns relative to EtcSource
 		PasswordHashes    bool     `mapstructure:"password_hashes"`
@@ -155,6 +165,7 @@ type Config struct {
 
 	v       *viper.Viper
 	sources map[string]string
+	derived map[string]string // effective values of keys that default to another key's
 }
 
 // On maps a master path (/etc/exports) under the root prefix.
@@ -173,6 +184,23 @@ func On(root, p string) string {
 func Inside(root, path string) bool {
 	rel, err := filepath.Rel(root, path)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
+}
+
+// DefaultKernel is the kernel a slave of arch boots when it names none:
+// kernel.default_arm64 for aarch64, kernel.default for the others.
+func (c *Config) DefaultKernel(arch string) string {
+	if arch == "aarch64" {
+		return c.Kernel.DefaultArm64
+	}
+	return c.Kernel.Default
+}
+
+// DefaultKernelKey is the key DefaultKernel reads for arch.
+func DefaultKernelKey(arch string) string {
+	if arch == "aarch64" {
+		return "kernel.default_arm64"
+	}
+	return "kernel.default"
 }
 
 // SlaveDir is the on-disk root filesystem directory of a slave.
@@ -219,7 +247,7 @@ func Load(o Options) (*Config, error) {
 	}
 	data := o.Content
 	if data == nil {
-		if data, err = os.ReadFile(file); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if data, err = fsutil.ReadStale(func() ([]byte, error) { return os.ReadFile(file) }); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("config %s: %w", file, err)
 		}
 	}

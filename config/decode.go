@@ -324,6 +324,14 @@ func (c *Config) decode() error {
 	if err != nil {
 		return c.decodeError(err)
 	}
+	// rootfs.net_interface unset: the slaves boot on the interface key's name.
+	if c.Rootfs.NetInterface == "" {
+		c.Rootfs.NetInterface = c.Interface
+		c.derived = map[string]string{"rootfs.net_interface": c.Interface}
+		if c.sources["rootfs.net_interface"] == "default" {
+			c.sources["rootfs.net_interface"] = "default (= interface)"
+		}
+	}
 	if err := c.check(); err != nil {
 		var ke *keyError
 		if errors.As(err, &ke) {
@@ -433,7 +441,8 @@ func (c *Config) check() error {
 		key string
 		dst *string
 	}{{"diskless_dir", &c.DisklessDir}, {"tftp_root", &c.TFTPRoot}, {"registry", &c.Registry},
-		{"hosts_file", &c.HostsFile}, {"state_dir", &c.StateDir}, {"rootfs.etc_source", &c.Rootfs.EtcSource}} {
+		{"hosts_file", &c.HostsFile}, {"state_dir", &c.StateDir}, {"rootfs.etc_source", &c.Rootfs.EtcSource},
+		{"boot.arm64_packages", &c.Boot.Arm64Packages}} {
 		if err := checkPath(p.key, *p.dst); err != nil {
 			return err
 		}
@@ -482,10 +491,26 @@ func (c *Config) check() error {
 	if !ifaceRE.MatchString(c.Rootfs.NetInterface) {
 		return &keyError{"rootfs.net_interface", bad(c.Rootfs.NetInterface, "a network interface name such as eth0")}
 	}
-	if c.Kernel.Default != "" {
-		if err := kernel.CheckVersion(c.Kernel.Default); err != nil {
-			return &keyError{"kernel.default", err}
+	for _, k := range []struct{ key, v string }{{"kernel.default", c.Kernel.Default}, {"kernel.default_arm64", c.Kernel.DefaultArm64}} {
+		if k.v != "" {
+			if err := kernel.CheckVersion(k.v); err != nil {
+				return &keyError{k.key, err}
+			}
 		}
+	}
+	if c.DefaultArch == "" {
+		c.DefaultArch = "x86_64"
+	}
+	arch, err := kernel.NormalizeArch(c.DefaultArch)
+	if err != nil {
+		return &keyError{"default_arch", bad(c.DefaultArch, "one of "+kernel.ArchNames)}
+	}
+	c.DefaultArch = arch
+	if c.Rootfs.Arm64Source != "" {
+		if err := checkPath("rootfs.arm64_source", c.Rootfs.Arm64Source); err != nil {
+			return err
+		}
+		c.Rootfs.Arm64Source = filepath.Clean(c.Rootfs.Arm64Source)
 	}
 	for _, f := range []struct{ key, name string }{{"boot.loader", c.Boot.Loader}, {"boot.efi_loader", c.Boot.EFILoader}} {
 		if !bootFileRE.MatchString(f.name) || slices.Contains(strings.Split(f.name, "/"), "..") {

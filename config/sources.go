@@ -48,7 +48,11 @@ func envSet(o Options, key string) bool {
 func (c *Config) Settings() []Setting {
 	out := make([]Setting, 0, len(Keys))
 	for _, k := range Keys {
-		out = append(out, Setting{Key: k.Name, Value: format(c.v.Get(k.Name)), Source: c.sources[k.Name]})
+		v, ok := c.derived[k.Name]
+		if !ok {
+			v = format(c.v.Get(k.Name))
+		}
+		out = append(out, Setting{Key: k.Name, Value: v, Source: c.sources[k.Name]})
 	}
 	return out
 }

@@ -66,7 +66,7 @@ func CheckBoot(e *Env) []Result {
 		ip := s.IP.String()
 		ver := s.Kernel
 		if ver == "" {
-			ver = c.Kernel.Default
+			ver = c.DefaultKernel(s.Arch)
 		}
 		bad := false
 		if ver == "" {

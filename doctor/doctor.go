@@ -93,7 +93,7 @@ func Failed(rs []Result) bool {
 
 // Static are the fast checks that need no network traffic.
 func Static() []Check {
-	return []Check{CheckConfig, CheckRegistry, CheckHost, CheckExports, CheckBoot, CheckFirmware, CheckKernel, CheckSlaves}
+	return []Check{CheckConfig, CheckRegistry, CheckServers, CheckStorage, CheckHost, CheckExports, CheckBoot, CheckFirmware, CheckKernel, CheckSlaves}
 }
 
 func (e *Env) wants(ip netip.Addr) bool { return len(e.Only) == 0 || e.Only[ip] }

@@ -202,3 +202,41 @@ func TestHostsClash(t *testing.T) {
 		t.Fatalf("clash not reported: %+v", rs)
 	}
 }
+
+// TestCheckServers: a slave no server answers and one two servers answer
+// are named; a registry where each slave has one server passes.
+func TestCheckServers(t *testing.T) {
+	cfg := testConfig(t)
+	relayNet := netip.MustParsePrefix("10.9.1.0/24")
+	cfg.Serve.RelaySubnets = []netip.Prefix{relayNet, netip.MustParsePrefix("10.9.2.0/24")}
+	reg := &slave.Registry{
+		Slaves: []slave.Slave{
+			{IP: netip.MustParseAddr("10.9.1.21"), MAC: "52:54:00:00:01:21", Hostname: "a"},
+			{IP: netip.MustParseAddr("10.9.2.21"), MAC: "52:54:00:00:02:21", Hostname: "b"},
+			{IP: netip.MustParseAddr("10.9.2.22"), MAC: "52:54:00:00:02:22", Hostname: "c", BootServer: "s9"},
+		},
+		Servers: []slave.Server{
+			{Name: "s1", SSH: "root@10.0.0.11", Relays: []netip.Addr{netip.MustParseAddr("10.9.1.1"), netip.MustParseAddr("10.9.2.1")}},
+			{Name: "s2", SSH: "root@10.0.0.12", Relays: []netip.Addr{netip.MustParseAddr("10.9.2.2")}},
+		},
+	}
+	got := map[string]string{}
+	for _, r := range CheckServers(&Env{Cfg: cfg, Registry: reg}) {
+		got[r.Slave] = r.Check + ": " + r.Message
+	}
+	if !strings.HasPrefix(got["10.9.2.21"], "two servers: 2 boot servers answer 10.9.2.21 (s1, s2)") {
+		t.Errorf("10.9.2.21: %q", got["10.9.2.21"])
+	}
+	if !strings.HasPrefix(got["10.9.2.22"], `no server: no boot server answers 10.9.2.22: its boot_server "s9"`) {
+		t.Errorf("10.9.2.22: %q", got["10.9.2.22"])
+	}
+	if _, bad := got["10.9.1.21"]; bad {
+		t.Errorf("10.9.1.21 has one server, yet: %q", got["10.9.1.21"])
+	}
+	reg.Servers[0].Relays = reg.Servers[0].Relays[:1]
+	reg.Slaves = reg.Slaves[:2]
+	rs := CheckServers(&Env{Cfg: cfg, Registry: reg})
+	if len(rs) != 1 || rs[0].Status != OK {
+		t.Errorf("each slave with one server: %+v", rs)
+	}
+}

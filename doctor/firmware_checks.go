@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/diskless-project/diskless/distro"
 	"github.com/diskless-project/diskless/kernel"
 	"github.com/diskless-project/diskless/netboot"
 )
@@ -29,6 +30,12 @@ func CheckFirmware(e *Env) []Result {
 			if l.For == p {
 				out = append(out, loaderResult(e, l, Fail, "boot path "+string(p)))
 			}
+		}
+	}
+	arches := netboot.ArchesInUse(e.Registry)
+	for _, l := range netboot.Loaders {
+		if l.Arch != "" && arches[l.Arch] {
+			out = append(out, loaderResult(e, l, Fail, l.Arch+" slaves"))
 		}
 	}
 	// UEFI HTTP Boot asks no matter what the configuration says: say what it would get.
@@ -57,10 +64,18 @@ func loaderResult(e *Env, l netboot.Loader, bad Status, who string) Result {
 	if fi, err := os.Stat(c.On(path.Join(c.TFTPRoot, l.Name))); err == nil && fi.Mode().IsRegular() {
 		return ok("boot", check, l.Name+" present ("+who+")")
 	}
+	dist := distro.DetectHost(c.On("/"))
+	pkg := dist.Package(l.Package)
+	name := dist.PackageSystem() + " package"
+	fix := dist.Install(pkg) + " && diskless netboot loaders"
+	if l.Arch != "" { // a foreign architecture's Debian package, unpacked
+		pkg, name = l.Package, "Debian package"
+		fix = netboot.Arm64FetchHint(l.Package, c.Boot.Arm64Packages) + " && diskless netboot loaders"
+	}
 	return Result{Area: "boot", Check: check, Status: bad,
-		Message: fmt.Sprintf("%s is missing from %s (needed by %s; Debian package %s)", l.Name, c.TFTPRoot, who, l.Package),
+		Message: fmt.Sprintf("%s is missing from %s (needed by %s; %s %s)", l.Name, c.TFTPRoot, who, name, pkg),
 		Symptom: "PXE-T01 / TFTP error: File not found: " + l.Name, Cause: "the loader was never installed, or its package is missing",
-		Fix: "apt-get install " + l.Package + " && diskless netboot loaders"}
+		Fix: fix}
 }
 
 // secureBootKernels: the kernels that slaves on the grub path boot carry an
@@ -80,7 +95,7 @@ func secureBootKernels(e *Env) []Result {
 		}
 		v := s.Kernel
 		if v == "" {
-			v = c.Kernel.Default
+			v = c.DefaultKernel(s.Arch)
 		}
 		if v != "" {
 			users[v] = append(users[v], s.IP.String())
@@ -126,11 +141,6 @@ func unservedArches(e *Env) []Result {
 				Message: "i386 slave: it boots from BIOS PXE (pxelinux.0, iPXE) only; a 32-bit UEFI firmware (option 93 = 6) gets no boot loader",
 				Symptom: "UEFI IA32: PXE-E16 / no boot filename; serve logs \"IA32 UEFI (option 93 = 6): no boot loader for this firmware\"",
 				Fix:     "switch the machine's firmware to legacy BIOS boot"})
-		case "aarch64":
-			out = append(out, Result{Area: "boot", Slave: s.IP.String(), Check: "firmware", Status: Warn,
-				Message: "aarch64 slave: no boot path serves ARM firmware (option 93 = 11); it gets an address and no boot file",
-				Symptom: "serve logs \"ARM 64-bit UEFI (option 93 = 11): no boot loader for this firmware\"",
-				Fix:     "boot it from another boot server, or from a local GRUB that fetches its kernel over TFTP"})
 		}
 	}
 	return out

@@ -18,10 +18,7 @@ func CheckSlaves(e *Env) []Result {
 	if e.Registry == nil {
 		return nil
 	}
-	trees, err := rootfs.ResolveTrees(e.Cfg.Root, e.Cfg.Rootfs.SyncTrees)
-	if err != nil {
-		trees = e.Cfg.Rootfs.SyncTrees
-	}
+	trees := map[string][]string{} // by arch: each has its own source
 	fps := rootfs.Fingerprints{}
 	var out []Result
 	good := 0
@@ -29,7 +26,10 @@ func CheckSlaves(e *Env) []Result {
 		if !e.wants(s.IP) {
 			continue
 		}
-		st := rootfs.Check(rootfs.ParamsFor(e.Cfg, s, "", false, time.Time{}), trees, fps)
+		if _, ok := trees[s.Arch]; !ok {
+			trees[s.Arch] = rootfs.TreesFor(e.Cfg, s.Arch)
+		}
+		st := rootfs.Check(rootfs.ParamsFor(e.Cfg, s, "", false, time.Time{}), trees[s.Arch], fps)
 		if dangling := danglingRunlevelLinks(st.Root); len(dangling) > 0 {
 			out = append(out, Result{Area: area, Slave: st.IP, Check: "runlevel targets", Status: Warn,
 				Message: "runlevel links pointing at no script inside the slave's root: " + strings.Join(firstN(dangling, 6), " "),
@@ -59,6 +59,8 @@ func CheckSlaves(e *Env) []Result {
 func slaveProblem(p, ip string) (check, symptom, fix string) {
 	scaffold := "diskless rootfs scaffold " + ip
 	switch {
+	case strings.Contains(p, "binary but the slave is"):
+		return "binary arch", "Kernel panic - not syncing: Requested init /sbin/init failed (error -8): Exec format error", "diskless rootfs sync --delete " + ip + "   (after setting the architecture's source: rootfs.arm64_source for arm64)"
 	case strings.Contains(p, "the master's own"):
 		return "master's secrets", "every slave answers as the master (SSH host key, machine-id); anyone who mounts this root reads the master's key", scaffold
 	case strings.HasPrefix(p, "root filesystem missing"):

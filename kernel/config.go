@@ -96,6 +96,12 @@ func ReadConfig(data []byte) (*Config, error) {
 		return ParseConfig(data)
 	}
 	if img, err := ParseImage(data); err == nil {
+		if img.Arch == "aarch64" { // its config (IKCONFIG) and banner are inside the Image
+			if u := img.Unpacked(data); u != nil {
+				data = u
+				img.Version, img.FullVersion = arm64Version(u)
+			}
+		}
 		c, err := imageConfig(data, img)
 		if c != nil {
 			c.Version = img.Version
@@ -149,6 +155,20 @@ var ErrNoIKConfig = errors.New("the kernel image carries no configuration (built
 
 // imageConfig decompresses a bzImage payload and extracts its IKCONFIG.
 func imageConfig(data []byte, img *Image) (*Config, error) {
+	if img.Arch == "aarch64" {
+		// data is the Image itself (Unpacked): IKCONFIG's gzip sits between
+		// its markers, no decompressor stub around it.
+		text, ok := ikconfig(data)
+		if !ok {
+			return nil, ErrNoIKConfig
+		}
+		c, err := ParseConfig(text)
+		if err != nil {
+			return nil, err
+		}
+		c.Source = "kernel image (arm64 Image)"
+		return c, nil
+	}
 	payload := img.Payload(data)
 	var kind string
 	var raw []byte
@@ -264,6 +284,38 @@ func decompress(b []byte) (string, []byte, error) {
 		return m.name, out, nil
 	}
 	return "", nil, fmt.Errorf("unknown compression (first bytes % x)", b[:min(len(b), 6)])
+}
+
+// inflateHead inflates the first n bytes of a gzip, xz or zstd stream.
+func inflateHead(name string, b []byte, n int64) ([]byte, error) {
+	var r io.Reader
+	var err error
+	switch name {
+	case "gzip":
+		r, err = gzip.NewReader(bytes.NewReader(b))
+	case "xz":
+		r, err = xz.ReaderConfig{SingleStream: true}.NewReader(bytes.NewReader(b))
+	case "zstd":
+		var d *zstd.Decoder
+		d, err = zstd.NewReader(bytes.NewReader(b), zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(64<<20))
+		if d != nil {
+			defer d.Close()
+			r = d
+		}
+	default:
+		return nil, fmt.Errorf("unknown compression %s", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out, err := io.ReadAll(io.LimitReader(r, n))
+	if len(out) >= 0x40 {
+		return out, nil // enough for a header, whatever follows
+	}
+	if err == nil {
+		err = io.ErrUnexpectedEOF
+	}
+	return nil, err
 }
 
 // le16/le32 read little-endian header fields.

@@ -151,6 +151,13 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 	if arch != img.Arch {
 		return InstallResult{}, fmt.Errorf("%s is an %s image, not %s", req.SourceName, img.Arch, arch)
 	}
+	// An arm64 Image has no version in its header: read its banner.
+	var unpacked []byte
+	if img.Arch == "aarch64" {
+		if unpacked = img.Unpacked(req.Kernel); unpacked != nil {
+			img.Version, img.FullVersion = arm64Version(unpacked)
+		}
+	}
 	v := req.Version
 	if v == "" {
 		v = img.Version
@@ -173,7 +180,11 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 	if arch != "aarch64" {
 		res.SecureBoot = PESignature(req.Kernel).String()
 	}
-	c, err := imageConfig(req.Kernel, img)
+	data := req.Kernel
+	if unpacked != nil {
+		data = unpacked
+	}
+	c, err := imageConfig(data, img)
 	if err != nil && req.Config != nil {
 		if c, err = ReadConfig(req.Config); err != nil {
 			return InstallResult{}, fmt.Errorf("--config: %w", err)
@@ -187,7 +198,23 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 	}
 	if old, err := s.Get(v); err == nil {
 		if old.KernelSHA256 == m.KernelSHA256 && old.InitrdSHA256 == m.InitrdSHA256 && old.Arch == m.Arch {
-			res.Meta, res.Result = *old, "unchanged"
+			if old.Check != nil || m.Check == nil {
+				res.Meta, res.Result, res.Check = *old, "unchanged", old.Check
+				return res, nil
+			}
+			// The same files, now with a config (--config-file) where the
+			// install had none: the files stay, meta.json records the check.
+			rec := *old
+			rec.Check = m.Check
+			res.Meta, res.Result = rec, "config recorded"
+			if w.DryRun {
+				fmt.Fprintf(w.Out, "would record the config check of %s in %s\n", v, s.Path(v, MetaFile))
+				return res, nil
+			}
+			data, _ := json.MarshalIndent(rec, "", "  ")
+			if _, err := w.WriteFile(s.Path(v, MetaFile), append(data, '\n'), 0o644); err != nil {
+				return InstallResult{}, err
+			}
 			return res, nil
 		}
 		what := "kernel"
@@ -218,7 +245,7 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 	} else if err := w.Remove(s.Path(v, InitrdFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return InstallResult{}, err
 	}
-	data, _ := json.MarshalIndent(m, "", "  ")
+	data, _ = json.MarshalIndent(m, "", "  ")
 	if _, err := w.WriteFile(s.Path(v, MetaFile), append(data, '\n'), 0o644); err != nil {
 		return InstallResult{}, err
 	}

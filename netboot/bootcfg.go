@@ -45,7 +45,7 @@ func (r *Renderer) KernelVersion(s *slave.Slave) string {
 	if s.Kernel != "" {
 		return s.Kernel
 	}
-	return r.Cfg.Kernel.Default
+	return r.Cfg.DefaultKernel(s.Arch)
 }
 
 // KernelPath and InitrdPath are relative to the TFTP root.
@@ -360,7 +360,7 @@ func (r *Renderer) Classify(name string) FileKind {
 		return FileInitrd
 	case name == r.Cfg.Boot.Loader || name == r.Cfg.Boot.EFILoader,
 		base == "pxelinux.0", base == "lpxelinux.0", base == "syslinux.efi",
-		base == IPXEBIOSLoader, base == "ipxe.efi", base == IPXEUEFILoader, base == ShimLoader, base == GRUBLoader:
+		base == IPXEBIOSLoader, base == "ipxe.efi", base == IPXEUEFILoader, base == ShimLoader, base == GRUBLoader, base == GRUBArm64Loader:
 		return FileLoader
 	}
 	return FileOther

@@ -33,6 +33,7 @@ func (t *Tracker) RecordDHCP(ip netip.Addr, mac string, stage Stage, newBoot boo
 	if stage >= st.Stage {
 		st.Stage, st.At = stage, now
 	}
+	t.changes++
 }
 
 // AtStage says whether a slave's last recorded stage is stage.

@@ -16,6 +16,9 @@ type Loader struct {
 	Path    string // Debian path on the master
 	Package string // Debian package providing it
 	For     Path   // the boot path that hands it out
+	// Arch: a loader of another architecture's firmware (aarch64), needed
+	// when a slave of it is registered; "" for the x86 loaders.
+	Arch string
 }
 
 // Loaders are what each boot path hands out. syslinux: pxelinux (BIOS) and
@@ -25,18 +28,48 @@ type Loader struct {
 // Boot firmware accepts, signed by Microsoft (shim) and Debian (GRUB;
 // MokManager for shim's key management).
 var Loaders = []Loader{
-	{"pxelinux.0", "/usr/lib/PXELINUX/pxelinux.0", "pxelinux", PathSyslinux},
-	{"lpxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0", "pxelinux", PathSyslinux},
-	{"ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32", "syslinux-common", PathSyslinux},
-	{"libutil.c32", "/usr/lib/syslinux/modules/bios/libutil.c32", "syslinux-common", PathSyslinux},
-	{"libcom32.c32", "/usr/lib/syslinux/modules/bios/libcom32.c32", "syslinux-common", PathSyslinux},
-	{"syslinux.efi", "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi", "syslinux-efi", PathSyslinux},
-	{"ldlinux.e64", "/usr/lib/syslinux/modules/efi64/ldlinux.e64", "syslinux-common", PathSyslinux},
-	{IPXEBIOSLoader, "/usr/lib/ipxe/undionly.kpxe", "ipxe", PathIPXE},
-	{IPXEUEFILoader, "/usr/lib/ipxe/snponly.efi", "ipxe", PathIPXE},
-	{ShimLoader, "/usr/lib/shim/shimx64.efi.signed", "shim-signed", PathGRUB},
-	{GRUBLoader, "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "grub-efi-amd64-signed", PathGRUB},
-	{"mmx64.efi", "/usr/lib/shim/mmx64.efi.signed", "shim-helpers-amd64-signed", PathGRUB},
+	{"pxelinux.0", "/usr/lib/PXELINUX/pxelinux.0", "pxelinux", PathSyslinux, ""},
+	{"lpxelinux.0", "/usr/lib/PXELINUX/lpxelinux.0", "pxelinux", PathSyslinux, ""},
+	{"ldlinux.c32", "/usr/lib/syslinux/modules/bios/ldlinux.c32", "syslinux-common", PathSyslinux, ""},
+	{"libutil.c32", "/usr/lib/syslinux/modules/bios/libutil.c32", "syslinux-common", PathSyslinux, ""},
+	{"libcom32.c32", "/usr/lib/syslinux/modules/bios/libcom32.c32", "syslinux-common", PathSyslinux, ""},
+	{"syslinux.efi", "/usr/lib/SYSLINUX.EFI/efi64/syslinux.efi", "syslinux-efi", PathSyslinux, ""},
+	{"ldlinux.e64", "/usr/lib/syslinux/modules/efi64/ldlinux.e64", "syslinux-common", PathSyslinux, ""},
+	{IPXEBIOSLoader, "/usr/lib/ipxe/undionly.kpxe", "ipxe", PathIPXE, ""},
+	{IPXEUEFILoader, "/usr/lib/ipxe/snponly.efi", "ipxe", PathIPXE, ""},
+	{ShimLoader, "/usr/lib/shim/shimx64.efi.signed", "shim-signed", PathGRUB, ""},
+	{GRUBLoader, "/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed", "grub-efi-amd64-signed", PathGRUB, ""},
+	{"mmx64.efi", "/usr/lib/shim/mmx64.efi.signed", "shim-helpers-amd64-signed", PathGRUB, ""},
+	// arm64 UEFI: Debian's arm64 package, downloaded for the foreign
+	// architecture and unpacked under boot.arm64_packages, never installed.
+	{GRUBArm64Loader, "/usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed", "grub-efi-arm64-signed:arm64", PathGRUB, "aarch64"},
+}
+
+// Arm64FetchHint is how to get a foreign-architecture package without
+// installing it: what `netboot loaders` and doctor say when it is missing.
+func Arm64FetchHint(pkg, dir string) string {
+	return fmt.Sprintf("dpkg --add-architecture arm64 && apt-get update && cd /tmp && apt-get download %s && dpkg -x %s_*.deb %s", pkg, strings.TrimSuffix(pkg, ":arm64"), dir)
+}
+
+// ArchesInUse are the architectures of the registered slaves.
+func ArchesInUse(reg *slave.Registry) map[string]bool {
+	use := map[string]bool{}
+	if reg != nil {
+		for i := range reg.Slaves {
+			use[reg.Slaves[i].Arch] = true
+		}
+	}
+	return use
+}
+
+// NeedsLoader says whether a loader must be in the TFTP root: an x86 one
+// when its boot path is in use, an arm64 one when an arm64 slave is
+// registered.
+func NeedsLoader(l Loader, paths map[Path]bool, arches map[string]bool) bool {
+	if l.Arch != "" {
+		return arches[l.Arch]
+	}
+	return paths[l.For]
 }
 
 // PathsInUse are the boot paths the configuration sends a PXE ROM down
@@ -112,9 +145,16 @@ option PXE.discovery-control      code 6 = unsigned integer 8;
 option PXE.discovery-mcast-addr   code 7 = ip-address;
 option client-arch code 93 = unsigned integer 16;
 
+# iPXE's own options (175): no-pxedhcp tells it not to wait ~3 s for a
+# ProxyDHCP offer after this server's.
+option space ipxe;
+option ipxe-encap-opts code 175 = encapsulate ipxe;
+option ipxe.no-pxedhcp code 176 = unsigned integer 8;
+
 `)
 	w("# The boot file by firmware (docs/firmware.md): iPXE (user class), UEFI HTTP\n")
-	w("# Boot (option 93 = 16), UEFI x86-64 PXE (7, 9), BIOS PXE (0); others none.\n")
+	w("# Boot (option 93 = 16), UEFI x86-64 PXE (7, 9), BIOS PXE (0), arm64 UEFI\n")
+	w("# HTTP Boot (19) and PXE (11); others none.\n")
 	w("class \"netboot\" {\n")
 	w("  match if substring(option vendor-class-identifier, 0, 9) = \"PXEClient\" or\n")
 	w("           substring(option vendor-class-identifier, 0, 10) = \"HTTPClient\";\n")
@@ -165,7 +205,11 @@ func ExportDnsmasq(cfg *config.Config, reg *slave.Registry) string {
 	w("dhcp-match=set:efi64,option:client-arch,7\n")
 	w("dhcp-match=set:efi64,option:client-arch,9\n")
 	w("dhcp-match=set:efihttp,option:client-arch,16\n")
+	w("dhcp-match=set:arm64,option:client-arch,11\n")
+	w("dhcp-match=set:arm64http,option:client-arch,19\n")
 	w("dhcp-userclass=set:ipxe,iPXE\n")
+	w("# iPXE's no-pxedhcp (175.176 = 1): no ~3 s wait for a ProxyDHCP offer.\n")
+	w("dhcp-option=tag:ipxe,175,b0:01:01\n")
 	w("dhcp-vendorclass=set:etherboot,Etherboot\n")
 	w("# The boot file by firmware (docs/firmware.md); other architectures get none.\n")
 	pins := pinGroups(reg)

@@ -11,7 +11,7 @@ import (
 
 // matrixKinds are the firmwares a DHCP daemon's config tells apart, in
 // the order its rules test them.
-var matrixKinds = []ClientKind{ClientIPXE, ClientIPXEUEFI64, ClientHTTPUEFI64, ClientPXEUEFI64, ClientPXEBIOS}
+var matrixKinds = []ClientKind{ClientIPXE, ClientIPXEUEFI64, ClientHTTPUEFI64, ClientPXEUEFI64, ClientPXEBIOS, ClientHTTPUEFIARM64, ClientPXEUEFIARM64}
 
 // bootRule is what one firmware is told, for the slaves of one group.
 type bootRule struct {
@@ -56,6 +56,7 @@ func dhcpdBoot(b *strings.Builder, rules []bootRule, ind string) {
 	}
 	const efi64 = "(option client-arch = 00:07 or option client-arch = 00:09)"
 	w("if exists user-class and option user-class = \"iPXE\" {\n")
+	w("  option ipxe.no-pxedhcp 1;\n")
 	if file[ClientIPXE] == file[ClientIPXEUEFI64] {
 		w("  filename %q;\n", file[ClientIPXE].File)
 	} else {
@@ -74,8 +75,19 @@ func dhcpdBoot(b *strings.Builder, rules []bootRule, ind string) {
 	pxe(file[ClientPXEUEFI64])
 	w("} elsif option client-arch = 00:00 or not exists client-arch {\n")
 	pxe(file[ClientPXEBIOS])
+	if a := file[ClientHTTPUEFIARM64]; a.File != "" {
+		w("} elsif substring(option vendor-class-identifier, 0, 10) = \"HTTPClient\" and option client-arch = 00:13 {\n")
+		w("  # arm64 UEFI HTTP Boot\n")
+		w("  option vendor-class-identifier \"HTTPClient\";\n")
+		w("  filename %q;\n", a.File)
+	}
+	if a := file[ClientPXEUEFIARM64]; a.File != "" {
+		w("} elsif option client-arch = 00:0b {\n")
+		w("  # arm64 UEFI PXE\n")
+		pxe(a)
+	}
 	w("} else {\n")
-	w("  # no boot loader for this architecture (IA32 UEFI, ARM, ...): an address only\n")
+	w("  # no boot loader for this architecture (IA32 UEFI, 32-bit ARM, ...): an address only\n")
 	w("}\n")
 }
 
@@ -85,6 +97,7 @@ func dnsmasqBoot(b *strings.Builder, cfg *config.Config, rules []bootRule, tags 
 	firmware := map[ClientKind]string{
 		ClientIPXE: "tag:ipxe,tag:!efi64", ClientIPXEUEFI64: "tag:ipxe,tag:efi64", ClientHTTPUEFI64: "tag:!ipxe,tag:efihttp",
 		ClientPXEUEFI64: "tag:!ipxe,tag:efi64", ClientPXEBIOS: "tag:!ipxe,tag:bios",
+		ClientHTTPUEFIARM64: "tag:!ipxe,tag:arm64http", ClientPXEUEFIARM64: "tag:!ipxe,tag:arm64",
 	}
 	if rules[0].Kind == ClientIPXE && rules[1].Kind == ClientIPXEUEFI64 && rules[0].Answer == rules[1].Answer {
 		firmware[ClientIPXE] = "tag:ipxe" // one script for every iPXE

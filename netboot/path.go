@@ -30,6 +30,9 @@ const (
 	IPXEUEFILoader = "snponly.efi"   // iPXE on the firmware's SNP driver
 	ShimLoader     = "shimx64.efi"   // signed by Microsoft's UEFI CA
 	GRUBLoader     = "grubx64.efi"   // the name shim loads next, from shim's own directory
+	// GRUBArm64Loader is Debian's grubnetaa64 (grub-efi-arm64-signed),
+	// which arm64 UEFI firmware starts itself (no shim: Secure Boot off).
+	GRUBArm64Loader = "grubaa64.efi"
 )
 
 // Answer is what a boot firmware is told to load.
@@ -65,6 +68,8 @@ func DefaultPath(cfg *config.Config, kind ClientKind) Path {
 		if cfg.Boot.ChainIPXE {
 			return PathIPXE
 		}
+	case ClientPXEUEFIARM64, ClientHTTPUEFIARM64:
+		return PathGRUB // the one arm64 loader: Debian's grubnetaa64
 	}
 	return PathSyslinux
 }
@@ -73,11 +78,11 @@ func DefaultPath(cfg *config.Config, kind ClientKind) Path {
 func (p Path) Serves(kind ClientKind) bool {
 	switch p {
 	case PathSyslinux:
-		return kind != ClientHTTPUEFI64 // syslinux.efi fetches the rest by TFTP from a PXE boot
+		return kind != ClientHTTPUEFI64 && !kind.IsARM64() // syslinux.efi fetches the rest by TFTP from a PXE boot
 	case PathIPXE:
-		return true
+		return !kind.IsARM64() // Debian's ipxe package has x86 builds only
 	case PathGRUB:
-		return kind == ClientPXEUEFI64 || kind == ClientHTTPUEFI64
+		return kind == ClientPXEUEFI64 || kind == ClientHTTPUEFI64 || kind.IsARM64()
 	}
 	return false
 }
@@ -107,12 +112,15 @@ func PathFor(cfg *config.Config, sl *slave.Slave, kind ClientKind) (Path, string
 // nil for an unregistered client.
 func Choose(cfg *config.Config, sl *slave.Slave, kind ClientKind) Answer {
 	if kind == ClientUnsupported {
-		return Answer{Note: "no boot loader for this firmware: only x86 BIOS and x86-64 UEFI are served (see docs/firmware.md)"}
+		return Answer{Note: "no boot loader for this firmware: only x86 BIOS, x86-64 UEFI and arm64 UEFI are served (see docs/firmware.md)"}
 	}
 	if kind == ClientEtherboot {
-		v := cfg.Kernel.Default
-		if sl != nil && sl.Kernel != "" {
+		v := cfg.Kernel.Default // Etherboot is x86
+		if sl != nil {
 			v = sl.Kernel
+			if v == "" {
+				v = cfg.DefaultKernel(sl.Arch)
+			}
 		}
 		if v == "" {
 			return Answer{File: "vmlinuz"}
@@ -124,12 +132,20 @@ func Choose(cfg *config.Config, sl *slave.Slave, kind ClientKind) Answer {
 	if a.Note == "" {
 		a.Note = note
 	}
+	if a.Note == "" && sl != nil && sl.Arch != "" {
+		// The firmware knows what it is: it gets its own loader, and the
+		// registry is named as the likely mistake (its kernel is of the
+		// registered architecture).
+		if arm := kind.IsARM64(); arm != (sl.Arch == "aarch64") && (arm || kind.IsUEFI64() || kind == ClientPXEBIOS) {
+			a.Note = fmt.Sprintf("slave %s is registered as %s but its firmware is %s: it gets that firmware's loader, and a kernel of the registered architecture (diskless slave set %s --arch ...)", sl.IP, sl.Arch, kind, sl.IP)
+		}
+	}
 	return a
 }
 
 // answer is what path p hands a firmware of the given kind.
 func answer(cfg *config.Config, sl *slave.Slave, kind ClientKind, p Path) Answer {
-	a := Answer{Path: p, HTTPClient: kind == ClientHTTPUEFI64}
+	a := Answer{Path: p, HTTPClient: kind.IsHTTPBoot()}
 	switch {
 	case p == PathIPXE && kind.IsIPXE():
 		name := "ipxe/boot.ipxe" // the generic script for unregistered clients
@@ -141,6 +157,8 @@ func answer(cfg *config.Config, sl *slave.Slave, kind ClientKind, p Path) Answer
 		a.File = IPXEBIOSLoader
 	case p == PathIPXE:
 		a.File = IPXEUEFILoader
+	case p == PathGRUB && kind.IsARM64():
+		a.File = GRUBArm64Loader
 	case p == PathGRUB:
 		a.File = ShimLoader
 	case kind.IsUEFI64():

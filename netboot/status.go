@@ -55,10 +55,11 @@ type SlaveStatus struct {
 
 // Tracker records boot stages; safe for concurrent use by the servers.
 type Tracker struct {
-	mu     sync.Mutex
-	now    func() time.Time
-	slaves map[netip.Addr]*SlaveStatus
-	counts [len(stageNames)]uint64 // times each stage was reached (/metrics)
+	mu      sync.Mutex
+	now     func() time.Time
+	slaves  map[netip.Addr]*SlaveStatus
+	counts  [len(stageNames)]uint64 // times each stage was reached (/metrics)
+	changes uint64                  // bumped on every change (the state file's saver)
 }
 
 // NewTracker returns a tracker using now as its clock (time.Now if nil).
@@ -91,6 +92,7 @@ func (t *Tracker) Record(ip netip.Addr, mac string, stage Stage) {
 		t.counts[stage]++
 	}
 	st.Stage, st.At = stage, now
+	t.changes++
 }
 
 // Snapshot returns every slave's status, sorted by IP.

@@ -226,30 +226,96 @@ func (e Export) OnlyTo(ip netip.Addr) bool {
 	return err == nil && p.Bits() == 32 && p.Addr() == ip
 }
 
-// MinThreads is the guide's floor for RPCNFSDCOUNT.
+// MinThreads is the guide's floor for the NFS server's thread count.
 const MinThreads = 8
 
-var countRE = regexp.MustCompile(`(?m)^[ \t]*RPCNFSDCOUNT[ \t]*=.*$`)
+// Threads is the nfsd thread count for n slaves: one each, at least MinThreads.
+func Threads(slaves int) int { return max(MinThreads, slaves) }
 
-// UpdateConfD returns conf.d/nfs content with RPCNFSDCOUNT set to the number
-// of slaves, never below MinThreads; every other line is kept.
-func UpdateConfD(content string, slaves int) string {
-	n := max(MinThreads, slaves)
-	line := "RPCNFSDCOUNT=" + strconv.Itoa(n)
-	if countRE.MatchString(content) {
+// plainWordsRE is what diskless rewrites of an OPTS_RPC_NFSD value: option
+// words of safe characters; anything else is replaced whole.
+var plainWordsRE = regexp.MustCompile(`^[A-Za-z0-9._,:=/+ \t-]*$`)
+
+var optsRE = regexp.MustCompile(`(?m)^[ \t]*OPTS_RPC_NFSD[ \t]*=.*$`)
+
+// rpc.nfsd options that take a value (rpc.nfsd(8)): a number after one of
+// them is that option's value, not the thread count.
+var nfsdArgOpts = []string{"-H", "--host", "-p", "--port", "-N", "--no-nfs-version", "-V", "--nfs-version",
+	"-L", "--lease-time", "-G", "--grace-time", "-r", "--rdma"}
+
+// UpdateOptsRPCNFSD returns Gentoo's /etc/conf.d/nfs (net-fs/nfs-utils)
+// with the thread count in OPTS_RPC_NFSD, which its init.d/nfs passes to
+// `rpc.nfsd ${OPTS_RPC_NFSD}`: the trailing number is replaced (or added),
+// other options kept; every other line is kept.
+func UpdateOptsRPCNFSD(content string, threads int) string {
+	n := strconv.Itoa(threads)
+	if optsRE.MatchString(content) {
 		first := true
-		return countRE.ReplaceAllStringFunc(content, func(string) string {
-			if first {
-				first = false
-				return line
+		return optsRE.ReplaceAllStringFunc(content, func(line string) string {
+			if !first {
+				return "# " + strings.TrimSpace(line) + " (duplicate disabled by diskless)"
 			}
-			return "# " + line + " (duplicate disabled by diskless)"
+			first = false
+			_, v, _ := strings.Cut(line, "=")
+			v = strings.TrimSpace(v)
+			if u, err := strconv.Unquote(v); err == nil && strings.HasPrefix(v, `"`) {
+				v = u
+			} else if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
+				v = v[1 : len(v)-1]
+			}
+			words := strings.Fields(v)
+			count, ok := threadsWord(words)
+			if !plainWordsRE.MatchString(v) || !ok {
+				// Not plain options: keep it, disabled, and set ours.
+				return "# " + strings.TrimSpace(line) + " (replaced by diskless)\nOPTS_RPC_NFSD=\"" + n + "\""
+			}
+			if count >= 0 {
+				words[count] = n
+			} else {
+				words = append(words, n)
+			}
+			return "OPTS_RPC_NFSD=\"" + strings.Join(words, " ") + "\""
 		})
 	}
 	if content == "" {
-		content = "# Configuration for /etc/init.d/nfs\n\n# Number of servers to be started by default (diskless: one per slave, at least 8)\n"
+		content = "# /etc/conf.d/nfs\n"
 	} else if !strings.HasSuffix(content, "\n") {
 		content += "\n"
 	}
-	return content + line + "\n"
+	return content + "\n# Options to pass to rpc.nfsd (diskless: one thread per slave, at least " + strconv.Itoa(MinThreads) + ")\nOPTS_RPC_NFSD=\"" + n + "\"\n"
+}
+
+// threadsWord finds the thread count among rpc.nfsd's words: a number
+// that is not an option's value (-1 when there is none). ok is false when
+// an option lacks its value, or there are two counts.
+func threadsWord(words []string) (int, bool) {
+	count := -1
+	for i := 0; i < len(words); i++ {
+		switch {
+		case slices.Contains(nfsdArgOpts, words[i]):
+			if i+1 == len(words) {
+				return -1, false
+			}
+			i++ // its value
+		case isNumber(words[i]):
+			if count >= 0 {
+				return -1, false
+			}
+			count = i
+		}
+	}
+	return count, true
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil && !strings.HasPrefix(s, "-") && !strings.HasPrefix(s, "+")
+}
+
+// NFSConfDropIn is the nfs.conf(5) drop-in diskless owns: rpc.nfsd of
+// nfs-utils 2.x (Debian's and Fedora's nfs-server.service run it without
+// arguments) reads [nfsd] threads from /etc/nfs.conf and /etc/nfs.conf.d/.
+func NFSConfDropIn(threads int) string {
+	return "# Written by diskless (`diskless nfs exports`): one nfsd thread per slave, at least " +
+		strconv.Itoa(MinThreads) + ".\n# Edit nothing here: the next registry change rewrites it.\n[nfsd]\nthreads=" + strconv.Itoa(threads) + "\n"
 }

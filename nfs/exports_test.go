@@ -2,31 +2,104 @@ package nfs_test
 
 import (
 	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/diskless-project/diskless/nfs"
 )
 
-func TestUpdateConfD(t *testing.T) {
+// gentooConfD is net-fs/nfs-utils' files/nfs.confd as Gentoo installs it.
+const gentooConfD = `# /etc/conf.d/nfs
+
+# If you wish to set the port numbers for lockd,
+# please see /etc/sysctl.conf
+
+# Optional services to include in default ` + "`/etc/init.d/nfs start`" + `
+# For NFSv4 users, you'll want to add "rpc.idmapd" here.
+NFS_NEEDED_SERVICES=""
+
+# Options to pass to rpc.nfsd
+OPTS_RPC_NFSD="8"
+
+# Options to pass to rpc.mountd
+# ex. OPTS_RPC_MOUNTD="-p 32767"
+OPTS_RPC_MOUNTD=""
+`
+
+// Gentoo's init.d/nfs runs `rpc.nfsd ${OPTS_RPC_NFSD}`: the thread count is
+// OPTS_RPC_NFSD's trailing number (issue 20.1: RPCNFSDCOUNT did nothing).
+func TestUpdateOptsRPCNFSD(t *testing.T) {
 	cases := []struct {
 		in, want string
 		n        int
 	}{
-		{"", "# Configuration for /etc/init.d/nfs\n\n# Number of servers to be started by default (diskless: one per slave, at least 8)\nRPCNFSDCOUNT=8\n", 3},
-		{"RPCNFSDCOUNT=8\nRPCMOUNTDOPTS=\"\"\n", "RPCNFSDCOUNT=12\nRPCMOUNTDOPTS=\"\"\n", 12},
-		{"# x\n  RPCNFSDCOUNT = 4\nOPTS=1", "# x\nRPCNFSDCOUNT=8\nOPTS=1", 0},
-		{"OPTS=1", "OPTS=1\nRPCNFSDCOUNT=9\n", 9},
-		{"RPCNFSDCOUNT=1\nRPCNFSDCOUNT=2\n", "RPCNFSDCOUNT=8\n# RPCNFSDCOUNT=8 (duplicate disabled by diskless)\n", 2},
+		{gentooConfD, strings.Replace(gentooConfD, `OPTS_RPC_NFSD="8"`, `OPTS_RPC_NFSD="20"`, 1), 20},
+		{"OPTS_RPC_NFSD=\"-N 2 -N 3 8\"\n", "OPTS_RPC_NFSD=\"-N 2 -N 3 12\"\n", 12},
+		{"OPTS_RPC_NFSD=\"-V 4\"\n", "OPTS_RPC_NFSD=\"-V 4 9\"\n", 9},
+		{"OPTS_RPC_NFSD=''\n", "OPTS_RPC_NFSD=\"8\"\n", 8},
+		{"  OPTS_RPC_NFSD = 4\nX=1", "OPTS_RPC_NFSD=\"8\"\nX=1", 8},
+		{"OPTS_RPC_NFSD=\"$(evil)\"\n", "# OPTS_RPC_NFSD=\"$(evil)\" (replaced by diskless)\nOPTS_RPC_NFSD=\"8\"\n", 8},
+		{"OPTS_RPC_NFSD=1\nOPTS_RPC_NFSD=2\n", "OPTS_RPC_NFSD=\"8\"\n# OPTS_RPC_NFSD=2 (duplicate disabled by diskless)\n", 8},
+		{"", "# /etc/conf.d/nfs\n\n# Options to pass to rpc.nfsd (diskless: one thread per slave, at least 8)\nOPTS_RPC_NFSD=\"8\"\n", 8},
+		{"X=1", "X=1\n\n# Options to pass to rpc.nfsd (diskless: one thread per slave, at least 8)\nOPTS_RPC_NFSD=\"9\"\n", 9},
 	}
 	for _, c := range cases {
-		if got := nfs.UpdateConfD(c.in, c.n); got != c.want {
-			t.Errorf("UpdateConfD(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		if got := nfs.UpdateOptsRPCNFSD(c.in, c.n); got != c.want {
+			t.Errorf("UpdateOptsRPCNFSD(%q, %d) =\n%q\nwant\n%q", c.in, c.n, got, c.want)
 		}
-		// A second run changes nothing.
-		if again := nfs.UpdateConfD(c.want, c.n); again != c.want {
+		if again := nfs.UpdateOptsRPCNFSD(c.want, c.n); again != c.want {
 			t.Errorf("not idempotent: %q -> %q", c.want, again)
 		}
 	}
+}
+
+func TestThreadsFileFor(t *testing.T) {
+	for _, c := range []struct {
+		family string
+		confD  bool
+		want   string
+	}{
+		{"gentoo", false, nfs.ConfDFile}, {"debian", true, nfs.DropInFile}, {"fedora", false, nfs.DropInFile},
+		{"unknown", true, nfs.ConfDFile}, {"unknown", false, nfs.DropInFile},
+	} {
+		if got := nfs.ThreadsFileFor(c.family, c.confD).Path; got != c.want {
+			t.Errorf("%s (conf.d %v): %s, want %s", c.family, c.confD, got, c.want)
+		}
+	}
+}
+
+var activeRE = regexp.MustCompile(`^[ \t]*OPTS_RPC_NFSD[ \t]*=`)
+
+// FuzzUpdateOptsRPCNFSD: any conf.d/nfs gets exactly one active
+// OPTS_RPC_NFSD line ending in the count, plain words only, and a second
+// run changes nothing.
+func FuzzUpdateOptsRPCNFSD(f *testing.F) {
+	f.Add(gentooConfD, 20)
+	f.Add("OPTS_RPC_NFSD='-N 4 3'\n", 8)
+	f.Add("OPTS_RPC_NFSD=\"a\nb\"", 8)
+	f.Fuzz(func(t *testing.T, in string, n int) {
+		n = 8 + (n&0xffff)%4096
+		out := nfs.UpdateOptsRPCNFSD(in, n)
+		var active []string
+		for _, l := range strings.Split(out, "\n") {
+			if activeRE.MatchString(l) {
+				active = append(active, l)
+			}
+		}
+		if len(active) != 1 {
+			t.Fatalf("%d active OPTS_RPC_NFSD lines in %q", len(active), out)
+		}
+		v := strings.TrimPrefix(active[0], "OPTS_RPC_NFSD=")
+		if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' || !slices.Contains(strings.Fields(v[1:len(v)-1]), strconv.Itoa(n)) || strings.ContainsAny(v[1:len(v)-1], "\"$`\\'") {
+			t.Fatalf("OPTS_RPC_NFSD value %s for %d", v, n)
+		}
+		if again := nfs.UpdateOptsRPCNFSD(out, n); again != out {
+			t.Fatalf("not idempotent:\n%q\n%q", out, again)
+		}
+	})
 }
 
 func TestParseExportsAndAllows(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/distro"
 	"github.com/diskless-project/diskless/internal/fsutil"
 	"github.com/diskless-project/diskless/slave"
 )
@@ -18,15 +19,39 @@ import (
 // Files on the master that Sync writes.
 const (
 	ExportsFile = "/etc/exports"
-	ConfDFile   = "/etc/conf.d/nfs"
+	ConfDFile   = "/etc/conf.d/nfs"               // Gentoo (OpenRC): OPTS_RPC_NFSD
+	DropInFile  = "/etc/nfs.conf.d/diskless.conf" // nfs-utils 2.x (Debian, Fedora): [nfsd] threads
+	nfsConfDir  = "/etc/nfs.conf.d"
 )
+
+// ThreadsFile is where the installed NFS server reads its thread count,
+// and the setting diskless writes there.
+type ThreadsFile struct {
+	Path    string `json:"path"`    // on the master
+	Setting string `json:"setting"` // OPTS_RPC_NFSD, [nfsd] threads
+}
+
+// ThreadsFileFor picks the file for the root's distribution (distro family:
+// gentoo, debian, fedora, unknown). Gentoo's init.d/nfs runs
+// `rpc.nfsd ${OPTS_RPC_NFSD}` from /etc/conf.d/nfs; Debian's and Fedora's
+// nfs-server.service run rpc.nfsd without arguments, which reads nfs.conf
+// and its drop-ins. An unknown distribution with /etc/conf.d (OpenRC)
+// is taken for Gentoo-like, else the nfs.conf drop-in.
+func ThreadsFileFor(family string, hasConfD bool) ThreadsFile {
+	switch {
+	case family == "gentoo", family == "unknown" && hasConfD:
+		return ThreadsFile{Path: ConfDFile, Setting: "OPTS_RPC_NFSD"}
+	}
+	return ThreadsFile{Path: DropInFile, Setting: "[nfsd] threads"}
+}
 
 // SyncResult says what Sync changed.
 type SyncResult struct {
-	Exports []Export      `json:"exports"`
-	File    fsutil.Result `json:"-"`
-	ConfD   fsutil.Result `json:"-"`
-	Threads int           `json:"threads"`
+	Exports     []Export      `json:"exports"`
+	File        fsutil.Result `json:"-"`
+	ConfD       fsutil.Result `json:"-"` // the threads file
+	Threads     int           `json:"threads"`
+	ThreadsFile ThreadsFile   `json:"threads_file"`
 }
 
 // Changed reports whether any file changed.
@@ -34,15 +59,22 @@ func (r SyncResult) Changed() bool { return r.File != fsutil.Unchanged || r.Conf
 
 // Sync regenerates the exports block and conf.d/nfs from the registry.
 func Sync(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) (SyncResult, error) {
-	res := SyncResult{Exports: Exports(cfg, reg), Threads: max(MinThreads, len(reg.Slaves))}
-	var err error
+	_, err := w.Stat(cfg.On("/etc/conf.d"))
+	tf := ThreadsFileFor(distro.Detect(cfg.On("/")).Family, err == nil)
+	res := SyncResult{Exports: Exports(cfg, reg), Threads: Threads(len(reg.Slaves)), ThreadsFile: tf}
 	if res.File, err = update(w, cfg.On(ExportsFile), len(reg.Slaves) > 0, func(old string) string {
 		return UpdateExports(old, res.Exports)
 	}); err != nil {
 		return res, err
 	}
-	res.ConfD, err = update(w, cfg.On(ConfDFile), len(reg.Slaves) > 0, func(old string) string {
-		return UpdateConfD(old, len(reg.Slaves))
+	if tf.Path == ConfDFile {
+		res.ConfD, err = update(w, cfg.On(ConfDFile), len(reg.Slaves) > 0, func(old string) string {
+			return UpdateOptsRPCNFSD(old, res.Threads)
+		})
+		return res, err
+	}
+	res.ConfD, err = update(w, cfg.On(DropInFile), len(reg.Slaves) > 0, func(string) string {
+		return NFSConfDropIn(res.Threads)
 	})
 	return res, err
 }

@@ -17,6 +17,7 @@ func ParamsFor(cfg *config.Config, s slave.Slave, etcFrom string, force bool, no
 	return Params{
 		IP:           s.IP,
 		Hostname:     s.Hostname,
+		Arch:         s.Arch,
 		SlaveRoot:    cfg.SlaveDir(s.IP),
 		DisklessDir:  cfg.On(cfg.DisklessDir),
 		EtcSource:    etc,

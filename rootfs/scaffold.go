@@ -62,6 +62,7 @@ var skipEtc = []string{"fstab", "hostname", "conf.d/hostname", "conf.d/net", "ru
 type Params struct {
 	IP           netip.Addr
 	Hostname     string
+	Arch         string // the slave's (stored form); "" is not checked
 	SlaveRoot    string // <root>/<diskless dir>/<ip>
 	DisklessDir  string // <root>/<diskless dir>
 	EtcSource    string // directory etc/ is copied from

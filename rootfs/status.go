@@ -9,6 +9,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/diskless-project/diskless/kernel"
 )
 
 // Status is what is missing or drifted in one slave's root.
@@ -158,6 +160,11 @@ func Check(p Params, trees []string, fps Fingerprints) Status {
 		add("shared trees never synced by diskless (run `diskless rootfs sync %s`)", s.IP)
 	case fps != nil && st.Sync.Fingerprint != fps.Of(st.Sync.From, st.Sync.Trees):
 		add("shared trees out of date: %s changed since the sync of %s (run `diskless rootfs sync %s`)", st.Sync.From, st.Sync.Time.Format("2006-01-02 15:04"), s.IP)
+	}
+	if p.Arch != "" {
+		if arch, rel, err := RootArch(p.SlaveRoot); err == nil && !kernel.ArchCompatible(arch, p.Arch) {
+			add("%s is an %s binary but the slave is %s: its shared trees came from another architecture's source (set rootfs.arm64_source for arm64 slaves, then `diskless rootfs sync --delete %s`)", rel, kernel.DebianArch(arch), kernel.DebianArch(p.Arch), s.IP)
+		}
 	}
 	return s
 }

@@ -86,6 +86,13 @@ func DefaultHostname(ip netip.Addr) string {
 	return fmt.Sprintf("slave%d", b[3])
 }
 
+// LongHostname names a slave by its whole address (slave-10-0-3-5): the
+// default when the short name is taken, as in a subnet wider than a /24.
+func LongHostname(ip netip.Addr) string {
+	b := ip.As4()
+	return fmt.Sprintf("slave-%d-%d-%d-%d", b[0], b[1], b[2], b[3])
+}
+
 // CheckInSubnet rejects addresses a slave can't have: outside the subnet, the
 // network or broadcast address, or the master's own.
 func CheckInSubnet(ip netip.Addr, subnet netip.Prefix, master netip.Addr) error {

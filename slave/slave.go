@@ -30,8 +30,9 @@ type Slave struct {
 	BMCCredentials string `json:"bmc_credentials,omitempty" yaml:"bmc_credentials,omitempty"`
 }
 
-// Arches a slave may declare.
-var Arches = []string{"x86_64", "i386", "aarch64"}
+// Arches a slave may declare (stored form; amd64 and arm64 are accepted as
+// x86_64 and aarch64).
+var Arches = kernel.Arches
 
 // BootPaths are the boot paths a slave may be pinned to (empty: the
 // configured default for the firmware that asks).
@@ -81,9 +82,11 @@ func (s *Slave) Normalize(n Network) error {
 	if s.Arch == "" {
 		s.Arch = "x86_64"
 	}
-	if !slices.Contains(Arches, s.Arch) {
-		return fmt.Errorf("invalid arch %q: expected one of %s", s.Arch, strings.Join(Arches, ", "))
+	arch, err := kernel.NormalizeArch(s.Arch)
+	if err != nil {
+		return err
 	}
+	s.Arch = arch
 	if s.Kernel != "" {
 		if err := kernel.CheckVersion(s.Kernel); err != nil {
 			return err
@@ -111,6 +114,8 @@ func (s *Slave) Normalize(n Network) error {
 // Registry is the set of slaves, kept sorted by IP.
 type Registry struct {
 	Slaves []Slave `json:"slaves" yaml:"slaves"`
+	// Servers are the boot servers besides the master (`diskless server`).
+	Servers []Server `json:"servers,omitempty" yaml:"servers,omitempty"`
 }
 
 // Find returns the slave with that IP, MAC or hostname.
@@ -149,8 +154,16 @@ func (r *Registry) FindMAC(mac string) (*Slave, bool) {
 	return nil, false
 }
 
-// Add validates s against the registry and inserts it.
+// Add validates s against the registry and inserts it. A slave without a
+// hostname gets slave<last octet>, or slave-A-B-C-D when another slave
+// already has that name (10.0.3.5 next to 10.0.2.5 in a /16).
 func (r *Registry) Add(s Slave, n Network) error {
+	if s.Hostname == "" && s.IP.Is4() {
+		s.Hostname = DefaultHostname(s.IP)
+		if o, taken := r.Find(s.Hostname); taken && o.IP != s.IP {
+			s.Hostname = LongHostname(s.IP)
+		}
+	}
 	if err := s.Normalize(n); err != nil {
 		return err
 	}
@@ -239,7 +252,7 @@ func (r *Registry) Validate(n Network) error {
 		ips[s.IP], macs[s.MAC], names[s.Hostname] = i, i, i
 	}
 	r.sort()
-	return nil
+	return r.validateServers()
 }
 
 func (r *Registry) sort() {

@@ -3,9 +3,11 @@ package slave
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -283,5 +285,24 @@ func TestDecodeRejectsHandEditedInjection(t *testing.T) {
 	_, err := st.Decode([]byte(data))
 	if err == nil || !strings.Contains(err.Error(), `registry slaves.yaml:4: slave 2: invalid kernel version "6.1.0\nchain http://evil/x.ipxe"`) {
 		t.Fatalf("Decode = %v", err)
+	}
+}
+
+// A default hostname is unique beyond a /24: slave<last octet> when free,
+// else slave-A-B-C-D.
+func TestRegistryAddDefaultHostnameWideSubnet(t *testing.T) {
+	n := Network{Subnet: netip.MustParsePrefix("10.0.0.0/16"), Master: netip.MustParseAddr("10.0.0.1")}
+	r := &Registry{}
+	for i, ip := range []string{"10.0.2.5", "10.0.3.5", "10.0.4.5"} {
+		if err := r.Add(Slave{IP: netip.MustParseAddr(ip), MAC: fmt.Sprintf("00:02:a5:00:00:%02x", i+1)}, n); err != nil {
+			t.Fatalf("add %s: %v", ip, err)
+		}
+	}
+	var got []string
+	for _, s := range r.Slaves {
+		got = append(got, s.Hostname)
+	}
+	if want := []string{"slave5", "slave-10-0-3-5", "slave-10-0-4-5"}; !slices.Equal(got, want) {
+		t.Fatalf("hostnames %v, want %v", got, want)
 	}
 }

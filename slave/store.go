@@ -29,7 +29,7 @@ type Store struct {
 // Load reads and validates the registry. A missing file is an empty registry.
 // Writers replace the file atomically, so a reader never sees half a file.
 func (st Store) Load() (*Registry, error) {
-	data, err := os.ReadFile(st.Path)
+	data, err := fsutil.ReadStale(func() ([]byte, error) { return os.ReadFile(st.Path) })
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Registry{}, nil
 	}
@@ -88,7 +88,7 @@ func Encode(r *Registry) ([]byte, error) {
 	b.WriteString(header)
 	if len(r.Slaves) == 0 {
 		b.WriteString("slaves: []\n")
-		return b.Bytes(), nil
+		return encodeServers(&b, r)
 	}
 	b.Grow(len(r.Slaves) * 96)
 	b.WriteString("slaves:\n")
@@ -110,6 +110,24 @@ func Encode(r *Registry) ([]byte, error) {
 			b.WriteString("  ")
 			b.Write(line)
 		}
+	}
+	return encodeServers(&b, r)
+}
+
+// encodeServers appends the boot servers, if any.
+func encodeServers(b *bytes.Buffer, r *Registry) ([]byte, error) {
+	if len(r.Servers) == 0 {
+		return b.Bytes(), nil
+	}
+	enc := yaml.NewEncoder(b)
+	enc.SetIndent(2)
+	if err := enc.Encode(struct {
+		Servers []Server `yaml:"servers"`
+	}{r.Servers}); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
 	}
 	return b.Bytes(), nil
 }
@@ -145,7 +163,7 @@ func StoreOf(cfg *config.Config) Store {
 // per slave: what a change of subnet or master must not leave
 // behind, since no command could load the registry afterwards.
 func (st Store) Misfits() ([]string, error) {
-	data, err := os.ReadFile(st.Path)
+	data, err := fsutil.ReadStale(func() ([]byte, error) { return os.ReadFile(st.Path) })
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

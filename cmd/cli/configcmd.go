@@ -23,14 +23,62 @@ func NewCmdConfig(f *Factory) *cobra.Command {
 				return err
 			}
 			settings := c.Cfg.Settings()
-			t := &Table{Header: []string{"KEY", "VALUE", "SOURCE"}}
-			for _, s := range settings {
-				t.Add(s.Key, s.Value, s.Source)
+			if !f.humanOutput() {
+				return f.print(settings, nil)
 			}
-			return f.print(settings, t)
+			fmt.Fprintf(f.IO.Out, "config file: %s\n", c.Cfg.File)
+			return f.print(settings, settingsTable(settings, "file "+c.Cfg.File, showWidth))
 		},
 	}, NewCmdConfigSet(f, nil), NewCmdConfigUnset(f, nil))
 	return cmd
+}
+
+// showWidth is the widest line `config show` prints.
+const showWidth = 100
+
+// settingsTable lays the settings out in width columns: the config file's
+// own source is shortened to "file" (its path is printed above the table),
+// "env DISKLESS_KEY" to "env" (the variable is the key's, upper-cased), and
+// a long value is wrapped after its commas onto continuation lines.
+func settingsTable(settings []config.Setting, fileSource string, width int) *Table {
+	src := func(s config.Setting) string {
+		if s.Source == "env "+config.EnvName(s.Key) {
+			return "env"
+		}
+		return strings.ReplaceAll(s.Source, fileSource, "file")
+	}
+	keyW, srcW := len("KEY"), len("SOURCE")
+	for _, s := range settings {
+		keyW, srcW = max(keyW, len(s.Key)), max(srcW, len(src(s)))
+	}
+	valW := max(width-keyW-srcW-4, 20)
+	t := &Table{Header: []string{"KEY", "VALUE", "SOURCE"}}
+	for _, s := range settings {
+		lines := wrapList(s.Value, valW)
+		t.Add(s.Key, lines[0], src(s))
+		for _, l := range lines[1:] {
+			t.Add("", l, "")
+		}
+	}
+	return t
+}
+
+// wrapList breaks a comma-separated value after commas into lines of at
+// most width characters (an item longer than width gets its own line).
+func wrapList(v string, width int) []string {
+	if len(v) <= width {
+		return []string{v}
+	}
+	var lines []string
+	cur := ""
+	for _, item := range strings.SplitAfter(v, ",") {
+		if cur != "" && len(cur)+len(item) > width {
+			lines = append(lines, cur)
+			cur = ""
+		}
+		cur += item
+	}
+	return append(lines, cur)
 }
 
 // ConfigSetOptions are `config set`'s and `config unset`'s inputs.
@@ -128,7 +176,7 @@ func runConfigSet(f *Factory, o *ConfigSetOptions) error {
 	if err != nil || f.DryRun {
 		return err
 	}
-	if !strings.HasPrefix(res.Source, "file ") && !(o.Unset && res.Source == "default") {
+	if !strings.HasPrefix(res.Source, "file ") && !(o.Unset && strings.HasPrefix(res.Source, "default")) {
 		fmt.Fprintf(f.IO.ErrOut, "warning: %s is %q from %s, which wins over the file\n", o.Key, res.Value, res.Source)
 	}
 	if !f.humanOutput() {

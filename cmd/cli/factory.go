@@ -48,11 +48,18 @@ type Factory struct {
 	Verbose    bool   // -v
 	DryRun     bool   // --dry-run
 	LogFormat  string // --log-format
+
+	daemon bool // serve: info lines logged without -v
 }
 
-// Logger logs to stderr; -v shows debug lines.
+// Logger logs to stderr. A command logs warnings and errors; -v adds its
+// info and debug lines. serve (a daemon: its log is its output) logs info
+// lines too.
 func (f *Factory) Logger() *slog.Logger {
-	level := slog.LevelInfo
+	level := slog.LevelWarn
+	if f.daemon {
+		level = slog.LevelInfo
+	}
 	if f.Verbose {
 		level = slog.LevelDebug
 	}

@@ -80,11 +80,24 @@ func runInit(o *InitOptions) error {
 	if err != nil {
 		return err
 	}
-	if !f.DryRun {
+	if !f.DryRun && f.humanOutput() {
 		fmt.Fprintf(f.IO.Out, "config %s %s\n", cfg.File, res)
 	}
-	initLoaders(f, c)
+	loaders := initLoaders(f, c)
+	if !f.DryRun && !f.humanOutput() {
+		if loaders == nil {
+			loaders = []string{}
+		}
+		return f.print(initReport{Config: cfg.File, Result: res.String(), Loaders: loaders}, nil)
+	}
 	return nil
+}
+
+// initReport is `init -o json`.
+type initReport struct {
+	Config  string   `json:"config"`
+	Result  string   `json:"result"`
+	Loaders []string `json:"loaders"`
 }
 
 // sameAsConfigured fails when an init flag asks for a value other than the one

@@ -10,7 +10,6 @@ import (
 
 	"github.com/diskless-project/diskless/cluster"
 	"github.com/diskless-project/diskless/kernel"
-	"github.com/diskless-project/diskless/slave"
 )
 
 // NewCmdKernel builds `diskless kernel` and its subcommands.
@@ -113,7 +112,7 @@ type KernelInstallOptions struct {
 func NewCmdKernelInstall(f *Factory, runF func(*KernelInstallOptions) error) *cobra.Command {
 	opts := &KernelInstallOptions{}
 	cmd := &cobra.Command{
-		Use:   "install IMAGE [--initrd FILE] [--arch x86_64] [--version V]",
+		Use:   "install IMAGE [--initrd FILE] [--arch amd64|arm64] [--version V]",
 		Short: "Publish a kernel (and initrd) as a new immutable version in the TFTP root",
 		Long: `install copies IMAGE (and --initrd) to <tftp_root>/kernels/<version>/ as
 vmlinuz, initrd.img and meta.json. The version comes from --version, else
@@ -133,14 +132,18 @@ refused. Point slaves at it with "diskless kernel use".`,
 	}
 	cmd.Flags().StringVar(&opts.Initrd, "initrd", "", "initial ramdisk to publish with the kernel")
 	cmd.Flags().StringVar(&opts.Config, "config-file", "", "the kernel's .config (e.g. /boot/config-V), checked and recorded when the image has no embedded config")
-	cmd.Flags().StringVar(&opts.Arch, "arch", "", "architecture: "+strings.Join(slave.Arches, ", ")+" (default: from the image)")
+	cmd.Flags().StringVar(&opts.Arch, "arch", "", "architecture: amd64 (x86_64), arm64 (aarch64) or i386 (default: from the image)")
 	cmd.Flags().StringVar(&opts.Version, "version", "", "version name (default: from the image header or file name)")
 	return cmd
 }
 
 func runKernelInstall(f *Factory, o *KernelInstallOptions) error {
-	if o.Arch != "" && !slices.Contains(slave.Arches, o.Arch) {
-		return usageErrorf("invalid --arch %q: expected one of %s", o.Arch, strings.Join(slave.Arches, ", "))
+	if o.Arch != "" {
+		a, err := kernel.NormalizeArch(o.Arch)
+		if err != nil {
+			return usageErrorf("invalid --arch %q: expected one of %s", o.Arch, kernel.ArchNames)
+		}
+		o.Arch = a
 	}
 	if o.Version != "" {
 		if err := kernel.CheckVersion(o.Version); err != nil {
@@ -170,14 +173,23 @@ func runKernelInstall(f *Factory, o *KernelInstallOptions) error {
 	if err != nil {
 		return err
 	}
-	if res.Check != nil && !res.Check.OK {
+	switch {
+	case res.Check == nil:
+		fmt.Fprintf(f.IO.ErrOut, "warning: %s has no embedded config (CONFIG_IKCONFIG): its NFS-root options are unchecked; record its .config with `diskless kernel install %s --version %s --config-file /boot/config-%s`\n",
+			o.Image, o.Image, res.Meta.Version, res.Meta.Version)
+	case !res.Check.OK:
 		var missing []string
 		for _, fd := range res.Check.Findings {
 			if fd.Status == kernel.StatusMissing {
 				missing = append(missing, fd.Option)
 			}
 		}
-		fmt.Fprintf(f.IO.ErrOut, "warning: %s lacks what a diskless slave needs (%s): see `diskless kernel check %s`\n", o.Image, strings.Join(missing, ", "), o.Image)
+		// The hint names the config the check read: the image's own, or --config-file.
+		src := o.Image
+		if _, err := kernel.ReadConfigFile(o.Image); err != nil && o.Config != "" {
+			src = o.Config
+		}
+		fmt.Fprintf(f.IO.ErrOut, "warning: %s lacks what a diskless slave needs (%s): see `diskless kernel check %s`\n", o.Image, strings.Join(missing, ", "), src)
 	}
 	warnSecureBoot(f, c, o.Image, res.SecureBoot)
 	if f.DryRun {
@@ -189,7 +201,7 @@ func runKernelInstall(f *Factory, o *KernelInstallOptions) error {
 	if err := f.print(res, t); err != nil {
 		return err
 	}
-	if f.humanOutput() && c.Cfg.Kernel.Default == "" {
+	if f.humanOutput() && c.Cfg.DefaultKernel(res.Meta.Arch) == "" {
 		fmt.Fprintf(f.IO.Out, "no default kernel yet: diskless kernel use %s\n", res.Meta.Version)
 	}
 	return nil
@@ -243,7 +255,7 @@ func NewCmdKernelList(f *Factory) *cobra.Command {
 			items := []kernelListItem{}
 			t := &Table{Header: []string{"VERSION", "ARCH", "KERNEL", "INITRD", "INSTALLED", "DEFAULT", "SLAVES"}}
 			for _, m := range vs {
-				it := kernelListItem{Meta: m, Default: m.Version == c.Cfg.Kernel.Default, Slaves: users[m.Version]}
+				it := kernelListItem{Meta: m, Default: m.Version == c.Cfg.DefaultKernel(m.Arch), Slaves: users[m.Version]}
 				if it.Slaves == nil {
 					it.Slaves = []string{}
 				}
@@ -281,8 +293,11 @@ func NewCmdKernelUse(f *Factory, runF func(*KernelUseOptions) error) *cobra.Comm
 	cmd := &cobra.Command{
 		Use:   "use VERSION [--slaves IP,...]",
 		Short: "Move slaves to an installed kernel version",
-		Long: `use makes VERSION the default kernel (kernel.default in the config file)
-and moves every slave that followed the previous default to it. With
+		Long: `use makes VERSION the default kernel of its architecture (kernel.default,
+or kernel.default_arm64 for an arm64 image, in the config file) and moves
+every slave of that architecture that followed the previous default to it.
+A slave of another architecture is refused with --slaves and left alone
+without. With
 --slaves, only those slaves move and the default stays. The boot configs
 follow at once; a slave boots the new kernel at its next boot.`,
 		Example: "  diskless kernel use 6.1.0-57-amd64\n  diskless kernel use 6.1.0-58-amd64 --slaves 192.168.1.21,192.168.1.22",
@@ -296,6 +311,14 @@ follow at once; a slave boots the new kernel at its next boot.`,
 		},
 	}
 	cmd.Flags().StringSliceVar(&opts.Slaves, "slaves", nil, "slaves to move (IP, MAC or hostname; comma-separated)")
+	kernels := completeKernels(f)
+	cmd.ValidArgsFunction = func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 { // one version only
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return kernels(cmd, args, prefix)
+	}
+	_ = cmd.RegisterFlagCompletionFunc("slaves", completeSlaves(f))
 	return cmd
 }
 
@@ -308,14 +331,58 @@ func runKernelUse(f *Factory, o *KernelUseOptions) error {
 	if err != nil || f.DryRun {
 		return err
 	}
+	if !f.humanOutput() {
+		rep := kernelUseReport{Version: o.Version, Default: res.Default, Arch: res.Arch, Moved: res.Moved, Skipped: res.Skipped}
+		if rep.Moved == nil {
+			rep.Moved = []string{}
+		}
+		if rep.Skipped == nil {
+			rep.Skipped = []string{}
+		}
+		return f.print(rep, nil)
+	}
 	if res.Default {
-		fmt.Fprintf(f.IO.Out, "default kernel: %s\n", o.Version)
+		if res.Arch == "aarch64" {
+			fmt.Fprintf(f.IO.Out, "default arm64 kernel: %s\n", o.Version)
+		} else {
+			fmt.Fprintf(f.IO.Out, "default kernel: %s\n", o.Version)
+		}
 	}
 	fmt.Fprintf(f.IO.Out, "moved %d slaves to %s%s\n", len(res.Moved), o.Version, listSuffix(res.Moved))
 	if len(res.Skipped) > 0 {
 		fmt.Fprintf(f.IO.Out, "kept %d slaves of another arch than %s on their kernel%s\n", len(res.Skipped), res.Arch, listSuffix(res.Skipped))
 	}
 	return nil
+}
+
+// kernelUseReport is `kernel use -o json`.
+type kernelUseReport struct {
+	Version string   `json:"version"`
+	Default bool     `json:"default"`
+	Arch    string   `json:"arch"`
+	Moved   []string `json:"moved"`
+	Skipped []string `json:"skipped"`
+}
+
+// completeKernels completes installed kernel versions (with their arch).
+func completeKernels(f *Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	return func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		c, err := f.Cluster()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		vs, err := c.Kernels().List()
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		var out []string
+		for _, m := range vs {
+			if strings.HasPrefix(m.Version, prefix) {
+				out = append(out, m.Version+"\t"+m.Arch)
+			}
+		}
+		return out, cobra.ShellCompDirectiveNoFileComp
+	}
 }
 
 func listSuffix(ips []string) string {

@@ -9,9 +9,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes, mapped from errors in one place (exitCode).
@@ -57,12 +61,78 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	code := exitCode(err)
 	var se silentError
 	if !errors.As(err, &se) {
-		fmt.Fprintf(f.IO.ErrOut, "diskless: %s\n", oneLine(err.Error()))
+		msg, _, _ := strings.Cut(err.Error(), "\n\nDid you mean")
+		fmt.Fprintf(f.IO.ErrOut, "diskless: %s\n", oneLine(msg))
 	}
 	if code == ExitUsage {
-		fmt.Fprintln(f.IO.ErrOut, "Run 'diskless --help' for usage.")
+		// The subcommand that failed, for its suggestions and its help.
+		cmd := root
+		if c, _, ferr := root.Find(args); ferr == nil && c != nil {
+			cmd = c
+		}
+		if s := suggest(cmd, err); len(s) > 0 {
+			fmt.Fprintf(f.IO.ErrOut, "Did you mean %s?\n", strings.Join(s, " or "))
+		}
+		fmt.Fprintf(f.IO.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
 	return code
+}
+
+var (
+	unknownCommandRE = regexp.MustCompile(`^unknown command "([^"]*)"`)
+	unknownFlagRE    = regexp.MustCompile(`^unknown flag: --([^\s=]+)`)
+)
+
+// suggest names what a mistyped subcommand or flag probably meant:
+// subcommands by cobra's rules (distance 2 or a prefix), flags of the
+// failing command (its own and the global ones) within distance 2.
+func suggest(cmd *cobra.Command, err error) []string {
+	msg := err.Error()
+	if m := unknownCommandRE.FindStringSubmatch(msg); m != nil {
+		if cmd.SuggestionsMinimumDistance <= 0 {
+			cmd.SuggestionsMinimumDistance = 2 // cobra's default, which it applies only at the root
+		}
+		var out []string
+		for _, s := range cmd.SuggestionsFor(m[1]) {
+			out = append(out, fmt.Sprintf("%q", cmd.CommandPath()+" "+s))
+		}
+		return out
+	}
+	if m := unknownFlagRE.FindStringSubmatch(msg); m != nil {
+		var out []string
+		seen := map[string]bool{}
+		visit := func(fl *pflag.Flag) {
+			if !seen[fl.Name] && !fl.Hidden && (distance(m[1], fl.Name) <= 2 || strings.HasPrefix(fl.Name, m[1])) {
+				seen[fl.Name] = true
+				out = append(out, "--"+fl.Name)
+			}
+		}
+		cmd.LocalFlags().VisitAll(visit)
+		cmd.InheritedFlags().VisitAll(visit)
+		return out
+	}
+	return nil
+}
+
+// distance is the Levenshtein distance of a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 func exitCode(err error) int {

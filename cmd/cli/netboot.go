@@ -49,7 +49,16 @@ registered. slave add/set/rm keep these files in sync afterwards. With
 			}
 			cfg := c.Cfg
 			warnMissingKernels(f, cfg, reg)
-			if !f.DryRun && f.humanOutput() {
+			if f.DryRun {
+				return nil
+			}
+			if !f.humanOutput() {
+				if changes == nil {
+					changes = []string{}
+				}
+				return f.print(netbootConfigReport{Slaves: len(reg.Slaves), TFTPRoot: cfg.TFTPRoot, Changes: changes}, nil)
+			}
+			{
 				for _, c := range changes {
 					fmt.Fprintln(f.IO.Out, c)
 				}
@@ -58,6 +67,19 @@ registered. slave add/set/rm keep these files in sync afterwards. With
 			return nil
 		},
 	}
+}
+
+// netbootConfigReport is `netboot config -o json`.
+type netbootConfigReport struct {
+	Slaves   int      `json:"slaves"`
+	TFTPRoot string   `json:"tftp_root"`
+	Changes  []string `json:"changes"`
+}
+
+// netbootExport is `netboot export -o json`: the file's text in a field.
+type netbootExport struct {
+	Format  string `json:"format"`
+	Content string `json:"content"`
 }
 
 // NewCmdNetbootExport builds `diskless netboot export`.
@@ -86,7 +108,11 @@ func NewCmdNetbootExport(f *Factory) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprint(f.IO.Out, render(c.Cfg, reg))
+			text := render(c.Cfg, reg)
+			if !f.humanOutput() {
+				return f.print(netbootExport{Format: args[0], Content: text}, nil)
+			}
+			_, err = fmt.Fprint(f.IO.Out, text)
 			return err
 		},
 	}
@@ -100,8 +126,11 @@ func NewCmdNetbootLoaders(f *Factory) *cobra.Command {
 		Long: `loaders copies the network boot loaders from the distribution's packages
 (Debian: pxelinux, syslinux-common, syslinux-efi for the syslinux path; ipxe
 for the ipxe path; shim-signed, shim-helpers-amd64-signed and
-grub-efi-amd64-signed for the grub path), or from boot.loader_dir when set,
-into the TFTP root. The loaders of the boot paths in use (boot.chain_ipxe,
+grub-efi-amd64-signed for the grub path. Gentoo: sys-boot/syslinux,
+sys-firmware/ipxe, sys-boot/shim. Fedora: syslinux-tftpboot, syslinux-efi64,
+ipxe-bootimgs-x86, shim-x64, grub2-efi-x64), found at each one's paths
+(nested directories too), or from boot.loader_dir when set, into the TFTP
+root. The loaders of the boot paths in use (boot.chain_ipxe,
 boot.secure_boot, the slaves' boot field) must be there; the others are
 installed when present. Unchanged files are left alone.`,
 		Args: noArgs,
@@ -118,25 +147,30 @@ installed when present. Unchanged files are left alone.`,
 				for _, l := range lines {
 					fmt.Fprintln(f.IO.Out, l)
 				}
+				return nil
 			}
-			return nil
+			if lines == nil {
+				lines = []string{}
+			}
+			return f.print(map[string][]string{"loaders": lines}, nil)
 		},
 	}
 }
 
 // initLoaders installs the boot loaders as part of `diskless init`; missing
 // packages only warn there (`diskless netboot loaders` makes it an error).
-func initLoaders(f *Factory, c *cluster.Cluster) {
+func initLoaders(f *Factory, c *cluster.Cluster) []string {
 	lines, err := c.InstallLoaders()
 	if err != nil {
 		fmt.Fprintf(f.IO.ErrOut, "warning: %v; then run `diskless netboot loaders`\n", err)
-		return
+		return nil
 	}
 	if f.DryRun {
 		for _, l := range lines {
 			fmt.Fprintln(f.IO.Out, l)
 		}
 	}
+	return lines
 }
 
 // warnMissingKernels names slaves whose kernel is not in the TFTP root: their

@@ -32,12 +32,16 @@ func NewCmdNFSExports(f *Factory, runF func(*NFSExportsOptions) error) *cobra.Co
 	opts := &NFSExportsOptions{}
 	cmd := &cobra.Command{
 		Use:   "exports [--no-reload]",
-		Short: "Regenerate /etc/exports and /etc/conf.d/nfs from the registry",
+		Short: "Regenerate /etc/exports and the NFS server's thread count from the registry",
 		Long: `exports rewrites the managed block of /etc/exports (every other line is kept):
 each slave's root read-write with no_root_squash to that slave only, /usr and
 /opt read-only and /home read-write to the subnet (and /var/log when
-nfs.shared_var_log is set), with the options of the nfs.* keys. It sets
-RPCNFSDCOUNT in /etc/conf.d/nfs to the number of slaves, at least 8.
+nfs.shared_var_log is set), with the options of the nfs.* keys. It sets the
+NFS server's thread count to the number of slaves, at least 8, where the
+installed server reads it (the distribution comes from <root>/etc/os-release):
+Gentoo: OPTS_RPC_NFSD in /etc/conf.d/nfs (init.d/nfs runs rpc.nfsd with it);
+Debian, Ubuntu, Fedora, RHEL: [nfsd] threads in /etc/nfs.conf.d/diskless.conf
+(nfs-server.service runs rpc.nfsd, which reads nfs.conf and its drop-ins).
 On the real root it then runs "exportfs -ra" when exportfs is installed.
 "slave add/set/rm" do the same after every registry change.`,
 		Example: "  diskless nfs exports --dry-run\n  diskless nfs exports --no-reload",
@@ -54,10 +58,11 @@ On the real root it then runs "exportfs -ra" when exportfs is installed.
 }
 
 type nfsExportsReport struct {
-	Exports  []nfs.Export `json:"exports"`
-	Files    []fileReport `json:"files"`
-	Threads  int          `json:"rpcnfsdcount"`
-	Reloaded bool         `json:"reloaded"`
+	Exports     []nfs.Export    `json:"exports"`
+	Files       []fileReport    `json:"files"`
+	Threads     int             `json:"nfsd_threads"`
+	ThreadsFile nfs.ThreadsFile `json:"threads_file"`
+	Reloaded    bool            `json:"reloaded"`
 }
 
 type fileReport struct {
@@ -74,8 +79,8 @@ func runNFSExports(ctx context.Context, f *Factory, o *NFSExportsOptions) error 
 	if err != nil || f.DryRun {
 		return err
 	}
-	rep := nfsExportsReport{Exports: res.Exports, Threads: res.Threads, Reloaded: res.Reloaded,
-		Files: []fileReport{{nfs.ExportsFile, res.File.String()}, {nfs.ConfDFile, res.ConfD.String()}}}
+	rep := nfsExportsReport{Exports: res.Exports, Threads: res.Threads, ThreadsFile: res.ThreadsFile, Reloaded: res.Reloaded,
+		Files: []fileReport{{nfs.ExportsFile, res.File.String()}, {res.ThreadsFile.Path, res.ConfD.String()}}}
 	if rep.Exports == nil {
 		rep.Exports = []nfs.Export{}
 	}
@@ -87,7 +92,8 @@ func runNFSExports(ctx context.Context, f *Factory, o *NFSExportsOptions) error 
 		return err
 	}
 	if f.humanOutput() {
-		fmt.Fprintf(f.IO.Out, "%d exports for %d slaves, RPCNFSDCOUNT=%d\n", len(res.Exports), len(reg.Slaves), res.Threads)
+		fmt.Fprintf(f.IO.Out, "%d exports for %d slaves, %d nfsd threads (%s in %s)\n", len(res.Exports), len(reg.Slaves), res.Threads,
+			res.ThreadsFile.Setting, res.ThreadsFile.Path)
 	}
 	return res.ReloadErr
 }

@@ -24,6 +24,8 @@ embedded DHCP + TFTP boot service.`,
 		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// `diskless slav` and `slave lst` suggest `slave` and `slave list`.
+		SuggestionsMinimumDistance: 2,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			if err := globalsFromEnv(cmd.Root().PersistentFlags(), f.Env); err != nil {
 				return err
@@ -63,6 +65,8 @@ embedded DHCP + TFTP boot service.`,
 		NewCmdNetboot(f),
 		NewCmdServe(f, nil),
 		NewCmdStatus(f),
+		NewCmdServer(f),
+		NewCmdPush(f, nil),
 	)
 	guardGroups(root)
 	return root
@@ -114,6 +118,9 @@ func NewCmdVersion(f *Factory) *cobra.Command {
 		Short: "Print the version",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !f.humanOutput() {
+				return f.print(map[string]string{"version": Version}, nil)
+			}
 			_, err := f.IO.Out.Write([]byte("diskless " + Version + "\n"))
 			return err
 		},

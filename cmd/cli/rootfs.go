@@ -329,16 +329,16 @@ Exit status 1 when anything is missing.`,
 			if err != nil {
 				return err
 			}
-			trees, err := rootfs.ResolveTrees(cfg.Root, cfg.Rootfs.SyncTrees)
-			if err != nil {
-				trees = cfg.Rootfs.SyncTrees // source incomplete: still check presence
-			}
+			trees := map[string][]string{} // by arch: each has its own source
 			fps := rootfs.Fingerprints{}
 			var all []rootfs.Status
 			bad := 0
 			t := &Table{Header: []string{"IP", "HOSTNAME", "STATUS", "PROBLEM"}}
 			for _, s := range slaves {
-				st := rootfs.Check(rootfs.ParamsFor(cfg, s, "", false, f.Now()), trees, fps)
+				if _, ok := trees[s.Arch]; !ok {
+					trees[s.Arch] = rootfs.TreesFor(cfg, s.Arch)
+				}
+				st := rootfs.Check(rootfs.ParamsFor(cfg, s, "", false, f.Now()), trees[s.Arch], fps)
 				all = append(all, st)
 				if st.OK() {
 					t.Add(st.IP, st.Hostname, "ok", "-")

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -58,11 +59,16 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// scriptCondition answers [root] (running as root) and [exec:prog] is built in.
+// scriptCondition answers [root] (running as root) and [exists:PATH] (a
+// file of the host, such as a loader's package); [exec:prog] is built in.
 func scriptCondition(cond string) (bool, error) {
 	switch cond {
 	case "root":
 		return os.Geteuid() == 0, nil
+	}
+	if p, ok := strings.CutPrefix(cond, "exists:"); ok { // [exists:/usr/lib/PXELINUX/pxelinux.0]: a file of the host
+		_, err := os.Stat(p)
+		return err == nil, nil
 	}
 	return false, nil
 }

@@ -222,7 +222,7 @@ func TestServeEndToEnd(t *testing.T) {
 		}
 	}
 	one := must("status", "--server", base, "slave21")
-	if !strings.Contains(one, "config-fetched") || !strings.Contains(one, "kernel-fetched") || !strings.Contains(one, "dhcp-offered    -") {
+	if !strings.Contains(one, "config-fetched") || !strings.Contains(one, "kernel-fetched") || !strings.Contains(one, "dhcp-offered    never") {
 		t.Errorf("diskless status slave21:\n%s", one)
 	}
 	js := must("status", "--server", base, "-o", "json")

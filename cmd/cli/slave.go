@@ -34,8 +34,8 @@ type slaveFields struct {
 func (s *slaveFields) register(fl *pflag.FlagSet) {
 	fl.StringVar(&s.MAC, "mac", "", "MAC address (any common spelling)")
 	fl.StringVar(&s.Hostname, "hostname", "", "hostname (default slave<last octet>)")
-	fl.StringVar(&s.Arch, "arch", "", "architecture: "+strings.Join(slave.Arches, ", ")+" (default x86_64)")
-	fl.StringVar(&s.Kernel, "kernel", "", "kernel version to boot (default: the configured default)")
+	fl.StringVar(&s.Arch, "arch", "", "architecture: amd64 (x86_64), arm64 (aarch64) or i386 (default: config default_arch)")
+	fl.StringVar(&s.Kernel, "kernel", "", "kernel version to boot, of the slave's architecture (default: that architecture's default kernel)")
 	fl.StringVar(&s.KernelArgs, "kernel-args", "", "extra kernel command-line arguments")
 	fl.StringVar(&s.Boot, "boot", "", "boot path: auto (by firmware and config), "+strings.Join(slave.BootPaths, ", ")+" (see docs/firmware.md)")
 	fl.StringVar(&s.BootServer, "boot-server", "", "id of the boot server that answers this slave")
@@ -43,6 +43,13 @@ func (s *slaveFields) register(fl *pflag.FlagSet) {
 	fl.StringVar(&s.BMC, "bmc", "", "the slave's BMC for diskless power: IPv4 address or hostname, optionally :PORT (default 623)")
 	fl.StringVar(&s.BMCUser, "bmc-user", "", "IPMI user on the BMC")
 	fl.StringVar(&s.BMCCredentials, "bmc-credentials", "", "where the BMC password is read: file:/PATH (mode 0600) or env:NAME; never the password itself")
+}
+
+// registerCompletions completes the flags whose values diskless knows.
+func (s *slaveFields) registerCompletions(f *Factory, cmd *cobra.Command) {
+	_ = cmd.RegisterFlagCompletionFunc("kernel", completeKernels(f))
+	_ = cmd.RegisterFlagCompletionFunc("arch", cobra.FixedCompletions(slave.Arches, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("boot", cobra.FixedCompletions(append([]string{"auto"}, slave.BootPaths...), cobra.ShellCompDirectiveNoFileComp))
 }
 
 // fields are the flags the user set, as cluster.Fields.
@@ -83,6 +90,7 @@ func NewCmdSlaveAdd(f *Factory, runF func(*SlaveAddOptions) error) *cobra.Comman
 		},
 	}
 	opts.Fields.register(cmd.Flags())
+	opts.Fields.registerCompletions(f, cmd)
 	_ = cmd.MarkFlagRequired("mac")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -19,6 +20,7 @@ import (
 type SlaveImportOptions struct {
 	File   string
 	Format string
+	Update bool
 }
 
 // NewCmdSlaveImport builds `diskless slave import`.
@@ -28,8 +30,11 @@ func NewCmdSlaveImport(f *Factory, runF func(*SlaveImportOptions) error) *cobra.
 		Use:   "import FILE",
 		Short: "Register many slaves at once from CSV (ip,mac[,hostname[,comment]]) or YAML",
 		Long: `import adds every slave of FILE ("-" for standard input), all or nothing:
-one bad line rejects the whole file, naming the line, and changes nothing.`,
-		Args: exactArgs(1, "a CSV or YAML file"),
+one bad line rejects the whole file, naming the line, and changes nothing.
+With --update, a line whose IP is registered changes that slave (its
+non-empty fields replace the registered ones) instead of failing.`,
+		Example: "  diskless slave import slaves.csv\n  diskless slave import inventory.yaml --update",
+		Args:    exactArgs(1, "a CSV or YAML file"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.File = args[0]
 			if runF != nil {
@@ -39,6 +44,7 @@ one bad line rejects the whole file, naming the line, and changes nothing.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Format, "format", "", "csv or yaml (default: from the file name, else guessed)")
+	cmd.Flags().BoolVar(&opts.Update, "update", false, "update registered slaves (same IP) instead of failing on them")
 	return cmd
 }
 
@@ -74,13 +80,33 @@ func runSlaveImport(f *Factory, o *SlaveImportOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := c.ImportSlaves(lines, o.File); err != nil {
+	res, err := c.Import(lines, o.File, o.Update)
+	if err != nil {
 		return err
 	}
-	if !f.DryRun {
+	switch {
+	case f.DryRun:
+	case !f.humanOutput():
+		return f.print(slaveImportReport{File: o.File, ImportResult: res}, nil)
+	case o.Update:
+		fmt.Fprintf(f.IO.Out, "imported %d slaves from %s: %d added, %d updated, %d unchanged\n",
+			len(lines), o.File, len(res.Added), len(res.Updated), len(res.Unchanged))
+	default:
 		fmt.Fprintf(f.IO.Out, "imported %d slaves from %s\n", len(lines), o.File)
 	}
 	return nil
+}
+
+// slaveImportReport is `slave import -o json`.
+type slaveImportReport struct {
+	File string `json:"file"`
+	cluster.ImportResult
+}
+
+// slaveRmReport is `slave rm -o json`.
+type slaveRmReport struct {
+	Removed []slave.Slave    `json:"removed"`
+	Purged  []cluster.Purged `json:"purged,omitempty"`
 }
 
 // NewCmdSlaveList builds `diskless slave list`.
@@ -178,6 +204,7 @@ func NewCmdSlaveSet(f *Factory, runF func(*SlaveSetOptions) error) *cobra.Comman
 		},
 	}
 	opts.Fields.register(cmd.Flags())
+	opts.Fields.registerCompletions(f, cmd)
 	return cmd
 }
 
@@ -186,15 +213,23 @@ func runSlaveSet(f *Factory, o *SlaveSetOptions) error {
 	if !fields.Any() {
 		return usageErrorf("slave set needs at least one field flag such as --hostname")
 	}
-	c, err := f.Cluster()
+	c, reg, err := f.Registry()
 	if err != nil {
 		return err
+	}
+	var before slave.Slave
+	if s, ok := reg.Find(o.Key); ok {
+		before = *s
 	}
 	after, err := c.SetSlave(o.Key, fields)
 	if err != nil {
 		return err
 	}
-	return printSlave(f, "updated", after)
+	verb := "updated"
+	if reflect.DeepEqual(before, after) {
+		verb = "unchanged"
+	}
+	return printSlave(f, verb, after)
 }
 
 // SlaveRmOptions are `slave rm`'s inputs.
@@ -240,15 +275,25 @@ func runSlaveRm(f *Factory, o *SlaveRmOptions) error {
 	if err != nil {
 		return err
 	}
-	if !f.DryRun {
+	human := f.humanOutput() || f.DryRun
+	if !f.DryRun && human {
 		for _, s := range removed {
 			fmt.Fprintf(f.IO.Out, "removed %s %s %s\n", s.IP, s.MAC, s.Hostname)
 		}
 	}
-	if !o.Purge {
-		return nil
+	var purged []cluster.Purged
+	if o.Purge {
+		purged, err = c.Purge(removed)
 	}
-	purged, err := c.Purge(removed)
+	if !human {
+		if removed == nil {
+			removed = []slave.Slave{}
+		}
+		if perr := f.print(slaveRmReport{Removed: removed, Purged: purged}, nil); perr != nil {
+			return perr
+		}
+		return err
+	}
 	for _, p := range purged {
 		switch p.Result {
 		case "would delete":

@@ -87,7 +87,7 @@ func runStatus(f *Factory, o *StatusOptions) error {
 	now := f.Now()
 	ago := func(t time.Time) string {
 		if t.IsZero() {
-			return "-"
+			return "never"
 		}
 		return t.Local().Format("15:04:05") + " (" + now.Sub(t).Round(time.Second).String() + " ago)"
 	}

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/diskless-project/diskless/config"
 )
 
 // TestManPagesCommitted fails when docs/man no longer matches the commands:
@@ -39,5 +43,69 @@ func TestManPagesCommitted(t *testing.T) {
 		if th.ReplaceAllString(string(gen), "") != th.ReplaceAllString(string(old), "") {
 			t.Errorf("docs/man/%s is out of date: run `make man` and commit docs/man", filepath.Base(p))
 		}
+	}
+}
+
+// TestManPageSections (issue 20.12): each page has its own title, an
+// ENVIRONMENT naming every DISKLESS_* variable, FILES, and serve's page
+// (and diskless(1)) SIGNALS with SIGHUP and SIGTERM.
+func TestManPageSections(t *testing.T) {
+	dir := t.TempDir()
+	if err := run(dir); err != nil {
+		t.Fatal(err)
+	}
+	pages, _ := filepath.Glob(filepath.Join(dir, "*.1"))
+	if len(pages) < 20 {
+		t.Fatalf("%d pages", len(pages))
+	}
+	for _, p := range pages {
+		data, _ := os.ReadFile(p)
+		text := string(data)
+		name := strings.TrimSuffix(filepath.Base(p), ".1")
+		if want := `.TH "` + strings.ToUpper(name) + `" "1"`; !strings.Contains(text, want) {
+			t.Errorf("%s: no %s line", name, want)
+		}
+		for _, want := range []string{".SH ENVIRONMENT", ".SH FILES", `\fBDISKLESS_DRY_RUN\fP`, `\fBDISKLESS_ROOTFS_NET_INTERFACE\fP`} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s lacks %q", name, want)
+			}
+		}
+		for _, k := range config.Keys {
+			if !strings.Contains(text, `\fB`+strings.ReplaceAll(config.EnvName(k.Name), "-", `\-`)+`\fP`) {
+				t.Errorf("%s: ENVIRONMENT lacks %s", name, config.EnvName(k.Name))
+			}
+		}
+		if name == "diskless-serve" || name == "diskless" {
+			for _, want := range []string{".SH SIGNALS", `\fBSIGHUP\fP`, `\fBSIGTERM\fP`} {
+				if !strings.Contains(text, want) {
+					t.Errorf("%s lacks %q", name, want)
+				}
+			}
+		}
+	}
+}
+
+// TestDocsAgreeOnStorm: the README and docs/serve.md quote the 200-slave
+// TFTP storm time of docs/performance.md's latest run (issue 20: they said
+// 53 s and 63 s).
+func TestDocsAgreeOnStorm(t *testing.T) {
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	perf := regexp.MustCompile(`\| storm 200 × 16 MiB \| ([0-9.]+) s \|`).FindStringSubmatch(read("docs/performance.md"))
+	readme := regexp.MustCompile(`200-slave boot storm of a 16 MiB kernel in ([0-9]+) s`).FindStringSubmatch(read("README.md"))
+	serve := regexp.MustCompile(`\| TFTP storm, 200 × 16 MiB at 1468 \| ([0-9]+) s`).FindStringSubmatch(read("docs/serve.md"))
+	if perf == nil || readme == nil || serve == nil {
+		t.Fatalf("storm figure not found: performance.md %v, README %v, serve.md %v", perf, readme, serve)
+	}
+	var secs float64
+	fmt.Sscan(perf[1], &secs)
+	want := fmt.Sprintf("%.0f", secs)
+	if readme[1] != want || serve[1] != want {
+		t.Errorf("200-slave storm: performance.md %s s, README %s s, serve.md %s s: quote performance.md", perf[1], readme[1], serve[1])
 	}
 }

@@ -57,7 +57,7 @@ func BenchmarkBoot(b *testing.B) {
 		slaves = append(slaves, slaveSpec{Name: c.Name, FW: c.FW, Boot: c.Boot,
 			IP: fmt.Sprintf("10.99.0.%d", n), MAC: fmt.Sprintf("52:54:00:99:01:%02x", n), Hostname: fmt.Sprintf("bench-%d", n)})
 	}
-	m := startMaster(b, l, ev, k, slaves)
+	m := startMaster(b, l, ev, k, nil, slaves)
 	medians := map[string]time.Duration{}
 	for i, c := range benchCases {
 		s := slaves[i]

@@ -2,8 +2,13 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/diskless-project/diskless/internal/testenv"
@@ -14,6 +19,7 @@ type slaveSpec struct {
 	Name     string // subtest name
 	FW       firmware
 	Boot     string // the slave's boot path (slave add --boot); "" auto
+	Arch     string // slave add --arch: "" (the default, amd64) or arm64
 	IP       string
 	MAC      string
 	Hostname string
@@ -52,15 +58,20 @@ echo "DISKLESS-BOOT-OK"
 // TestBoot network-boots VMs through the master and checks each reaches
 // its own init over an NFS root with the registered identity:
 // each case in one lab (one kernel, initrd and NFS server), one VM at a time;
-// see the table of cases below and docs/firmware.md.
+// see the table of cases below and docs/firmware.md. The last case is a
+// mixed cluster: an arm64 slave (qemu-system-aarch64, AAVMF, Debian's arm64
+// GRUB, kernel and busybox) and the x86 "bios" slave boot at the same time
+// from one serve, each getting its own loader, kernel and tree.
 func TestBoot(t *testing.T) {
 	requireBootPackages(t)
 	l := newLab(t)
 	k := fetchKernel(t)
+	var ka *debKernel // nil: no arm64 packages here; the x86 cases still run
+	if arm64Ready() {
+		ka = fetchArm64(t)
+	}
 	ev := newEvents()
 	slaves := []slaveSpec{
-		{Name: "bios", FW: bios, Boot: "syslinux", IP: "10.99.0.21", MAC: "52:54:00:99:00:21", Hostname: "e2e-bios",
-			Console: []string{"PXELINUX ", "Command line: BOOT_IMAGE="}},
 		{Name: "bios-ipxe", FW: bios, IP: "10.99.0.23", MAC: "52:54:00:99:00:23", Hostname: "e2e-ipxe", NoLoader: true,
 			Console: []string{"ipxe/52-54-00-99-00-23.ipxe... ok"}},
 		{Name: "uefi", FW: uefi, IP: "10.99.0.22", MAC: "52:54:00:99:00:22", Hostname: "e2e-uefi",
@@ -78,43 +89,102 @@ func TestBoot(t *testing.T) {
 		{Name: "uefi-http", FW: uefiHTTP, IP: "10.99.0.27", MAC: "52:54:00:99:00:27", Hostname: "e2e-uefi-http",
 			Console: []string{"URI: http://10.99.0.1:4080/snponly.efi", "ipxe/52-54-00-99-00-27.ipxe... ok"}},
 	}
-	m := startMaster(t, l, ev, k, slaves)
+	// The mixed pair, booted together from one serve.
+	mixed := []slaveSpec{
+		// SeaBIOS + iPXE ROM on the syslinux path: pxelinux.0 and the x86 kernel, at the same time.
+		{Name: "bios", FW: bios, Boot: "syslinux", IP: "10.99.0.21", MAC: "52:54:00:99:00:21", Hostname: "e2e-bios",
+			Console: []string{"PXELINUX ", "Command line: BOOT_IMAGE=kernels/" + k.Version + "/vmlinuz"}},
+	}
+	if ka != nil {
+		// arm64 UEFI (option 93 = 11): grubaa64.efi, the slave's grub.cfg, Debian's arm64 kernel.
+		mixed = append([]slaveSpec{{Name: "arm64", FW: arm64UEFI, Arch: "arm64", IP: "10.99.0.28", MAC: "52:54:00:99:00:28", Hostname: "e2e-arm64",
+			Console: []string{"NBP filename is grubaa64.efi", "Linux version " + ka.Version,
+				"Booting `e2e-arm64 diskless'", "Kernel command line: BOOT_IMAGE=/kernels/" + ka.Version + "/vmlinuz"}}}, mixed...)
+	}
+	m := startMaster(t, l, ev, k, ka, append(slices.Clone(slaves), mixed...))
 	for _, s := range slaves {
 		t.Run(s.Name, func(t *testing.T) {
 			m.startBootService(t, ev, s.Name)
 			r := bootVM(t, l, ev, s.FW, s.MAC)
-			statusErr := m.checkStatus(t, s, r)
-			t.Logf("boot timeline (%s, %.1fs to power-off):\n%s", s.Name, r.Elapsed.Seconds(), r.Timeline)
-			fail := func(format string, a ...any) {
-				t.Helper()
-				t.Fatalf("%s\nlast stage reached: %s\nserial tail:\n%s", fmt.Sprintf(format, a...), r.Timeline.Last(), r.Tail(40))
-			}
-			if r.Err != nil {
-				fail("%s boot: %v", s.Name, r.Err)
-			}
-			out := r.SerialText()
-			if !strings.Contains(out, "DISKLESS-BOOT-OK") {
-				fail("the slave's init never printed DISKLESS-BOOT-OK")
-			}
-			if got := marker(out, "DISKLESS-HOSTNAME"); got != s.Hostname {
-				fail("slave booted as hostname %q, registered %q", got, s.Hostname)
-			}
-			if got := marker(out, "DISKLESS-IP"); got != s.IP+"/24" {
-				fail("slave booted with address %q, registered %s/24", got, s.IP)
-			}
-			// The loader we hand out ran and the kernel got this slave's
-			// command line.
-			want := append([]string{"nfsroot=" + l.master + ":/diskless/" + s.IP}, s.Console...)
-			for _, w := range want {
-				if !strings.Contains(out, w) {
-					fail("the console never showed %q: not the boot path we hand out", w)
-				}
-			}
-			if statusErr != nil {
-				fail("%v", statusErr)
-			}
+			m.checkBoot(t, l, s, r)
 		})
 	}
+	t.Run("mixed-arm64-bios", func(t *testing.T) {
+		if ka == nil {
+			// The x86 half still boots; the arm64 half says what is missing
+			// (a failure under DISKLESS_REQUIRE_ALL=1, as in CI).
+			t.Run("arm64", func(t *testing.T) { requireArm64Packages(t) })
+		}
+		m.startBootService(t, ev, "mixed")
+		runs := make([]*vmRun, len(mixed))
+		for i, s := range mixed {
+			runs[i] = startVM(t, l, ev, s.FW, s.MAC, "serial-"+s.Name)
+		}
+		results := make([]*vmResult, len(mixed))
+		var wg sync.WaitGroup
+		for i := range runs {
+			wg.Go(func() { results[i] = runs[i].wait() })
+		}
+		wg.Wait()
+		for i, s := range mixed {
+			t.Run(s.Name, func(t *testing.T) { m.checkBoot(t, l, s, results[i]) })
+		}
+	})
+}
+
+// checkBoot checks one boot: the slave's own init ran on its NFS root with
+// the registered hostname and address, the console shows the boot path we
+// hand out, and `diskless status` saw every stage.
+func (m *master) checkBoot(t *testing.T, l *lab, s slaveSpec, r *vmResult) {
+	t.Helper()
+	statusErr := m.checkStatus(t, s, r)
+	t.Logf("boot timeline (%s, %.1fs to power-off):\n%s", s.Name, r.Elapsed.Seconds(), r.Timeline)
+	fail := func(format string, a ...any) {
+		t.Helper()
+		t.Fatalf("%s\nlast stage reached: %s\nserial tail:\n%s", fmt.Sprintf(format, a...), r.Timeline.Last(), r.Tail(40))
+	}
+	if r.Err != nil {
+		fail("%s boot: %v", s.Name, r.Err)
+	}
+	out := r.SerialText()
+	if !strings.Contains(out, "DISKLESS-BOOT-OK") {
+		fail("the slave's init never printed DISKLESS-BOOT-OK")
+	}
+	if got := marker(out, "DISKLESS-HOSTNAME"); got != s.Hostname {
+		fail("slave booted as hostname %q, registered %q", got, s.Hostname)
+	}
+	if got := marker(out, "DISKLESS-IP"); got != s.IP+"/24" {
+		fail("slave booted with address %q, registered %s/24", got, s.IP)
+	}
+	// The loader we hand out ran and the kernel got this slave's
+	// command line.
+	want := append([]string{"nfsroot=" + l.master + ":/diskless/" + s.IP}, s.Console...)
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			fail("the console never showed %q: not the boot path we hand out", w)
+		}
+	}
+	if statusErr != nil {
+		fail("%v", statusErr)
+	}
+}
+
+// arm64Ready says whether the arm64 slave can boot here (requireArm64Packages
+// says what is missing).
+func arm64Ready() bool {
+	_, err := exec.LookPath("qemu-system-aarch64")
+	_, errFW := os.Stat("/usr/share/AAVMF/AAVMF_CODE.fd")
+	_, errDir := os.Stat(filepath.Join(os.Getenv("DISKLESS_ARM64_DIR"), "boot"))
+	return err == nil && errFW == nil && errDir == nil && os.Getenv("DISKLESS_ARM64_DIR") != ""
+}
+
+// requireArm64Packages: what the arm64 slave needs besides Debian's arm64
+// packages (testenv.Arm64Dir): the emulator and its UEFI firmware.
+func requireArm64Packages(t testing.TB) {
+	t.Helper()
+	testenv.RequireCmd(t, "qemu-system-aarch64", "qemu-system-arm")
+	testenv.RequireFile(t, "/usr/share/AAVMF/AAVMF_CODE.fd", "qemu-efi-aarch64")
+	testenv.Arm64Dir(t)
 }
 
 // requireBootPackages skips (fails in CI) up front when something the boot

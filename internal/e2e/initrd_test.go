@@ -145,13 +145,17 @@ exit 0
 // the kernel's modules.
 func buildInitrd(t testing.TB, k *debKernel, dst string) {
 	t.Helper()
-	testenv.RequireFile(t, "/bin/busybox", "busybox-static")
-	bb, err := os.ReadFile("/bin/busybox")
+	bbPath := k.Busybox
+	if bbPath == "" {
+		bbPath = "/bin/busybox"
+		testenv.RequireFile(t, bbPath, "busybox-static")
+	}
+	bb, err := os.ReadFile(bbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(bb, []byte("udhcpc")) || !bytes.Contains(bb, []byte("switch_root")) {
-		t.Fatal("/bin/busybox lacks udhcpc or switch_root (need Debian's busybox-static)")
+		t.Fatalf("%s lacks udhcpc or switch_root (need Debian's busybox-static)", bbPath)
 	}
 	var buf bytes.Buffer
 	gz, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed) // the kernel's inflate does not care; TCG and CI time do

@@ -24,6 +24,9 @@ type debKernel struct {
 	Version string // uname -r, e.g. 6.1.0-57-amd64
 	Vmlinuz string
 	Modules []kmod
+	// Busybox is the busybox-static of the kernel's architecture for the
+	// initrd ("": the master's /bin/busybox).
+	Busybox string
 }
 
 type kmod struct {

@@ -53,8 +53,10 @@ func (c *cli) run(t testing.TB, args ...string) string {
 
 // startMaster sets up the master under a scratch root with the real CLI —
 // init, slave add, kernel install, rootfs scaffold/sync, netboot loaders,
-// nfs exports, serve — and returns it running in the lab's namespace.
-func startMaster(t testing.TB, l *lab, ev *events, k *debKernel, slaves []slaveSpec) *master {
+// nfs exports, serve — and returns it running in the lab's namespace. ka,
+// when not nil, is the arm64 kernel of the arm64 slaves (Arch "arm64"):
+// installed beside k, their trees synced from an arm64 tree on the master.
+func startMaster(t testing.TB, l *lab, ev *events, k, ka *debKernel, slaves []slaveSpec) *master {
 	t.Helper()
 	c := &cli{bin: buildCLI(t), root: filepath.Join(l.dir, "root"), lab: l}
 	m := &master{cli: c, slaves: slaves}
@@ -68,9 +70,29 @@ func startMaster(t testing.TB, l *lab, ev *events, k *debKernel, slaves []slaveS
 	c.run(t, "kernel", "install", filepath.Join(c.root, "boot", "vmlinuz-"+k.Version),
 		"--initrd", initrd, "--version", k.Version)
 
+	if ka != nil {
+		initrdA := filepath.Join(c.root, "boot", "initrd.img-"+ka.Version)
+		mustCopy(t, ka.Vmlinuz, filepath.Join(c.root, "boot", "vmlinuz-"+ka.Version))
+		buildInitrd(t, ka, initrdA)
+		// The architecture and version come from the image itself.
+		out := c.run(t, "kernel", "install", filepath.Join(c.root, "boot", "vmlinuz-"+ka.Version), "--initrd", initrdA, "-o", "json")
+		if !strings.Contains(out, `"arch": "aarch64"`) || !strings.Contains(out, `"version": "`+ka.Version+`"`) {
+			t.Fatalf("kernel install of %s did not read aarch64 %s from the image:\n%s", ka.Vmlinuz, ka.Version, out)
+		}
+		arm64Tree(t, filepath.Join(c.root, "srv", "arm64"), ka)
+		c.run(t, "config", "set", "rootfs.arm64_source", "/srv/arm64")
+		c.run(t, "config", "set", "boot.arm64_packages", testenv.Arm64Dir(t))
+	}
 	for _, s := range slaves {
+		kv, kargs := k.Version, slaveKernelArgs
+		if s.Arch == "arm64" {
+			kv, kargs = ka.Version, arm64SlaveKernelArgs
+		}
 		args := []string{"slave", "add", s.IP, "--mac", s.MAC, "--hostname", s.Hostname,
-			"--kernel", k.Version, "--kernel-args", slaveKernelArgs}
+			"--kernel", kv, "--kernel-args", kargs}
+		if s.Arch != "" {
+			args = append(args, "--arch", s.Arch)
+		}
 		if s.Boot != "" {
 			args = append(args, "--boot", s.Boot)
 		}

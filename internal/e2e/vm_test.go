@@ -36,6 +36,9 @@ const (
 	// uefiHTTP is OVMF with its PXE switched off (fw_cfg), so it tries UEFI
 	// HTTP Boot (HttpBootDxe) next.
 	uefiHTTP firmware = "uefi-http"
+	// arm64UEFI is qemu-system-aarch64 -M virt with Debian's AAVMF (the
+	// arm64 build of OVMF) and its own PXE: option 93 = 11.
+	arm64UEFI firmware = "arm64-uefi"
 )
 
 // lab is the test's network: a namespace with a bridge holding the master's
@@ -155,7 +158,7 @@ type stage struct {
 // The firmware lines are what iPXE (BIOS) and OVMF print on the serial port.
 var bootStages = []stage{
 	{"DHCP (firmware)", "serial", regexp.MustCompile(`Configuring \(net0 .*ok|Station IP address is|IPv4 address\s*:|net0: [0-9.]+/`)},
-	{"loader", "serial", regexp.MustCompile(`(PXELINUX|SYSLINUX) \d|Getting cached packet`)},
+	{"loader", "serial", regexp.MustCompile(`(PXELINUX|SYSLINUX) \d|Getting cached packet|NBP filename is grubaa64`)},
 	{"kernel", "serial", regexp.MustCompile(`Linux version \d`)},
 	{"initrd DHCP", "serial", regexp.MustCompile(`E2E-INITRD: lease `)},
 	{"nfs root", "serial", regexp.MustCompile(`E2E-INITRD: nfs root mounted`)},
@@ -276,6 +279,36 @@ func accel() string {
 // boot fails visibly, or bootTimeout passes.
 func bootVM(t testing.TB, l *lab, ev *events, fw firmware, mac string) *vmResult {
 	t.Helper()
+	return startVM(t, l, ev, fw, mac, "").wait()
+}
+
+// vmRun is a VM started by startVM; wait (safe on any goroutine) ends it.
+type vmRun struct {
+	t       testing.TB
+	cmd     *exec.Cmd
+	ctx     context.Context
+	cancel  context.CancelFunc
+	ev      *events
+	serial  io.WriteCloser
+	logFile *os.File
+	logPath string
+	stderr  *strings.Builder
+	powerOn time.Time
+	stop    chan struct{}
+	source  string
+}
+
+// startVM powers on one VM on a tap of the lab. Its console lines are
+// recorded under source ("serial" when empty; two VMs booting at once each
+// need their own).
+func startVM(t testing.TB, l *lab, ev *events, fw firmware, mac, source string) *vmRun {
+	t.Helper()
+	if source == "" {
+		source = "serial"
+	}
+	if fw == arm64UEFI {
+		return startArm64VM(t, l, ev, mac, source)
+	}
 	qemu := testenv.RequireCmd(t, "qemu-system-x86_64", "qemu-system-x86")
 	dir := logDir(t)
 	tap := l.tap(t)
@@ -320,56 +353,104 @@ func bootVM(t testing.TB, l *lab, ev *events, fw firmware, mac string) *vmResult
 		}
 		args = append(args, "-device", nic)
 	}
+	return launchVM(t, l, ev, qemu, args, string(fw), dir, source)
+}
+
+// startArm64VM powers on an arm64 UEFI machine: qemu-system-aarch64 -M virt,
+// Debian's AAVMF with a fresh copy of its variables, virtio-net with no
+// option ROM (AAVMF's own driver and PXE), the PL011 console on stdio.
+func startArm64VM(t testing.TB, l *lab, ev *events, mac, source string) *vmRun {
+	t.Helper()
+	qemu := testenv.RequireCmd(t, "qemu-system-aarch64", "qemu-system-arm")
+	code, varsTemplate := "/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd"
+	testenv.RequireFile(t, code, "qemu-efi-aarch64")
+	dir := filepath.Join(logDir(t), "arm64")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	vars := filepath.Join(dir, "AAVMF_VARS.fd")
+	if err := copyFile(varsTemplate, vars, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tap := l.tap(t)
+	args := []string{
+		"-machine", "virt", "-cpu", "cortex-a57", "-accel", "tcg", "-m", "512", "-smp", "1",
+		"-nographic", "-monitor", "none", "-serial", "stdio", "-no-reboot",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + code,
+		"-drive", "if=pflash,format=raw,unit=1,file=" + vars,
+		"-netdev", "tap,id=n0,ifname=" + tap + ",script=no,downscript=no",
+		"-device", fmt.Sprintf("virtio-net-pci,netdev=n0,mac=%s,bootindex=1,romfile=", mac),
+	}
+	return launchVM(t, l, ev, qemu, args, string(arm64UEFI), dir, source)
+}
+
+// launchVM starts qemu in the lab's namespace, its console recorded under
+// source and copied to dir/serial.log.
+func launchVM(t testing.TB, l *lab, ev *events, qemu string, args []string, name, dir, source string) *vmRun {
+	t.Helper()
 	logPath := filepath.Join(dir, "serial.log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), bootTimeout)
-	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", l.ns.Name, qemu}, args...)...)
-	serial := ev.Writer("serial", logFile)
-	var stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = serial, &stderr
+	serial := ev.Writer(source, logFile)
+	v := &vmRun{t: t, cmd: cmd, ctx: ctx, cancel: cancel, ev: ev, serial: serial, logFile: logFile, logPath: logPath,
+		stderr: &strings.Builder{}, stop: make(chan struct{}), source: source}
+	cmd.Stdout, cmd.Stderr = serial, v.stderr
 	cmd.WaitDelay = 5 * time.Second
-	t.Logf("qemu (%s, %s): %s", fw, accel(), strings.Join(cmd.Args, " "))
-	powerOn := time.Now()
+	t.Logf("qemu (%s, %s): %s", name, accel(), strings.Join(cmd.Args, " "))
+	v.powerOn = time.Now()
 	if err := cmd.Start(); err != nil {
+		cancel()
+		logFile.Close()
 		t.Fatal(err)
 	}
 	// A failed boot shows on the console long before the timeout.
-	stop := make(chan struct{})
-	go watchForFailure(ev, powerOn, stop, cancel)
-	err = cmd.Wait()
-	close(stop)
-	elapsed := time.Since(powerOn)
-	_ = serial.Close()
+	go watchForFailure(ev, source, v.powerOn, v.stop, cancel)
+	return v
+}
+
+// wait waits for the VM's power-off (or failure, or timeout) and returns
+// what its console showed. It calls no t.Fatal: any goroutine may wait.
+func (v *vmRun) wait() *vmResult {
+	defer v.cancel()
+	defer v.logFile.Close()
+	err := v.cmd.Wait()
+	close(v.stop)
+	elapsed := time.Since(v.powerOn)
+	_ = v.serial.Close()
 	time.Sleep(100 * time.Millisecond) // let the last console lines land
 	switch {
-	case ctx.Err() == context.DeadlineExceeded:
+	case v.ctx.Err() == context.DeadlineExceeded:
 		err = fmt.Errorf("no power-off within %s", bootTimeout)
-	case ctx.Err() != nil:
+	case v.ctx.Err() != nil:
 		err = fmt.Errorf("the console shows the boot failed; VM stopped")
 	case err != nil:
-		err = fmt.Errorf("qemu: %v\n%s", err, stderr.String())
+		err = fmt.Errorf("qemu: %v\n%s", err, v.stderr.String())
 	}
-	var serialEvs []event
-	for _, e := range ev.Since(powerOn) {
-		if e.Source == "serial" {
+	var serialEvs, evs []event
+	for _, e := range v.ev.Since(v.powerOn) {
+		switch {
+		case e.Source == v.source:
 			serialEvs = append(serialEvs, e)
+			e.Source = "serial" // the stages read a VM's own console as "serial"
+			evs = append(evs, e)
+		case e.Source != "serial" && !strings.HasPrefix(e.Source, "serial-"):
+			evs = append(evs, e)
 		}
 	}
-	r := &vmResult{PowerOn: powerOn, Serial: serialEvs, Err: err, Elapsed: elapsed}
-	r.Timeline = buildTimeline(powerOn, ev.Since(powerOn))
-	t.Logf("serial log: %s", logPath)
+	r := &vmResult{PowerOn: v.powerOn, Serial: serialEvs, Err: err, Elapsed: elapsed}
+	r.Timeline = buildTimeline(v.powerOn, evs)
+	v.t.Logf("serial log: %s", v.logPath)
 	return r
 }
 
 // fatalConsole are console lines after which the boot cannot succeed.
-var fatalConsole = regexp.MustCompile(`Kernel panic|EFI stub: ERROR|!!!! X64 Exception|E2E-INITRD: FAIL|No more network devices|PXE-E\d\d|Boot Failed|No bootable device`)
+var fatalConsole = regexp.MustCompile(`Kernel panic|EFI stub: ERROR|!!!! X64 Exception|Synchronous Exception at|E2E-INITRD: FAIL|No more network devices|PXE-E\d\d|Boot Failed|No bootable device`)
 
-func watchForFailure(ev *events, since time.Time, stop <-chan struct{}, cancel func()) {
+func watchForFailure(ev *events, source string, since time.Time, stop <-chan struct{}, cancel func()) {
 	seen := 0
 	for {
 		select {
@@ -379,7 +460,7 @@ func watchForFailure(ev *events, since time.Time, stop <-chan struct{}, cancel f
 		}
 		evs := ev.Since(since)
 		for _, e := range evs[min(seen, len(evs)):] {
-			if e.Source == "serial" && fatalConsole.MatchString(e.Line) {
+			if e.Source == source && fatalConsole.MatchString(e.Line) {
 				time.Sleep(3 * time.Second) // keep the lines that explain it
 				cancel()
 				return

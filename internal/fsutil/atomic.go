@@ -225,7 +225,7 @@ func (w *Writer) ReadFile(path string) ([]byte, error) {
 	if ok {
 		return bytes.Clone(data), nil
 	}
-	return get(w, path, tree.ReadFile)
+	return ReadStale(func() ([]byte, error) { return get(w, path, tree.ReadFile) })
 }
 
 // Remove, RemoveAll, Mkdir, Symlink, Chmod and Lchown change the tree as

@@ -136,3 +136,18 @@ func (ns *NetNS) MAC(t testing.TB, ifname string) string {
 	out := ns.Run(t, "cat", "/sys/class/net/"+ifname+"/address")
 	return string(bytes.TrimSpace([]byte(out)))
 }
+
+// Arm64Dir is DISKLESS_ARM64_DIR: Debian's arm64 packages unpacked with
+// `dpkg -x` (linux-image-*-arm64, busybox-static, grub-efi-arm64-signed),
+// as .ci/run makes it. It skips when unset or empty.
+func Arm64Dir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("DISKLESS_ARM64_DIR")
+	if dir == "" {
+		skip(t, "needs DISKLESS_ARM64_DIR: `dpkg -x` of linux-image-arm64's kernel, busybox-static:arm64 and grub-efi-arm64-signed:arm64 (apt-get download PKG:arm64; see .ci/run)")
+	}
+	if _, err := os.Stat(dir + "/boot"); err != nil {
+		skip(t, "DISKLESS_ARM64_DIR=%s has no boot/: expected a `dpkg -x` of linux-image-*-arm64 (see .ci/run)", dir)
+	}
+	return dir
+}

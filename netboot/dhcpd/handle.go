@@ -39,12 +39,21 @@ type outbound struct {
 // and a multicast TFTP address of 0.0.0.0 (no MTFTP).
 var pxeVendorOptions = []byte{6, 1, 8, 1, 4, 0, 0, 0, 0, 255}
 
+// ipxeNoProxyDHCP is option 175 (iPXE's own settings) holding 176 = 1
+// ("no-pxedhcp"): without it iPXE keeps its DHCPOFFER for about 3 s
+// (DHCP_DISC_PROXY_TIMEOUT_SEC, checked at its retransmit timer) waiting
+// for a ProxyDHCP offer that never comes; with it iPXE requests at once.
+var ipxeNoProxyDHCP = []byte{176, 1, 1}
+
 var (
 	pxeClient  = []byte("PXEClient")
 	httpClient = []byte("HTTPClient")
 )
 
 func optCode(o dhcpv4.OptionCode) uint8 { return o.Code() }
+
+// optIPXEEncap is option 175, iPXE's encapsulated options.
+const optIPXEEncap = 175
 
 // handle decides the answer to one request. ok is false when there is none.
 func (s *Server) handle(req *dhcpv4.DHCPv4, in inbound) (out outbound, ok bool) {
@@ -67,7 +76,7 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 	var macBuf [17]byte
 	mac := formatMAC(&macBuf, req.ClientHWAddr)
 	sl := snap.ByMAC[mac]
-	if sl != nil && !s.mine(sl) {
+	if !s.mine(snap, sl, req) {
 		s.c.ignored.Add(1) // static partitioning: another boot server answers it
 		return out, false
 	}
@@ -289,7 +298,7 @@ func (s *Server) newBoot(kind netboot.ClientKind, ip netip.Addr) bool {
 
 // unsupported logs, once per MAC, a boot firmware we have no loader for.
 func (s *Server) unsupported(mac string, arch int, via string) {
-	s.noteOnce(mac, fmt.Sprintf("%s (option 93 = %d): no boot loader for this firmware; the client gets an address but no boot file (served: x86 BIOS, x86-64 UEFI; see `diskless doctor`)", netboot.ArchName(uint16(arch)), arch),
+	s.noteOnce(mac, fmt.Sprintf("%s (option 93 = %d): no boot loader for this firmware; the client gets an address but no boot file (served: x86 BIOS, x86-64 UEFI, arm64 UEFI; see `diskless doctor`)", netboot.ArchName(uint16(arch)), arch),
 		slog.String("via", via), slog.Int("arch", arch))
 }
 
@@ -316,15 +325,35 @@ func (s *Server) firstTime(key string) bool {
 	return true
 }
 
-// mine is true unless the slave is assigned to another boot server: its
-// boot_server names another server (seed 000's static partitioning), by
-// name (serve.server_id) or address.
-func (s *Server) mine(sl *slave.Slave) bool {
-	switch sl.BootServer {
-	case "", s.cfg.Serve.ServerID, s.serverID.String(), s.cfg.Master.String():
+// mine is true unless the client is assigned to another boot server (seed
+// 000's static partitioning): a slave by its boot_server, which names a
+// server by name (serve.server_id) or address; else a client by the relay
+// it came through, its option 82 circuit ID or giaddr, when the registry
+// gives that relay to a server (`server add --relay/--circuit`).
+func (s *Server) mine(snap *netboot.Snapshot, sl *slave.Slave, req *dhcpv4.DHCPv4) bool {
+	if sl != nil && sl.BootServer != "" {
+		switch sl.BootServer {
+		case s.cfg.Serve.ServerID, s.serverID.String(), s.cfg.Master.String():
+			return true
+		}
+		return false
+	}
+	if len(snap.Registry.Servers) == 0 {
 		return true
 	}
-	return false
+	gi, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4())
+	if owner := snap.Registry.ServerFor(gi, circuitID(req)); owner != "" {
+		return owner == s.cfg.Serve.ServerID
+	}
+	return true
+}
+
+// circuitID is the relay agent's option 82 circuit ID, "" when none.
+func circuitID(req *dhcpv4.DHCPv4) string {
+	if rai := req.RelayAgentInfo(); rai != nil {
+		return string(rai.Get(dhcpv4.AgentCircuitIDSubOption))
+	}
+	return ""
 }
 
 // ours is true when the request names this server (option 54).
@@ -556,13 +585,21 @@ func (s *Server) addBootOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, kind net
 	switch {
 	case a.HTTPClient:
 		r.Options[optCode(dhcpv4.OptionClassIdentifier)] = httpClient // UEFI 2.10, 24.7.2: the offer of an HTTP Boot URI
-	case kind == netboot.ClientPXEBIOS || kind == netboot.ClientPXEUEFI64:
+	case kind == netboot.ClientPXEBIOS || kind == netboot.ClientPXEUEFI64 || kind == netboot.ClientPXEUEFIARM64:
 		r.Options[optCode(dhcpv4.OptionClassIdentifier)] = pxeClient
 		r.Options[optCode(dhcpv4.OptionVendorSpecificInformation)] = pxeVendorOptions
+	case kind.IsIPXE() && leases(r):
+		r.Options[optIPXEEncap] = ipxeNoProxyDHCP // a ProxyDHCP answer (no address) must not say there is none
 	}
 	if v := req.Options.Get(dhcpv4.OptionClientMachineIdentifier); v != nil {
 		r.Options[optCode(dhcpv4.OptionClientMachineIdentifier)] = v // PXE: echo the UUID
 	}
+}
+
+// leases says whether the reply hands out an address (not ProxyDHCP).
+func leases(r *dhcpv4.DHCPv4) bool {
+	yi := r.YourIPAddr.To4()
+	return yi != nil && !yi.IsUnspecified()
 }
 
 // requested says whether the client asked for an option; no list at all

@@ -108,9 +108,12 @@ var (
 	// httpUEFI is UEFI HTTP Boot as OVMF's HttpBootDxe asks (UEFI 2.10, 24.7.2).
 	httpUEFI = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("HTTPClient:Arch:00016:UNDI:003001")), dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 16})}
 	// ia32 is a 32-bit UEFI PXE client (option 93 = 6).
-	ia32     = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00006:UNDI:003016")), dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 6})}
-	plain    = []dhcpv4.Modifier{}
-	wantFile = dhcpv4.WithRequestedOptions(dhcpv4.OptionBootfileName)
+	ia32 = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00006:UNDI:003016")), dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 6})}
+	// arm64 is AAVMF's PXE (QEMU -M virt), arm64HTTP its HTTP Boot.
+	arm64     = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00011:UNDI:003000")), dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 11})}
+	arm64HTTP = []dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("HTTPClient:Arch:00019:UNDI:003000")), dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 19})}
+	plain     = []dhcpv4.Modifier{}
+	wantFile  = dhcpv4.WithRequestedOptions(dhcpv4.OptionBootfileName)
 )
 
 func TestClassify(t *testing.T) {
@@ -123,8 +126,10 @@ func TestClassify(t *testing.T) {
 		"plain": {plain, netboot.ClientUnknown}, "ipxe-efi": {ipxeEFI, netboot.ClientIPXEUEFI64},
 		"http-boot": {httpUEFI, netboot.ClientHTTPUEFI64}, "ia32-uefi": {ia32, netboot.ClientUnsupported},
 		"http-vendor-class-only":  {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("HTTPClient:Arch:00016:UNDI:003001"))}, netboot.ClientHTTPUEFI64},
-		"arm64-vendor-class-only": {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00011:UNDI:003016"))}, netboot.ClientUnsupported},
-		"garbled-arch":            {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:9x:"))}, netboot.ClientPXEBIOS},
+		"arm64-vendor-class-only": {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00011:UNDI:003016"))}, netboot.ClientPXEUEFIARM64},
+		"arm64-uefi":              {arm64, netboot.ClientPXEUEFIARM64}, "arm64-http": {arm64HTTP, netboot.ClientHTTPUEFIARM64},
+		"arm32-uefi":   {[]dhcpv4.Modifier{dhcpv4.WithGeneric(dhcpv4.OptionClientSystemArchitectureType, []byte{0, 10})}, netboot.ClientUnsupported},
+		"garbled-arch": {[]dhcpv4.Modifier{dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:9x:"))}, netboot.ClientPXEBIOS},
 	} {
 		if got, _ := Classify(request(t, dhcpv4.MessageTypeDiscover, macA, tc.mods...)); got != tc.want {
 			t.Errorf("%s: Classify = %s, want %s", name, got, tc.want)
@@ -162,6 +167,9 @@ func TestOfferPerClientKind(t *testing.T) {
 		{name: "http-boot", mac: macA, mods: httpUEFI, file: "http://10.5.0.1:4080/snponly.efi", http: true, hostname: "slave21"},
 		{name: "http-boot-secure", mac: macA, env: map[string]string{"DISKLESS_BOOT_SECURE_BOOT": "true"}, mods: httpUEFI, file: "http://10.5.0.1:4080/shimx64.efi", http: true, hostname: "slave21"},
 		{name: "ia32-uefi-no-loader", mac: macA, mods: ia32, file: "", hostname: "slave21"},
+		{name: "arm64-uefi", mac: macA, mods: arm64, file: "grubaa64.efi", pxe: true, hostname: "slave21"},
+		{name: "arm64-uefi-secure-boot-config", mac: macA, env: map[string]string{"DISKLESS_BOOT_SECURE_BOOT": "true", "DISKLESS_BOOT_CHAIN_IPXE": "true"}, mods: arm64, file: "grubaa64.efi", pxe: true, hostname: "slave21"},
+		{name: "arm64-http-boot", mac: macA, mods: arm64HTTP, file: "http://10.5.0.1:4080/grubaa64.efi", http: true, hostname: "slave21"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTestServer(t, tc.env, testRegistry(), nil)
@@ -215,6 +223,14 @@ func TestOfferPerClientKind(t *testing.T) {
 			}
 			if r.Options.Has(dhcpv4.OptionBootfileName) {
 				t.Errorf("option 67 sent unasked for a short name")
+			}
+			// iPXE is told there is no ProxyDHCP (175.176 = 1), or it waits ~3 s for one.
+			wantNoProxy := []byte(nil)
+			if strings.HasPrefix(tc.name, "ipxe") || tc.name == "chain-ipxe-then-ipxe" {
+				wantNoProxy = []byte{176, 1, 1}
+			}
+			if got := r.Options.Get(dhcpv4.GenericOptionCode(175)); !bytes.Equal(got, wantNoProxy) {
+				t.Errorf("option 175 = %v, want %v", got, wantNoProxy)
 			}
 		})
 	}
@@ -433,6 +449,10 @@ func TestProxyMode(t *testing.T) {
 			t.Errorf("proxy offer carries %s", code)
 		}
 	}
+	// iPXE must wait for a ProxyDHCP answer when we are the proxy.
+	if r, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, ipxe...), local); !ok || r.Options.Has(dhcpv4.GenericOptionCode(175)) {
+		t.Errorf("proxy offer to iPXE: ok=%v, tells iPXE there is no ProxyDHCP: %v", ok, r)
+	}
 	if _, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macA, plain...), local); ok {
 		t.Error("proxy answered a non-PXE client")
 	}
@@ -517,6 +537,48 @@ func TestBootServerPartitioning(t *testing.T) {
 	r, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, macB, pxeBIOS...), local)
 	if !ok || net.IP(r.Options.Get(dhcpv4.OptionServerIdentifier)).String() != s.cfg.Master.String() {
 		t.Fatalf("own slave: ok=%v %v", ok, r)
+	}
+}
+
+// TestRelayPartitioning: slaves without a boot_server are answered by the
+// server the registry gives the relay they come through (giaddr), or their
+// option 82 circuit ID, and by no other.
+func TestRelayPartitioning(t *testing.T) {
+	reg := testRegistry()
+	macX, macY := "52:54:00:00:07:15", "52:54:00:00:06:15"
+	reg.Slaves = append(reg.Slaves,
+		slave.Slave{IP: netip.MustParseAddr("10.6.0.21"), MAC: macY, Hostname: "y21"},
+		slave.Slave{IP: netip.MustParseAddr("10.7.0.21"), MAC: macX, Hostname: "x21"})
+	reg.Servers = []slave.Server{
+		{Name: "s1", SSH: "root@10.9.0.1", Relays: []netip.Addr{netip.MustParseAddr("10.6.0.1")}},
+		{Name: "s2", SSH: "root@10.9.0.2", Relays: []netip.Addr{netip.MustParseAddr("10.7.0.1")}, Circuits: []string{"eth2"}},
+	}
+	env := func(id string) map[string]string {
+		return map[string]string{"DISKLESS_SERVE_SERVER_ID": id, "DISKLESS_SERVE_RELAY_SUBNETS": "10.6.0.0/24,10.7.0.0/24", "DISKLESS_SERVE_RELAYS": "10.6.0.1,10.7.0.1"}
+	}
+	servers := map[string]*Server{"s1": newTestServer(t, env("s1"), reg, nil), "s2": newTestServer(t, env("s2"), reg, nil)}
+	via := func(gi string, more ...dhcpv4.Modifier) []dhcpv4.Modifier {
+		return append([]dhcpv4.Modifier{dhcpv4.WithGatewayIP(net.ParseIP(gi))}, append(more, pxeBIOS...)...)
+	}
+	circuit := dhcpv4.WithOption(dhcpv4.OptRelayAgentInfo(dhcpv4.OptGeneric(dhcpv4.AgentCircuitIDSubOption, []byte("eth2"))))
+	for _, c := range []struct {
+		mac, want string
+		mods      []dhcpv4.Modifier
+	}{
+		{macY, "s1", via("10.6.0.1")},
+		{macX, "s2", via("10.7.0.1")},
+		{macY, "s2", via("10.6.0.1", circuit)}, // the circuit names a server before the relay does
+	} {
+		for name, s := range servers {
+			_, _, ok := answer(t, s, request(t, dhcpv4.MessageTypeDiscover, c.mac, c.mods...), local)
+			if ok != (name == c.want) {
+				t.Errorf("%s via %v: %s answered=%v, want only %s to answer", c.mac, c.mods[0], name, ok, c.want)
+			}
+		}
+	}
+	// A relay no server has: whoever serves the slaves answers.
+	if _, _, ok := answer(t, servers["s1"], request(t, dhcpv4.MessageTypeDiscover, macY, via("10.6.0.1", dhcpv4.WithOption(dhcpv4.OptRelayAgentInfo(dhcpv4.OptGeneric(dhcpv4.AgentCircuitIDSubOption, []byte("eth9")))))...), local); !ok {
+		t.Error("an unassigned circuit through s1's relay was not answered by s1")
 	}
 }
 

@@ -60,7 +60,7 @@ func clientArch(req *dhcpv4.DHCPv4, vc []byte) int {
 }
 
 // archKind maps an RFC 4578 / IANA architecture type to the firmware we
-// serve. The rest (IA32 UEFI, ARM, ...) is a firmware we have no loader
+// serve. The rest (IA32 UEFI, 32-bit ARM, ...) is a firmware we have no loader
 // for: it gets no boot file, never one it cannot run.
 func archKind(a uint16) netboot.ClientKind {
 	switch a {
@@ -70,6 +70,10 @@ func archKind(a uint16) netboot.ClientKind {
 		return netboot.ClientPXEUEFI64
 	case 16: // x86-64 UEFI HTTP Boot
 		return netboot.ClientHTTPUEFI64
+	case 11: // arm64 UEFI
+		return netboot.ClientPXEUEFIARM64
+	case 19: // arm64 UEFI HTTP Boot
+		return netboot.ClientHTTPUEFIARM64
 	}
 	return netboot.ClientUnsupported
 }

@@ -249,6 +249,28 @@ type SlaveStatus struct {
 	Hostname string `json:"hostname,omitempty"`
 }
 
+// MarshalJSON writes the row flat, "at" null for a slave never seen (the
+// embedded status's own MarshalJSON would drop the hostname).
+func (s SlaveStatus) MarshalJSON() ([]byte, error) {
+	type row struct {
+		IP       netip.Addr           `json:"ip"`
+		MAC      string               `json:"mac,omitempty"`
+		Stage    netboot.Stage        `json:"stage"`
+		At       *time.Time           `json:"at"`
+		Stages   map[string]time.Time `json:"stages"`
+		Hostname string               `json:"hostname,omitempty"`
+	}
+	r := row{IP: s.IP, MAC: s.MAC, Stage: s.Stage, Stages: s.Stages, Hostname: s.Hostname}
+	if !s.At.IsZero() {
+		at := s.At
+		r.At = &at
+	}
+	if r.Stages == nil {
+		r.Stages = map[string]time.Time{}
+	}
+	return json.Marshal(r)
+}
+
 // Status is the /status document.
 type Status struct {
 	Time   time.Time     `json:"time"`
