@@ -77,8 +77,10 @@ func TestPowerAgainstIPMISim(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ipmitool runs inside the namespace, as it would on the BMC network
-	wrap := filepath.Join(t.TempDir(), "ipmitool")
-	if err := os.WriteFile(wrap, []byte("#!/bin/sh\nexec ip netns exec "+ns.Name+" ipmitool \"$@\"\n"), 0o700); err != nil {
+	// and records its command lines, which must never hold the password.
+	wdir := t.TempDir()
+	wrap, argv := filepath.Join(wdir, "ipmitool"), filepath.Join(wdir, "argv")
+	if err := os.WriteFile(wrap, []byte("#!/bin/sh\necho \"$@\" >> "+argv+"\nexec ip netns exec "+ns.Name+" ipmitool \"$@\"\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	r := Runner{Tool: wrap, Timeout: 6 * time.Second, Retries: 1}
@@ -120,6 +122,10 @@ func TestPowerAgainstIPMISim(t *testing.T) {
 		}
 	}
 	t.Logf("errors: %q | %q | %q", res[1].Error, res[2].Error, res[3].Error)
+
+	if b, err := os.ReadFile(argv); err != nil || !strings.Contains(string(b), "-E") || strings.Contains(string(b), "s3cret") {
+		t.Errorf("ipmitool command lines (want -E, no password):\n%s %v", b, err)
+	}
 
 	// a credentials file others can read is refused before ipmitool runs
 	os.Chmod(pwfile, 0o644)
