@@ -20,6 +20,7 @@ import (
 type Fields struct {
 	MAC, Hostname, Arch, Kernel, KernelArgs, Boot, BootServer, Comment *string
 	Groups                                                             *[]string // replaces the slave's list
+	BMC, BMCUser, BMCCredentials                                       *string
 }
 
 // Any reports whether any field is given.
@@ -34,7 +35,8 @@ func (f Fields) Any() bool {
 
 func (f Fields) all(s *slave.Slave) []struct{ from, to *string } {
 	return []struct{ from, to *string }{{f.MAC, &s.MAC}, {f.Hostname, &s.Hostname}, {f.Arch, &s.Arch},
-		{f.Kernel, &s.Kernel}, {f.KernelArgs, &s.KernelArgs}, {f.Boot, &s.Boot}, {f.BootServer, &s.BootServer}, {f.Comment, &s.Comment}}
+		{f.Kernel, &s.Kernel}, {f.KernelArgs, &s.KernelArgs}, {f.Boot, &s.Boot}, {f.BootServer, &s.BootServer}, {f.Comment, &s.Comment},
+		{f.BMC, &s.BMC}, {f.BMCUser, &s.BMCUser}, {f.BMCCredentials, &s.BMCCredentials}}
 }
 
 func (f Fields) apply(s *slave.Slave) {

@@ -129,6 +129,10 @@ func encodeFast(r *Registry) ([]byte, bool) {
 			}
 			b.WriteString("]\n")
 		}
+		if !(field("    ", "bmc", s.BMC, false) && field("    ", "bmc_user", s.BMCUser, false) &&
+			field("    ", "bmc_credentials", s.BMCCredentials, false)) {
+			return nil, false
+		}
 	}
 	return withServers(&b, r)
 }

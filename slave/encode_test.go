@@ -29,7 +29,8 @@ func TestEncodeFastIsYAML(t *testing.T) {
 			}
 			host := []string{"n1", "node-01", "yes", "y", "nan", "on", "a1e5", "x.y.z", "true"}[rng.IntN(9)]
 			r.Slaves = append(r.Slaves, Slave{IP: netip.AddrFrom4([4]byte{10, 0, byte(round), byte(i)}), MAC: mac, Hostname: host,
-				Arch: pick(), Kernel: pick(), KernelArgs: pick(), Boot: pick(), BootServer: pick(), Comment: pick(), Groups: []string{"g0", "g1"}[:rng.IntN(3)]})
+				Arch: pick(), Kernel: pick(), KernelArgs: pick(), Boot: pick(), BootServer: pick(), Comment: pick(), Groups: []string{"g0", "g1"}[:rng.IntN(3)],
+				BMC: pick(), BMCUser: pick(), BMCCredentials: pick()})
 		}
 		if round == 0 {
 			r.Slaves = nil

@@ -24,6 +24,12 @@ type Slave struct {
 	Comment    string     `json:"comment,omitempty" yaml:"comment,omitempty"`
 	// Groups hand down the fields the slave leaves empty, first one first.
 	Groups []string `json:"groups,omitempty" yaml:"groups,omitempty,flow"`
+	// BMC, BMCUser and BMCCredentials reach the slave's power controller
+	// (diskless power); credentials name a file or variable, never a
+	// password.
+	BMC            string `json:"bmc,omitempty" yaml:"bmc,omitempty"`
+	BMCUser        string `json:"bmc_user,omitempty" yaml:"bmc_user,omitempty"`
+	BMCCredentials string `json:"bmc_credentials,omitempty" yaml:"bmc_credentials,omitempty"`
 }
 
 // Arches a slave may declare (stored form; amd64 and arm64 are accepted as
@@ -79,6 +85,9 @@ func (s *Slave) Normalize(n Network) error {
 		s.Arch = DefaultArch // with groups, empty: a group may set it
 	}
 	if err := normalizeSettings(&s.Arch, &s.Kernel, &s.KernelArgs, &s.Boot, &s.BootServer); err != nil {
+		return err
+	}
+	if err := s.normalizeBMC(); err != nil {
 		return err
 	}
 	return CheckComment(s.Comment)

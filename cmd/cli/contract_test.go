@@ -68,6 +68,7 @@ var contractSamples = map[string]contractSample{
 	"diskless netboot export":  {args: []string{"dnsmasq"}},
 	"diskless netboot loaders": {},
 	"diskless doctor":          {code: 1},
+	"diskless power":           {args: []string{"status", "192.168.1.21"}, code: 1}, // no BMC in the lab: a row, exit 1
 	"diskless status":          {args: []string{"--server", "{status}"}},
 	"diskless version":         {},
 	"diskless server add":      {args: []string{"s2", "--ssh", "root@127.0.0.1", "--port", "2", "--address", "192.168.1.3"}},

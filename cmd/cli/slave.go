@@ -31,6 +31,7 @@ func NewCmdSlave(f *Factory) *cobra.Command {
 type slaveFields struct {
 	MAC, Hostname, Arch, Kernel, KernelArgs, Boot, BootServer, Comment string
 	Groups                                                             []string
+	BMC, BMCUser, BMCCredentials                                       string
 }
 
 func (s *slaveFields) register(fl *pflag.FlagSet) {
@@ -43,6 +44,9 @@ func (s *slaveFields) register(fl *pflag.FlagSet) {
 	fl.StringVar(&s.BootServer, "boot-server", "", "id of the boot server that answers this slave")
 	fl.StringVar(&s.Comment, "comment", "", "free-form comment")
 	fl.StringSliceVar(&s.Groups, "group", nil, "groups, in order, that hand down the fields the slave leaves empty (comma-separated; replaces the list, \"\" empties it)")
+	fl.StringVar(&s.BMC, "bmc", "", "the slave's BMC for diskless power: IPv4 address or hostname, optionally :PORT (default 623)")
+	fl.StringVar(&s.BMCUser, "bmc-user", "", "IPMI user on the BMC")
+	fl.StringVar(&s.BMCCredentials, "bmc-credentials", "", "where the BMC password is read: file:/PATH (mode 0600) or env:NAME; never the password itself")
 }
 
 // registerCompletions completes the flags whose values diskless knows.
@@ -69,7 +73,8 @@ func (s *slaveFields) fields(fl *pflag.FlagSet) cluster.Fields {
 	}
 	return cluster.Fields{Groups: groups, MAC: given("mac", &s.MAC), Hostname: given("hostname", &s.Hostname), Arch: given("arch", &s.Arch),
 		Kernel: given("kernel", &s.Kernel), KernelArgs: given("kernel-args", &s.KernelArgs), Boot: given("boot", &s.Boot),
-		BootServer: given("boot-server", &s.BootServer), Comment: given("comment", &s.Comment)}
+		BootServer: given("boot-server", &s.BootServer), Comment: given("comment", &s.Comment),
+		BMC: given("bmc", &s.BMC), BMCUser: given("bmc-user", &s.BMCUser), BMCCredentials: given("bmc-credentials", &s.BMCCredentials)}
 }
 
 // SlaveAddOptions are `slave add`'s inputs.
