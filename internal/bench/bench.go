@@ -72,7 +72,8 @@ type Bench struct {
 	log  *slog.Logger
 	// rerunLeft is what remains of Options.RerunBudget.
 	rerunLeft time.Duration
-	cgroup    string // see joinCgroup
+	cgroup    string        // see joinCgroup
+	client    *clientThread // tftp-gen's sockets are made here (see clientThread)
 }
 
 func (b *Bench) want(section string) bool {
@@ -123,7 +124,7 @@ func Run(ctx context.Context, opt Options, log *slog.Logger) (*Report, error) {
 	}
 
 	netWanted := false
-	for _, s := range []string{"ceiling", "tftp-single", "tftp-storm", "tftp-loss", "http", "dhcp"} {
+	for _, s := range []string{"ceiling", "tftp-single", "tftp-storm", "tftp-loss", "tftp-gen", "http", "dhcp"} {
 		netWanted = netWanted || b.want(s)
 	}
 	switch {

@@ -55,6 +55,7 @@ func (b *Bench) network() error {
 		{"tftp-single", b.tftpSingle},
 		{"tftp-storm", func() error { return b.tftpStorm(0) }},
 		{"tftp-loss", func() error { return b.tftpStorm(b.opt.LossPct) }},
+		{"tftp-gen", b.tftpGen},
 		{"http", b.http},
 		{"dhcp", b.dhcp},
 	}
