@@ -113,6 +113,7 @@ type Server struct {
 	stopping atomic.Bool
 	netns    int  // see dialTransfer
 	spin     bool // a lone transfer may poll for ACKs (recvAck): not on one CPU
+	loops    loops
 }
 
 // listener is one request socket.
@@ -170,6 +171,9 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{o: o, netns: foreignNetns(o.Conns[0]), spin: runtime.GOMAXPROCS(0) > 1,
 		slots: newSlots(o.MaxTransfers, max(o.MaxPerClient, 0), o.MaxPending), logs: ratelog.New(o.Log)}
+	if o.ThreadedTransfers < o.MaxTransfers { // else every transfer is threaded
+		s.loops.start(runtime.GOMAXPROCS(0))
+	}
 	for _, c := range o.Conns {
 		l := &listener{conn: c}
 		if uc, ok := c.(*net.UDPConn); ok {
@@ -224,6 +228,7 @@ func (s *Server) Run(ctx context.Context) error {
 	case <-time.After(drain):
 		s.o.Log.Warn("tftp: transfers still running at shutdown; closing", "active", s.active.Load())
 	}
+	s.loops.stop()
 	for _, l := range s.ls {
 		l.conn.Close()
 	}
@@ -390,8 +395,13 @@ func (s *Server) handleRead(l *listener, sl *slot, req request, local netip.Addr
 		src, size = newNetascii(src), -1
 	}
 	threaded := s.active.Load() <= int64(s.o.ThreadedTransfers)
-	c, err = dialTransfer(s.netns, local, remote, !threaded)
-	if err == nil {
+	// Beyond the threaded few, transfers run in the event loops (loop.go);
+	// in Go's netpoller only when those cannot start.
+	inLoop := !threaded && s.loops.err == nil && len(s.loops.ls) > 0
+	c, err = dialTransfer(s.netns, local, remote, !threaded && !inLoop)
+	if err == nil && inLoop {
+		err = syscall.SetNonblock(c.fd, true)
+	} else if err == nil {
 		err = c.setTimeout(s.o.Timeout)
 	}
 	if err != nil {
@@ -406,7 +416,12 @@ func (s *Server) handleRead(l *listener, sl *slot, req request, local netip.Addr
 		return
 	}
 	t := &transfer{s: s, c: c, sl: sl, src: src, size: size, blksize: 512, window: 1}
-	n, err := t.run(req.opts)
+	var n int64
+	if inLoop {
+		n, err = s.loops.run(t, req.opts)
+	} else {
+		n, err = t.run(req.opts)
+	}
 	dur := time.Since(start)
 	switch {
 	case errors.Is(err, errPeerAborted) && n == 0:
