@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +36,7 @@ func main() {
 	flag.StringVar(&out, "out", "bench/results", "directory for the JSON results")
 	flag.DurationVar(&opt.RerunBudget, "rerun-budget", 8*time.Minute, "total time allowed for retaking disturbed repetitions")
 	flag.DurationVar(&opt.TimeLimit, "time-limit", 90*time.Minute, "bound on the whole run")
+	storms := flag.String("storms", "", "comma-separated storm sizes in clients (default 50,200; -quick 10,20)")
 	render := flag.String("markdown", "", "print a saved JSON result as a Markdown table and exit")
 	flag.Parse()
 	if *render != "" {
@@ -51,6 +53,17 @@ func main() {
 	}
 	if sections != "" {
 		opt.Sections = strings.Split(sections, ",")
+	}
+	for _, f := range strings.Split(*storms, ",") {
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 1000 {
+			fmt.Fprintf(os.Stderr, "bench: -storms: %q is not a client count (1-1000)\n", f)
+			os.Exit(1)
+		}
+		opt.Storms = append(opt.Storms, n)
 	}
 	if *servers != "" {
 		opt.Servers = strings.Split(*servers, ",")

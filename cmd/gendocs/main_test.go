@@ -109,3 +109,23 @@ func TestDocsAgreeOnStorm(t *testing.T) {
 		t.Errorf("200-slave storm: performance.md %s s, README %s s, serve.md %s s: quote performance.md", perf[1], readme[1], serve[1])
 	}
 }
+
+// TestDocsAgreeOnStormCPU: the README quotes the server CPU per GB of the
+// 200-client tftp-gen storm (issue 21) as docs/performance.md states it.
+func TestDocsAgreeOnStormCPU(t *testing.T) {
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	perf := regexp.MustCompile(`\| tftp-gen 200 × 16 MiB, server CPU per GB [^|]*\| ([0-9.]+) s/GB; ws4 ([0-9.]+) s/GB \| dnsmasq ([0-9.]+); ws4 ([0-9.]+) s/GB \|`).FindStringSubmatch(read("docs/performance.md"))
+	readme := regexp.MustCompile(`own CPU per GB served is ([0-9.]+) s \(dnsmasq ([0-9.]+) s\), and ([0-9.]+) s with windowsize 4 \(dnsmasq ([0-9.]+) s\)`).FindStringSubmatch(strings.Join(strings.Fields(read("README.md")), " "))
+	if perf == nil || readme == nil {
+		t.Fatalf("CPU per GB figure not found: performance.md %v, README %v", perf, readme)
+	}
+	if perf[1] != readme[1] || perf[3] != readme[2] || perf[2] != readme[3] || perf[4] != readme[4] {
+		t.Errorf("storm CPU per GB: performance.md %v, README %v: quote performance.md", perf[1:], readme[1:])
+	}
+}

@@ -32,6 +32,7 @@ type Options struct {
 	Slaves    int           `json:"slaves"`
 	Sections  []string      `json:"sections"`          // empty: all
 	Servers   []string      `json:"servers,omitempty"` // TFTP servers by name (diskless, tftp-hpa, ...); empty: all
+	Storms    []int         `json:"storms,omitempty"`  // storm sizes (clients); empty: the plan's (50, 200)
 	LossPct   int           `json:"loss_pct"`
 	LossSize  int64         `json:"loss_size"`
 	Work      string        `json:"-"`
@@ -103,7 +104,11 @@ func Run(ctx context.Context, opt Options, log *slog.Logger) (*Report, error) {
 		ctx, cancel = context.WithTimeout(ctx, opt.TimeLimit)
 		defer cancel()
 	}
-	b := &Bench{opt: opt, plan: opt.plan(), ctx: ctx, log: log,
+	pl := opt.plan()
+	if len(opt.Storms) > 0 {
+		pl.storms = opt.Storms
+	}
+	b := &Bench{opt: opt, plan: pl, ctx: ctx, log: log,
 		rep: &Report{Started: time.Now().UTC(), Options: opt, Machine: machine()}, rerunLeft: opt.RerunBudget}
 	work, err := os.MkdirTemp(opt.Work, "dlbench-")
 	if err != nil {

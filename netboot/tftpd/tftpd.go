@@ -13,8 +13,11 @@
 //     SO_RCVTIMEO on a thread of its own: the kernel wakes the transfer
 //     straight from the ACK, the lowest latency for window-1 TFTP (a lone
 //     transfer even polls briefly before it sleeps: recvAck); beyond
-//     that (a boot storm) transfers wait in Go's netpoller, which costs far
-//     less CPU per block with many at once (Options.ThreadedTransfers);
+//     that (a boot storm) transfers run in GOMAXPROCS epoll event loops
+//     (loop.go): one epoll_wait serves the ACKs of many transfers, each
+//     window goes out in one sendmmsg, no goroutine wakes per block
+//     (Options.ThreadedTransfers; Go's netpoller only if the loops cannot
+//     start);
 //   - blocks are read with ReadAt in 64 KiB chunks, not one read per block;
 //   - blksize capped at 1468 (MTU 1500 − IP/UDP headers − 4): larger blocks
 //     are IP-fragmented and one lost fragment loses the block;
@@ -95,9 +98,9 @@ type Options struct {
 	MaxPending   int
 	// ThreadedTransfers: a transfer that starts while at most this many run
 	// (itself included) reads its ACKs in a blocking syscall on a thread of
-	// its own, the lowest latency per block; the others wait in Go's
-	// netpoller, the least CPU per block when many run (storms 1.3× faster
-	// in `make bench`). 0: GOMAXPROCS/2, at least 1; negative: none.
+	// its own, the lowest latency per block; the others run in the event
+	// loops (loop.go), the least CPU per block when many run. 0:
+	// GOMAXPROCS/2, at least 1; negative: none.
 	ThreadedTransfers int
 }
 
