@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"strings"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -17,7 +18,11 @@ import (
 // (another layout, a comment after a value, escapes, flow maps, a key
 // twice, a value yaml.v3 would read as null...): then decodeYAML decides,
 // so the result, and any error, is always yaml.v3's (FuzzDecodeFast).
-func decodeFast(data []byte) (*Registry, bool) {
+func decodeFast(raw []byte) (*Registry, bool) {
+	// One string for the whole text: values are substrings of it, not
+	// one allocation each (the garbage collector took a third of a
+	// 10,000-slave `slave set`).
+	data := string(raw)
 	r := &Registry{}
 	const (
 		top = iota
@@ -29,13 +34,13 @@ func decodeFast(data []byte) (*Registry, bool) {
 	var s *Slave
 	var seen uint32 // keys of the current item
 	// slaves are counted first so the slice is allocated once
-	if n := bytes.Count(data, []byte("\n  - ip: ")); n > 0 {
+	if n := strings.Count(data, "\n  - ip: "); n > 0 {
 		r.Slaves = make([]Slave, 0, n)
 	}
 	for len(data) > 0 {
 		line := data
-		next := []byte(nil)
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		next := ""
+		if i := strings.IndexByte(data, '\n'); i >= 0 {
 			line, next = data[:i], data[i+1:]
 		}
 		switch {
@@ -47,7 +52,7 @@ func decodeFast(data []byte) (*Registry, bool) {
 				return nil, false
 			}
 		case line[0] != ' ':
-			switch string(line) {
+			switch line {
 			case "groups:":
 				if seenGroups || seenSlaves {
 					return nil, false
@@ -70,7 +75,7 @@ func decodeFast(data []byte) (*Registry, bool) {
 				var rest struct {
 					Servers []Server `yaml:"servers"`
 				}
-				dec := yaml.NewDecoder(bytes.NewReader(data))
+				dec := yaml.NewDecoder(strings.NewReader(data))
 				dec.KnownFields(true)
 				if err := dec.Decode(&rest); err != nil || dec.Decode(&rest) != io.EOF {
 					return nil, false
@@ -80,13 +85,13 @@ func decodeFast(data []byte) (*Registry, bool) {
 			default:
 				return nil, false
 			}
-			if state == inGroups && len(r.Groups) == 0 && !bytes.HasPrefix(next, []byte("  - ")) {
+			if state == inGroups && len(r.Groups) == 0 && !strings.HasPrefix(next, "  - ") {
 				return nil, false // groups: null
 			}
-			if state == inSlaves && !bytes.HasPrefix(next, []byte("  - ")) {
+			if state == inSlaves && !strings.HasPrefix(next, "  - ") {
 				return nil, false // slaves: null
 			}
-		case bytes.HasPrefix(line, []byte("  - ")):
+		case strings.HasPrefix(line, "  - "):
 			key, val, ok := keyValue(line[4:])
 			if !ok {
 				return nil, false
@@ -108,7 +113,7 @@ func decodeFast(data []byte) (*Registry, bool) {
 			default:
 				return nil, false
 			}
-		case len(line) > 4 && bytes.HasPrefix(line, []byte("    ")) && line[4] != ' ':
+		case len(line) > 4 && strings.HasPrefix(line, "    ") && line[4] != ' ':
 			key, val, ok := keyValue(line[4:])
 			if !ok {
 				return nil, false
@@ -133,17 +138,17 @@ func decodeFast(data []byte) (*Registry, bool) {
 }
 
 // keyValue splits "key: value" (one space, a non-empty value).
-func keyValue(line []byte) (string, []byte, bool) {
-	i := bytes.IndexByte(line, ':')
+func keyValue(line string) (string, string, bool) {
+	i := strings.IndexByte(line, ':')
 	if i <= 0 || len(line) < i+3 || line[i+1] != ' ' {
-		return "", nil, false
+		return "", "", false
 	}
-	for _, c := range line[:i] {
+	for _, c := range []byte(line[:i]) {
 		if !('a' <= c && c <= 'z' || c == '_') {
-			return "", nil, false
+			return "", "", false
 		}
 	}
-	return string(line[:i]), line[i+2:], true
+	return line[:i], line[i+2:], true
 }
 
 // bits of the keys an item has had (a key twice is yaml.v3's error).
@@ -159,7 +164,7 @@ func once(key string, seen *uint32) bool {
 	return true
 }
 
-func setSlave(s *Slave, key string, val []byte, seen *uint32) bool {
+func setSlave(s *Slave, key string, val string, seen *uint32) bool {
 	if !once(key, seen) {
 		return false
 	}
@@ -207,7 +212,7 @@ func setSlave(s *Slave, key string, val []byte, seen *uint32) bool {
 	return true
 }
 
-func setGroup(g *Group, key string, val []byte, seen *uint32) bool {
+func setGroup(g *Group, key string, val string, seen *uint32) bool {
 	if !once(key, seen) && key != "name" || key == "name" && *seen&(1<<20) != 0 {
 		return false
 	}
@@ -239,14 +244,10 @@ func setGroup(g *Group, key string, val []byte, seen *uint32) bool {
 	return true
 }
 
-// interned keeps the values many slaves share (x86_64, a kernel
-// version) as one string.
-var interned = map[string]string{"x86_64": "x86_64", "aarch64": "aarch64", "ipxe": "ipxe", "syslinux": "syslinux", "grub": "grub"}
-
 // scalar reads one value as yaml.v3 reads it into a string, for the
 // plain, single- and double-quoted forms in printable ASCII without
 // escapes; false for anything else.
-func scalar(v []byte) (string, bool) {
+func scalar(v string) (string, bool) {
 	if len(v) == 0 {
 		return "", false
 	}
@@ -255,10 +256,10 @@ func scalar(v []byte) (string, bool) {
 	}
 	switch v[0] {
 	case '"':
-		if len(v) < 2 || v[len(v)-1] != '"' || bytes.ContainsAny(v[1:len(v)-1], `"\`) {
+		if len(v) < 2 || v[len(v)-1] != '"' || strings.ContainsAny(v[1:len(v)-1], `"\`) {
 			return "", false
 		}
-		return string(v[1 : len(v)-1]), true
+		return v[1 : len(v)-1], true
 	case '\'':
 		if len(v) < 2 || v[len(v)-1] != '\'' {
 			return "", false
@@ -279,15 +280,12 @@ func scalar(v []byte) (string, bool) {
 	if !plainOK(v) {
 		return "", false
 	}
-	if s, ok := interned[string(v)]; ok {
-		return s, true
-	}
-	return string(v), true
+	return v, true
 }
 
 // printable accepts UTF-8 text of YAML's printable characters, less
 // tabs and line ends.
-func printable(v []byte) bool {
+func printable(v string) bool {
 	for len(v) > 0 {
 		if c := v[0]; c < utf8.RuneSelf {
 			if c < 0x20 || c == 0x7f {
@@ -296,7 +294,7 @@ func printable(v []byte) bool {
 			v = v[1:]
 			continue
 		}
-		r, n := utf8.DecodeRune(v)
+		r, n := utf8.DecodeRuneInString(v)
 		if r == utf8.RuneError || r < 0xa0 || 0xd800 <= r && r < 0xe000 || r == 0xfeff || r == 0xfffe || r == 0xffff {
 			return false
 		}
@@ -308,15 +306,15 @@ func printable(v []byte) bool {
 // plainOK accepts the plain scalars whose value is their text: letters or
 // digits first, no indicator that starts a comment, a mapping or a flow
 // collection, no space at either end, and not a spelling of null.
-func plainOK(v []byte) bool {
+func plainOK(v string) bool {
 	if c := v[0]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c >= utf8.RuneSelf) {
 		return false
 	}
 	if last := v[len(v)-1]; last == ' ' || last == ':' {
 		return false
 	}
-	for i, c := range v {
-		switch c {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
 		case '#', '[', ']', '{', '}':
 			return false
 		case ':':
@@ -325,7 +323,7 @@ func plainOK(v []byte) bool {
 			}
 		}
 	}
-	switch string(v) {
+	switch v {
 	case "null", "Null", "NULL":
 		return false
 	}
@@ -333,16 +331,16 @@ func plainOK(v []byte) bool {
 }
 
 // flowList reads "[a, b]": plain names only.
-func flowList(v []byte) ([]string, bool) {
+func flowList(v string) ([]string, bool) {
 	if len(v) < 3 || v[0] != '[' || v[len(v)-1] != ']' {
 		return nil, false
 	}
 	var out []string
-	for _, item := range bytes.Split(v[1:len(v)-1], []byte(", ")) {
+	for _, item := range strings.Split(v[1:len(v)-1], ", ") {
 		if len(item) == 0 {
 			return nil, false
 		}
-		for _, c := range item {
+		for _, c := range []byte(item) {
 			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-') {
 				return nil, false
 			}
@@ -350,7 +348,7 @@ func flowList(v []byte) ([]string, bool) {
 		if item[0] == '-' || !plainOK(item) {
 			return nil, false
 		}
-		out = append(out, string(item))
+		out = append(out, item)
 	}
 	return out, true
 }

@@ -13,6 +13,9 @@ import (
 // 00-02-a5-04-3b-66, 0002.a504.3b66, 0002a5043b66) and returns the
 // lower-case colon form.
 func ParseMAC(s string) (string, error) {
+	if isCanonicalMAC(s) {
+		return s, nil // as registries hold them: no copy
+	}
 	in := strings.TrimSpace(s)
 	cand := in
 	if len(cand) == 12 && isHex(cand) {
@@ -23,6 +26,24 @@ func ParseMAC(s string) (string, error) {
 		return "", fmt.Errorf("invalid MAC %q: expected 6 bytes such as 00:02:a5:04:3b:66", s)
 	}
 	return hw.String(), nil
+}
+
+// isCanonicalMAC reports whether s is already ParseMAC's form.
+func isCanonicalMAC(s string) bool {
+	if len(s) != 17 {
+		return false
+	}
+	for i := 0; i < 17; i++ {
+		c := s[i]
+		if i%3 == 2 {
+			if c != ':' {
+				return false
+			}
+		} else if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func isHex(s string) bool {
