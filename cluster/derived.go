@@ -75,15 +75,24 @@ func (c *Cluster) scaffoldNew(reg, prev *slave.Registry) error {
 	if !c.Cfg.Rootfs.ScaffoldOnAdd {
 		return nil
 	}
-	var had map[netip.Addr]bool // with prev, only new slaves are looked at
+	// With prev, one listing of the roots' directory (names only) stands
+	// for a stat a slave: only the slaves without an entry there (new ones,
+	// or any an interrupted run left without a root) are looked at.
+	var have map[string]bool
 	if prev != nil {
-		had = make(map[netip.Addr]bool, len(prev.Slaves))
-		for i := range prev.Slaves {
-			had[prev.Slaves[i].IP] = true
+		if d, err := c.o.Writer.OpenDir(c.Cfg.On(c.Cfg.DisklessDir)); err == nil {
+			names, err := d.Readdirnames(-1)
+			d.Close()
+			if err == nil {
+				have = make(map[string]bool, len(names))
+				for _, n := range names {
+					have[n] = true
+				}
+			}
 		}
 	}
 	for _, s := range reg.Slaves {
-		if had[s.IP] {
+		if have[s.IP.String()] {
 			continue
 		}
 		// Through the writer: a symbolic link on the way out of the root is

@@ -259,6 +259,27 @@ func (c *Cluster) Import(lines []slave.ImportLine, source string, update bool) (
 	res := ImportResult{Added: []string{}, Updated: []string{}, Unchanged: []string{}}
 	_, err := c.updateSlaves(func(cfg *config.Config, r *slave.Registry) error {
 		n := slave.StoreOf(cfg).Network
+		if !update { // the common case, in one pass: linear, not quadratic
+			add := r.Adder(n)
+			for _, l := range lines {
+				s := l.Slave
+				if host, ok := add.Has(s.IP); ok && s.IP.IsValid() {
+					return fmt.Errorf("%s:%d: IP %s is already registered to %s: expected an unused IP (slave import --update changes registered slaves)", source, l.Line, s.IP, host)
+				}
+				if err := fillDefaults(cfg, r, &s, true); err != nil {
+					s.Arch = "" // add.Add says what is wrong, with the line
+				}
+				if err := c.checkKernelArch(r.Resolve(s)); err != nil {
+					return fmt.Errorf("%s:%d: %w", source, l.Line, err)
+				}
+				if err := add.Add(s); err != nil {
+					return fmt.Errorf("%s:%d: %w", source, l.Line, err)
+				}
+				res.Added = append(res.Added, s.IP.String())
+			}
+			add.Done()
+			return nil
+		}
 		for _, l := range lines {
 			s := l.Slave
 			if update {
