@@ -58,7 +58,7 @@ func sameSlaves(reg, prev *slave.Registry, eq func(a, b *slave.Slave) bool) bool
 func (c *Cluster) syncHosts(reg, prev *slave.Registry) error {
 	if prev != nil && sameSlaves(reg, prev, func(a, b *slave.Slave) bool { return a.Hostname == b.Hostname }) {
 		c.o.Writer.SweepTemps(filepath.Dir(c.Cfg.On(c.Cfg.HostsFile))) // as a write would
-		return nil // names and addresses as they were: the block is too
+		return nil                                                     // names and addresses as they were: the block is too
 	}
 	w, path := c.o.Writer, c.Cfg.On(c.Cfg.HostsFile)
 	old, err := w.ReadFile(path)
