@@ -57,8 +57,10 @@ func sameSlaves(reg, prev *slave.Registry, eq func(a, b *slave.Slave) bool) bool
 // syncHosts keeps the slaves' block of the hosts file.
 func (c *Cluster) syncHosts(reg, prev *slave.Registry) error {
 	if prev != nil && sameSlaves(reg, prev, func(a, b *slave.Slave) bool { return a.Hostname == b.Hostname }) {
-		c.o.Writer.SweepTemps(filepath.Dir(c.Cfg.On(c.Cfg.HostsFile))) // as a write would
-		return nil                                                     // names and addresses as they were: the block is too
+		// Names and addresses as they were: the block is too. Swept as a
+		// write would.
+		c.o.Writer.SweepTemps(filepath.Dir(c.Cfg.On(c.Cfg.HostsFile)))
+		return nil
 	}
 	w, path := c.o.Writer, c.Cfg.On(c.Cfg.HostsFile)
 	old, err := w.ReadFile(path)
