@@ -221,6 +221,14 @@ func (c *Cluster) writeBootConfigsSince(reg, prev *slave.Registry, trustStamp bo
 		}
 		batch = append(batch, fsutil.File{Path: filepath.Join(root, filepath.FromSlash(name)), Data: files[name], Perm: 0o644})
 	}
+	if prev != nil {
+		// A few files among tens of thousands: dead writers' temp files
+		// there are swept by the next full write (netboot config, a config,
+		// group or kernel change), not by listing 40,000 names each time.
+		for _, dir := range generatedDirs {
+			w.SkipSweep(filepath.Join(root, dir))
+		}
+	}
 	results, err := w.WriteFiles(batch) // one flush for all, not two fsyncs a file
 	if err != nil {
 		return nil, err

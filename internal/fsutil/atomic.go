@@ -517,6 +517,25 @@ func (w *Writer) SweepTemps(dir string) {
 	}
 }
 
+// SkipSweep marks dirs as swept without listing them: for a caller that
+// writes a few files into a directory of tens of thousands (a one-slave
+// change among the boot configs) and leaves the sweep to a run that
+// rewrites them all.
+func (w *Writer) SkipSweep(dirs ...string) {
+	for _, dir := range dirs {
+		_, rel, err := w.at(dir)
+		if err != nil {
+			continue
+		}
+		w.mu.Lock()
+		if w.swept == nil {
+			w.swept = map[string]bool{}
+		}
+		w.swept[rel] = true
+		w.mu.Unlock()
+	}
+}
+
 // tempPid is the writer's pid in the name of a temp file (ok false for a
 // name that is none).
 func tempPid(name string) (pid int, ok bool) {
