@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -62,7 +63,17 @@ func pushRun(t *testing.T, root string, args ...string) (int, []pushResult, stri
 	}
 	var res []pushResult
 	if out.Len() > 0 {
-		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		var err error
+		if slices.Contains(args, "--dry-run") { // the plan document holds the result
+			var plan struct {
+				Result *[]pushResult `json:"result"`
+			}
+			plan.Result = &res
+			err = json.Unmarshal(out.Bytes(), &plan)
+		} else {
+			err = json.Unmarshal(out.Bytes(), &res)
+		}
+		if err != nil {
 			t.Fatalf("push -o json: %v\n%s", err, out.String())
 		}
 	}
