@@ -38,6 +38,9 @@ type ServeOptions struct {
 	// StatusEvery is how often the boot status is saved when it changed
 	// (<state_dir>/boot-status.json; default 10s); it is saved at stop too.
 	StatusEvery time.Duration
+	// DiscoveredEvery is how often the unregistered machines heard are
+	// saved when the table changed (<state_dir>/discovered.json; default 5s).
+	DiscoveredEvery time.Duration
 	// Version is the running diskless's, for diskless_build_info.
 	Version string
 }
@@ -73,6 +76,7 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 
 	var services []netboot.Service
 	var closers []func()
+	var discovered *netboot.Discovered
 	defer func() {
 		for _, c := range closers {
 			c()
@@ -107,7 +111,9 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 			MaxConns: maxConns, MaxPerClient: perClient}))
 	}
 	if !o.NoDHCP {
-		svc, err := dhcpd.New(dhcpd.Options{Live: live, Tracker: tr, Metrics: metrics, Log: log.With("svc", "dhcp")})
+		discovered = netboot.NewDiscovered(netboot.MaxDiscovered)
+		c.loadDiscovered(discovered)
+		svc, err := dhcpd.New(dhcpd.Options{Live: live, Tracker: tr, Metrics: metrics, Log: log.With("svc", "dhcp"), Discovered: discovered})
 		if err != nil {
 			return err
 		}
@@ -146,6 +152,11 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 	saved := make(chan struct{})
 	go func() { defer close(saved); c.saveBootStatus(bg, tr, o.StatusEvery) }()
 	defer func() { stop(); <-saved }()
+	if discovered != nil {
+		dsaved := make(chan struct{})
+		go func() { defer close(dsaved); c.saveDiscovered(bg, discovered, live, o.DiscoveredEvery) }()
+		defer func() { stop(); <-dsaved }()
+	}
 	err = g.Wait()
 	log.Info("stopped")
 	return err
