@@ -197,7 +197,7 @@ func (c *Cluster) loadDiscovered(d *netboot.Discovered) {
 // adopt, slave add) are dropped first.
 func (c *Cluster) saveDiscovered(ctx context.Context, d *netboot.Discovered, live *netboot.Live, every time.Duration) {
 	if every <= 0 {
-		every = 5 * time.Second
+		every = 3 * time.Second
 	}
 	path, w := c.discoveredPath(), c.Writer().Quiet()
 	var last uint64

@@ -39,7 +39,7 @@ type ServeOptions struct {
 	// (<state_dir>/boot-status.json; default 10s); it is saved at stop too.
 	StatusEvery time.Duration
 	// DiscoveredEvery is how often the unregistered machines heard are
-	// saved when the table changed (<state_dir>/discovered.json; default 5s).
+	// saved when the table changed (<state_dir>/discovered.json; default 3s).
 	DiscoveredEvery time.Duration
 	// Version is the running diskless's, for diskless_build_info.
 	Version string

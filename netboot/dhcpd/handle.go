@@ -681,7 +681,7 @@ func formatMAC(buf *[17]byte, hw net.HardwareAddr) string {
 // within the "discovered" limit.
 func (s *Server) discover(req *dhcpv4.DHCPv4, mac string, kind netboot.ClientKind, arch int, in inbound) {
 	gi, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4())
-	sg := netboot.Sighting{MAC: mac, LastSeen: s.now(), Firmware: kind.String(), Arch: arch, Via: netboot.ViaOf(in.ifName, gi)}
+	sg := netboot.Sighting{MAC: mac, LastSeen: s.now().UTC().Round(0), Firmware: kind.String(), Arch: arch, Via: netboot.ViaOf(in.ifName, gi)}
 	if v := req.Options.Get(dhcpv4.OptionClassIdentifier); len(v) > 0 {
 		sg.VendorClass = netboot.Clean(v)
 	}
