@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/diskless-project/diskless/internal/ratelog"
 
 	"github.com/diskless-project/diskless/hostlist"
 	"github.com/diskless-project/diskless/netboot"
@@ -227,6 +231,140 @@ func (c *Cluster) saveDiscovered(ctx context.Context, d *netboot.Discovered, liv
 			return
 		case <-t.C:
 			save()
+		}
+	}
+}
+
+// EnlistOptions make serve register unknown machines itself (serve
+// --enlist GROUP --pool RANGE).
+type EnlistOptions struct {
+	Group string // the group every enlisted machine joins
+	Pool  string // host list of the IPs to give (10.0.1.[100-199]): closed
+}
+
+// enlistPerTick bounds the machines enlisted per enlistTick.
+const (
+	enlistPerTick = 16
+	enlistTick    = time.Second
+)
+
+// EnlistHostname is the hostname an enlisted machine gets: the group's
+// name, then the last two octets of its IP (compute-1-100 for 10.0.1.100).
+func EnlistHostname(group string, ip netip.Addr) string {
+	a := ip.As4()
+	return fmt.Sprintf("%s-%d-%d", group, a[2], a[3])
+}
+
+// checkEnlist validates the options against the registry and config: the
+// group exists, the pool is a closed list of IPs slaves may have.
+func (c *Cluster) checkEnlist(o *EnlistOptions) ([]netip.Addr, error) {
+	reg, err := c.RawRegistry()
+	if err != nil {
+		return nil, err
+	}
+	g, ok := reg.Group(o.Group)
+	if !ok {
+		return nil, slave.NoGroup(o.Group)
+	}
+	o.Group = g.Name
+	if len(g.Name) > 55 {
+		return nil, fmt.Errorf("--enlist group %q: expected a name of at most 55 characters (hostnames are GROUP-C-D)", g.Name)
+	}
+	names, err := hostlist.Expand(o.Pool)
+	if err != nil {
+		return nil, fmt.Errorf("--pool: %w", err)
+	}
+	net := slave.StoreOf(c.Cfg).Network
+	pool := make([]netip.Addr, len(names))
+	for i, n := range names {
+		ip, err := slave.ParseIP(n)
+		if err != nil {
+			return nil, fmt.Errorf("--pool %q: %w", o.Pool, err)
+		}
+		probe := slave.Slave{IP: ip, MAC: "02:00:00:00:00:01"}
+		if err := probe.Normalize(net); err != nil {
+			return nil, fmt.Errorf("--pool %q: %w", o.Pool, err)
+		}
+		pool[i] = ip
+	}
+	return pool, nil
+}
+
+// enlist registers the machines of the discovered table (group o.Group,
+// IPs from pool, hostnames EnlistHostname) through AddSlaves, at most
+// enlistPerTick a second; serve's registry watcher then answers them. A
+// full pool is logged once per interval and leases nothing.
+func (c *Cluster) enlist(ctx context.Context, d *netboot.Discovered, live *netboot.Live, o EnlistOptions, pool []netip.Addr, logs *ratelog.Limiter) {
+	log := c.o.Log
+	failed := map[string]bool{} // MACs AddSlaves refused: not retried every tick
+	t := time.NewTicker(enlistTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		snap := live.Current()
+		var want []netboot.Sighting
+		for _, s := range d.List() {
+			if snap.ByMAC[s.MAC] == nil && !failed[s.MAC] {
+				want = append(want, s)
+			}
+		}
+		if len(want) == 0 {
+			continue
+		}
+		if len(want) > enlistPerTick {
+			want = want[:enlistPerTick]
+		}
+		var news []NewSlave
+		next := 0
+		for _, s := range want {
+			for next < len(pool) && snap.ByIP[pool[next]] != nil {
+				next++
+			}
+			if next == len(pool) {
+				if logs.Allow("enlist-pool-full", slog.LevelWarn) {
+					log.LogAttrs(ctx, slog.LevelWarn, "enlist pool exhausted: machine not registered", slog.String("pool", o.Pool),
+						slog.String("mac", s.MAC), slog.String("adopt", "diskless slave adopt "+s.MAC+" --ip IP"))
+				}
+				break
+			}
+			news = append(news, NewSlave{IP: pool[next], MAC: s.MAC, Hostname: EnlistHostname(o.Group, pool[next])})
+			next++
+		}
+		if len(news) == 0 {
+			continue
+		}
+		groups := []string{o.Group}
+		added, err := c.AddSlaves(news, Fields{Groups: &groups})
+		if err != nil {
+			// One bad machine must not block the rest: try them one by one.
+			added = nil
+			for _, n := range news {
+				a, err := c.AddSlaves([]NewSlave{n}, Fields{Groups: &groups})
+				if err != nil {
+					if len(failed) >= netboot.MaxDiscovered {
+						clear(failed)
+					}
+					failed[n.MAC] = true
+					if logs.Allow("enlist-failed", slog.LevelWarn) {
+						log.LogAttrs(ctx, slog.LevelWarn, "enlist failed", slog.String("mac", n.MAC), slog.String("ip", n.IP.String()), slog.String("err", err.Error()))
+					}
+					continue
+				}
+				added = append(added, a...)
+			}
+		}
+		for _, s := range added {
+			if logs.Allow("enlisted", slog.LevelInfo) {
+				log.LogAttrs(ctx, slog.LevelInfo, "enlisted", slog.String("mac", s.MAC), slog.String("ip", s.IP.String()),
+					slog.String("hostname", s.Hostname), slog.String("group", o.Group))
+			}
+		}
+		if len(added) > 0 {
+			_ = c.dropDiscovered(added)
 		}
 	}
 }

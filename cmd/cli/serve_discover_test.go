@@ -48,6 +48,53 @@ func (l *lab) waitDiscovered(what string, cond func([]string) bool) []string {
 	}
 }
 
+// discoverFrom is a PXE UEFI DISCOVER from mac, answered by broadcast (the
+// client's veth has another MAC).
+func discoverFrom(mac string) *dhcpv4.DHCPv4 {
+	hw, _ := net.ParseMAC(mac)
+	d, _ := dhcpv4.NewDiscovery(hw, dhcpv4.WithOption(dhcpv4.OptClassIdentifier("PXEClient:Arch:00007:UNDI:003016")),
+		dhcpv4.WithOption(dhcpv4.OptClientArch(iana.EFI_X86_64)), dhcpv4.WithBroadcast(true))
+	return d
+}
+
+// offerWithin sends DISCOVERs from mac until one is answered or d passes.
+func (l *lab) offerWithin(mac string, d time.Duration) *dhcpv4.DHCPv4 {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		if r := l.dhcpTo(discoverFrom(mac), 68); r != nil {
+			return r
+		}
+	}
+	return nil
+}
+
+// TestServeEnlist: serve --enlist registers unknown machines into the
+// group with the pool's IPs and GROUP-C-D hostnames, then offers them
+// their address; a machine beyond the pool is logged and gets nothing.
+func TestServeEnlist(t *testing.T) {
+	l := newLab(t)
+	l.dl("group", "add", "compute", "--kernel-args", "quiet")
+	l.serveArgs = []string{"--enlist", "compute", "--pool", "10.79.0.[150-151]"}
+	l.serve("")
+	l.waitLog("enlist on", "enlisting unknown machines", 2*time.Second)
+	for i, mac := range []string{"02:00:00:00:bb:01", "02:00:00:00:bb:02"} {
+		want := fmt.Sprintf("10.79.0.%d", 150+i)
+		if r := l.offerWithin(mac, 8*time.Second); r == nil || r.MessageType() != dhcpv4.MessageTypeOffer || r.YourIPAddr.String() != want {
+			t.Fatalf("enlisted %s: %v, want an offer of %s", mac, r, want)
+		}
+	}
+	if r := l.offerWithin("02:00:00:00:bb:03", 4*time.Second); r != nil {
+		t.Fatalf("a machine beyond the pool got %s of %s", r.MessageType(), r.YourIPAddr)
+	}
+	l.waitLog("pool full", "enlist pool exhausted", 2*time.Second)
+	out := l.dl("slave", "list", "--ranges")
+	if !strings.Contains(out, "10.79.0.[21,150-151]") || !strings.Contains(out, "compute-0-[150-151]") {
+		t.Errorf("slave list --ranges after enlisting:\n%s", out)
+	}
+	if out := l.dl("slave", "show", "compute-0-150"); !strings.Contains(out, "group compute") {
+		t.Errorf("enlisted slave not in the group:\n%s", out)
+	}
+}
+
 // TestServeDiscoverAdopt: a running serve hears DISCOVERs from unknown
 // MACs and answers none; slave discovered lists them, slave adopt
 // registers them, and the next DISCOVER of each gets its offer. Then a
