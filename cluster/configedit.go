@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/kernel"
+	"github.com/diskless-project/diskless/slave"
 )
 
 // ConfigEdit is what a config set or unset did.
@@ -75,7 +77,7 @@ func (c *Cluster) editConfig(name, key string, edit func([]byte) ([]byte, error)
 		out, err := edit(data)
 		res.Changed = err == nil && !bytes.Equal(out, data)
 		return out, err
-	}, nil)
+	}, func(cfg *config.Config, _ *slave.Registry) error { return c.checkDefaultKernel(cfg, key) })
 	if err != nil {
 		return nil, err
 	}
@@ -85,4 +87,25 @@ func (c *Cluster) editConfig(name, key string, edit func([]byte) ([]byte, error)
 		}
 	}
 	return res, nil
+}
+
+// checkDefaultKernel refuses a default kernel installed for the other
+// architecture: kernel.default_arm64 must name an arm64 image, kernel.default
+// an x86 one. A version not installed yet is not checked (doctor names it).
+func (c *Cluster) checkDefaultKernel(cfg *config.Config, key string) error {
+	arch := "x86_64"
+	if key == config.DefaultKernelKey("aarch64") {
+		arch = "aarch64"
+	} else if key != config.DefaultKernelKey(arch) {
+		return nil
+	}
+	v := cfg.DefaultKernel(arch)
+	if v == "" || kernel.CheckVersion(v) != nil {
+		return nil
+	}
+	m, err := c.Kernels().Get(v)
+	if err != nil || kernel.ArchCompatible(m.Arch, arch) {
+		return nil
+	}
+	return fmt.Errorf("kernel %s is %s; %s is for %s slaves: expected a kernel of that architecture (see `diskless kernel list`)", v, kernel.DebianArch(m.Arch), key, kernel.DebianArch(arch))
 }
