@@ -1,6 +1,7 @@
 package netboot
 
 import (
+	"bytes"
 	"container/list"
 	"encoding/json"
 	"fmt"
@@ -25,8 +26,9 @@ const (
 	// least recently is forgotten (a flood of made-up MACs costs at most
 	// this many entries).
 	MaxDiscovered = 4096
-	// MaxDiscoveredFile bounds the file read back.
-	MaxDiscoveredFile = 4 << 20
+	// MaxDiscoveredFile bounds the file read back: a full table of the
+	// longest values (every one escaped) stays well below it.
+	MaxDiscoveredFile = 16 << 20
 	// maxField bounds each text value kept from a packet.
 	maxField = 64
 )
@@ -151,8 +153,12 @@ func MarshalDiscovered(ss []Sighting) ([]byte, error) {
 	if ss == nil {
 		ss = []Sighting{}
 	}
-	data, err := json.MarshalIndent(discoveredFile{Discovered: ss}, "", "  ")
-	return append(data, '\n'), err
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	err := enc.Encode(discoveredFile{Discovered: ss})
+	return b.Bytes(), err
 }
 
 // sortSightings orders by first seen, then MAC: the order adopt hands out

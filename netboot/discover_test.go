@@ -116,3 +116,56 @@ func FuzzParseDiscovered(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDiscoveredFlood: the per-request cost of recording a made-up
+// MAC in a full table (each one evicts the oldest).
+func BenchmarkDiscoveredFlood(b *testing.B) {
+	d := NewDiscovered(MaxDiscovered)
+	t0 := time.Now()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		d.Record(Sighting{MAC: fmt.Sprintf("02:%02x:%02x:%02x:%02x:01", byte(i>>24), byte(i>>16), byte(i>>8), byte(i)), LastSeen: t0, Firmware: "pxe-bios", Via: "eth0"})
+	}
+	if d.Len() > MaxDiscovered {
+		b.Fatalf("table grew to %d", d.Len())
+	}
+}
+
+// BenchmarkDiscoveredSave: marshalling a full table (what serve writes at
+// most every 3 s).
+func BenchmarkDiscoveredSave(b *testing.B) {
+	d := NewDiscovered(MaxDiscovered)
+	t0 := time.Now()
+	for i := range MaxDiscovered {
+		d.Record(Sighting{MAC: fmt.Sprintf("02:00:00:00:%02x:%02x", byte(i>>8), byte(i)), LastSeen: t0, Firmware: "pxe-uefi64", Arch: 7,
+			VendorClass: "PXEClient:Arch:00007:UNDI:003016", Via: "10.0.2.1", CircuitID: "sw1/port7"})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := MarshalDiscovered(d.List()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestDiscoveredWorstCaseFile: a full table of the longest, most escaped
+// values serve can record is written below the size the reader accepts.
+func TestDiscoveredWorstCaseFile(t *testing.T) {
+	d := NewDiscovered(MaxDiscovered)
+	t0 := time.Now()
+	worst := Clean([]byte(strings.Repeat(`"`, 100)))
+	for i := range MaxDiscovered + 10 {
+		d.Record(Sighting{MAC: fmt.Sprintf("02:00:00:%02x:%02x:%02x", byte(i>>16), byte(i>>8), byte(i)), LastSeen: t0, Firmware: worst, Arch: 0xffff,
+			VendorClass: worst, Via: worst, CircuitID: worst, RemoteID: worst, Count: 1 << 60})
+	}
+	data, err := MarshalDiscovered(d.List())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) > MaxDiscoveredFile/2 {
+		t.Errorf("worst-case file is %d bytes: want well below %d", len(data), MaxDiscoveredFile)
+	}
+	if ss, err := ParseDiscovered(data); err != nil || len(ss) != MaxDiscovered {
+		t.Fatalf("worst-case file read back: %d, %v", len(ss), err)
+	}
+}
