@@ -69,7 +69,7 @@ drains running transfers and exits 0.`,
 
 func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	if f.DryRun {
-		return usageErrorf("serve does not take --dry-run: it writes nothing but %s; netboot config --dry-run shows the boot configs it serves", "its boot status")
+		return usageErrorf("serve does not take --dry-run: it writes nothing but %s; netboot config --dry-run shows the boot configs it serves", "its boot status, the discovered machines and, with --enlist, the registry")
 	}
 	if !f.humanOutput() {
 		return usageErrorf("serve does not take --output %s: it prints only logs, on stderr; use --log-format json", f.Output)
