@@ -297,6 +297,9 @@ func (c *Cluster) checkEnlist(o *EnlistOptions) ([]netip.Addr, error) {
 func (c *Cluster) enlist(ctx context.Context, d *netboot.Discovered, live *netboot.Live, o EnlistOptions, pool []netip.Addr, logs *ratelog.Limiter) {
 	log := c.o.Log
 	failed := map[string]bool{} // MACs AddSlaves refused: not retried every tick
+	// What this loop registered, until the snapshot shows it (the
+	// registry watcher may lag a tick).
+	done, taken := map[string]bool{}, map[netip.Addr]bool{}
 	t := time.NewTicker(enlistTick)
 	defer t.Stop()
 	for {
@@ -306,9 +309,19 @@ func (c *Cluster) enlist(ctx context.Context, d *netboot.Discovered, live *netbo
 		case <-t.C:
 		}
 		snap := live.Current()
+		for mac := range done { // the snapshot has them now
+			if snap.ByMAC[mac] != nil {
+				delete(done, mac)
+			}
+		}
+		for ip := range taken {
+			if snap.ByIP[ip] != nil {
+				delete(taken, ip)
+			}
+		}
 		var want []netboot.Sighting
 		for _, s := range d.List() {
-			if snap.ByMAC[s.MAC] == nil && !failed[s.MAC] {
+			if snap.ByMAC[s.MAC] == nil && !failed[s.MAC] && !done[s.MAC] {
 				want = append(want, s)
 			}
 		}
@@ -321,7 +334,7 @@ func (c *Cluster) enlist(ctx context.Context, d *netboot.Discovered, live *netbo
 		var news []NewSlave
 		next := 0
 		for _, s := range want {
-			for next < len(pool) && snap.ByIP[pool[next]] != nil {
+			for next < len(pool) && (snap.ByIP[pool[next]] != nil || taken[pool[next]]) {
 				next++
 			}
 			if next == len(pool) {
@@ -358,6 +371,7 @@ func (c *Cluster) enlist(ctx context.Context, d *netboot.Discovered, live *netbo
 			}
 		}
 		for _, s := range added {
+			done[s.MAC], taken[s.IP] = true, true
 			if logs.Allow("enlisted", slog.LevelInfo) {
 				log.LogAttrs(ctx, slog.LevelInfo, "enlisted", slog.String("mac", s.MAC), slog.String("ip", s.IP.String()),
 					slog.String("hostname", s.Hostname), slog.String("group", o.Group))
