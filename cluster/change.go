@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/diskless-project/diskless/config"
 	"github.com/diskless-project/diskless/slave"
@@ -15,6 +16,13 @@ import (
 // validated against it, both land together, then every file derived from
 // them is brought in line. Any error before the writes changes nothing.
 func (c *Cluster) change(name string, edit func([]byte) ([]byte, error), fn func(*config.Config, *slave.Registry) error) (*slave.Registry, error) {
+	return c.changeOf(name, edit, fn, false)
+}
+
+// changeOf is change; with slavesOnly (fn changes slaves only, edit is
+// nil), the derived files that depend on each slave alone are brought in
+// line for the slaves that changed only.
+func (c *Cluster) changeOf(name string, edit func([]byte) ([]byte, error), fn func(*config.Config, *slave.Registry) error, slavesOnly bool) (*slave.Registry, error) {
 	if err := c.Cfg.Validate(); err != nil && edit == nil {
 		return nil, err
 	}
@@ -57,9 +65,19 @@ func (c *Cluster) change(name string, edit func([]byte) ([]byte, error), fn func
 		}
 	}
 	st := slave.StoreOf(cfg)
+	var prev *slave.Registry
 	reg, data, err := st.Change(func(r *slave.Registry) error {
 		if fn == nil {
 			return nil
+		}
+		if slavesOnly && edit == nil {
+			e := r.Effective()
+			prev = &slave.Registry{Slaves: slices.Clone(e.Slaves)}
+			if len(r.Groups) == 0 { // e is r: keep the groups lists from fn's edits too
+				for i := range prev.Slaves {
+					prev.Slaves[i].Groups = slices.Clone(prev.Slaves[i].Groups)
+				}
+			}
 		}
 		if err := fn(cfg, r); err != nil {
 			return err
@@ -78,11 +96,18 @@ func (c *Cluster) change(name string, edit func([]byte) ([]byte, error), fn func
 		return nil, err
 	}
 	c.Cfg = cfg
-	return reg, c.bringInLine(reg.Effective())
+	return reg, c.bringInLineSince(reg.Effective(), prev)
 }
 
 // Update changes the registry under its lock (fn's error changes nothing),
 // then brings every derived file in line.
 func (c *Cluster) Update(fn func(*config.Config, *slave.Registry) error) (*slave.Registry, error) {
 	return c.change("registry update", nil, fn)
+}
+
+// updateSlaves is Update for a change of slaves only (not of groups or
+// servers): what depends on each slave alone is redone for the slaves
+// that changed.
+func (c *Cluster) updateSlaves(fn func(*config.Config, *slave.Registry) error) (*slave.Registry, error) {
+	return c.changeOf("registry update", nil, fn, true)
 }

@@ -104,7 +104,7 @@ type NewSlave struct {
 // shared fields f, then its own MAC and hostname when set.
 func (c *Cluster) AddSlaves(news []NewSlave, f Fields) ([]slave.Slave, error) {
 	var out []slave.Slave
-	_, err := c.Update(func(cfg *config.Config, r *slave.Registry) error {
+	_, err := c.updateSlaves(func(cfg *config.Config, r *slave.Registry) error {
 		ss := make([]slave.Slave, len(news))
 		for i, n := range news {
 			s := slave.Slave{IP: n.IP}
@@ -141,7 +141,7 @@ func (c *Cluster) AddSlaves(news []NewSlave, f Fields) ([]slave.Slave, error) {
 func (c *Cluster) SetSlaves(keys []string, f Fields) ([]slave.Slave, int, error) {
 	var out []slave.Slave
 	changed := 0
-	_, err := c.Update(func(cfg *config.Config, r *slave.Registry) error {
+	_, err := c.updateSlaves(func(cfg *config.Config, r *slave.Registry) error {
 		ips, err := r.Select(keys, false)
 		if err != nil {
 			return err
@@ -214,7 +214,7 @@ func (c *Cluster) SetSlave(key string, f Fields) (slave.Slave, error) {
 // against the registry and network, and returns it as stored.
 func (c *Cluster) putSlave(pick func(*config.Config, *slave.Registry) (int, slave.Slave, error)) (slave.Slave, error) {
 	var out slave.Slave
-	_, err := c.Update(func(cfg *config.Config, r *slave.Registry) error {
+	_, err := c.updateSlaves(func(cfg *config.Config, r *slave.Registry) error {
 		i, s, err := pick(cfg, r)
 		if err != nil {
 			return err
@@ -257,8 +257,29 @@ type ImportResult struct {
 // line's non-empty fields replace the registered ones, the others stay.
 func (c *Cluster) Import(lines []slave.ImportLine, source string, update bool) (ImportResult, error) {
 	res := ImportResult{Added: []string{}, Updated: []string{}, Unchanged: []string{}}
-	_, err := c.Update(func(cfg *config.Config, r *slave.Registry) error {
+	_, err := c.updateSlaves(func(cfg *config.Config, r *slave.Registry) error {
 		n := slave.StoreOf(cfg).Network
+		if !update { // the common case, in one pass: linear, not quadratic
+			add := r.Adder(n)
+			for _, l := range lines {
+				s := l.Slave
+				if host, ok := add.Has(s.IP); ok && s.IP.IsValid() {
+					return fmt.Errorf("%s:%d: IP %s is already registered to %s: expected an unused IP (slave import --update changes registered slaves)", source, l.Line, s.IP, host)
+				}
+				if err := fillDefaults(cfg, r, &s, true); err != nil {
+					s.Arch = "" // add.Add says what is wrong, with the line
+				}
+				if err := c.checkKernelArch(r.Resolve(s)); err != nil {
+					return fmt.Errorf("%s:%d: %w", source, l.Line, err)
+				}
+				if err := add.Add(s); err != nil {
+					return fmt.Errorf("%s:%d: %w", source, l.Line, err)
+				}
+				res.Added = append(res.Added, s.IP.String())
+			}
+			add.Done()
+			return nil
+		}
 		for _, l := range lines {
 			s := l.Slave
 			if update {
@@ -343,7 +364,7 @@ func (c *Cluster) checkKernelArch(s slave.Slave) error {
 // delete is checked first: one unsafe root rejects them all.
 func (c *Cluster) RemoveSlaves(keys []string, purge bool) ([]slave.Slave, error) {
 	var removed []slave.Slave
-	_, err := c.Update(func(cfg *config.Config, r *slave.Registry) error {
+	_, err := c.updateSlaves(func(cfg *config.Config, r *slave.Registry) error {
 		ips, err := r.Select(keys, false)
 		if err != nil {
 			return err

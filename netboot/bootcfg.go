@@ -224,13 +224,23 @@ func (r *Renderer) Files(reg *slave.Registry) map[string][]byte {
 		"grub/grub.cfg":        GRUBDefault(),
 	}
 	for i := range reg.Slaves {
-		s := &reg.Slaves[i]
-		out[PXELinuxName(s)] = r.PXELinux(s)
-		out[PXELinuxIPName(s)] = r.PXELinux(s)
-		out[IPXEName(s)] = r.IPXE(s)
-		out[GRUBName(s)] = r.GRUB(s)
+		r.SlaveFiles(&reg.Slaves[i], out)
 	}
 	return out
+}
+
+// SlaveFiles adds the configs of one slave to out, by name.
+func (r *Renderer) SlaveFiles(s *slave.Slave, out map[string][]byte) {
+	pxe := r.PXELinux(s)
+	out[PXELinuxName(s)] = pxe
+	out[PXELinuxIPName(s)] = pxe
+	out[IPXEName(s)] = r.IPXE(s)
+	out[GRUBName(s)] = r.GRUB(s)
+}
+
+// SlaveNames are the names of the configs SlaveFiles writes for s.
+func SlaveNames(s *slave.Slave) []string {
+	return []string{PXELinuxName(s), PXELinuxIPName(s), IPXEName(s), GRUBName(s)}
 }
 
 // SortedNames returns the keys of files in order.

@@ -33,7 +33,8 @@ type Export struct {
 // quoted as exports(5) wants ("/srv/diskless roots/192.168.1.21"). The
 // config allows no other character that would end the path or the line.
 func (e Export) Line() string {
-	return fmt.Sprintf("%s\t%s(%s)", quotePath(e.Path), e.Client, e.Options)
+	return quotePath(e.Path) + "\t" + e.Client + "(" + e.Options + ")"
+
 }
 
 func quotePath(p string) string {
@@ -61,17 +62,18 @@ func hasOption(opts, o string) bool {
 // Exports is what the registry and config say the master must export: per
 // slave its root to that slave only, then the shared trees to the subnet.
 func Exports(cfg *config.Config, reg *slave.Registry) []Export {
-	var out []Export
+	out := make([]Export, 0, len(reg.Slaves)+4)
 	for _, s := range reg.Slaves {
+		ip := s.IP.String()
 		out = append(out, Export{
-			Path:    path.Join(cfg.DisklessDir, s.IP.String()),
-			Client:  s.IP.String(),
+			Path:    path.Join(cfg.DisklessDir, ip),
+			Client:  ip,
 			Options: cfg.NFS.RootOptions,
-			Slave:   s.IP.String(),
+			Slave:   ip,
 		})
 	}
 	if len(reg.Slaves) == 0 {
-		return out
+		return nil
 	}
 	subnet := cfg.Subnet.String()
 	out = append(out,

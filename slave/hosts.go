@@ -22,7 +22,7 @@ func HostsLines(r *Registry, domain string) []string {
 		}
 		l := s.IP.String() + "\t" + s.Hostname
 		if domain != "" {
-			l = s.IP.String() + "\t" + s.Hostname + "." + domain + " " + s.Hostname
+			l += "." + domain + " " + s.Hostname
 		}
 		lines = append(lines, l)
 	}

@@ -13,6 +13,9 @@ import (
 // 00-02-a5-04-3b-66, 0002.a504.3b66, 0002a5043b66) and returns the
 // lower-case colon form.
 func ParseMAC(s string) (string, error) {
+	if isCanonicalMAC(s) {
+		return s, nil // as registries hold them: no copy
+	}
 	in := strings.TrimSpace(s)
 	cand := in
 	if len(cand) == 12 && isHex(cand) {
@@ -23,6 +26,24 @@ func ParseMAC(s string) (string, error) {
 		return "", fmt.Errorf("invalid MAC %q: expected 6 bytes such as 00:02:a5:04:3b:66", s)
 	}
 	return hw.String(), nil
+}
+
+// isCanonicalMAC reports whether s is already ParseMAC's form.
+func isCanonicalMAC(s string) bool {
+	if len(s) != 17 {
+		return false
+	}
+	for i := 0; i < 17; i++ {
+		c := s[i]
+		if i%3 == 2 {
+			if c != ':' {
+				return false
+			}
+		} else if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 func isHex(s string) bool {
@@ -56,12 +77,14 @@ func CheckHostname(s string) error {
 	if len(s) > 253 {
 		return bad("longer than 253 characters")
 	}
-	labels := strings.Split(s, ".")
-	if last := labels[len(labels)-1]; last != "" && strings.Trim(last, "0123456789") == "" {
+	last := s[strings.LastIndexByte(s, '.')+1:]
+	if last != "" && strings.Trim(last, "0123456789") == "" {
 		// An all-digit name (or last label) reads as an IP address to resolvers.
 		return bad("all digits")
 	}
-	for _, label := range labels {
+	for rest := s; ; { // label by label, without a slice of them (10,000 a registry load)
+		label, more, dot := strings.Cut(rest, ".")
+		rest = more
 		if label == "" {
 			return bad("empty label")
 		}
@@ -76,8 +99,10 @@ func CheckHostname(s string) error {
 				return bad(fmt.Sprintf("character %q not allowed", r))
 			}
 		}
+		if !dot {
+			return nil
+		}
 	}
-	return nil
 }
 
 // DefaultHostname is the guide's naming: slave<last octet> (slave21).

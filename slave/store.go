@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -39,13 +38,15 @@ func (st Store) Load() (*Registry, error) {
 	return st.Decode(data)
 }
 
-// Decode parses and validates registry YAML.
+// Decode parses and validates registry YAML: the canonical text by hand
+// (decodeFast), anything else through yaml.v3, with the same result.
 func (st Store) Decode(data []byte) (*Registry, error) {
-	var r Registry
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&r); err != nil && !errors.Is(err, io.EOF) {
-		return nil, st.yamlError(err)
+	r, ok := decodeFast(data)
+	if !ok {
+		var err error
+		if r, err = decodeYAML(data); err != nil {
+			return nil, st.yamlError(err)
+		}
 	}
 	if err := r.Validate(st.Network); err != nil {
 		var ee *EntryError
@@ -56,7 +57,7 @@ func (st Store) Decode(data []byte) (*Registry, error) {
 		}
 		return nil, fmt.Errorf("registry %s: %w", st.Path, err)
 	}
-	return &r, nil
+	return r, nil
 }
 
 // yamlError keeps a YAML error on one line: yaml lists type errors one per

@@ -180,3 +180,130 @@ func cpuPerOp(b *testing.B) func() {
 		}
 	}
 }
+
+// BenchmarkOneSlave is issue 21's registry case: with n slaves registered
+// (their boot configs, hosts and exports written), `slave add`, `slave set
+// --comment` and `slave rm` of one slave, in process, under the lock, every
+// derived file brought in line. Only the files that change are touched, so
+// the cost should barely grow with n (the registry itself and the boot
+// config stamp are still read and rewritten whole).
+func BenchmarkOneSlave(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000, 50000} {
+		root := b.TempDir()
+		if code := runIn(root, "init", "--master", "10.0.0.1", "--subnet", "10.0.0.0/8"); code != 0 {
+			b.Fatalf("init: exit %d", code)
+		}
+		reg := &slave.Registry{}
+		for i := range n {
+			a := netip.AddrFrom4([4]byte{10, 1 + byte(i>>16), byte(i >> 8), byte(i)})
+			reg.Slaves = append(reg.Slaves, slave.Slave{IP: a, MAC: mac(i), Hostname: fmt.Sprintf("n%d", i), Arch: "x86_64"})
+		}
+		data, err := slave.Encode(reg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "etc", "diskless", "slaves.yaml"), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		run := func(b *testing.B, args ...string) {
+			if code := runIn(root, args...); code != 0 {
+				b.Fatalf("%v: exit %d", args, code)
+			}
+		}
+		run(b, "slave", "set", "n0", "--comment", "first") // untimed: writes every derived file once
+		add := []string{"slave", "add", "10.200.0.1", "--mac", "02:ff:00:00:00:01"}
+		rm := []string{"slave", "rm", "10.200.0.1"}
+		b.Run(fmt.Sprintf("add/registered=%d", n), func(b *testing.B) {
+			defer cpuPerOp(b)()
+			for b.Loop() {
+				run(b, add...)
+				b.StopTimer()
+				run(b, rm...)
+				b.StartTimer()
+			}
+		})
+		b.Run(fmt.Sprintf("set/registered=%d", n), func(b *testing.B) {
+			k := 0
+			defer cpuPerOp(b)()
+			for b.Loop() {
+				k++
+				run(b, "slave", "set", "n1", "--comment", fmt.Sprintf("c%d", k))
+			}
+		})
+		b.Run(fmt.Sprintf("rm/registered=%d", n), func(b *testing.B) {
+			defer cpuPerOp(b)()
+			for b.Loop() {
+				b.StopTimer()
+				run(b, add...)
+				b.StartTimer()
+				run(b, rm...)
+			}
+		})
+		b.Run(fmt.Sprintf("list/registered=%d", n), func(b *testing.B) {
+			defer cpuPerOp(b)()
+			for b.Loop() {
+				run(b, "slave", "list", "-o", "json")
+			}
+		})
+	}
+}
+
+// BenchmarkImport is `slave import` of n slaves from CSV into an empty
+// registry: registry, hosts, exports and 4n boot configs (roots not
+// scaffolded: see BenchmarkImportScaffold).
+func BenchmarkImport(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("slaves=%d", n), func(b *testing.B) {
+			benchImport(b, n, runIn)
+		})
+	}
+}
+
+// BenchmarkImportScaffold is BenchmarkImport with rootfs.scaffold_on_add
+// (the default): each new slave's root made too. It reports the disk a
+// root takes (du: blocks allocated, not file sizes).
+func BenchmarkImportScaffold(b *testing.B) {
+	scaffolding := func(root string, args ...string) int {
+		f := &cli.Factory{IO: cli.NewIOStreams(strings.NewReader(""), io.Discard, io.Discard), Now: time.Now,
+			Env: func(string) (string, bool) { return "", false }}
+		return cli.Run(context.Background(), f, append([]string{"--root", root}, args...))
+	}
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("slaves=%d", n), func(b *testing.B) {
+			root := benchImport(b, n, scaffolding)
+			var blocks int64
+			filepath.WalkDir(filepath.Join(root, "diskless"), func(p string, d os.DirEntry, err error) error {
+				var st syscall.Stat_t
+				if err == nil && syscall.Lstat(p, &st) == nil {
+					blocks += st.Blocks
+				}
+				return nil
+			})
+			b.ReportMetric(float64(blocks*512)/float64(n)/1024, "KiB/root")
+		})
+	}
+}
+
+func benchImport(b *testing.B, n int, run func(string, ...string) int) (root string) {
+	var csv strings.Builder
+	for i := range n {
+		fmt.Fprintf(&csv, "10.%d.%d.%d,%s,n%d\n", 1+i>>16, byte(i>>8), byte(i), mac(i), i)
+	}
+	file := filepath.Join(b.TempDir(), "s.csv")
+	if err := os.WriteFile(file, []byte(csv.String()), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	defer cpuPerOp(b)()
+	for b.Loop() {
+		b.StopTimer()
+		root = b.TempDir()
+		if code := run(root, "init", "--master", "10.0.0.1", "--subnet", "10.0.0.0/8"); code != 0 {
+			b.Fatalf("init: exit %d", code)
+		}
+		b.StartTimer()
+		if code := run(root, "slave", "import", file); code != 0 {
+			b.Fatalf("import: exit %d", code)
+		}
+	}
+	return root
+}

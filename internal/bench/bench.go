@@ -59,7 +59,7 @@ func (o Options) plan() plan {
 			dhcpRates: []int{200, 800}, dhcpSecs: 1, cliCounts: []int{100, 1000}, rootfsN: 5}
 	}
 	return plan{singleSize: 64 << 20, stormSize: 16 << 20, storms: []int{50, 200}, httpN: 200,
-		dhcpRates: []int{100, 200, 400, 800, 1600, 3200, 6400}, dhcpSecs: 3, cliCounts: []int{100, 1000, 10000}, rootfsN: 50}
+		dhcpRates: []int{100, 200, 400, 800, 1600, 3200, 6400}, dhcpSecs: 3, cliCounts: []int{100, 1000, 10000, 50000}, rootfsN: 50}
 }
 
 // Bench is one run.

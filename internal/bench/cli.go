@@ -108,6 +108,42 @@ func (b *Bench) cli() {
 				break
 			}
 		}
+		// one slave's set and rm, n registered: only its files change
+		fs := b.rep.Fig("cli", fmt.Sprintf("slave set --comment, %d registered", n), "diskless", "time", "ms", false)
+		fr := b.rep.Fig("cli", fmt.Sprintf("slave rm, %d registered", n), "diskless", "time", "ms", false)
+		for r := 0; r < b.opt.Reps; r++ {
+			k := r
+			err := b.measure(fs, nil, func() (Sample, error) {
+				k++
+				s, err := timed(func() error {
+					_, err := runCLI(ctx, bin, root, "slave", "set", slaveIP(0), "--comment", fmt.Sprintf("rep %d", k))
+					return err
+				})
+				return Sample{Value: s * 1000, Extra: map[string]float64{"cpu_ms": ms(lastCPU)}}, err
+			})
+			if err != nil {
+				fail(fs, err)
+				break
+			}
+		}
+		for r := 0; r < b.opt.Reps; r++ {
+			i := n + 5000 + 10*r // clear of the adds above, inside 10.88.0.0/16 at 50,000
+			err := b.measure(fr, nil, func() (Sample, error) {
+				i++
+				if _, err := runCLI(ctx, bin, root, "slave", "add", slaveIP(i), "--mac", slaveMAC(i)); err != nil {
+					return Sample{}, err
+				}
+				s, err := timed(func() error {
+					_, err := runCLI(ctx, bin, root, "slave", "rm", slaveIP(i))
+					return err
+				})
+				return Sample{Value: s * 1000, Extra: map[string]float64{"cpu_ms": ms(lastCPU)}}, err
+			})
+			if err != nil {
+				fail(fr, err)
+				break
+			}
+		}
 		if n == 1000 {
 			root1000 = root
 		}

@@ -503,12 +503,37 @@ func (w *Writer) SweepTemps(dir string) {
 	if err != nil {
 		return
 	}
-	entries, _ := d.ReadDir(-1)
+	// Names only: a directory of 40,000 boot configs on a file system
+	// without d_type would otherwise cost one lstat a file.
+	names, _ := d.Readdirnames(-1)
 	d.Close()
-	for _, e := range entries {
-		if !e.IsDir() && deadTemp(e.Name()) {
-			t.Remove(filepath.Join(rel, e.Name()))
+	for _, name := range names {
+		if !deadTemp(name) {
+			continue
 		}
+		p := filepath.Join(rel, name)
+		if fi, err := t.Lstat(p); err == nil && !fi.IsDir() {
+			t.Remove(p)
+		}
+	}
+}
+
+// SkipSweep marks dirs as swept without listing them: for a caller that
+// writes a few files into a directory of tens of thousands (a one-slave
+// change among the boot configs) and leaves the sweep to a run that
+// rewrites them all.
+func (w *Writer) SkipSweep(dirs ...string) {
+	for _, dir := range dirs {
+		_, rel, err := w.at(dir)
+		if err != nil {
+			continue
+		}
+		w.mu.Lock()
+		if w.swept == nil {
+			w.swept = map[string]bool{}
+		}
+		w.swept[rel] = true
+		w.mu.Unlock()
 	}
 }
 
