@@ -9,11 +9,12 @@ import (
 
 // applyGroup sets the fields of f a group can hold (not MAC, hostname or groups).
 func (f Fields) applyGroup(g *slave.Group) error {
-	if f.MAC != nil || f.Hostname != nil || f.Groups != nil {
-		return fmt.Errorf("a group holds no MAC, hostname or groups: expected --arch, --kernel, --kernel-args, --boot, --boot-server or --comment")
+	if f.MAC != nil || f.Hostname != nil || f.Groups != nil || f.BMC != nil {
+		return fmt.Errorf("a group holds no MAC, hostname, BMC address or groups: expected --arch, --kernel, --kernel-args, --boot, --boot-server, --bmc-user, --bmc-credentials or --comment")
 	}
 	for _, p := range []struct{ from, to *string }{{f.Arch, &g.Arch}, {f.Kernel, &g.Kernel}, {f.KernelArgs, &g.KernelArgs},
-		{f.Boot, &g.Boot}, {f.BootServer, &g.BootServer}, {f.Comment, &g.Comment}} {
+		{f.Boot, &g.Boot}, {f.BootServer, &g.BootServer}, {f.Comment, &g.Comment},
+		{f.BMCUser, &g.BMCUser}, {f.BMCCredentials, &g.BMCCredentials}} {
 		if p.from != nil {
 			*p.to = *p.from
 		}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/diskless-project/diskless/internal/fsutil"
+	"github.com/diskless-project/diskless/internal/ratelog"
 	"github.com/diskless-project/diskless/slave"
 
 	"github.com/diskless-project/diskless/config"
@@ -38,6 +39,11 @@ type ServeOptions struct {
 	// StatusEvery is how often the boot status is saved when it changed
 	// (<state_dir>/boot-status.json; default 10s); it is saved at stop too.
 	StatusEvery time.Duration
+	// DiscoveredEvery is how often the unregistered machines heard are
+	// saved when the table changed (<state_dir>/discovered.json; default 3s).
+	DiscoveredEvery time.Duration
+	// Enlist, when set, registers unknown machines (serve --enlist).
+	Enlist *EnlistOptions
 	// Version is the running diskless's, for diskless_build_info.
 	Version string
 }
@@ -61,6 +67,15 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 		return err
 	}
 	cfg, log := c.Cfg, c.o.Log
+	var pool []netip.Addr
+	if o.Enlist != nil {
+		if o.NoDHCP {
+			return errors.New("--enlist needs the DHCP server: expected no --no-dhcp")
+		}
+		if pool, err = c.checkEnlist(o.Enlist); err != nil {
+			return err
+		}
+	}
 	tr := netboot.NewTracker(c.o.Now)
 	c.loadBootStatus(tr)
 	metrics := netboot.NewMetrics(o.Version)
@@ -73,6 +88,7 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 
 	var services []netboot.Service
 	var closers []func()
+	var discovered *netboot.Discovered
 	defer func() {
 		for _, c := range closers {
 			c()
@@ -107,7 +123,9 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 			MaxConns: maxConns, MaxPerClient: perClient}))
 	}
 	if !o.NoDHCP {
-		svc, err := dhcpd.New(dhcpd.Options{Live: live, Tracker: tr, Metrics: metrics, Log: log.With("svc", "dhcp")})
+		discovered = netboot.NewDiscovered(netboot.MaxDiscovered)
+		c.loadDiscovered(discovered)
+		svc, err := dhcpd.New(dhcpd.Options{Live: live, Tracker: tr, Metrics: metrics, Log: log.With("svc", "dhcp"), Discovered: discovered})
 		if err != nil {
 			return err
 		}
@@ -146,6 +164,17 @@ func (c *Cluster) Serve(ctx context.Context, o ServeOptions) error {
 	saved := make(chan struct{})
 	go func() { defer close(saved); c.saveBootStatus(bg, tr, o.StatusEvery) }()
 	defer func() { stop(); <-saved }()
+	if discovered != nil {
+		dsaved := make(chan struct{})
+		go func() { defer close(dsaved); c.saveDiscovered(bg, discovered, live, o.DiscoveredEvery) }()
+		defer func() { stop(); <-dsaved }()
+	}
+	if o.Enlist != nil && discovered != nil {
+		log.Info("enlisting unknown machines", "group", o.Enlist.Group, "pool", o.Enlist.Pool, "addresses", len(pool))
+		enlisted := make(chan struct{})
+		go func() { defer close(enlisted); c.enlist(bg, discovered, live, *o.Enlist, pool, ratelog.New(log)) }()
+		defer func() { stop(); <-enlisted }()
+	}
 	err = g.Wait()
 	log.Info("stopped")
 	return err

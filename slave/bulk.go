@@ -171,6 +171,42 @@ func (r *Registry) Select(keys []string, allowEmpty bool) ([]netip.Addr, error) 
 	return out, nil
 }
 
+// SelectWith is Select plus, for each of groups, every slave in it (a
+// group with no slave is fine; an unknown group is an error). Without
+// keys or groups it selects nothing.
+func (r *Registry) SelectWith(keys, groups []string) ([]netip.Addr, error) {
+	var ips []netip.Addr
+	if len(keys) > 0 {
+		var err error
+		if ips, err = r.Select(keys, false); err != nil {
+			return nil, err
+		}
+	}
+	if len(groups) == 0 {
+		return ips, nil
+	}
+	want := make(map[netip.Addr]bool, len(ips))
+	for _, ip := range ips {
+		want[ip] = true
+	}
+	for _, name := range groups {
+		g, ok := r.Group(name)
+		if !ok {
+			return nil, NoGroup(name)
+		}
+		for _, s := range r.Members(g.Name) {
+			want[s.IP] = true
+		}
+	}
+	out := make([]netip.Addr, 0, len(want))
+	for i := range r.Slaves {
+		if want[r.Slaves[i].IP] {
+			out = append(out, r.Slaves[i].IP)
+		}
+	}
+	return out, nil
+}
+
 // globs marks the slaves any of pats matches (by IP, MAC or hostname).
 func (r *Registry) globs(pats []string, want map[netip.Addr]bool) (int, error) {
 	for _, p := range pats {

@@ -238,6 +238,10 @@ func setGroup(g *Group, key string, val string, seen *uint32) bool {
 		g.BootServer = v
 	case "comment":
 		g.Comment = v
+	case "bmc_user":
+		g.BMCUser = v
+	case "bmc_credentials":
+		g.BMCCredentials = v
 	default:
 		return false
 	}

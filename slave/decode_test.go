@@ -19,7 +19,7 @@ func randomRegistry(rng *rand.Rand, round, n int) *Registry {
 	pick := func() string { return words[rng.IntN(len(words))] }
 	r := &Registry{}
 	for g := range rng.IntN(4) {
-		r.Groups = append(r.Groups, Group{Name: fmt.Sprintf("g%d", g), Arch: pick(), Kernel: pick(), KernelArgs: pick(), Boot: pick(), BootServer: pick(), Comment: pick()})
+		r.Groups = append(r.Groups, Group{Name: fmt.Sprintf("g%d", g), Arch: pick(), Kernel: pick(), KernelArgs: pick(), Boot: pick(), BootServer: pick(), Comment: pick(), BMCUser: pick(), BMCCredentials: pick()})
 	}
 	for i := range n {
 		mac := fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", rng.IntN(256), rng.IntN(4)*20, rng.IntN(60), rng.IntN(100), rng.IntN(256), i)

@@ -85,7 +85,8 @@ func encodeFast(r *Registry) ([]byte, bool) {
 			ok := field("  - ", "name", g.Name, true) && field("    ", "arch", g.Arch, false) &&
 				field("    ", "kernel", g.Kernel, false) && field("    ", "kernel_args", g.KernelArgs, false) &&
 				field("    ", "boot", g.Boot, false) && field("    ", "boot_server", g.BootServer, false) &&
-				field("    ", "comment", g.Comment, false)
+				field("    ", "comment", g.Comment, false) && field("    ", "bmc_user", g.BMCUser, false) &&
+				field("    ", "bmc_credentials", g.BMCCredentials, false)
 			if !ok {
 				return nil, false
 			}

@@ -20,7 +20,7 @@ func TestEncodeFastIsYAML(t *testing.T) {
 	for round := range 50 {
 		r := &Registry{}
 		for g := range rng.IntN(4) {
-			r.Groups = append(r.Groups, Group{Name: fmt.Sprintf("g%d", g), Arch: pick(), Kernel: pick(), KernelArgs: pick(), Boot: pick(), BootServer: pick(), Comment: pick()})
+			r.Groups = append(r.Groups, Group{Name: fmt.Sprintf("g%d", g), Arch: pick(), Kernel: pick(), KernelArgs: pick(), Boot: pick(), BootServer: pick(), Comment: pick(), BMCUser: pick(), BMCCredentials: pick()})
 		}
 		for i := range 40 {
 			mac := fmt.Sprintf("%02x:%02x:%02x:%02x:%02x:%02x", rng.IntN(256), rng.IntN(4)*20, rng.IntN(60), rng.IntN(100), rng.IntN(256), i)

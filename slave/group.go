@@ -20,6 +20,10 @@ type Group struct {
 	Boot       string `json:"boot,omitempty" yaml:"boot,omitempty"`
 	BootServer string `json:"boot_server,omitempty" yaml:"boot_server,omitempty"`
 	Comment    string `json:"comment,omitempty" yaml:"comment,omitempty"` // about the group; not inherited
+	// BMCUser and BMCCredentials reach its slaves' BMCs (diskless power);
+	// the BMC address itself is each slave's own.
+	BMCUser        string `json:"bmc_user,omitempty" yaml:"bmc_user,omitempty"`
+	BMCCredentials string `json:"bmc_credentials,omitempty" yaml:"bmc_credentials,omitempty"`
 }
 
 // Field is one per-slave value a group can hold.
@@ -36,6 +40,8 @@ var Fields = []Field{
 	{"kernel_args", func(s *Slave) *string { return &s.KernelArgs }, func(g *Group) *string { return &g.KernelArgs }},
 	{"boot", func(s *Slave) *string { return &s.Boot }, func(g *Group) *string { return &g.Boot }},
 	{"boot_server", func(s *Slave) *string { return &s.BootServer }, func(g *Group) *string { return &g.BootServer }},
+	{"bmc_user", func(s *Slave) *string { return &s.BMCUser }, func(g *Group) *string { return &g.BMCUser }},
+	{"bmc_credentials", func(s *Slave) *string { return &s.BMCCredentials }, func(g *Group) *string { return &g.BMCCredentials }},
 }
 
 // DefaultArch is the architecture of a slave that names none, nor do its groups.
@@ -60,6 +66,14 @@ func (g *Group) Normalize() error {
 	}
 	if err := normalizeSettings(&g.Arch, &g.Kernel, &g.KernelArgs, &g.Boot, &g.BootServer); err != nil {
 		return fmt.Errorf("group %s: %w", g.Name, err)
+	}
+	if err := CheckBMCUser(g.BMCUser); err != nil {
+		return fmt.Errorf("group %s: %w", g.Name, err)
+	}
+	if g.BMCCredentials != "" {
+		if _, err := ParseCredentials(g.BMCCredentials); err != nil {
+			return fmt.Errorf("group %s: %w", g.Name, err)
+		}
 	}
 	return CheckComment(g.Comment)
 }

@@ -18,7 +18,7 @@ func NewCmdGroup(f *Factory) *cobra.Command {
 		Use:   "group",
 		Short: "Manage groups (profiles) of slaves",
 		Long: `A group holds per-slave values — arch, kernel, kernel args, boot path, boot
-server — that every slave in it gets unless the slave sets its own. A slave
+server, BMC user and credentials — that every slave in it gets unless the slave sets its own. A slave
 lists its groups in order (slave add/set --group a,b): the first group that
 sets a value wins, then the config (kernel.default), then the built-in
 default. "diskless slave show" prints each value and where it comes from.`,
@@ -31,6 +31,7 @@ default. "diskless slave show" prints each value and where it comes from.`,
 // groupFields are the flags of group add and set.
 type groupFields struct {
 	Arch, Kernel, KernelArgs, Boot, BootServer, Comment string
+	BMCUser, BMCCredentials                             string
 }
 
 func (g *groupFields) register(fl *pflag.FlagSet) {
@@ -40,6 +41,8 @@ func (g *groupFields) register(fl *pflag.FlagSet) {
 	fl.StringVar(&g.Boot, "boot", "", "boot path: auto, "+strings.Join(slave.BootPaths, ", "))
 	fl.StringVar(&g.BootServer, "boot-server", "", "id of the boot server that answers its slaves")
 	fl.StringVar(&g.Comment, "comment", "", "what the group is for")
+	fl.StringVar(&g.BMCUser, "bmc-user", "", "IPMI user on its slaves' BMCs (diskless power)")
+	fl.StringVar(&g.BMCCredentials, "bmc-credentials", "", "where its slaves' BMC password is read: file:/PATH (mode 0600) or env:NAME; never the password itself")
 }
 
 func (g *groupFields) fields(fl *pflag.FlagSet) cluster.Fields {
@@ -50,7 +53,8 @@ func (g *groupFields) fields(fl *pflag.FlagSet) cluster.Fields {
 		return nil
 	}
 	return cluster.Fields{Arch: given("arch", &g.Arch), Kernel: given("kernel", &g.Kernel), KernelArgs: given("kernel-args", &g.KernelArgs),
-		Boot: given("boot", &g.Boot), BootServer: given("boot-server", &g.BootServer), Comment: given("comment", &g.Comment)}
+		Boot: given("boot", &g.Boot), BootServer: given("boot-server", &g.BootServer), Comment: given("comment", &g.Comment),
+		BMCUser: given("bmc-user", &g.BMCUser), BMCCredentials: given("bmc-credentials", &g.BMCCredentials)}
 }
 
 // GroupOptions are the inputs of `group add` and `group set`.
@@ -213,6 +217,8 @@ func NewCmdGroupShow(f *Factory) *cobra.Command {
 				t.Add("kernel_args", dash(it.KernelArgs))
 				t.Add("boot", dash(it.Boot))
 				t.Add("boot_server", dash(it.BootServer))
+				t.Add("bmc_user", dash(it.BMCUser))
+				t.Add("bmc_credentials", dash(it.BMCCredentials))
 				t.Add("comment", dash(it.Comment))
 				t.Add("slaves", fmt.Sprintf("%d %s", it.Count, it.Slaves))
 				return f.print(it, t)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/diskless-project/diskless/cluster"
 	"github.com/diskless-project/diskless/power"
 	"github.com/diskless-project/diskless/slave"
 )
@@ -18,6 +17,7 @@ import (
 type PowerOptions struct {
 	Action   string
 	Slaves   []string
+	Groups   []string // every slave in these groups too
 	Parallel int
 	Timeout  time.Duration
 }
@@ -26,17 +26,22 @@ type PowerOptions struct {
 func NewCmdPower(f *Factory, runF func(*PowerOptions) error) *cobra.Command {
 	opts := &PowerOptions{}
 	cmd := &cobra.Command{
-		Use:   "power on|off|cycle|status SLAVE...",
+		Use:   "power on|off|cycle|status [SLAVE|RANGE...] [--group G]",
 		Short: "Switch slaves on or off through their BMCs (IPMI, ipmitool)",
 		Long: `power runs ipmitool -I lanplus against each slave's BMC (slave set --bmc,
---bmc-user, --bmc-credentials), a few at a time, and prints one row per
-slave. The password is read from the credentials file or variable and
+--bmc-user, --bmc-credentials; user and credentials may come from a group),
+a few at a time, and prints one row per slave. Slaves are named like
+everywhere else: IPs, MACs, hostnames, host ranges (node[001-064],
+10.0.1.[21-84]), globs (node0*), and --group G for every slave in G. The password is read from the credentials file or variable and
 handed to ipmitool in IPMI_PASSWORD, never on its command line.
 It exits 1 when any slave failed.`,
-		Example: "  diskless power status node1 node2\n  diskless power cycle 10.0.1.21",
-		Args:    cobra.MinimumNArgs(2),
+		Example: "  diskless power status node1 node2\n  diskless power cycle node[001-032]\n  diskless power on --group gpu",
+		Args:    minArgs(1, "an action (on, off, cycle, status) and slaves"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Action, opts.Slaves = args[0], args[1:]
+			if len(opts.Slaves) == 0 && len(opts.Groups) == 0 {
+				return usageErrorf("power %s needs slaves (IPs, hostnames, ranges such as node[001-032]) or --group G", opts.Action)
+			}
 			if !slices.Contains(power.Actions, opts.Action) {
 				return usageErrorf("invalid power action %q: expected one of %s", opts.Action, strings.Join(power.Actions, ", "))
 			}
@@ -49,28 +54,22 @@ It exits 1 when any slave failed.`,
 			return runPower(cmd.Context(), f, opts)
 		},
 	}
+	cmd.Flags().StringSliceVar(&opts.Groups, "group", nil, "also every slave in these groups (comma-separated)")
+	_ = cmd.RegisterFlagCompletionFunc("group", completeGroups(f))
 	cmd.Flags().IntVar(&opts.Parallel, "parallel", 16, "BMCs asked at once")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 20*time.Second, "longest wait for one BMC (with retries)")
 	return cmd
 }
 
-// pickSlaves resolves the slaves a command names. Every command that
-// takes a list of slaves goes through here (host ranges and groups land
-// in this one place).
-func pickSlaves(reg *slave.Registry, keys []string) ([]slave.Slave, error) {
-	var out []slave.Slave
-	seen := map[string]bool{}
-	for _, k := range keys {
-		s, ok := reg.Find(k)
-		if !ok {
-			return nil, cluster.NotRegistered(k)
-		}
-		if !seen[s.IP.String()] {
-			seen[s.IP.String()] = true
-			out = append(out, *s)
-		}
+// pickSlaves resolves the slaves a command names, through the registry's
+// one selection (IPs, MACs, hostnames, host ranges, globs) plus every
+// member of groups.
+func pickSlaves(reg *slave.Registry, keys, groups []string) ([]slave.Slave, error) {
+	ips, err := reg.SelectWith(keys, groups)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	return reg.Pick(ips), nil
 }
 
 func runPower(ctx context.Context, f *Factory, o *PowerOptions) error {
@@ -78,7 +77,7 @@ func runPower(ctx context.Context, f *Factory, o *PowerOptions) error {
 	if err != nil {
 		return err
 	}
-	sel, err := pickSlaves(reg, o.Slaves)
+	sel, err := pickSlaves(reg, o.Slaves, o.Groups)
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,8 @@ type lab struct {
 	out     lockedBuf
 	exited  chan error
 	slaveIP string // registered for the client's MAC
+	// serveArgs are more flags for serve (--enlist ...).
+	serveArgs []string
 }
 
 const labMaster, labClient = "10.79.0.1", "10.79.0.2"
@@ -84,7 +86,7 @@ func (l *lab) writeFile(rel string, data []byte) {
 // wraps it (e.g. "ulimit -n 128; exec"). env adds DISKLESS_* settings.
 func (l *lab) serve(shell string, env ...string) {
 	l.t.Helper()
-	args := []string{"--root", l.root, "serve", "--interface", l.p.ServerIf}
+	args := append([]string{"--root", l.root, "serve", "--interface", l.p.ServerIf}, l.serveArgs...)
 	if shell != "" {
 		l.cmd = l.p.Server.Command("sh", "-c", shell+` "$0" "$@"`, l.bin)
 		l.cmd.Args = append(l.cmd.Args, args...)

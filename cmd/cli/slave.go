@@ -23,6 +23,8 @@ func NewCmdSlave(f *Factory) *cobra.Command {
 		NewCmdSlaveShow(f),
 		NewCmdSlaveSet(f, nil),
 		NewCmdSlaveRm(f, nil),
+		NewCmdSlaveDiscovered(f),
+		NewCmdSlaveAdopt(f, nil),
 	)
 	return cmd
 }

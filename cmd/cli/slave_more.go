@@ -211,6 +211,9 @@ func NewCmdSlaveShow(f *Factory) *cobra.Command {
 			t.Add("hostname", s.Hostname, "slave")
 			t.Add("groups", dash(strings.Join(s.Groups, ",")), "slave")
 			for _, v := range eff {
+				if v.Field == "bmc_user" {
+					t.Add("bmc", dash(s.BMC), "slave") // the address is each slave's own
+				}
 				t.Add(v.Field, dash(v.Value), v.Source)
 			}
 			t.Add("comment", dash(s.Comment), "slave")

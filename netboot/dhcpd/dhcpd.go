@@ -28,6 +28,8 @@ type Options struct {
 	Metrics   *netboot.Metrics // requests by message type and client kind (nil: none)
 	Log       *slog.Logger
 	Interface string // bind interface ("" = the config's interface)
+	// Discovered records the unregistered machines heard (nil: not kept).
+	Discovered *netboot.Discovered
 }
 
 // Stats are the server's counters since start.
@@ -78,6 +80,7 @@ type core struct {
 	unknownMu   sync.Mutex
 	unknownSeen map[string]struct{}
 	logs        *ratelog.Limiter
+	discovered  *netboot.Discovered
 
 	c counters
 	// cur caches the params of the last snapshot's config.
@@ -124,6 +127,7 @@ func New(o Options) (*Server, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	c.logs = ratelog.New(c.log)
+	c.discovered = o.Discovered
 	if c.tracker == nil {
 		c.tracker = netboot.NewTracker(nil)
 	}

@@ -94,6 +94,9 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 	if kind == netboot.ClientUnsupported {
 		s.unsupported(mac, arch, via)
 	}
+	if sl == nil && s.discovered != nil && (mt == dhcpv4.MessageTypeDiscover || mt == dhcpv4.MessageTypeRequest || mt == dhcpv4.MessageTypeInform) {
+		s.discover(req, mac, kind, arch, in)
+	}
 	if s.proxy {
 		return s.handleProxy(req, in, mt, mac, sl, kind, via)
 	}
@@ -671,4 +674,27 @@ func formatMAC(buf *[17]byte, hw net.HardwareAddr) string {
 		buf[i*3], buf[i*3+1] = hexDigits[b>>4], hexDigits[b&0xf]
 	}
 	return string(buf[:])
+}
+
+// discover records an unregistered machine in the discovered table; every
+// value from the packet is cleaned (netboot.Clean). A new MAC is logged
+// within the "discovered" limit.
+func (s *Server) discover(req *dhcpv4.DHCPv4, mac string, kind netboot.ClientKind, arch int, in inbound) {
+	gi, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4())
+	sg := netboot.Sighting{MAC: mac, LastSeen: s.now().UTC().Round(0), Firmware: kind.String(), Arch: arch, Via: netboot.ViaOf(in.ifName, gi)}
+	if v := req.Options.Get(dhcpv4.OptionClassIdentifier); len(v) > 0 {
+		sg.VendorClass = netboot.Clean(v)
+	}
+	if rai := req.RelayAgentInfo(); rai != nil {
+		if v := rai.Get(dhcpv4.AgentCircuitIDSubOption); len(v) > 0 {
+			sg.CircuitID = netboot.Clean(v)
+		}
+		if v := rai.Get(dhcpv4.AgentRemoteIDSubOption); len(v) > 0 {
+			sg.RemoteID = netboot.Clean(v)
+		}
+	}
+	if s.discovered.Record(sg) && s.logs.Allow("discovered", slog.LevelInfo) {
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, "discovered unregistered machine", slog.String("mac", mac),
+			slog.String("firmware", sg.Firmware), slog.String("via", sg.Via), slog.String("adopt", "diskless slave adopt "+mac+" --ip IP"))
+	}
 }
