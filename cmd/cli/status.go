@@ -29,7 +29,10 @@ func NewCmdStatus(f *Factory) *cobra.Command {
 		Short: "Show how far each slave got in its network boot (asks the running serve)",
 		Long: `status asks the running ` + "`diskless serve`" + ` (its HTTP /status) for each slave's
 last boot stage: dhcp-offered, dhcp-acked, loader-fetched, config-fetched,
-kernel-fetched, initrd-fetched. With a slave, every stage and its time.`,
+kernel-fetched, initrd-fetched, and up: the booted slave said so (its
+/etc/local.d/diskless-up.start, run by OpenRC's local service, posts the
+kernel it runs to serve's /up from its own address). With a slave, every
+stage and its time.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageErrorf("%s takes at most one slave, got %d arguments", cmd.CommandPath(), len(args))
@@ -95,16 +98,32 @@ func runStatus(f *Factory, o *StatusOptions) error {
 	if o.Slave != "" && len(st.Slaves) == 1 {
 		s := st.Slaves[0]
 		t.Header = []string{"STAGE", "AT"}
-		for i := netboot.StageDHCPOffered; i <= netboot.StageInitrdFetched; i++ {
+		for i := netboot.StageDHCPOffered; i <= netboot.StageUp; i++ {
 			t.Add(i.String(), ago(s.Stages[i.String()]))
 		}
 		if f.humanOutput() {
-			fmt.Fprintf(f.IO.Out, "%s %s %s: %s\n", s.IP, s.MAC, s.Hostname, s.Stage)
+			fmt.Fprintf(f.IO.Out, "%s %s %s: %s", s.IP, s.MAC, s.Hostname, s.Stage)
+			if s.Kernel != "" {
+				fmt.Fprintf(f.IO.Out, " (kernel %s)", s.Kernel)
+			}
+			fmt.Fprintln(f.IO.Out)
 		}
 		return f.print(st.Slaves, t)
 	}
-	t.Header = []string{"IP", "MAC", "HOSTNAME", "STAGE", "AT"}
+	// KERNEL (what an up slave reported running) only once one has.
+	kernels := false
 	for _, s := range st.Slaves {
+		kernels = kernels || s.Kernel != ""
+	}
+	t.Header = []string{"IP", "MAC", "HOSTNAME", "STAGE", "AT"}
+	if kernels {
+		t.Header = []string{"IP", "MAC", "HOSTNAME", "STAGE", "KERNEL", "AT"}
+	}
+	for _, s := range st.Slaves {
+		if kernels {
+			t.Add(s.IP.String(), s.MAC, s.Hostname, s.Stage.String(), s.Kernel, ago(s.At))
+			continue
+		}
 		t.Add(s.IP.String(), s.MAC, s.Hostname, s.Stage.String(), ago(s.At))
 	}
 	return f.print(st.Slaves, t)
