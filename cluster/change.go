@@ -15,6 +15,17 @@ import (
 // validated against it, both land together, then every file derived from
 // them is brought in line. Any error before the writes changes nothing.
 func (c *Cluster) change(name string, edit func([]byte) ([]byte, error), fn func(*config.Config, *slave.Registry) error) (*slave.Registry, error) {
+	var files func(*config.Config, *slave.Registry) ([]journalFile, error)
+	if fn != nil {
+		files = func(cfg *config.Config, r *slave.Registry) ([]journalFile, error) { return nil, fn(cfg, r) }
+	}
+	return c.changeFiles(name, edit, files)
+}
+
+// changeFiles is change whose fn also returns files of its own (state
+// files under --root, by their master path) that land in the same journal
+// as the registry and the config: all or none.
+func (c *Cluster) changeFiles(name string, edit func([]byte) ([]byte, error), fn func(*config.Config, *slave.Registry) ([]journalFile, error)) (*slave.Registry, error) {
 	if err := c.Cfg.Validate(); err != nil && edit == nil {
 		return nil, err
 	}
@@ -57,11 +68,13 @@ func (c *Cluster) change(name string, edit func([]byte) ([]byte, error), fn func
 		}
 	}
 	st := slave.StoreOf(cfg)
+	var extra []journalFile
 	reg, data, err := st.Change(func(r *slave.Registry) error {
 		if fn == nil {
 			return nil
 		}
-		if err := fn(cfg, r); err != nil {
+		var err error
+		if extra, err = fn(cfg, r); err != nil {
 			return err
 		}
 		return checkBootServers(cfg, r) // whichever command assigned them
@@ -73,6 +86,7 @@ func (c *Cluster) change(name string, edit func([]byte) ([]byte, error), fn func
 		// The registry first: a slave moved to a kernel the config does not
 		// name yet still boots; the reverse order has no such guarantee.
 		files = append([]journalFile{{Path: cfg.Registry, Data: data}}, files...)
+		files = append(files, extra...)
 	}
 	if err := c.commit(name, files); err != nil {
 		return nil, err
