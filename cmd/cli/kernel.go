@@ -16,7 +16,7 @@ import (
 func NewCmdKernel(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "kernel", Short: "Check kernel configs; install and select the slaves' kernels", Args: noArgs}
 	cmd.AddCommand(NewCmdKernelCheck(f, nil), NewCmdKernelInstall(f, nil), NewCmdKernelList(f),
-		NewCmdKernelUse(f, nil), NewCmdKernelGC(f, nil), NewCmdKernelRollback(f, nil))
+		NewCmdKernelUse(f, nil), NewCmdKernelGC(f, nil), NewCmdKernelRollback(f, nil), NewCmdKernelRollout(f, nil))
 	return cmd
 }
 

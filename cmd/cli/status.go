@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -50,39 +51,57 @@ stage and its time.`,
 	return cmd
 }
 
-func runStatus(f *Factory, o *StatusOptions) error {
-	base := o.Server
-	if base == "" {
-		c, err := f.Open(nil, nil)
-		if err != nil {
-			return err
-		}
-		cfg := c.Cfg
-		if cfg.Serve.HTTPPort == 0 {
-			return fmt.Errorf("serve.http_port is 0 (HTTP off): status needs serve's HTTP; pass --server URL")
-		}
-		host := "127.0.0.1"
-		if a := cfg.Serve.HTTPAddr; a.IsValid() && !a.IsUnspecified() {
-			host = a.String()
-		}
-		base = "http://" + host + ":" + strconv.Itoa(cfg.Serve.HTTPPort)
+// serveBase is the URL of the running serve's HTTP (--server, else the
+// config's serve.http_addr/http_port).
+func serveBase(f *Factory, server string) (string, error) {
+	if server != "" {
+		return server, nil
 	}
+	c, err := f.Open(nil, nil)
+	if err != nil {
+		return "", err
+	}
+	cfg := c.Cfg
+	if cfg.Serve.HTTPPort == 0 {
+		return "", fmt.Errorf("serve.http_port is 0 (HTTP off): status needs serve's HTTP; pass --server URL")
+	}
+	host := "127.0.0.1"
+	if a := cfg.Serve.HTTPAddr; a.IsValid() && !a.IsUnspecified() {
+		host = a.String()
+	}
+	return "http://" + host + ":" + strconv.Itoa(cfg.Serve.HTTPPort), nil
+}
+
+// fetchStatus asks serve's /status (one slave when slave is set).
+func fetchStatus(base, slave string) (*httpd.Status, error) {
 	u := strings.TrimRight(base, "/") + "/status"
-	if o.Slave != "" {
-		u += "?ip=" + url.QueryEscape(o.Slave)
+	if slave != "" {
+		u += "?ip=" + url.QueryEscape(slave)
 	}
 	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Get(u)
 	if err != nil {
-		return fmt.Errorf("cannot reach diskless serve at %s (is it running?): %v", base, err)
+		return nil, fmt.Errorf("cannot reach diskless serve at %s (is it running?): %v", base, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("diskless serve at %s answered %s", base, resp.Status)
+		return nil, fmt.Errorf("diskless serve at %s answered %s", base, resp.Status)
 	}
 	var st httpd.Status
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return fmt.Errorf("diskless serve at %s: bad /status: %v", base, err)
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&st); err != nil {
+		return nil, fmt.Errorf("diskless serve at %s: bad /status: %v", base, err)
+	}
+	return &st, nil
+}
+
+func runStatus(f *Factory, o *StatusOptions) error {
+	base, err := serveBase(f, o.Server)
+	if err != nil {
+		return err
+	}
+	st, err := fetchStatus(base, o.Slave)
+	if err != nil {
+		return err
 	}
 	if o.Slave != "" && len(st.Slaves) == 0 {
 		return fmt.Errorf("no slave %q known to serve at %s", o.Slave, base)
