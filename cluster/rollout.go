@@ -404,4 +404,3 @@ func (c *Cluster) AbortRollout() (*RolloutState, error) {
 	}
 	return st, c.saveRollout(st)
 }
-
