@@ -192,7 +192,7 @@ func (c *Cluster) writeBootConfigs(reg *slave.Registry, trustStamp bool) ([]stri
 			continue // not ours (or gone): an admin's file stays
 		}
 		if w.DryRun {
-			fmt.Fprintf(w.Out, "remove %s\n", c.Display(p))
+			w.Note("remove", p, "", "remove "+c.Display(p))
 		} else if err := w.Remove(p); err != nil {
 			return nil, err
 		}

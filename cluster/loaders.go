@@ -79,7 +79,9 @@ func (c *Cluster) InstallLoaders() ([]string, error) {
 			if old, err := os.ReadFile(dst); err == nil && bytes.Equal(old, data) {
 				continue
 			}
-			lines = append(lines, fmt.Sprintf("would install %s (%d bytes, from %s)", filepath.Join(cfg.TFTPRoot, s.dst), len(data), s.path))
+			line := fmt.Sprintf("would install %s (%d bytes, from %s)", filepath.Join(cfg.TFTPRoot, s.dst), len(data), s.path)
+			w.Note("install", dst, s.path, line)
+			lines = append(lines, line)
 			continue
 		}
 		res, err := w.WriteFile(dst, data, 0o644)

@@ -208,7 +208,7 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 			rec.Check = m.Check
 			res.Meta, res.Result = rec, "config recorded"
 			if w.DryRun {
-				fmt.Fprintf(w.Out, "would record the config check of %s in %s\n", v, s.Path(v, MetaFile))
+				w.Note("record config check", s.Path(v, MetaFile), "", fmt.Sprintf("would record the config check of %s in %s", v, s.Path(v, MetaFile)))
 				return res, nil
 			}
 			data, _ := json.MarshalIndent(rec, "", "  ")
@@ -224,11 +224,11 @@ func (s Store) Install(w *fsutil.Writer, req InstallRequest) (InstallResult, err
 		return InstallResult{}, fmt.Errorf("kernel version %s is already installed with a different %s; versions are immutable: install under another --version", v, what)
 	}
 	if w.DryRun {
-		fmt.Fprintf(w.Out, "would install %s as %s (%d bytes", req.SourceName, res.Directory, len(req.Kernel))
+		detail := fmt.Sprintf("(%d bytes", len(req.Kernel))
 		if req.Initrd != nil {
-			fmt.Fprintf(w.Out, ", initrd %d bytes", len(req.Initrd))
+			detail += fmt.Sprintf(", initrd %d bytes", len(req.Initrd))
 		}
-		fmt.Fprintln(w.Out, ")")
+		w.Note("install", res.Directory, detail+")", fmt.Sprintf("would install %s as %s %s)", req.SourceName, res.Directory, detail))
 		res.Result = "installed"
 		return res, nil
 	}

@@ -260,13 +260,13 @@ func (s *scaffolder) write(e want, old fs.FileInfo) error {
 	if s.w.DryRun {
 		if e.diff {
 			if e.link != "" {
-				fmt.Fprintf(s.w.Out, "ln -s %s %s\n", e.link, s.w.Display(path))
+				s.w.Note("symlink", path, e.link, "ln -s "+e.link+" "+s.w.Display(path))
 			} else {
 				var oldData []byte
 				if old != nil && old.Mode().IsRegular() {
 					oldData, _ = s.w.ReadFile(path)
 				}
-				fmt.Fprint(s.w.Out, fsutil.UnifiedDiff(s.w.Display(path), oldData, e.data, old != nil))
+				s.w.ShowDiff(path, oldData, e.data, old != nil)
 			}
 		}
 		return nil
@@ -570,9 +570,8 @@ func (s *scaffolder) device(d Device) (string, error) {
 		result = "updated"
 	}
 	if s.w.DryRun {
-		if s.w.Out != nil {
-			fmt.Fprintf(s.w.Out, "mknod %s c %d %d\n", s.w.Display(path), d.Major, d.Minor)
-		}
+		dev := fmt.Sprintf("c %d %d", d.Major, d.Minor)
+		s.w.Note("mknod", path, dev, "mknod "+s.w.Display(path)+" "+dev)
 		return result, nil
 	}
 	if err := s.w.MkdirAll(filepath.Dir(path), 0o755); err != nil {

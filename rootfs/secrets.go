@@ -193,9 +193,7 @@ func (s *scaffolder) hostKey(t string) error {
 		}
 	}
 	if s.w.DryRun {
-		if s.w.Out != nil {
-			fmt.Fprintf(s.w.Out, "new %s host key %s\n", t, s.w.Display(s.abs(rel)))
-		}
+		s.w.Note("host key", s.abs(rel), t, fmt.Sprintf("new %s host key %s", t, s.w.Display(s.abs(rel))))
 	} else if err := s.w.MkdirAll(s.abs("etc/ssh"), 0o755); err != nil {
 		return err
 	}

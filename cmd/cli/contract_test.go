@@ -226,6 +226,28 @@ func checkContract(t *testing.T, path string, s contractSample, statusURL string
 	if len(writes) > 0 && strings.TrimSpace(dry.stdout) == "" {
 		t.Errorf("%s does not honour --dry-run: it printed no plan, though the real run changes %s", dry.cmdline, strings.Join(writes, ", "))
 	}
+
+	// Both: one JSON document holding the plan.
+	if printsOnlyText(path) {
+		return
+	}
+	dj := runLab(t, path, s, statusURL, "--dry-run", "-o", "json")
+	if ch := changes(dj.before, dj.after); len(ch) > 0 {
+		t.Errorf("%s does not honour --dry-run: it changed %s", dj.cmdline, strings.Join(ch, ", "))
+	}
+	if len(writes) == 0 {
+		return
+	}
+	var plan struct {
+		DryRun  bool              `json:"dry_run"`
+		Changes []json.RawMessage `json:"changes"`
+		Result  json.RawMessage   `json:"result"`
+	}
+	// The changes, or a result that is itself the plan (rootfs sync, push).
+	if err := json.Unmarshal([]byte(dj.stdout), &plan); err != nil || !plan.DryRun || len(plan.Changes) == 0 && len(plan.Result) == 0 {
+		t.Errorf("%s: want one JSON document with \"dry_run\": true and the changes (the real run changes %s); got (%v):\n%s",
+			dj.cmdline, strings.Join(writes, ", "), err, dj.stdout)
+	}
 }
 
 // runCLI runs diskless in-process and returns exit code, stdout and stderr.

@@ -50,6 +50,23 @@ type Factory struct {
 	LogFormat  string // --log-format
 
 	daemon bool // serve: info lines logged without -v
+
+	// plan collects a dry run's changes when output is JSON or YAML; they
+	// are printed with the command's result (see print).
+	plan    *fsutil.Plan
+	printed bool
+}
+
+// dryRunPlan is where this run's dry-run changes go when output is for a
+// program; nil prints them as diffs.
+func (f *Factory) dryRunPlan() *fsutil.Plan {
+	if !f.DryRun || f.humanOutput() {
+		return nil
+	}
+	if f.plan == nil {
+		f.plan = &fsutil.Plan{}
+	}
+	return f.plan
 }
 
 // Logger logs to stderr. A command logs warnings and errors; -v adds its
@@ -97,7 +114,7 @@ func (f *Factory) clusterOptions(flags *pflag.FlagSet, flagKeys map[string]strin
 	root, err := f.RootDir()
 	return cluster.Options{
 		Config: config.Options{Root: root, File: f.ConfigFile, Flags: flags, FlagKeys: flagKeys, Env: f.Env},
-		Writer: &fsutil.Writer{DryRun: f.DryRun, Out: f.IO.Out, Root: root},
+		Writer: &fsutil.Writer{DryRun: f.DryRun, Out: f.IO.Out, Plan: f.dryRunPlan(), Root: root},
 		Now:    f.Now,
 		Log:    f.Logger(),
 	}, err

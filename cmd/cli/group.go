@@ -280,3 +280,20 @@ func completeGroups(f *Factory) func(*cobra.Command, []string, string) ([]string
 		return out, cobra.ShellCompDirectiveNoFileComp
 	}
 }
+
+// completeGroupList completes the last name of a comma-separated --group
+// list, keeping the names already typed.
+func completeGroupList(f *Factory) func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	names := completeGroups(f)
+	return func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+		done, last := "", prefix
+		if i := strings.LastIndexByte(prefix, ','); i >= 0 {
+			done, last = prefix[:i+1], prefix[i+1:]
+		}
+		out, dir := names(cmd, args, last)
+		for i := range out {
+			out[i] = done + out[i]
+		}
+		return out, dir
+	}
+}

@@ -55,6 +55,9 @@ func Run(ctx context.Context, f *Factory, args []string) int {
 	root := NewRootCmd(f)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if p := f.dryRunPlan(); err == nil && p != nil && !f.printed && len(p.Changes()) > 0 {
+		err = f.print(nil, nil) // a dry run that printed no result still shows its plan
+	}
 	if err == nil {
 		return ExitOK
 	}

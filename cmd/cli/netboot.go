@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -143,9 +144,11 @@ installed when present. Unchanged files are left alone.`,
 			if err != nil {
 				return err
 			}
-			if f.humanOutput() || f.DryRun {
+			if f.humanOutput() {
 				for _, l := range lines {
-					fmt.Fprintln(f.IO.Out, l)
+					if !f.DryRun || !strings.HasPrefix(l, "would install ") { // the writer showed those
+						fmt.Fprintln(f.IO.Out, l)
+					}
 				}
 				return nil
 			}
@@ -165,9 +168,11 @@ func initLoaders(f *Factory, c *cluster.Cluster) []string {
 		fmt.Fprintf(f.IO.ErrOut, "warning: %v; then run `diskless netboot loaders`\n", err)
 		return nil
 	}
-	if f.DryRun {
+	if f.DryRun && f.humanOutput() {
 		for _, l := range lines {
-			fmt.Fprintln(f.IO.Out, l)
+			if !strings.HasPrefix(l, "would install ") { // the writer showed those
+				fmt.Fprintln(f.IO.Out, l)
+			}
 		}
 	}
 	return lines

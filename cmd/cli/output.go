@@ -7,6 +7,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/diskless-project/diskless/internal/fsutil"
+
 	"go.yaml.in/yaml/v3"
 )
 
@@ -40,8 +42,23 @@ func (t *Table) write(w io.Writer) error {
 	return err
 }
 
+// dryRunResult is what -o json|yaml prints in a dry run: the changes the
+// command would make beside what it would print.
+type dryRunResult struct {
+	DryRun  bool            `json:"dry_run" yaml:"dry_run"`
+	Changes []fsutil.Change `json:"changes" yaml:"changes"`
+	Result  any             `json:"result,omitempty" yaml:"result,omitempty"`
+}
+
 // print writes data as JSON or YAML, or the table for human eyes.
 func (f *Factory) print(data any, table *Table) error {
+	if p := f.dryRunPlan(); p != nil {
+		if f.printed {
+			return nil // one document per run
+		}
+		data = dryRunResult{DryRun: true, Changes: p.Changes(), Result: data}
+	}
+	f.printed = true
 	switch f.Output {
 	case "json":
 		enc := json.NewEncoder(f.IO.Out)

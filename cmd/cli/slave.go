@@ -54,6 +54,8 @@ func (s *slaveFields) registerCompletions(f *Factory, cmd *cobra.Command) {
 	_ = cmd.RegisterFlagCompletionFunc("kernel", completeKernels(f))
 	_ = cmd.RegisterFlagCompletionFunc("arch", cobra.FixedCompletions(slave.Arches, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("boot", cobra.FixedCompletions(append([]string{"auto"}, slave.BootPaths...), cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("boot-server", completeServers(f))
+	_ = cmd.RegisterFlagCompletionFunc("group", completeGroupList(f))
 }
 
 // fields are the flags the user set, as cluster.Fields.

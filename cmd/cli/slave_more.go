@@ -227,14 +227,6 @@ type slaveShow struct {
 	Effective   []slave.Value `json:"effective" yaml:"effective"`
 }
 
-// orAuto shows an unset boot path as what it means.
-func orAuto(p string) string {
-	if p == "" {
-		return "auto"
-	}
-	return p
-}
-
 // SlaveSetOptions are `slave set`'s inputs.
 type SlaveSetOptions struct {
 	Keys   []string

@@ -33,6 +33,8 @@ var benchCases = []benchCase{
 	{"uefi/chain-ipxe-http", uefi, "ipxe", false},
 	{"uefi/syslinux-tftp", uefi, "syslinux", false},
 	{"uefi/syslinux-tftp/dnsmasq", uefi, "syslinux", true},
+	{"uefi-ipxe/ipxe-http", uefiIPXE, "", false},
+	{"uefi-ipxe/syslinux-tftp/dnsmasq", uefiIPXE, "syslinux", true},
 	{"uefi-secureboot/grub-tftp", uefiSecure, "grub", false},
 	{"uefi-secureboot/grub-tftp/dnsmasq", uefiSecure, "grub", true},
 	{"uefi-http/ipxe-http", uefiHTTP, "", false},

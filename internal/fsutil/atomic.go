@@ -30,6 +30,9 @@ import (
 type Writer struct {
 	DryRun bool
 	Out    io.Writer // where dry-run diffs go
+	// Plan, when set, collects a dry run's changes instead of printing
+	// them to Out (for machine-readable output).
+	Plan *Plan
 	// Root confines every path, and is stripped from paths shown in diffs
 	// so they read as on the master. Empty means "/".
 	Root string
@@ -314,7 +317,7 @@ func (w *Writer) OpenDir(path string) (*os.File, error) {
 // link inside dir leads out of dir either. In a dry run dir may be missing
 // (nothing to read there yet). Close it when done.
 func (w *Writer) Sub(dir string) (*Writer, error) {
-	s := &Writer{DryRun: w.DryRun, Out: w.Out, Root: dir, opened: true, shown: w.Display(dir)}
+	s := &Writer{DryRun: w.DryRun, Out: w.Out, Plan: w.Plan, Root: dir, opened: true, shown: w.Display(dir)}
 	t, rel, err := w.at(dir)
 	if err == nil {
 		var r *os.Root
@@ -378,9 +381,7 @@ func (w *Writer) WriteFile(path string, data []byte, perm fs.FileMode) (Result, 
 		}
 		w.planned[path] = bytes.Clone(data)
 		w.mu.Unlock()
-		if w.Out != nil {
-			fmt.Fprint(w.Out, UnifiedDiff(w.Display(path), old, data, exists))
-		}
+		w.ShowDiff(path, old, data, exists)
 		return res, nil
 	}
 	return res, w.do(path, func(t tree, name string) error {
@@ -547,9 +548,7 @@ func (w *Writer) MkdirAll(path string, perm fs.FileMode) error {
 		return nil
 	}
 	if w.DryRun {
-		if w.Out != nil {
-			fmt.Fprintf(w.Out, "mkdir %s\n", w.Display(path))
-		}
+		w.show(Change{Path: w.Display(path), Action: "mkdir"})
 		return nil
 	}
 	return w.do(path, func(t tree, name string) error { return t.MkdirAll(name, perm) })
@@ -566,4 +565,59 @@ func (w *Writer) Display(path string) string {
 		base = "/"
 	}
 	return filepath.Join(base, rel)
+}
+
+// Change is one change a dry run would make.
+type Change struct {
+	Path   string `json:"path" yaml:"path"`
+	Action string `json:"action" yaml:"action"`                 // created, updated, mkdir, remove, ...
+	Diff   string `json:"diff,omitempty" yaml:"diff,omitempty"` // unified diff, or a detail of other actions
+	line   string // how a person reads it (Note)
+}
+
+// Plan is the changes a dry run would make, in order.
+type Plan struct {
+	mu      sync.Mutex
+	changes []Change
+}
+
+// Changes returns the changes so far (never nil).
+func (p *Plan) Changes() []Change {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Change{}, p.changes...)
+}
+
+// Note reports a change a dry run would make that is not a file's new
+// content (a removal, a link, a device node, a binary install); line is how
+// it reads for a person.
+func (w *Writer) Note(action, path, detail, line string) {
+	w.show(Change{Path: w.Display(path), Action: action, Diff: detail, line: line})
+}
+
+// ShowDiff reports a file's new content in a dry run, for writers that do
+// not go through WriteFile.
+func (w *Writer) ShowDiff(path string, old, data []byte, exists bool) {
+	res := Created
+	if exists {
+		res = Updated
+	}
+	w.show(Change{Path: w.Display(path), Action: res.String(), Diff: UnifiedDiff(w.Display(path), old, data, exists)})
+}
+
+// show reports a dry-run change: into the plan, or printed to Out.
+func (w *Writer) show(c Change) {
+	switch {
+	case w.Plan != nil:
+		w.Plan.mu.Lock()
+		w.Plan.changes = append(w.Plan.changes, c)
+		w.Plan.mu.Unlock()
+	case w.Out == nil:
+	case c.line != "":
+		fmt.Fprintln(w.Out, c.line)
+	case c.Action == "mkdir":
+		fmt.Fprintf(w.Out, "mkdir %s\n", c.Path)
+	default:
+		fmt.Fprint(w.Out, c.Diff)
+	}
 }
