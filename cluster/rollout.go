@@ -96,7 +96,7 @@ type RolloutHooks struct {
 func ParseBatch(s string) (pct float64, n int, err error) {
 	if p, ok := strings.CutSuffix(s, "%"); ok {
 		v, err := strconv.ParseFloat(p, 64)
-		if err != nil || v <= 0 || v > 100 {
+		if err != nil || !(v > 0 && v <= 100) { // NaN too
 			return 0, 0, fmt.Errorf("invalid --batch %q: expected a percentage in (0,100] like 25%% or a count like 8", s)
 		}
 		return v, 0, nil

@@ -158,9 +158,13 @@ func RenderUpScript(server netip.AddrPort) string {
 	}
 	// An address and a port: nothing that needs quoting, quoted anyway.
 	fmt.Fprintf(&b, "url='http://%s/up'\n", server)
-	b.WriteString(`i=0
+	// No wget -T: busybox 1.35's (Debian 12) segfaults with it; timeout(1)
+	// bounds each try where there is one.
+	b.WriteString(`t=
+command -v timeout >/dev/null 2>&1 && t="timeout 10"
+i=0
 while [ $i -lt 5 ]; do
-	wget -q -T 5 -O /dev/null --post-data "kernel=$(uname -r)" "$url" 2>/dev/null && exit 0
+	$t wget -q -O /dev/null --post-data "kernel=$(uname -r)" "$url" 2>/dev/null && exit 0
 	i=$((i + 1))
 	sleep 2
 done

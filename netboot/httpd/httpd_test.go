@@ -127,7 +127,13 @@ func TestUpFromSlaveAddressOnly(t *testing.T) {
 	if err := os.WriteFile(script, []byte(rootfs.RenderUpScript(ap)), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := p.Client.Command("sh", script).CombinedOutput(); err != nil {
+	// busybox's wget, as on the slaves (Debian 12's segfaults with -T).
+	bb := testenv.RequireCmd(t, "busybox", "busybox")
+	bin := t.TempDir()
+	if err := os.Symlink(bb, filepath.Join(bin, "wget")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := p.Client.Command("env", "PATH="+bin+":"+os.Getenv("PATH"), "sh", script).CombinedOutput(); err != nil {
 		t.Fatalf("up script: %v\n%s", err, out)
 	}
 	uname, _ := exec.Command("uname", "-r").Output()
