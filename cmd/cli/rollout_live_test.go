@@ -144,6 +144,10 @@ func TestKernelRolloutLive(t *testing.T) {
 		t.Fatalf("rollout --status after the failure:\n%s", s)
 	}
 
+	if s := status(); !strings.Contains(s, "kernel rollout to 6.1.0-c: failed, 0 of 2 batches up (diskless kernel rollout --status)") {
+		t.Fatalf("diskless status does not show the failed rollout:\n%s", s)
+	}
+
 	// 3. kill -9 while the canary is waiting; the same command resumes.
 	mu.Lock()
 	delete(boots, "6.1.0-c") // nobody comes up until the rerun

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/diskless-project/diskless/cluster"
 	"github.com/diskless-project/diskless/netboot"
 	"github.com/diskless-project/diskless/netboot/httpd"
 )
@@ -145,5 +146,32 @@ func runStatus(f *Factory, o *StatusOptions) error {
 		}
 		t.Add(s.IP.String(), s.MAC, s.Hostname, s.Stage.String(), ago(s.At))
 	}
-	return f.print(st.Slaves, t)
+	if err := f.print(st.Slaves, t); err != nil {
+		return err
+	}
+	if f.humanOutput() {
+		printRolloutLine(f)
+	}
+	return nil
 }
+
+// printRolloutLine adds an unfinished or failed kernel rollout under the
+// status table (`kernel rollout --status` has the whole of it).
+func printRolloutLine(f *Factory) {
+	c, err := f.Open(nil, nil)
+	if err != nil {
+		return
+	}
+	ro, err := c.LoadRollout()
+	if err != nil || ro == nil || ro.Status == "done" || ro.Status == "aborted" {
+		return
+	}
+	up := 0
+	for _, b := range ro.Batches {
+		if b.Phase == cluster.PhaseUp {
+			up++
+		}
+	}
+	fmt.Fprintf(f.IO.Out, "kernel rollout to %s: %s, %d of %d batches up (diskless kernel rollout --status)\n", ro.Kernel, ro.Status, up, len(ro.Batches))
+}
+
