@@ -174,4 +174,3 @@ func printRolloutLine(f *Factory) {
 	}
 	fmt.Fprintf(f.IO.Out, "kernel rollout to %s: %s, %d of %d batches up (diskless kernel rollout --status)\n", ro.Kernel, ro.Status, up, len(ro.Batches))
 }
-
