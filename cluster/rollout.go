@@ -207,7 +207,7 @@ func (c *Cluster) planRollout(req RolloutRequest) (*RolloutState, error) {
 	return st, nil
 }
 
-// RolloutInProgress is a rollout file of another, unfinished rollout.
+// ErrRolloutInProgress: the rollout file holds another, unfinished rollout.
 var ErrRolloutInProgress = errors.New("another kernel rollout is in progress")
 
 // Rollout runs (or resumes) a staged rollout. It returns the final state;
