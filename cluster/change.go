@@ -16,13 +16,28 @@ import (
 // validated against it, both land together, then every file derived from
 // them is brought in line. Any error before the writes changes nothing.
 func (c *Cluster) change(name string, edit func([]byte) ([]byte, error), fn func(*config.Config, *slave.Registry) error) (*slave.Registry, error) {
+	return c.changeOf(name, edit, withoutFiles(fn), false)
+}
+
+// withoutFiles is fn as changeOf takes it: no files of its own.
+func withoutFiles(fn func(*config.Config, *slave.Registry) error) func(*config.Config, *slave.Registry) ([]journalFile, error) {
+	if fn == nil {
+		return nil
+	}
+	return func(cfg *config.Config, r *slave.Registry) ([]journalFile, error) { return nil, fn(cfg, r) }
+}
+
+// changeFiles is change whose fn also returns files of its own (state
+// files under --root, by their master path) that land in the same journal
+// as the registry and the config: all or none.
+func (c *Cluster) changeFiles(name string, edit func([]byte) ([]byte, error), fn func(*config.Config, *slave.Registry) ([]journalFile, error)) (*slave.Registry, error) {
 	return c.changeOf(name, edit, fn, false)
 }
 
-// changeOf is change; with slavesOnly (fn changes slaves only, edit is
-// nil), the derived files that depend on each slave alone are brought in
-// line for the slaves that changed only.
-func (c *Cluster) changeOf(name string, edit func([]byte) ([]byte, error), fn func(*config.Config, *slave.Registry) error, slavesOnly bool) (*slave.Registry, error) {
+// changeOf is changeFiles; with slavesOnly (fn changes slaves only, edit
+// is nil), the derived files that depend on each slave alone are brought
+// in line for the slaves that changed only.
+func (c *Cluster) changeOf(name string, edit func([]byte) ([]byte, error), fn func(*config.Config, *slave.Registry) ([]journalFile, error), slavesOnly bool) (*slave.Registry, error) {
 	if err := c.Cfg.Validate(); err != nil && edit == nil {
 		return nil, err
 	}
@@ -66,6 +81,7 @@ func (c *Cluster) changeOf(name string, edit func([]byte) ([]byte, error), fn fu
 	}
 	st := slave.StoreOf(cfg)
 	var prev *slave.Registry
+	var extra []journalFile
 	reg, data, err := st.Change(func(r *slave.Registry) error {
 		if fn == nil {
 			return nil
@@ -79,7 +95,8 @@ func (c *Cluster) changeOf(name string, edit func([]byte) ([]byte, error), fn fu
 				}
 			}
 		}
-		if err := fn(cfg, r); err != nil {
+		var err error
+		if extra, err = fn(cfg, r); err != nil {
 			return err
 		}
 		return checkBootServers(cfg, r) // whichever command assigned them
@@ -91,6 +108,7 @@ func (c *Cluster) changeOf(name string, edit func([]byte) ([]byte, error), fn fu
 		// The registry first: a slave moved to a kernel the config does not
 		// name yet still boots; the reverse order has no such guarantee.
 		files = append([]journalFile{{Path: cfg.Registry, Data: data}}, files...)
+		files = append(files, extra...)
 	}
 	if err := c.commit(name, files); err != nil {
 		return nil, err
@@ -109,5 +127,5 @@ func (c *Cluster) Update(fn func(*config.Config, *slave.Registry) error) (*slave
 // servers): what depends on each slave alone is redone for the slaves
 // that changed.
 func (c *Cluster) updateSlaves(fn func(*config.Config, *slave.Registry) error) (*slave.Registry, error) {
-	return c.changeOf("registry update", nil, fn, true)
+	return c.changeOf("registry update", nil, withoutFiles(fn), true)
 }

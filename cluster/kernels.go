@@ -116,7 +116,7 @@ func (c *Cluster) UseKernel(version string, slaves []string) (*KernelUse, error)
 	if res.Default {
 		edit = func(data []byte) ([]byte, error) { return config.SetKey(data, key, version) }
 	}
-	_, err = c.change("kernel use "+version, edit, move)
+	_, err = c.kernelChange("kernel use "+version, edit, false, func(cfg *config.Config, r *slave.Registry, _ *KernelHistory) error { return move(cfg, r) })
 	return res, err
 }
 
@@ -129,10 +129,12 @@ type GCItem struct {
 }
 
 // GCKernels removes installed versions that are neither the default nor
-// used by any slave, keeping the newest keep installs whatever they are.
+// used by any slave nor one a slave's kernel history can roll back to
+// (unless includeRollback), keeping the newest keep installs whatever
+// they are.
 // It holds the registry lock, so a concurrent `kernel use` cannot point a
 // slave at a version being removed. A dry run removes nothing.
-func (c *Cluster) GCKernels(keep int) ([]GCItem, error) {
+func (c *Cluster) GCKernels(keep int, includeRollback bool) ([]GCItem, error) {
 	var items []GCItem
 	_, err := c.locked(func(reg *slave.Registry) error {
 		ks := c.Kernels()
@@ -150,6 +152,16 @@ func (c *Cluster) GCKernels(keep int) ([]GCItem, error) {
 				inUse[d] = true
 			}
 		}
+		h, err := c.loadHistory(c.Cfg)
+		if err != nil {
+			return err
+		}
+		rollback := h.Protected()
+		if !includeRollback {
+			for v := range rollback {
+				inUse[v] = true
+			}
+		}
 		kept, removed := kernel.GCPlan(vs, inUse, keep)
 		for i, m := range kept {
 			it := GCItem{Version: m.Version, Action: "kept", Slaves: users[m.Version]}
@@ -160,6 +172,8 @@ func (c *Cluster) GCKernels(keep int) ([]GCItem, error) {
 				it.Reason = "default"
 			case m.Version == c.Cfg.Kernel.DefaultArm64:
 				it.Reason = "default (arm64)"
+			case len(rollback[m.Version]) > 0 && !includeRollback:
+				it.Reason = "rollback target of " + strings.Join(rollback[m.Version], ",")
 			case i < keep:
 				it.Reason = fmt.Sprintf("among the newest %d", keep)
 			}

@@ -64,6 +64,9 @@ func (t *Tracker) LoadState(data []byte) (int, error) {
 			continue
 		}
 		st := &SlaveStatus{IP: s.IP, MAC: s.MAC, Stage: s.Stage, At: s.At, Stages: map[string]time.Time{}}
+		if ValidKernelRelease(s.Kernel) {
+			st.Kernel = s.Kernel
+		}
 		for name, at := range s.Stages {
 			var stage Stage
 			if stage.UnmarshalText([]byte(name)) == nil && stage != StageNone {
@@ -92,11 +95,12 @@ type slaveStatusJSON struct {
 	Stage  Stage                `json:"stage"`
 	At     *time.Time           `json:"at"`
 	Stages map[string]time.Time `json:"stages"`
+	Kernel string               `json:"kernel,omitempty"`
 }
 
 // JSON is the status as it is written: "at" is null for a slave never seen.
 func (s SlaveStatus) JSON() any {
-	j := slaveStatusJSON{IP: s.IP, MAC: s.MAC, Stage: s.Stage, Stages: s.Stages}
+	j := slaveStatusJSON{IP: s.IP, MAC: s.MAC, Stage: s.Stage, Stages: s.Stages, Kernel: s.Kernel}
 	if !s.At.IsZero() {
 		at := s.At
 		j.At = &at
@@ -109,3 +113,23 @@ func (s SlaveStatus) JSON() any {
 
 // MarshalJSON writes "at": null for a slave never seen, not year 1.
 func (s SlaveStatus) MarshalJSON() ([]byte, error) { return json.Marshal(s.JSON()) }
+
+// MaxKernelRelease bounds a reported kernel release (uname -r).
+const MaxKernelRelease = 64
+
+// ValidKernelRelease says whether s looks like a kernel release a slave
+// may report: 1 to MaxKernelRelease characters of letters, digits and
+// . _ + - ~ (what `uname -r` prints).
+func ValidKernelRelease(s string) bool {
+	if s == "" || len(s) > MaxKernelRelease {
+		return false
+	}
+	for _, c := range []byte(s) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '+', c == '-', c == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -19,9 +19,12 @@ const (
 	StageConfigFetched
 	StageKernelFetched
 	StageInitrdFetched
+	// StageUp: the booted slave said so (its local.d script's POST /up),
+	// with the kernel it runs.
+	StageUp
 )
 
-var stageNames = [...]string{"none", "dhcp-offered", "dhcp-acked", "loader-fetched", "config-fetched", "kernel-fetched", "initrd-fetched"}
+var stageNames = [...]string{"none", "dhcp-offered", "dhcp-acked", "loader-fetched", "config-fetched", "kernel-fetched", "initrd-fetched", "up"}
 
 func (s Stage) String() string {
 	if int(s) < len(stageNames) {
@@ -51,6 +54,9 @@ type SlaveStatus struct {
 	Stage  Stage                `json:"stage"`
 	At     time.Time            `json:"at"`
 	Stages map[string]time.Time `json:"stages"` // stage name -> when it was last reached
+	// Kernel is the kernel release the slave reported with its last up
+	// (uname -r); cleared when a new boot starts.
+	Kernel string `json:"kernel,omitempty"`
 }
 
 // Tracker records boot stages; safe for concurrent use by the servers.
@@ -83,6 +89,7 @@ func (t *Tracker) Record(ip netip.Addr, mac string, stage Stage) {
 	now := t.now()
 	if stage == StageDHCPOffered {
 		clear(st.Stages)
+		st.Kernel = ""
 	}
 	if mac != "" {
 		st.MAC = mac
@@ -93,6 +100,15 @@ func (t *Tracker) Record(ip netip.Addr, mac string, stage Stage) {
 	}
 	st.Stage, st.At = stage, now
 	t.changes++
+}
+
+// RecordUp notes that the slave at ip reported up running kernel (its
+// release, already checked by the caller).
+func (t *Tracker) RecordUp(ip netip.Addr, mac, kernel string) {
+	t.Record(ip, mac, StageUp)
+	t.mu.Lock()
+	t.slaves[ip].Kernel = kernel
+	t.mu.Unlock()
 }
 
 // Snapshot returns every slave's status, sorted by IP.

@@ -1,6 +1,7 @@
 package rootfs
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/diskless-project/diskless/config"
@@ -14,7 +15,12 @@ func ParamsFor(cfg *config.Config, s slave.Slave, etcFrom string, force bool, no
 	if etcFrom != "" {
 		etc = etcFrom
 	}
+	var up netip.AddrPort
+	if cfg.Serve.HTTPPort != 0 && cfg.Master.IsValid() {
+		up = netip.AddrPortFrom(cfg.Master, uint16(cfg.Serve.HTTPPort))
+	}
 	return Params{
+		UpServer:     up,
 		IP:           s.IP,
 		Hostname:     s.Hostname,
 		Arch:         s.Arch,

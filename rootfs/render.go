@@ -143,3 +143,32 @@ func splitLines(s string) []string {
 	}
 	return strings.Split(s, "\n")
 }
+
+// RenderUpScript is etc/local.d/diskless-up.start: OpenRC's local service
+// runs it at the end of the default runlevel, and it tells serve (POST /up
+// from the slave's own address) that the slave is up and which kernel it
+// runs, the tracker's up stage (`diskless status`, `kernel rollout`). It
+// uses busybox's or GNU wget and never fails the boot.
+func RenderUpScript(server netip.AddrPort) string {
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n# Written by diskless: tells diskless serve this slave is up (diskless status: up).\n")
+	if !server.IsValid() {
+		b.WriteString("# serve's HTTP is off (serve.http_port 0): nothing to tell.\nexit 0\n")
+		return b.String()
+	}
+	// An address and a port: nothing that needs quoting, quoted anyway.
+	fmt.Fprintf(&b, "url='http://%s/up'\n", server)
+	// No wget -T: busybox 1.35's (Debian 12) segfaults with it; timeout(1)
+	// bounds each try where there is one.
+	b.WriteString(`t=
+command -v timeout >/dev/null 2>&1 && t="timeout 10"
+i=0
+while [ $i -lt 5 ]; do
+	$t wget -q -O /dev/null --post-data "kernel=$(uname -r)" "$url" 2>/dev/null && exit 0
+	i=$((i + 1))
+	sleep 2
+done
+exit 0
+`)
+	return b.String()
+}

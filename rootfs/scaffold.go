@@ -51,6 +51,9 @@ const (
 	FileHostname      = "etc/hostname"
 	FileConfdHostname = "etc/conf.d/hostname"
 	FileConfdNet      = "etc/conf.d/net"
+	// FileUpScript is run by OpenRC's local service (default runlevel)
+	// once the slave is up: it tells serve so (the tracker's up stage).
+	FileUpScript = "etc/local.d/diskless-up.start"
 )
 
 // skipEtc are parts of the etc source not copied: rendered files, the
@@ -60,7 +63,10 @@ var skipEtc = []string{"fstab", "hostname", "conf.d/hostname", "conf.d/net", "ru
 
 // Params say how to scaffold one slave. Paths are on disk (root prefix applied).
 type Params struct {
-	IP           netip.Addr
+	IP netip.Addr
+	// UpServer is serve's HTTP address the up script posts to (invalid:
+	// HTTP is off, the script does nothing).
+	UpServer     netip.AddrPort
 	Hostname     string
 	Arch         string // the slave's (stored form); "" is not checked
 	SlaveRoot    string // <root>/<diskless dir>/<ip>
@@ -602,9 +608,13 @@ func (s *scaffolder) rendered() error {
 		{rel: FileConfdHostname, data: []byte(MergeConfdHostname(base(FileConfdHostname, "conf.d/hostname"), s.p.Hostname))},
 		{rel: FileConfdNet, data: []byte(MergeNet(base(FileConfdNet, "conf.d/net"), s.p.NetInterface))},
 		{rel: FileFstab, data: []byte(RenderFstab(s.p.Fstab))},
+		{rel: FileUpScript, data: []byte(RenderUpScript(s.p.UpServer)), mode: 0o755},
 	}
 	for _, f := range files {
-		f.mode, f.uid, f.gid, f.diff = 0o644, -1, -1, true
+		if f.mode == 0 {
+			f.mode = 0o644
+		}
+		f.uid, f.gid, f.diff = -1, -1, true
 		// A write killed here left its temp file: it goes even when the file
 		// is unchanged and the etc source has no such directory.
 		s.w.SweepTemps(filepath.Dir(s.abs(f.rel)))

@@ -165,6 +165,8 @@ dtrwxrwxrwx 0:0 tmp
 -rw-r--r-- 0:0 etc/fstab
 -rw-r--r-- 0:0 etc/hostname
 -rw-r--r-- 0:0 etc/passwd
+drwxr-xr-x 0:0 etc/local.d
+-rwxr-xr-x 0:0 etc/local.d/diskless-up.start
 `
 
 func TestScaffoldGoldenListing(t *testing.T) {

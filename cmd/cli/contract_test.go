@@ -64,6 +64,8 @@ var contractSamples = map[string]contractSample{
 	"diskless kernel list":      {},
 	"diskless kernel use":       {args: []string{"6.1.0-old"}},
 	"diskless kernel gc":        {args: []string{"--keep", "0"}},
+	"diskless kernel rollback":  {args: []string{"192.168.1.21"}},
+	"diskless kernel rollout":   {args: []string{"--status"}},
 	"diskless netboot config":   {},
 	"diskless netboot export":   {args: []string{"dnsmasq"}},
 	"diskless netboot loaders":  {},

@@ -16,7 +16,7 @@ import (
 func NewCmdKernel(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{Use: "kernel", Short: "Check kernel configs; install and select the slaves' kernels", Args: noArgs}
 	cmd.AddCommand(NewCmdKernelCheck(f, nil), NewCmdKernelInstall(f, nil), NewCmdKernelList(f),
-		NewCmdKernelUse(f, nil), NewCmdKernelGC(f, nil))
+		NewCmdKernelUse(f, nil), NewCmdKernelGC(f, nil), NewCmdKernelRollback(f, nil), NewCmdKernelRollout(f, nil))
 	return cmd
 }
 
@@ -394,7 +394,8 @@ func listSuffix(ips []string) string {
 
 // KernelGCOptions are `kernel gc`'s inputs.
 type KernelGCOptions struct {
-	Keep int
+	Keep            int
+	IncludeRollback bool
 }
 
 // NewCmdKernelGC builds `diskless kernel gc`.
@@ -404,9 +405,10 @@ func NewCmdKernelGC(f *Factory, runF func(*KernelGCOptions) error) *cobra.Comman
 		Use:   "gc [--keep N]",
 		Short: "Delete kernel versions no slave uses, keeping the newest N",
 		Long: `gc removes installed versions that are neither the default nor used by any
-slave, keeping the newest N installs whatever they are. It holds the
-registry lock, so a concurrent "kernel use" cannot point a slave at a
-version being removed.`,
+slave, keeping the newest N installs whatever they are. A version some
+slave's kernel history can still return to ("kernel rollback") is kept
+too, unless --include-rollback. It holds the registry lock, so a
+concurrent "kernel use" cannot point a slave at a version being removed.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -416,6 +418,7 @@ version being removed.`,
 		},
 	}
 	cmd.Flags().IntVar(&opts.Keep, "keep", 2, "newest versions kept even when unused")
+	cmd.Flags().BoolVar(&opts.IncludeRollback, "include-rollback", false, "also remove versions only a slave's kernel history (kernel rollback) still names")
 	return cmd
 }
 
@@ -427,7 +430,7 @@ func runKernelGC(f *Factory, o *KernelGCOptions) error {
 	if err != nil {
 		return err
 	}
-	items, err := c.GCKernels(o.Keep)
+	items, err := c.GCKernels(o.Keep, o.IncludeRollback)
 	if f.DryRun {
 		for _, it := range items {
 			if it.Action == "removed" {

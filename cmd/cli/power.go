@@ -72,27 +72,40 @@ func pickSlaves(reg *slave.Registry, keys, groups []string) ([]slave.Slave, erro
 	return reg.Pick(ips), nil
 }
 
+// powerTargets are the BMCs of the slaves keys and groups name.
+func powerTargets(reg *slave.Registry, keys, groups []string) ([]power.Target, error) {
+	sel, err := pickSlaves(reg, keys, groups)
+	if err != nil {
+		return nil, err
+	}
+	targets := make([]power.Target, len(sel))
+	for i, s := range sel {
+		targets[i] = power.Target{Name: s.Hostname, BMC: s.BMC, User: s.BMCUser, Credentials: s.BMCCredentials}
+	}
+	return targets, nil
+}
+
+// ipmiTool is the ipmitool binary (DISKLESS_IPMITOOL overrides it).
+func ipmiTool(f *Factory) string {
+	if v, ok := f.Env("DISKLESS_IPMITOOL"); ok && v != "" {
+		return v
+	}
+	return "ipmitool"
+}
+
 func runPower(ctx context.Context, f *Factory, o *PowerOptions) error {
 	_, reg, err := f.Registry()
 	if err != nil {
 		return err
 	}
-	sel, err := pickSlaves(reg, o.Slaves, o.Groups)
+	targets, err := powerTargets(reg, o.Slaves, o.Groups)
 	if err != nil {
 		return err
 	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	targets := make([]power.Target, len(sel))
-	for i, s := range sel {
-		targets[i] = power.Target{Name: s.Hostname, BMC: s.BMC, User: s.BMCUser, Credentials: s.BMCCredentials}
-	}
-	tool := "ipmitool"
-	if v, ok := f.Env("DISKLESS_IPMITOOL"); ok && v != "" {
-		tool = v
-	}
-	res := power.Runner{Tool: tool, Parallel: o.Parallel, Timeout: o.Timeout, Getenv: f.Env}.Run(ctx, o.Action, targets)
+	res := power.Runner{Tool: ipmiTool(f), Parallel: o.Parallel, Timeout: o.Timeout, Getenv: f.Env}.Run(ctx, o.Action, targets)
 	t := &Table{Header: []string{"SLAVE", "BMC", "ACTION", "STATE", "ERROR"}}
 	failed := 0
 	for _, r := range res {

@@ -50,6 +50,11 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 . /etc/conf.d/hostname
 echo "DISKLESS-HOSTNAME=$hostname"
 for a in $(/bin/busybox ip -4 -o addr show scope global | /bin/busybox awk '{print $4}'); do echo "DISKLESS-IP=$a"; done
+# What OpenRC's local service does on a real slave: run the scaffolded
+# local.d script, which tells serve this slave is up (busybox's applets as
+# functions: the root has no applet links).
+( wget() { /bin/busybox wget "$@"; }; uname() { /bin/busybox uname "$@"; }; sleep() { /bin/busybox sleep "$@"; }
+  . /etc/local.d/diskless-up.start )
 echo "DISKLESS-BOOT-OK"
 /bin/busybox sync
 /bin/busybox poweroff -f

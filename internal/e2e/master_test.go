@@ -162,7 +162,7 @@ func (m *master) status(t testing.TB, ip string) (string, map[string]time.Time) 
 }
 
 // serveStages are the stages `diskless status` must show after a boot.
-var serveStages = []string{"dhcp-offered", "dhcp-acked", "loader-fetched", "config-fetched", "kernel-fetched", "initrd-fetched"}
+var serveStages = []string{"dhcp-offered", "dhcp-acked", "loader-fetched", "config-fetched", "kernel-fetched", "initrd-fetched", "up"}
 
 func (m *master) checkStatus(t testing.TB, s slaveSpec, r *vmResult) error {
 	table, stages := m.status(t, s.IP)

@@ -95,6 +95,7 @@ func New(o Options) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", s.local(s.status))
 	mux.HandleFunc("GET /metrics", s.local(s.metrics))
+	mux.HandleFunc("POST /up", s.up)
 	mux.HandleFunc("GET /", s.file)
 	s.srv = &http.Server{Handler: stallTimeout(mux), ConnState: s.conns.state,
 		ReadHeaderTimeout: ReadHeaderTimeout, ReadTimeout: ReadTimeout, IdleTimeout: IdleTimeout,
@@ -260,8 +261,9 @@ func (s SlaveStatus) MarshalJSON() ([]byte, error) {
 		At       *time.Time           `json:"at"`
 		Stages   map[string]time.Time `json:"stages"`
 		Hostname string               `json:"hostname,omitempty"`
+		Kernel   string               `json:"kernel,omitempty"`
 	}
-	r := row{IP: s.IP, MAC: s.MAC, Stage: s.Stage, Stages: s.Stages, Hostname: s.Hostname}
+	r := row{IP: s.IP, MAC: s.MAC, Stage: s.Stage, Stages: s.Stages, Hostname: s.Hostname, Kernel: s.Kernel}
 	if !s.At.IsZero() {
 		at := s.At
 		r.At = &at
@@ -329,4 +331,38 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	if err := s.o.Metrics.WritePrometheus(w, s.o.Tracker); err != nil {
 		s.o.Log.Warn("metrics", "err", err)
 	}
+}
+
+// MaxUpBody bounds the body of POST /up ("kernel=<uname -r>").
+const MaxUpBody = 256
+
+// up records the up stage: a booted slave's local.d script posts
+// kernel=<uname -r>. Only the slave's own registered address counts (the
+// TCP peer: not spoofable past the handshake); anything else is 403, and
+// the body is bounded.
+func (s *Server) up(w http.ResponseWriter, r *http.Request) {
+	ra := remoteAddr(r)
+	sl := s.o.Tree.Live.Current().ByIP[ra]
+	if sl == nil || s.o.Tracker == nil {
+		s.logs.Log("up-refused", slog.LevelWarn, "http up refused: not a registered slave's address", slog.String("client", r.RemoteAddr))
+		s.o.Metrics.Request("http", "refused", 0)
+		http.Error(w, "/up answers registered slaves only, from their own address", http.StatusForbidden)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxUpBody)
+	if err := r.ParseForm(); err != nil {
+		s.logs.Log("up-bad", slog.LevelWarn, "http up refused: bad body", slog.String("client", r.RemoteAddr), slog.Any("err", err))
+		http.Error(w, "bad /up body: expected kernel=<release>, at most 256 bytes", http.StatusBadRequest)
+		return
+	}
+	kernel := r.PostForm.Get("kernel")
+	if !netboot.ValidKernelRelease(kernel) {
+		s.logs.Log("up-bad", slog.LevelWarn, "http up refused: bad kernel release", slog.String("client", r.RemoteAddr))
+		http.Error(w, "bad /up body: expected kernel=<release> (letters, digits, . _ + - ~; at most 64)", http.StatusBadRequest)
+		return
+	}
+	s.o.Tracker.RecordUp(ra, sl.MAC, kernel)
+	s.logs.Log("up", slog.LevelInfo, "slave up", slog.String("client", r.RemoteAddr), slog.String("hostname", sl.Hostname), slog.String("kernel", kernel))
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintln(w, "ok")
 }

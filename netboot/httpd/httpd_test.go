@@ -7,7 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +19,7 @@ import (
 	"github.com/diskless-project/diskless/netboot"
 	"github.com/diskless-project/diskless/netboot/httpd"
 	"github.com/diskless-project/diskless/netboot/nettest"
+	"github.com/diskless-project/diskless/rootfs"
 )
 
 func start(t testing.TB, env *nettest.Env, tweak ...func(*httpd.Options)) (string, *netboot.Tracker) {
@@ -101,4 +105,67 @@ func BenchmarkHTTPKernel(b *testing.B) {
 		}
 	}
 	_ = time.Second
+}
+
+// TestUpFromSlaveAddressOnly: the rendered local.d script, run in a
+// namespace holding the slave's registered address, moves the slave to
+// "up" with its kernel; the same POST from another address is 403 and
+// records nothing; a bad body is 400.
+func TestUpFromSlaveAddressOnly(t *testing.T) {
+	testenv.RequireRoot(t)
+	p := testenv.NewPair(t, "192.168.1.1", "192.168.1.21", 24)
+	env := nettest.New(t, 4096)
+	var l net.Listener
+	if err := p.Server.Do(func() (err error) { l, err = httpd.Listen("192.168.1.1:0"); return }); err != nil {
+		t.Fatal(err)
+	}
+	tr := netboot.NewTracker(nil)
+	nettest.Serve(t, httpd.New(httpd.Options{Tree: env.Tree, Tracker: tr, Metrics: netboot.NewMetrics("test"), Listeners: []net.Listener{l}}), nil, nil)
+	ap := netip.MustParseAddrPort(l.Addr().String())
+
+	script := filepath.Join(t.TempDir(), "diskless-up.start")
+	if err := os.WriteFile(script, []byte(rootfs.RenderUpScript(ap)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// busybox's wget, as on the slaves (Debian 12's segfaults with -T).
+	bb := testenv.RequireCmd(t, "busybox", "busybox")
+	bin := t.TempDir()
+	if err := os.Symlink(bb, filepath.Join(bin, "wget")); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := p.Client.Command("env", "PATH="+bin+":"+os.Getenv("PATH"), "sh", script).CombinedOutput(); err != nil {
+		t.Fatalf("up script: %v\n%s", err, out)
+	}
+	uname, _ := exec.Command("uname", "-r").Output()
+	snap := tr.Snapshot()
+	if len(snap) != 1 || snap[0].Stage != netboot.StageUp || snap[0].Kernel != strings.TrimSpace(string(uname)) {
+		t.Fatalf("after the up script: %+v", snap)
+	}
+
+	p.Client.Run(t, "ip", "addr", "add", "192.168.1.99/24", "dev", p.ClientIf)
+	post := func(from, body string) string {
+		out, _ := p.Client.Command("curl", "-sS", "--max-time", "10", "--interface", from, "-o", "/dev/null", "-w", "%{http_code}",
+			"--data", body, "http://"+ap.String()+"/up").CombinedOutput()
+		return string(out)
+	}
+	testenv.RequireCmd(t, "curl", "curl")
+	if got := post("192.168.1.99", "kernel=6.6.6"); got != "403" {
+		t.Errorf("POST /up from an unregistered address: %s, want 403", got)
+	}
+	if got := post("192.168.1.21", "kernel=6.6.6;rm"); got != "400" {
+		t.Errorf("POST /up with a bad release: %s, want 400", got)
+	}
+	if got := post("192.168.1.21", "kernel="+strings.Repeat("1", 400)); got != "400" {
+		t.Errorf("POST /up with a 400-byte body: %s, want 400", got)
+	}
+	snap = tr.Snapshot()
+	if len(snap) != 1 || snap[0].Kernel != strings.TrimSpace(string(uname)) {
+		t.Fatalf("refused posts changed the tracker: %+v", snap)
+	}
+	if got := post("192.168.1.21", "kernel=6.6.6-x"); got != "200" {
+		t.Errorf("POST /up from the slave: %s, want 200", got)
+	}
+	if snap = tr.Snapshot(); snap[0].Kernel != "6.6.6-x" {
+		t.Fatalf("second up: %+v", snap)
+	}
 }
