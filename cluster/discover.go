@@ -203,36 +203,12 @@ func (c *Cluster) saveDiscovered(ctx context.Context, d *netboot.Discovered, liv
 	if every <= 0 {
 		every = 3 * time.Second
 	}
-	path, w := c.discoveredPath(), c.Writer().Quiet()
-	var last uint64
-	save := func() {
+	forget := func() {
 		snap := live.Current()
 		d.Forget(func(mac string) bool { return snap.ByMAC[mac] != nil })
-		n := d.Changes()
-		if n == last {
-			return
-		}
-		data, err := netboot.MarshalDiscovered(d.List())
-		if err == nil {
-			_, err = w.WriteFile(path, data, 0o644)
-		}
-		if err != nil {
-			c.o.Log.Warn("discovered machines not saved", "file", c.Display(path), "err", err)
-			return
-		}
-		last = n
 	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			save()
-			return
-		case <-t.C:
-			save()
-		}
-	}
+	c.savePeriodically(ctx, every, "discovered machines", c.discoveredPath(), 0, forget, d.Changes,
+		func() ([]byte, error) { return netboot.MarshalDiscovered(d.List()) })
 }
 
 // EnlistOptions make serve register unknown machines itself (serve

@@ -211,19 +211,29 @@ func (c *Cluster) saveBootStatus(ctx context.Context, tr *netboot.Tracker, every
 	if every <= 0 {
 		every = 10 * time.Second
 	}
-	path, w := c.Cfg.StatePath(netboot.StateFile), c.Writer().Quiet()
-	last := tr.Changes()
+	c.savePeriodically(ctx, every, "boot status", c.Cfg.StatePath(netboot.StateFile), tr.Changes(), nil, tr.Changes, tr.MarshalState)
+}
+
+// savePeriodically writes a state file every `every` when its change
+// counter moved (never per packet), and once more when ctx ends. before
+// runs ahead of each look at the counter.
+func (c *Cluster) savePeriodically(ctx context.Context, every time.Duration, what, path string, last uint64,
+	before func(), changes func() uint64, marshal func() ([]byte, error)) {
+	w := c.Writer().Quiet()
 	save := func() {
-		n := tr.Changes()
+		if before != nil {
+			before()
+		}
+		n := changes()
 		if n == last {
 			return
 		}
-		data, err := tr.MarshalState()
+		data, err := marshal()
 		if err == nil {
 			_, err = w.WriteFile(path, data, 0o644)
 		}
 		if err != nil {
-			c.o.Log.Warn("boot status not saved", "file", c.Display(path), "err", err)
+			c.o.Log.Warn(what+" not saved", "file", c.Display(path), "err", err)
 			return
 		}
 		last = n
