@@ -364,19 +364,7 @@ func (b *Bench) storm(n int, file string, size int64, extra []string, loss bool,
 	close(gate)
 	wg.Wait()
 	wall := time.Since(start).Seconds()
-	var ok []float64
-	var failures int
-	var firstErr error
-	for i := range durs {
-		if errs[i] != nil {
-			failures++
-			if firstErr == nil {
-				firstErr = errs[i]
-			}
-			continue
-		}
-		ok = append(ok, durs[i])
-	}
+	ok, failures, firstErr := splitResults(durs, errs)
 	s := Sample{Value: wall, Extra: map[string]float64{"p50_s": Percentile(ok, 50), "p99_s": Percentile(ok, 99),
 		"failures": float64(failures), "agg_MBps": float64(size) * float64(len(ok)) / wall / 1e6}}
 	if firstErr != nil {
@@ -446,4 +434,20 @@ func sizeName(n int64) string {
 		return fmt.Sprintf("%d MiB", n>>20)
 	}
 	return fmt.Sprintf("%d KiB", n>>10)
+}
+
+// splitResults separates the durations of the transfers that succeeded from
+// the failures (counted, the first one kept for the report).
+func splitResults(durs []float64, errs []error) (ok []float64, failures int, firstErr error) {
+	for i := range durs {
+		if errs[i] != nil {
+			failures++
+			if firstErr == nil {
+				firstErr = errs[i]
+			}
+			continue
+		}
+		ok = append(ok, durs[i])
+	}
+	return ok, failures, firstErr
 }

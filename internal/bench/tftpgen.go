@@ -245,19 +245,7 @@ func (b *Bench) genStorm(n int, file string, window int, srv *Proc, limit time.D
 	wg.Wait()
 	wall := time.Since(start).Seconds()
 	cpu := float64(procCPU(strconv.Itoa(serverPID))-cpu0) / 100 // USER_HZ
-	var ok []float64
-	var failures int
-	var firstErr error
-	for i := range durs {
-		if errs[i] != nil {
-			failures++
-			if firstErr == nil {
-				firstErr = errs[i]
-			}
-			continue
-		}
-		ok = append(ok, durs[i])
-	}
+	ok, failures, firstErr := splitResults(durs, errs)
 	gb := float64(len(want)) * float64(len(ok)) / 1e9
 	s := Sample{Value: wall, Extra: map[string]float64{"p50_s": Percentile(ok, 50), "p99_s": Percentile(ok, 99),
 		"failures": float64(failures), "server_cpu_s": cpu}}
