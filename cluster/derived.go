@@ -22,15 +22,12 @@ import (
 	"github.com/diskless-project/diskless/slave"
 )
 
-// bringInLine regenerates, in order, every file the registry and config
-// drive. Called under the registry lock, after each change. A new derived
-// file is one more function here.
-func (c *Cluster) bringInLine(reg *slave.Registry) error { return c.bringInLineSince(reg, nil) }
-
-// bringInLineSince is bringInLine after a change of slaves only from prev
-// (the effective registry before; nil: unknown, everything is redone):
-// roots are looked for and boot configs rendered for the slaves added or
-// changed only.
+// bringInLineSince regenerates, in order, every file the registry and
+// config drive. Called under the registry lock, after each change. After a
+// change of slaves only, prev is the effective registry before (nil:
+// unknown, everything is redone): roots are looked for and boot configs
+// rendered for the slaves added or changed only. A new derived file is one
+// more function here.
 func (c *Cluster) bringInLineSince(reg, prev *slave.Registry) error {
 	for _, sync := range []func(*slave.Registry, *slave.Registry) error{c.syncHosts, c.scaffoldNew, c.syncExports, c.syncBootConfigs} {
 		if err := sync(reg, prev); err != nil {
