@@ -52,8 +52,19 @@ echo "DISKLESS-HOSTNAME=$hostname"
 for a in $(/bin/busybox ip -4 -o addr show scope global | /bin/busybox awk '{print $4}'); do echo "DISKLESS-IP=$a"; done
 # What OpenRC's local service does on a real slave: run the scaffolded
 # local.d script, which tells serve this slave is up (busybox's applets as
-# functions: the root has no applet links).
-( wget() { /bin/busybox wget "$@"; }; uname() { /bin/busybox uname "$@"; }; sleep() { /bin/busybox sleep "$@"; }
+# functions: the root has no applet links). The release it reports is the
+# kernel directory the loader booted (BOOT_IMAGE=.../kernels/<version>/vmlinuz)
+# when there is one: the e2e installs Debian's one image under several
+# versions (TestRollout), whose banners all say the same release.
+( wget() { /bin/busybox wget "$@"; }; sleep() { /bin/busybox sleep "$@"; }
+  uname() {
+    if [ "$1" = -r ]; then
+      for a in $(/bin/busybox cat /proc/cmdline); do
+        case "$a" in BOOT_IMAGE=*kernels/*/vmlinuz) v=${a#*kernels/}; echo "${v%/vmlinuz}"; return ;; esac
+      done
+    fi
+    /bin/busybox uname "$@"
+  }
   . /etc/local.d/diskless-up.start )
 echo "DISKLESS-BOOT-OK"
 /bin/busybox sync
