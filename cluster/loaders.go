@@ -16,7 +16,7 @@ import (
 // the master). Those of every boot path in use (netboot.PathsInUse) must be
 // there: a missing one is an error naming the file and the package that
 // provides it; those of the other paths are copied when present. Unchanged
-// files are left alone.
+// files are left alone; in a dry run the writer shows what would be installed.
 func (c *Cluster) InstallLoaders() ([]string, error) {
 	reg, err := c.Registry()
 	if err != nil {
@@ -79,9 +79,7 @@ func (c *Cluster) InstallLoaders() ([]string, error) {
 			if old, err := os.ReadFile(dst); err == nil && bytes.Equal(old, data) {
 				continue
 			}
-			line := fmt.Sprintf("would install %s (%d bytes, from %s)", filepath.Join(cfg.TFTPRoot, s.dst), len(data), s.path)
-			w.Note("install", dst, s.path, line)
-			lines = append(lines, line)
+			w.Note("install", dst, s.path, fmt.Sprintf("would install %s (%d bytes, from %s)", filepath.Join(cfg.TFTPRoot, s.dst), len(data), s.path))
 			continue
 		}
 		res, err := w.WriteFile(dst, data, 0o644)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -146,9 +145,7 @@ installed when present. Unchanged files are left alone.`,
 			}
 			if f.humanOutput() {
 				for _, l := range lines {
-					if !f.DryRun || !strings.HasPrefix(l, "would install ") { // the writer showed those
-						fmt.Fprintln(f.IO.Out, l)
-					}
+					fmt.Fprintln(f.IO.Out, l)
 				}
 				return nil
 			}
@@ -170,9 +167,7 @@ func initLoaders(f *Factory, c *cluster.Cluster) []string {
 	}
 	if f.DryRun && f.humanOutput() {
 		for _, l := range lines {
-			if !strings.HasPrefix(l, "would install ") { // the writer showed those
-				fmt.Fprintln(f.IO.Out, l)
-			}
+			fmt.Fprintln(f.IO.Out, l)
 		}
 	}
 	return lines
