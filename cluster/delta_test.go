@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -39,9 +41,9 @@ func TestSlaveChangesWriteOnlyTheirConfigs(t *testing.T) {
 		t.Errorf("config of a removed slave kept: %v", err)
 	}
 	stamp := c.Cfg.StatePath(bootStamp)
-	before, err := os.ReadFile(stamp)
-	if err != nil {
-		t.Fatal(err)
+	appended := readStamp(c.o.Writer, stamp, c.Cfg.On(c.Cfg.TFTPRoot))
+	if appended == nil {
+		t.Fatal("the stamp after the slave changes does not read")
 	}
 	reg, err := c.Registry()
 	if err != nil {
@@ -54,7 +56,90 @@ func TestSlaveChangesWriteOnlyTheirConfigs(t *testing.T) {
 	if len(changes) != 0 {
 		t.Errorf("a full rewrite after slave changes still changed: %q", changes)
 	}
-	if after, _ := os.ReadFile(stamp); string(after) != string(before) {
-		t.Errorf("stamp after the slave changes:\n%s\nafter a full rewrite:\n%s", before, after)
+	full := readStamp(c.o.Writer, stamp, c.Cfg.On(c.Cfg.TFTPRoot))
+	for name, h := range appended { // each config known as written, or unknown
+		if h != unknownHash && full[name] != h {
+			t.Errorf("stamp says %s of %s, the file hashes %q", h, name, full[name])
+		}
+	}
+}
+
+// TestStampForgetsBeforeWriting: a config a slave change rewrote is never
+// trusted at its old hash again. Without the stamp forgetting it, a later
+// full write of the registry as before the change would find the old hash
+// in the stamp and leave the changed file as it is.
+func TestStampForgetsBeforeWriting(t *testing.T) {
+	root := testRoot(t)
+	c := open(t, root, false, nil)
+	before, err := c.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := "console=ttyS1"
+	if _, err := c.SetSlave("10.0.0.21", Fields{KernelArgs: &args}); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(root, "srv/tftp/pxelinux.cfg/0A000015")
+	if data, _ := os.ReadFile(cfgPath); !strings.Contains(string(data), args) {
+		t.Fatalf("%s lacks the new kernel args:\n%s", cfgPath, data)
+	}
+	if _, err := c.writeBootConfigs(before, true); err != nil { // trusting the stamp
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(cfgPath); strings.Contains(string(data), args) {
+		t.Errorf("a trusted full write of the registry before left the changed config:\n%s", data)
+	}
+}
+
+// TestStampCompacted: the lines slave changes append are compacted away
+// once the stamp outgrows stampLimit; what the compacted stamp knows is
+// what a full write finds.
+func TestStampCompacted(t *testing.T) {
+	root := testRoot(t)
+	c := open(t, root, false, nil)
+	stamp := c.Cfg.StatePath(bootStamp)
+	tftp := c.Cfg.On(c.Cfg.TFTPRoot)
+	reg, err := c.Registry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(s int64) { stampSlack = s }(stampSlack)
+	stampSlack = 1024
+	limit := stampLimit(len(reg.Slaves))
+	var last int64
+	for i := 0; ; i++ {
+		comment := "k" + strconv.Itoa(i)
+		if _, err := c.SetSlave("10.0.0.21", Fields{KernelArgs: &comment}); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(stamp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > limit {
+			t.Fatalf("stamp of %d bytes after %d changes: over the limit %d", fi.Size(), i+1, limit)
+		}
+		if fi.Size() < last { // compacted
+			break
+		}
+		last = fi.Size()
+		if i > 1000 {
+			t.Fatal("never compacted")
+		}
+	}
+	compacted, _ := os.ReadFile(stamp)
+	known := readStamp(c.o.Writer, stamp, tftp)
+	if strings.Contains(string(compacted), unknownHash) {
+		t.Errorf("compacted stamp still has unknown configs:\n%s", compacted)
+	}
+	reg, _ = c.Registry()
+	if _, err := c.writeBootConfigs(reg, false); err != nil {
+		t.Fatal(err)
+	}
+	full := readStamp(c.o.Writer, stamp, tftp)
+	for name, h := range known { // those known; the others compared next time
+		if full[name] != h {
+			t.Errorf("compacted stamp says %s of %s, a full write %q", h, name, full[name])
+		}
 	}
 }

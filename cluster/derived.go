@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 
@@ -166,8 +166,24 @@ var generatedDirs = []string{"pxelinux.cfg", "ipxe", "grub"}
 // bootStamp is the state file that records, per generated boot config, a
 // hash of what was last written (one "hash name" line each, after a line
 // naming the TFTP root): a change then writes only the files whose
-// content changed, without reading the thousands that did not.
+// content changed, without reading the thousands that did not. A full
+// write rewrites it sorted; a change of a few slaves only appends a line
+// "-------------------------------- name" (unknownHash) for each config
+// it touches, before touching it: later lines win, and a config of
+// unknown hash is compared by content the next time. The appended lines
+// are compacted away once they outweigh the rest (stampLimit).
 const bootStamp = "bootconfigs.stamp"
+
+// unknownHash marks a config whose hash the stamp no longer knows: it
+// matches no hash, so the config is read and compared.
+const unknownHash = "--------------------------------"
+
+// stampLimit is the size past which a delta compacts the stamp: twice a
+// full stamp of n slaves (4 configs, ~70 bytes a line), and 1 MiB more, so
+// a compaction (a full read and write) comes once in thousands of changes.
+func stampLimit(n int) int64 { return stampSlack + int64(n)*4*70*2 }
+
+var stampSlack int64 = 1 << 20 // a test lowers it
 
 // writeBootConfigs writes every generated config and removes stale ones
 // (only files carrying netboot.Header), returning "<verb> <path>" lines.
@@ -182,24 +198,27 @@ func (c *Cluster) writeBootConfigs(reg *slave.Registry, trustStamp bool) ([]stri
 // writeBootConfigsSince is writeBootConfigs; with prev (the effective
 // registry before a change of slaves only, the config unchanged) and a
 // stamp to trust, only the configs of the slaves that differ from prev
-// are rendered and written, and only those of the slaves gone or renamed
-// are candidates for removal: a one-slave change costs the same at 10 or
-// 10,000 slaves (but the stamp, one line a file, is still rewritten).
+// are rendered and written (each compared with the file), only those of
+// the slaves gone or renamed are candidates for removal, and the stamp
+// is appended to, not rewritten: a one-slave change costs the same at 10
+// or 10,000 slaves.
 func (c *Cluster) writeBootConfigsSince(reg, prev *slave.Registry, trustStamp bool) ([]string, error) {
 	w, cfg := c.o.Writer, c.Cfg
 	root := cfg.On(cfg.TFTPRoot)
 	stampPath := cfg.StatePath(bootStamp)
 	var old map[string]string
 	var files map[string][]byte
-	var gone []string    // delta: names of configs prev had and reg may not
-	var lines stampLines // delta: the stamp as it is
+	var gone []string // delta: names of configs prev had and reg may not
 	if prev != nil && trustStamp && !w.DryRun {
-		if lines = readStampLines(w, stampPath, root); lines != nil {
-			files, gone = changedBootConfigs(&netboot.Renderer{Cfg: cfg}, reg, prev)
-			old = lines.lookup(files, gone)
+		// Without a stamp, no full write happened yet (the shared configs,
+		// pxelinux.cfg/default and the like, may be missing): one is due.
+		if _, err := w.Stat(stampPath); err != nil {
+			prev = nil
 		}
 	}
-	if old == nil {
+	if prev != nil && trustStamp && !w.DryRun {
+		files, gone = changedBootConfigs(&netboot.Renderer{Cfg: cfg}, reg, prev)
+	} else {
 		prev = nil
 		if trustStamp && !w.DryRun {
 			old = readStamp(w, stampPath, root)
@@ -218,12 +237,30 @@ func (c *Cluster) writeBootConfigsSince(reg, prev *slave.Registry, trustStamp bo
 		}
 		batch = append(batch, fsutil.File{Path: filepath.Join(root, filepath.FromSlash(name)), Data: files[name], Perm: 0o644})
 	}
+	var stampSize int64
 	if prev != nil {
 		// A few files among tens of thousands: dead writers' temp files
 		// there are swept by the next full write (netboot config, a config,
 		// group or kernel change), not by listing 40,000 names each time.
 		for _, dir := range generatedDirs {
 			w.SkipSweep(filepath.Join(root, dir))
+		}
+		// The stamp forgets these configs before any of them changes: a
+		// crash in between leaves them to be compared, never trusted.
+		var b strings.Builder
+		for _, name := range names {
+			b.WriteString(unknownHash + " " + name + "\n")
+		}
+		for _, name := range gone {
+			if _, ok := files[name]; !ok {
+				b.WriteString(unknownHash + " " + name + "\n")
+			}
+		}
+		if b.Len() > 0 {
+			var err error
+			if stampSize, err = w.Append(stampPath, []byte(b.String())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, err
+			}
 		}
 	}
 	results, err := w.WriteFiles(batch) // one flush for all, not two fsyncs a file
@@ -279,20 +316,21 @@ func (c *Cluster) writeBootConfigsSince(reg, prev *slave.Registry, trustStamp bo
 		}
 		changes = append(changes, "removed "+c.Display(p))
 	}
-	if !w.DryRun {
-		text := []byte(nil)
-		if prev != nil { // the stamp as it was, with these files' lines changed
-			for _, name := range gone {
-				if _, keep := files[name]; !keep {
-					hashes[name] = ""
-				}
-			}
-			text = lines.merge(root, hashes)
-		} else {
-			text = stampText(root, hashes)
-		}
-		if _, err := w.Quiet().WriteFile(stampPath, text, 0o644); err != nil {
+	switch {
+	case w.DryRun:
+	case prev == nil:
+		if _, err := w.Quiet().WriteFile(stampPath, stampText(root, hashes), 0o644); err != nil {
 			return nil, err
+		}
+	case stampSize > stampLimit(len(reg.Slaves)):
+		// Compacted: each name once, at its last hash; the configs just
+		// written at theirs, the others of unknown hash dropped.
+		if all := readStamp(w, stampPath, root); all != nil {
+			maps.Copy(all, hashes)
+			maps.DeleteFunc(all, func(_, h string) bool { return h == unknownHash })
+			if _, err := w.Quiet().WriteFile(stampPath, stampText(root, all), 0o644); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return changes, nil
@@ -318,85 +356,6 @@ func stampText(root string, hashes map[string]string) []byte {
 	return b.Bytes()
 }
 
-// stampLines are the lines of a stamp after its head, "hash name" each,
-// sorted by name (as stampText writes them).
-type stampLines []string
-
-// readStampLines reads the stamp as lines; nil as readStamp, or when the
-// lines are not sorted.
-func readStampLines(w *fsutil.Writer, path, root string) stampLines {
-	data, err := w.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	head, rest, ok := strings.Cut(string(data), "\n")
-	if !ok || head != "# diskless: hashes of the boot configs last written under "+root || rest == "" || !strings.HasSuffix(rest, "\n") {
-		return nil
-	}
-	lines := stampLines(strings.Split(rest[:len(rest)-1], "\n"))
-	for i, l := range lines {
-		if len(l) < 34 || l[32] != ' ' || i > 0 && lines[i-1][33:] >= l[33:] {
-			return nil
-		}
-	}
-	return lines
-}
-
-// find is the index of name's line, or where it would go.
-func (l stampLines) find(name string) (int, bool) {
-	return slices.BinarySearchFunc(l, name, func(line, name string) int { return strings.Compare(line[33:], name) })
-}
-
-// lookup is the recorded hash of each of these names that has one.
-func (l stampLines) lookup(files map[string][]byte, gone []string) map[string]string {
-	out := make(map[string]string, len(files)+len(gone))
-	for name := range files {
-		if i, ok := l.find(name); ok {
-			out[name] = l[i][:32]
-		}
-	}
-	for _, name := range gone {
-		if i, ok := l.find(name); ok {
-			out[name] = l[i][:32]
-		}
-	}
-	return out
-}
-
-// merge is the stamp with each name of set at its new hash ("": removed).
-func (l stampLines) merge(root string, set map[string]string) []byte {
-	names := make([]string, 0, len(set))
-	for name := range set {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	var b bytes.Buffer
-	b.Grow((len(l) + len(names)) * 72)
-	b.WriteString("# diskless: hashes of the boot configs last written under " + root + "\n")
-	i := 0
-	for _, name := range names {
-		j, found := l.find(name)
-		for ; i < j; i++ {
-			b.WriteString(l[i])
-			b.WriteByte('\n')
-		}
-		if found {
-			i = j + 1
-		}
-		if h := set[name]; h != "" {
-			b.WriteString(h)
-			b.WriteByte(' ')
-			b.WriteString(name)
-			b.WriteByte('\n')
-		}
-	}
-	for ; i < len(l); i++ {
-		b.WriteString(l[i])
-		b.WriteByte('\n')
-	}
-	return b.Bytes()
-}
-
 // changedBootConfigs renders the configs of the slaves of reg that prev
 // lacks or had otherwise, and lists the names of the configs of the
 // slaves of prev that reg lacks or has otherwise (stale unless rendered
@@ -412,7 +371,7 @@ func changedBootConfigs(r *netboot.Renderer, reg, prev *slave.Registry) (map[str
 		s := &reg.Slaves[i]
 		if p, ok := before[s.IP]; ok {
 			delete(before, s.IP)
-			if reflect.DeepEqual(p, s) {
+			if p.Equal(s) {
 				continue
 			}
 			gone = append(gone, netboot.SlaveNames(p)...)
@@ -425,8 +384,10 @@ func changedBootConfigs(r *netboot.Renderer, reg, prev *slave.Registry) (map[str
 	return files, gone
 }
 
-// readStamp reads the boot config stamp; nil when it is missing, for
-// another TFTP root, or not one diskless wrote (then everything is compared).
+// readStamp reads the boot config stamp, a later line of a name winning
+// (unknownHash: compare it); nil when it is missing, for another TFTP
+// root, or not one diskless wrote, a line torn included (then everything
+// is compared).
 func readStamp(w *fsutil.Writer, path, root string) map[string]string {
 	data, err := w.ReadFile(path)
 	if err != nil {
@@ -439,7 +400,7 @@ func readStamp(w *fsutil.Writer, path, root string) map[string]string {
 	out := make(map[string]string, strings.Count(rest, "\n"))
 	for line := range strings.Lines(rest) {
 		h, name, ok := strings.Cut(strings.TrimSuffix(line, "\n"), " ")
-		if !ok || len(h) != 32 {
+		if !ok || len(h) != 32 || !strings.HasSuffix(line, "\n") || name == "" {
 			return nil
 		}
 		out[name] = h

@@ -259,63 +259,42 @@ func (c *Cluster) Import(lines []slave.ImportLine, source string, update bool) (
 	res := ImportResult{Added: []string{}, Updated: []string{}, Unchanged: []string{}}
 	_, err := c.updateSlaves(func(cfg *config.Config, r *slave.Registry) error {
 		n := slave.StoreOf(cfg).Network
-		if !update { // the common case, in one pass: linear, not quadratic
-			add := r.Adder(n)
-			for _, l := range lines {
-				s := l.Slave
-				if host, ok := add.Has(s.IP); ok && s.IP.IsValid() {
-					return fmt.Errorf("%s:%d: IP %s is already registered to %s: expected an unused IP (slave import --update changes registered slaves)", source, l.Line, s.IP, host)
-				}
-				if err := fillDefaults(cfg, r, &s, true); err != nil {
-					s.Arch = "" // add.Add says what is wrong, with the line
-				}
-				if err := c.checkKernelArch(r.Resolve(s)); err != nil {
-					return fmt.Errorf("%s:%d: %w", source, l.Line, err)
-				}
-				if err := add.Add(s); err != nil {
-					return fmt.Errorf("%s:%d: %w", source, l.Line, err)
-				}
-				res.Added = append(res.Added, s.IP.String())
-			}
-			add.Done()
-			return nil
-		}
+		add := r.Adder(n) // one pass, each line at a constant cost: linear, not quadratic
 		for _, l := range lines {
 			s := l.Slave
-			if update {
-				if old, ok := r.Find(s.IP.String()); ok && s.IP.IsValid() {
-					merged := mergeSlave(*old, s)
-					if a, err := kernel.NormalizeArch(merged.Arch); err == nil {
-						merged.Arch = a
-					}
-					if err := c.checkKernelArch(r.Resolve(merged)); err != nil {
-						return fmt.Errorf("%s:%d: %w", source, l.Line, err)
-					}
-					if m := merged; m.Normalize(n) == nil && reflect.DeepEqual(m, *old) {
-						res.Unchanged = append(res.Unchanged, s.IP.String())
-						continue
-					}
-					if err := r.Replace(r.Index(old.IP), merged, n); err != nil {
-						return fmt.Errorf("%s:%d: %w", source, l.Line, err)
-					}
-					res.Updated = append(res.Updated, s.IP.String())
+			if old, ok := add.Get(s.IP); ok && s.IP.IsValid() {
+				if !update {
+					return fmt.Errorf("%s:%d: IP %s is already registered to %s: expected an unused IP (slave import --update changes registered slaves)", source, l.Line, s.IP, old.Hostname)
+				}
+				merged := mergeSlave(old, s)
+				if a, err := kernel.NormalizeArch(merged.Arch); err == nil {
+					merged.Arch = a
+				}
+				if err := c.checkKernelArch(r.Resolve(merged)); err != nil {
+					return fmt.Errorf("%s:%d: %w", source, l.Line, err)
+				}
+				if m := merged; m.Normalize(n) == nil && m.Equal(&old) {
+					res.Unchanged = append(res.Unchanged, s.IP.String())
 					continue
 				}
-			}
-			if old, ok := r.Find(s.IP.String()); ok && s.IP.IsValid() {
-				return fmt.Errorf("%s:%d: IP %s is already registered to %s: expected an unused IP (slave import --update changes registered slaves)", source, l.Line, s.IP, old.Hostname)
+				if err := add.Replace(merged); err != nil {
+					return fmt.Errorf("%s:%d: %w", source, l.Line, err)
+				}
+				res.Updated = append(res.Updated, s.IP.String())
+				continue
 			}
 			if err := fillDefaults(cfg, r, &s, true); err != nil {
-				s.Arch = "" // r.Add says what is wrong, with the line
+				s.Arch = "" // add.Add says what is wrong, with the line
 			}
 			if err := c.checkKernelArch(r.Resolve(s)); err != nil {
 				return fmt.Errorf("%s:%d: %w", source, l.Line, err)
 			}
-			if err := r.Add(s, n); err != nil {
+			if err := add.Add(s); err != nil {
 				return fmt.Errorf("%s:%d: %w", source, l.Line, err)
 			}
 			res.Added = append(res.Added, s.IP.String())
 		}
+		add.Done()
 		return nil
 	})
 	return res, err

@@ -37,6 +37,17 @@ func (o owners) claim(s *Slave) error {
 	return nil
 }
 
+// release forgets s's values (those still recorded as s's).
+func (o owners) release(s *Slave) {
+	delete(o.ip, s.IP)
+	if o.mac[s.MAC] == s.IP {
+		delete(o.mac, s.MAC)
+	}
+	if o.name[s.Hostname] == s.IP {
+		delete(o.name, s.Hostname)
+	}
+}
+
 // AddAll validates slaves against the registry and one another and adds
 // them all, or none.
 func (r *Registry) AddAll(slaves []Slave, n Network) error {
@@ -288,6 +299,7 @@ type Adder struct {
 	n     Network
 	o     owners
 	added []Slave
+	at    map[netip.Addr]int // where each slave is: i in r.Slaves, or -1-i in added
 }
 
 // Adder starts adding slaves to r.
@@ -324,7 +336,62 @@ func (a *Adder) Add(s Slave) error {
 	if err := a.o.claim(&s); err != nil {
 		return err
 	}
+	if a.at != nil {
+		a.at[s.IP] = -1 - len(a.added)
+	}
 	a.added = append(a.added, s)
+	return nil
+}
+
+// Get is the slave of that IP, registered or added.
+func (a *Adder) Get(ip netip.Addr) (Slave, bool) {
+	if p := a.slot(ip); p != nil {
+		return *p, true
+	}
+	return Slave{}, false
+}
+
+// slot is where the slave of that IP is kept (nil: none).
+func (a *Adder) slot(ip netip.Addr) *Slave {
+	if a.at == nil {
+		a.at = make(map[netip.Addr]int, len(a.r.Slaves)+len(a.added))
+		for i := range a.r.Slaves {
+			a.at[a.r.Slaves[i].IP] = i
+		}
+		for i := range a.added {
+			a.at[a.added[i].IP] = -1 - i
+		}
+	}
+	i, ok := a.at[ip]
+	switch {
+	case !ok:
+		return nil
+	case i < 0:
+		return &a.added[-1-i]
+	}
+	return &a.r.Slaves[i]
+}
+
+// Replace swaps the slave of s's IP, registered or added, for s, with
+// Registry.Replace's checks and messages, at a constant cost.
+func (a *Adder) Replace(s Slave) error {
+	p := a.slot(s.IP)
+	if p == nil {
+		return fmt.Errorf("IP %s is not registered: expected a registered slave", s.IP)
+	}
+	if err := s.Normalize(a.n); err != nil {
+		return err
+	}
+	if err := a.r.checkGroups(&s); err != nil {
+		return err
+	}
+	old := *p
+	a.o.release(&old)
+	if err := a.o.claim(&s); err != nil {
+		a.o.claim(&old) // its values were its own
+		return err
+	}
+	*p = s
 	return nil
 }
 

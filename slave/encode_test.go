@@ -58,3 +58,20 @@ func TestEncodeFastIsYAML(t *testing.T) {
 		t.Errorf("only %d of 50 registries took the fast path", fast)
 	}
 }
+
+// TestMACBase60: the hand check agrees with yaml.v3's regexp on normalized
+// MACs, those that read as numbers and those that do not.
+func TestMACBase60(t *testing.T) {
+	for _, mac := range []string{"02:00:00:00:00:01", "02:00:00:00:00:60", "02:00:00:00:00:59", "02:00:00:00:00:0a",
+		"02:00:00:00:00:99", "52:54:00:12:34:56", "12:34:56:78:90:12", "02:60:00:00:00:00", "aa:bb:cc:dd:ee:ff", "00:00:00:00:00:00"} {
+		if got, want := macBase60(mac), base60.MatchString(mac); got != want {
+			t.Errorf("macBase60(%s) = %v, regexp says %v", mac, got, want)
+		}
+	}
+	for i := range 1 << 16 { // every pair of the last two bytes, digits or not
+		mac := fmt.Sprintf("02:00:00:00:%02x:%02x", i>>8, i&255)
+		if got, want := macBase60(mac), base60.MatchString(mac); got != want {
+			t.Fatalf("macBase60(%s) = %v, regexp says %v", mac, got, want)
+		}
+	}
+}

@@ -32,6 +32,17 @@ type Slave struct {
 	BMCCredentials string `json:"bmc_credentials,omitempty" yaml:"bmc_credentials,omitempty"`
 }
 
+// Equal reports whether s and o are the same slave, field for field
+// (reflect.DeepEqual's answer, without reflection: the delta of a change
+// compares every slave of the registry).
+func (s *Slave) Equal(o *Slave) bool {
+	return s.IP == o.IP && s.MAC == o.MAC && s.Hostname == o.Hostname && s.Arch == o.Arch &&
+		s.Kernel == o.Kernel && s.KernelArgs == o.KernelArgs && s.Boot == o.Boot &&
+		s.BootServer == o.BootServer && s.Comment == o.Comment && slices.Equal(s.Groups, o.Groups) &&
+		(s.Groups == nil) == (o.Groups == nil) &&
+		s.BMC == o.BMC && s.BMCUser == o.BMCUser && s.BMCCredentials == o.BMCCredentials
+}
+
 // Arches a slave may declare (stored form; amd64 and arm64 are accepted as
 // x86_64 and aarch64).
 var Arches = kernel.Arches

@@ -307,3 +307,35 @@ func TestRegistryAddDefaultHostnameWideSubnet(t *testing.T) {
 		t.Fatalf("hostnames %v, want %v", got, want)
 	}
 }
+
+// TestEqualIsDeepEqual: Equal tells apart slaves that differ in any one
+// field (a field added to Slave and forgotten in Equal fails here), and
+// agrees with reflect.DeepEqual on nil and empty groups.
+func TestEqualIsDeepEqual(t *testing.T) {
+	base := Slave{IP: netip.MustParseAddr("10.0.0.5"), MAC: "02:00:00:00:00:05", Hostname: "n5", Groups: []string{"a"}}
+	typ := reflect.TypeOf(base)
+	for i := range typ.NumField() {
+		o := base
+		o.Groups = slices.Clone(base.Groups)
+		f := reflect.ValueOf(&o).Elem().Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString(f.String() + "x")
+		case reflect.Slice:
+			f.Set(reflect.ValueOf([]string{"a", "b"}))
+		default:
+			f.Set(reflect.ValueOf(netip.MustParseAddr("10.0.0.6")))
+		}
+		if base.Equal(&o) || reflect.DeepEqual(base, o) {
+			t.Errorf("slaves differing in %s are Equal", typ.Field(i).Name)
+		}
+		if o2 := o; !o.Equal(&o2) {
+			t.Errorf("a copy differing in nothing is not Equal (field %s)", typ.Field(i).Name)
+		}
+	}
+	a, b := base, base
+	a.Groups, b.Groups = nil, []string{}
+	if a.Equal(&b) != reflect.DeepEqual(a, b) {
+		t.Errorf("nil and empty groups: Equal %v, DeepEqual %v", a.Equal(&b), reflect.DeepEqual(a, b))
+	}
+}

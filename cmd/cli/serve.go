@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"errors"
+	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -68,6 +70,9 @@ drains running transfers and exits 0.`,
 }
 
 func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(100) // the default: serve runs for months (Main raised it)
+	}
 	if f.DryRun {
 		return usageErrorf("serve does not take --dry-run: it writes nothing but %s; netboot config --dry-run shows the boot configs it serves", "its boot status, the discovered machines and, with --enlist, the registry")
 	}

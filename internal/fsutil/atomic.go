@@ -284,6 +284,35 @@ func (w *Writer) CreateNew(path string, data []byte, mode fs.FileMode) error {
 	})
 }
 
+// Append adds data at the end of an existing file in one write and fsyncs
+// it, for a log that later readers replay: a crash leaves the file without
+// the record or with it (a torn record only on power loss, which the
+// reader must reject). A missing file stays missing (fs.ErrNotExist).
+// Returns the file's size after the write.
+func (w *Writer) Append(path string, data []byte) (int64, error) {
+	if w.DryRun {
+		return 0, nil
+	}
+	return get(w, path, func(t tree, name string) (int64, error) {
+		f, err := t.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		if _, err := f.Write(data); err != nil {
+			return 0, err
+		}
+		if err := f.Sync(); err != nil {
+			return 0, err
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		return fi.Size(), nil
+	})
+}
+
 // SyncFS flushes the filesystem holding the root.
 func (w *Writer) SyncFS() error {
 	return w.do(w.root(), func(t tree, name string) error {

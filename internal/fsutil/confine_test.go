@@ -123,3 +123,41 @@ func TestHostRootFollowsLinks(t *testing.T) {
 		t.Errorf("content %q", b)
 	}
 }
+
+// TestAppend: Append adds to an existing file and says its new size; a
+// missing file stays missing, a dry run changes nothing, and a link out of
+// the root is refused with the outside file untouched.
+func TestAppend(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "r")
+	outside := t.TempDir()
+	must(t, os.MkdirAll(filepath.Join(root, "var"), 0o755))
+	must(t, os.WriteFile(filepath.Join(root, "var", "log"), []byte("a\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(outside, "log"), []byte("keep\n"), 0o644))
+	must(t, os.Symlink(outside, filepath.Join(root, "etc")))
+	w := &Writer{Root: root}
+	if n, err := w.Append(filepath.Join(root, "var", "log"), []byte("b\n")); err != nil || n != 4 {
+		t.Fatalf("Append: size %d, %v; want 4", n, err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(root, "var", "log")); string(data) != "a\nb\n" {
+		t.Errorf("after Append: %q", data)
+	}
+	if _, err := w.Append(filepath.Join(root, "var", "none"), []byte("x\n")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Append to a missing file: %v, want not exist", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var", "none")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Append created the missing file: %v", err)
+	}
+	if _, err := w.Append(filepath.Join(root, "etc", "log"), []byte("x\n")); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("Append through a link out of the root: %v", err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(outside, "log")); string(data) != "keep\n" {
+		t.Errorf("the file outside the root became %q", data)
+	}
+	dry := &Writer{Root: root, DryRun: true}
+	if _, err := dry.Append(filepath.Join(root, "var", "log"), []byte("c\n")); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(root, "var", "log")); string(data) != "a\nb\n" {
+		t.Errorf("a dry-run Append wrote: %q", data)
+	}
+}
