@@ -28,11 +28,11 @@ func TestImportUpdateInOnePass(t *testing.T) {
 		t.Errorf("a refused import changed the registry: %+v", after.Slaves)
 	}
 	res, err := c.Import([]slave.ImportLine{
-		line(1, "10.0.0.22", "", "b", ""),                    // frees slave22
-		line(2, "10.0.0.21", "", "slave22", ""),              // takes it
+		line(1, "10.0.0.22", "", "b", ""),                     // frees slave22
+		line(2, "10.0.0.21", "", "slave22", ""),               // takes it
 		line(3, "10.0.0.30", "02:00:00:00:00:30", "c", "new"), // added
-		line(4, "10.0.0.30", "", "", "changed"),              // then updated
-		line(5, "10.0.0.21", "", "", ""),                     // nothing to change
+		line(4, "10.0.0.30", "", "", "changed"),               // then updated
+		line(5, "10.0.0.21", "", "", ""),                      // nothing to change
 	}, "y.csv", true)
 	if err != nil {
 		t.Fatal(err)
