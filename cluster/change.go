@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"slices"
 
 	"github.com/diskless-project/diskless/config"
@@ -110,11 +112,61 @@ func (c *Cluster) changeOf(name string, edit func([]byte) ([]byte, error), fn fu
 		files = append([]journalFile{{Path: cfg.Registry, Data: data}}, files...)
 		files = append(files, extra...)
 	}
+	pending, err := c.markPending(prev != nil)
+	if err != nil {
+		return nil, err
+	}
+	if pending {
+		prev = nil // an earlier change died before its derived files were in line: all are redone
+	}
 	if err := c.commit(name, files); err != nil {
 		return nil, err
 	}
 	c.Cfg = cfg
-	return reg, c.bringInLineSince(reg.Effective(), prev)
+	if afterCommitHook != nil {
+		if err := afterCommitHook(); err != nil {
+			return nil, err // a test's crash: the derived files stay as they were
+		}
+	}
+	if err := c.bringInLineSince(reg.Effective(), prev); err != nil {
+		return nil, err
+	}
+	if !c.DryRun() && (pending || prev != nil) {
+		return reg, c.o.Writer.Remove(c.pendingPath())
+	}
+	return reg, nil
+}
+
+// afterCommitHook, when set, runs between a change's commit and its
+// derived files; an error stops the change there, as a crash would.
+var afterCommitHook func() error
+
+// pendingPath marks a change of slaves committed whose derived files may
+// not be in line yet: a change of a few slaves brings in line the files
+// of the slaves it changed only, so one that died after its commit would
+// leave its slaves' boot configs, hosts lines and roots missing for good.
+func (c *Cluster) pendingPath() string { return c.Store().Path + ".pending" }
+
+// markPending says whether an earlier change left the mark (then every
+// derived file is redone) and, for a change of a few slaves (delta),
+// makes it, durably, before the registry changes. Hold the lock.
+func (c *Cluster) markPending(delta bool) (bool, error) {
+	if c.DryRun() {
+		return false, nil
+	}
+	w, path := c.o.Writer, c.pendingPath()
+	if _, err := w.Lstat(path); err == nil {
+		return true, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	if !delta {
+		return false, nil
+	}
+	if err := w.CreateNew(path, nil, 0o644); err != nil {
+		return false, err
+	}
+	return false, w.SyncDir(filepath.Dir(path))
 }
 
 // Update changes the registry under its lock (fn's error changes nothing),

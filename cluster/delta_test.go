@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -141,5 +142,42 @@ func TestStampCompacted(t *testing.T) {
 		if full[name] != h {
 			t.Errorf("compacted stamp says %s of %s, a full write %q", h, name, full[name])
 		}
+	}
+}
+
+// TestCrashAfterCommitRedoesAll: a change of one slave that dies between
+// its commit and its derived files (kill -9 there) leaves the mark; the
+// next change, of another slave, brings every file in line, the dead
+// change's slave's boot configs and hosts line included, and clears it.
+func TestCrashAfterCommitRedoesAll(t *testing.T) {
+	root := testRoot(t)
+	c := open(t, root, false, nil)
+	mac := "02:00:00:00:00:31"
+	afterCommitHook = func() error { return errors.New("killed") }
+	_, err := c.AddSlave(netip.MustParseAddr("10.0.0.31"), Fields{MAC: &mac})
+	afterCommitHook = nil
+	if err == nil {
+		t.Fatal("the crash hook did not stop the change")
+	}
+	cfgFile := filepath.Join(root, "srv/tftp/pxelinux.cfg/0A00001F")
+	if _, err := os.Stat(cfgFile); !os.IsNotExist(err) {
+		t.Fatalf("the dead change wrote its boot config: %v", err)
+	}
+	if _, err := os.Stat(c.pendingPath()); err != nil {
+		t.Fatalf("no mark after a change died: %v", err)
+	}
+	comment := "after"
+	c = open(t, root, false, nil)
+	if _, err := c.SetSlave("10.0.0.21", Fields{Comment: &comment}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(cfgFile); err != nil {
+		t.Errorf("the dead change's slave still has no boot config: %v", err)
+	}
+	if hosts, _ := os.ReadFile(filepath.Join(root, "etc/hosts")); !strings.Contains(string(hosts), "10.0.0.31\t") {
+		t.Errorf("the dead change's slave is not in /etc/hosts:\n%s", hosts)
+	}
+	if _, err := os.Stat(c.pendingPath()); !os.IsNotExist(err) {
+		t.Errorf("mark left after a change brought everything in line: %v", err)
 	}
 }

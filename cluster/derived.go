@@ -78,8 +78,9 @@ func (c *Cluster) scaffoldNew(reg, prev *slave.Registry) error {
 	// for a stat a slave: only the slaves without an entry there (new ones,
 	// or any an interrupted run left without a root) are looked at.
 	var have map[string]bool
+	dir := c.Cfg.On(c.Cfg.DisklessDir)
 	if prev != nil {
-		if d, err := c.o.Writer.OpenDir(c.Cfg.On(c.Cfg.DisklessDir)); err == nil {
+		if d, err := c.o.Writer.OpenDir(dir); err == nil {
 			names, err := d.Readdirnames(-1)
 			d.Close()
 			if err == nil {
@@ -87,8 +88,18 @@ func (c *Cluster) scaffoldNew(reg, prev *slave.Registry) error {
 				for _, n := range names {
 					have[n] = true
 				}
+				if !c.DryRun() {
+					rootfs.SweepStaged(c.o.Writer, dir, names) // a dead batch's roots
+				}
 			}
 		}
+	}
+	// New roots are made as one batch: each under a temp name, one flush
+	// of the file system for all, then renamed into place (rootfs.Batch).
+	// A dry run shows each root's plan instead.
+	var batch *rootfs.Batch
+	if !c.DryRun() {
+		batch = rootfs.NewBatch(c.o.Writer)
 	}
 	for _, s := range reg.Slaves {
 		if have[s.IP.String()] {
@@ -101,8 +112,13 @@ func (c *Cluster) scaffoldNew(reg, prev *slave.Registry) error {
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		rep, err := c.scaffold(s, "", false)
-		if err != nil {
+		var rep *rootfs.Report
+		var err error
+		if batch != nil {
+			if rep, err = batch.Add(rootfs.ParamsFor(c.Cfg, s, "", false, c.o.Now())); err != nil {
+				return fmt.Errorf("scaffold %s: %w", s.IP, err)
+			}
+		} else if rep, err = c.scaffold(s, "", false); err != nil {
 			return err
 		}
 		if !c.DryRun() { // a note on stderr: stdout may be `-o json` of the command that ran it
@@ -111,6 +127,9 @@ func (c *Cluster) scaffoldNew(reg, prev *slave.Registry) error {
 		if rep.DeviceError != "" {
 			c.o.Log.LogAttrs(context.Background(), slog.LevelWarn, "slave root incomplete", slog.String("ip", s.IP.String()), slog.String("problem", rep.DeviceError))
 		}
+	}
+	if batch != nil {
+		return batch.Commit()
 	}
 	return nil
 }

@@ -16,6 +16,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/diskless-project/diskless/internal/fsutil"
+	"github.com/diskless-project/diskless/internal/managed"
+	"github.com/diskless-project/diskless/slave"
 )
 
 // Stub is a mount point or empty directory of the guide's preliminary tree.
@@ -117,7 +119,9 @@ type scaffolder struct {
 	// can never lead a write onto the master. quiet is w without diffs; top
 	// is the command's Writer.
 	w, quiet, top *fsutil.Writer
-	bulk          bool // inside the etc copy: new files take the fast path
+	bulk          bool            // inside the etc copy, or a batch: new files take the fast path
+	batch         bool            // a new root of a Batch: synced once, by Batch.Commit
+	made          map[string]bool // directories made (mkdirAll)
 	p             Params
 	g             *guard
 	st            *State
@@ -128,7 +132,11 @@ type scaffolder struct {
 // diskless wrote earlier and the user changed since are kept unless p.Force.
 // A failure to create device nodes is recorded in the state and the report
 // (DeviceError), not returned: the rest of the tree is still made.
-func Scaffold(w *fsutil.Writer, p Params) (*Report, error) {
+func Scaffold(w *fsutil.Writer, p Params) (*Report, error) { return scaffold(w, p, nil) }
+
+// scaffold is Scaffold; with b, the root is new: built under a temp name
+// (every file written once, without fsync), its state kept for b.Commit.
+func scaffold(w *fsutil.Writer, p Params, b *Batch) (*Report, error) {
 	if err := CheckSlaveRoot(p.DisklessDir, p.SlaveRoot, p.IP.String()); err != nil {
 		return nil, err
 	}
@@ -139,7 +147,17 @@ func Scaffold(w *fsutil.Writer, p Params) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !w.DryRun {
+	final := p.SlaveRoot
+	switch {
+	case b != nil:
+		p.SlaveRoot = fsutil.TempName(final)
+		if err := w.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+			return nil, err
+		}
+		if err := w.Mkdir(p.SlaveRoot, 0o755); err != nil {
+			return nil, err
+		}
+	case !w.DryRun:
 		if err := w.MkdirAll(p.SlaveRoot, 0o755); err != nil {
 			return nil, err
 		}
@@ -152,7 +170,8 @@ func Scaffold(w *fsutil.Writer, p Params) (*Report, error) {
 	s := &scaffolder{
 		w: sub, quiet: sub.Quiet(), top: w,
 		p: p, g: newGuard(sub, p.SlaveRoot), st: st,
-		rep: &Report{IP: p.IP.String(), Root: p.SlaveRoot},
+		rep:  &Report{IP: p.IP.String(), Root: final},
+		bulk: b != nil, batch: b != nil,
 	}
 	steps := []func() error{s.copyEtc, s.identity, s.stubs, s.devices, s.rendered, s.runlevels}
 	for _, step := range steps {
@@ -164,11 +183,131 @@ func Scaffold(w *fsutil.Writer, p Params) (*Report, error) {
 	if st.Scaffolded.IsZero() || s.rep.Changed() {
 		st.Scaffolded = p.Now
 	}
+	if b != nil {
+		data, err := st.encode()
+		if err != nil {
+			return s.rep, err
+		}
+		b.roots = append(b.roots, staged{dir: p.SlaveRoot, final: final, state: data, statePath: p.StatePath})
+		return s.rep, nil
+	}
 	return s.rep, st.Save(w, p.StatePath)
+}
+
+// Batch scaffolds many new roots (`slave import` of thousands) at a
+// fraction of Scaffold's cost each, with its guarantees: each root is
+// built under a temp name beside where it goes, its files written once
+// without a sync; Commit flushes the file system once, renames every
+// root into place, fsyncs the directory, then writes the state files
+// (one flush for all). A crash before the renames leaves only temp
+// directories, which the next batch removes (SweepStaged); never a root
+// half made under its real name.
+type Batch struct {
+	w     *fsutil.Writer
+	roots []staged
+}
+
+type staged struct {
+	dir, final, statePath string
+	state                 []byte // encoded
+}
+
+// NewBatch starts a batch that writes through w (not in a dry run: a dry
+// run shows each root's plan through Scaffold).
+func NewBatch(w *fsutil.Writer) *Batch { return &Batch{w: w} }
+
+// Add builds a new root (p.SlaveRoot must not exist) under a temp name.
+func (b *Batch) Add(p Params) (*Report, error) {
+	if _, err := b.w.Lstat(p.SlaveRoot); err == nil {
+		return nil, fmt.Errorf("%s exists: a batch makes new roots only", p.SlaveRoot)
+	}
+	rep, err := scaffold(b.w, p, b)
+	if err != nil {
+		b.Abort()
+	}
+	return rep, err
+}
+
+// Abort removes the roots built so far.
+func (b *Batch) Abort() {
+	for _, r := range b.roots {
+		b.w.RemoveAll(r.dir)
+	}
+	b.roots = nil
+}
+
+// Commit puts every root of the batch in place, durably, then records
+// their states.
+func (b *Batch) Commit() error {
+	if len(b.roots) == 0 {
+		return nil
+	}
+	if err := b.w.SyncFS(); err != nil { // every root's content on disk before any is in place
+		b.Abort()
+		return err
+	}
+	dirs := map[string]bool{}
+	for i, r := range b.roots {
+		if err := b.w.Rename(r.dir, r.final); err != nil {
+			for _, left := range b.roots[i:] {
+				b.w.RemoveAll(left.dir)
+			}
+			return err
+		}
+		dirs[filepath.Dir(r.final)] = true
+	}
+	for dir := range dirs {
+		if err := b.w.SyncDir(dir); err != nil {
+			return err
+		}
+	}
+	files := make([]fsutil.File, 0, len(b.roots))
+	for _, r := range b.roots {
+		files = append(files, fsutil.File{Path: r.statePath, Data: r.state, Perm: 0o644})
+	}
+	b.roots = nil
+	_, err := b.w.Quiet().WriteFiles(files)
+	return err
+}
+
+// SweepStaged removes the roots a batch of a process no longer alive
+// left under temp names in disklessDir (names from one listing of it).
+func SweepStaged(w *fsutil.Writer, disklessDir string, names []string) {
+	for _, name := range names {
+		if fsutil.DeadTemp(name) {
+			w.RemoveAll(filepath.Join(disklessDir, name))
+		}
+	}
 }
 
 func (s *scaffolder) add(result, rel, note string) {
 	s.rep.Actions = append(s.rep.Actions, Action{Result: result, Path: rel, Note: note})
+}
+
+// mkdirAll is MkdirAll (0755), once per directory in a scaffold: nothing
+// here removes a directory it made, and a root has ~25 files in ~10.
+func (s *scaffolder) mkdirAll(path string) error {
+	if s.made[path] {
+		return nil
+	}
+	if err := s.w.MkdirAll(path, 0o755); err != nil {
+		return err
+	}
+	if s.made == nil {
+		s.made = map[string]bool{}
+	}
+	s.made[path] = !s.w.DryRun
+	return nil
+}
+
+// put writes one file of the root: in a batch's new root directly (the
+// batch syncs once), else atomically.
+func (s *scaffolder) put(path string, data []byte, mode fs.FileMode) error {
+	if s.batch {
+		return s.w.CreateNew(path, data, mode)
+	}
+	_, err := s.quiet.WriteFile(path, data, mode)
+	return err
 }
 
 func (s *scaffolder) abs(rel string) string { return filepath.Join(s.p.SlaveRoot, rel) }
@@ -277,7 +416,7 @@ func (s *scaffolder) write(e want, old fs.FileInfo) error {
 			return err
 		}
 	}
-	if err := s.w.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := s.mkdirAll(filepath.Dir(path)); err != nil {
 		return err
 	}
 	if e.link != "" {
@@ -314,8 +453,9 @@ func (s *scaffolder) write(e want, old fs.FileInfo) error {
 // It reports one summary line plus a line per file kept or updated.
 func (s *scaffolder) copyEtc() error {
 	src := filepath.Clean(s.p.EtcSource)
+	was := s.bulk
 	s.bulk = true
-	defer func() { s.bulk = false }()
+	defer func() { s.bulk = was }()
 	counts := map[string]int{}
 	skipped := 0
 	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
@@ -366,6 +506,12 @@ func (s *scaffolder) copyEtc() error {
 			if passwordFile(r) && !s.p.PasswordHashes {
 				data = lockPasswords(data)
 			}
+			if r == "hosts" {
+				// Without the master's block of every slave: copied into each
+				// root it made N roots cost N² (170 KB a root at 10,000
+				// slaves) and was stale from the next slave added on.
+				data = []byte(managed.Outside(string(data), slave.HostsSection))
+			}
 			e = want{rel: dst, data: data, mode: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), uid: uid, gid: gid}
 		default:
 			skipped++ // sockets, fifos, devices have no place in etc/
@@ -384,7 +530,7 @@ func (s *scaffolder) copyEtc() error {
 	if err != nil {
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
-	if counts["created"] > 0 {
+	if counts["created"] > 0 && !s.batch {
 		if err := s.w.SyncFS(); err != nil {
 			return err
 		}
@@ -429,6 +575,11 @@ func (s *scaffolder) dir(rel string, d fs.DirEntry) error {
 		return nil
 	}
 	if s.w.DryRun {
+		// A directory new in an existing root is in the plan (in a new
+		// root, the files say it all).
+		if _, err := s.w.Lstat(filepath.Dir(path)); err == nil {
+			return s.w.MkdirAll(path, 0o755)
+		}
 		return nil
 	}
 	if err := s.w.MkdirAll(path, 0o755); err != nil {
@@ -574,7 +725,7 @@ func (s *scaffolder) device(d Device) (string, error) {
 		s.w.Note("mknod", path, dev, "mknod "+s.w.Display(path)+" "+dev)
 		return result, nil
 	}
-	if err := s.w.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := s.mkdirAll(filepath.Dir(path)); err != nil {
 		return "", err
 	}
 	if fi != nil {
@@ -643,7 +794,7 @@ func (s *scaffolder) runlevels() error {
 			return err
 		}
 		if !s.w.DryRun {
-			if err := s.w.MkdirAll(s.abs(dir), 0o755); err != nil {
+			if err := s.mkdirAll(s.abs(dir)); err != nil {
 				return err
 			}
 		}

@@ -147,7 +147,7 @@ func (s *scaffolder) machineID() error {
 	rand.Read(id[:])
 	id[6] = id[6]&0x0f | 0x40 // version 4
 	id[8] = id[8]&0x3f | 0x80 // variant 1
-	if _, err := s.quiet.WriteFile(s.abs(rel), []byte(hex.EncodeToString(id[:])+"\n"), 0o444); err != nil {
+	if err := s.put(s.abs(rel), []byte(hex.EncodeToString(id[:])+"\n"), 0o444); err != nil {
 		return err
 	}
 	s.add(res, rel, "a new machine id, not the master's")
@@ -199,10 +199,10 @@ func (s *scaffolder) hostKey(t string) error {
 	}
 	// The public half first: a crash between leaves a private key that
 	// sshd still loads, never a public key of a private one gone.
-	if _, err := s.quiet.WriteFile(s.abs(rel+".pub"), pub, 0o644); err != nil {
+	if err := s.put(s.abs(rel+".pub"), pub, 0o644); err != nil {
 		return err
 	}
-	if _, err := s.quiet.WriteFile(s.abs(rel), priv, 0o600); err != nil {
+	if err := s.put(s.abs(rel), priv, 0o600); err != nil {
 		return err
 	}
 	res, note := "created", "made for this slave"

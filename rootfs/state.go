@@ -68,12 +68,17 @@ func LoadState(path string) (*State, error) {
 
 // Save writes the state through w (nothing in a dry run).
 func (s *State) Save(w *fsutil.Writer, path string) error {
-	data, err := json.MarshalIndent(s, "", "  ")
+	data, err := s.encode()
 	if err != nil {
 		return err
 	}
-	_, err = w.Quiet().WriteFile(path, append(data, '\n'), 0o644) // state is ours: no diff noise
+	_, err = w.Quiet().WriteFile(path, data, 0o644) // state is ours: no diff noise
 	return err
+}
+
+func (s *State) encode() ([]byte, error) {
+	data, err := json.MarshalIndent(s, "", "  ")
+	return append(data, '\n'), err
 }
 
 // Problems lists what the record itself says is wrong, for `doctor`: a root

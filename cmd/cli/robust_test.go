@@ -210,6 +210,21 @@ func TestCrashDuringAdd(t *testing.T) {
 	if !strings.Contains(out, `"ip": "10.3.0.1"`) {
 		t.Error("slave list misses the last add")
 	}
+	// Every slave a killed add registered has its boot config: the clean
+	// run found the mark of the dead change and brought every file in line.
+	missing := 0
+	for _, s := range reg.Slaves {
+		b := s.IP.As4()
+		if _, err := os.Stat(filepath.Join(root, "srv/tftp/pxelinux.cfg", fmt.Sprintf("%02X%02X%02X%02X", b[0], b[1], b[2], b[3]))); err != nil {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Errorf("%d registered slaves without a boot config after the clean run", missing)
+	}
+	if _, err := os.Stat(st.Path + ".pending"); !os.IsNotExist(err) {
+		t.Errorf("the mark of a dead change outlived the clean run: %v", err)
+	}
 }
 
 // writeRegistry writes a registry of about n slaves in 10.1.0.0/16.

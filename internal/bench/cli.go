@@ -21,10 +21,15 @@ var lastCPU time.Duration
 // figures exclude scaffolding (each new slave's root is timed on its own, by
 // `rootfs scaffold`), so slaves are not scaffolded on add.
 func runCLI(ctx context.Context, bin, root string, args ...string) (string, error) {
+	return runCLIEnv(ctx, bin, root, nil, args...)
+}
+
+// runCLIEnv is runCLI with more environment (later entries win).
+func runCLIEnv(ctx context.Context, bin, root string, env []string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"--root", root}, args...)...)
-	cmd.Env = append(os.Environ(), "DISKLESS_LOG_FORMAT=text", "DISKLESS_ROOTFS_SCAFFOLD_ON_ADD=false")
+	cmd.Env = append(append(os.Environ(), "DISKLESS_LOG_FORMAT=text", "DISKLESS_ROOTFS_SCAFFOLD_ON_ADD=false"), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -91,6 +96,7 @@ func (b *Bench) cli() {
 			continue
 		}
 		fi.Add(Sample{Value: s * 1000, Extra: map[string]float64{"per_slave_us": s * 1e6 / float64(n), "cpu_ms": ms(lastCPU)}}, m.Other())
+		b.importUpdate(root, base, n)
 		for r := 0; r < b.opt.Reps; r++ {
 			i := n + r // a new slave each repetition
 			err := b.measure(fa, nil, func() (Sample, error) {
@@ -149,6 +155,7 @@ func (b *Bench) cli() {
 		}
 	}
 	b.addGrowth()
+	b.importScaffold(base)
 
 	fd := b.rep.Fig("cli", "doctor (static), 1000 slaves", "diskless", "time", "ms", false)
 	switch {
@@ -173,6 +180,71 @@ func (b *Bench) cli() {
 		}
 	}
 	b.rootfs(na)
+}
+
+// importUpdate times `slave import --update` of the n slaves registered
+// at root, every line changing one (a comment): linear, as import is.
+func (b *Bench) importUpdate(root, base string, n int) {
+	f := b.rep.Fig("cli", fmt.Sprintf("slave import --update %d (all changed)", n), "diskless", "time", "ms", false)
+	var sb strings.Builder
+	for i := range n {
+		fmt.Fprintf(&sb, "%s,%s,node%d,updated %d\n", slaveIP(i), slaveMAC(i), i, i)
+	}
+	csv := filepath.Join(base, fmt.Sprintf("u%d.csv", n))
+	if err := os.WriteFile(csv, []byte(sb.String()), 0o644); err != nil {
+		f.NA = "error: " + err.Error()
+		return
+	}
+	m := startCPU(b.cgroup)
+	s, err := timed(func() error { _, err := runCLI(b.ctx, b.env.Diskless, root, "slave", "import", "--update", csv); return err })
+	if err != nil {
+		fail(f, err)
+		return
+	}
+	f.Add(Sample{Value: s * 1000, Extra: map[string]float64{"per_slave_us": s * 1e6 / float64(n), "cpu_ms": ms(lastCPU)}}, m.Other())
+}
+
+// importScaffold times `slave import` with each new slave's root
+// scaffolded (rootfs.scaffold_on_add, the default), up to 10,000 slaves,
+// and the disk a root takes (blocks allocated, du's count).
+func (b *Bench) importScaffold(base string) {
+	for _, n := range b.plan.cliCounts {
+		if n > 10000 {
+			continue
+		}
+		f := b.rep.Fig("cli", fmt.Sprintf("slave import %d, roots scaffolded", n), "diskless", "time", "ms", false)
+		if b.env.Diskless == "" {
+			f.NA = "n/a: no diskless binary (make build)"
+			continue
+		}
+		root := filepath.Join(base, fmt.Sprintf("scaffolded%d", n))
+		os.RemoveAll(root)
+		if _, err := runCLI(b.ctx, b.env.Diskless, root, "init", "--master", serverIP, "--subnet", "10.88.0.0/16"); err != nil {
+			fail(f, err)
+			continue
+		}
+		csv := filepath.Join(base, fmt.Sprintf("s%d.csv", n))
+		m := startCPU(b.cgroup)
+		s, err := timed(func() error {
+			_, err := runCLIEnv(b.ctx, b.env.Diskless, root, []string{"DISKLESS_ROOTFS_SCAFFOLD_ON_ADD=true"}, "slave", "import", csv)
+			return err
+		})
+		if err != nil {
+			fail(f, err)
+			continue
+		}
+		var blocks int64
+		filepath.WalkDir(filepath.Join(root, "diskless"), func(p string, d fs.DirEntry, err error) error {
+			var st syscall.Stat_t
+			if err == nil && syscall.Lstat(p, &st) == nil {
+				blocks += st.Blocks
+			}
+			return nil
+		})
+		f.Add(Sample{Value: s * 1000, Extra: map[string]float64{"per_slave_us": s * 1e6 / float64(n), "cpu_ms": ms(lastCPU),
+			"kib_per_root": float64(blocks*512) / float64(n) / 1024}}, m.Other())
+		os.RemoveAll(root)
+	}
 }
 
 // addGrowth adds "x10 slaves -> xN time" notes for slave add.

@@ -284,6 +284,33 @@ func (w *Writer) CreateNew(path string, data []byte, mode fs.FileMode) error {
 	})
 }
 
+// Rename moves oldpath to newpath, both inside the root, as rename(2)
+// does (atomic; a directory too). The caller fsyncs the directory.
+func (w *Writer) Rename(oldpath, newpath string) error {
+	t, oldRel, err := w.at(oldpath)
+	if err != nil {
+		return err
+	}
+	newRel, err := w.name(newpath)
+	if err != nil {
+		return err
+	}
+	if w.DryRun {
+		return nil
+	}
+	return w.fail(oldpath, t, oldRel, t.Rename(oldRel, newRel))
+}
+
+// TempName is a new temp name beside path, as WriteFile's temp files are
+// named: a later run sweeps it (DeadTemp) once this process is gone.
+func TempName(path string) string {
+	return filepath.Join(filepath.Dir(path), tempPrefix(filepath.Base(path))+strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(rand.Uint64(), 36))
+}
+
+// DeadTemp reports whether name is a temp name (TempName, or a temp file
+// of WriteFile) of a process no longer alive.
+func DeadTemp(name string) bool { return deadTemp(name) }
+
 // Append adds data at the end of an existing file in one write and fsyncs
 // it, for a log that later readers replay: a crash leaves the file without
 // the record or with it (a torn record only on power loss, which the
