@@ -196,7 +196,10 @@ func (b *Bench) importUpdate(root, base string, n int) {
 		return
 	}
 	m := startCPU(b.cgroup)
-	s, err := timed(func() error { _, err := runCLI(b.ctx, b.env.Diskless, root, "slave", "import", "--update", csv); return err })
+	s, err := timed(func() error {
+		_, err := runCLI(b.ctx, b.env.Diskless, root, "slave", "import", "--update", csv)
+		return err
+	})
 	if err != nil {
 		fail(f, err)
 		return
