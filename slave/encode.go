@@ -51,9 +51,31 @@ func plainHost(s string) bool {
 	return strings.Count(s, ".") == 3 && strings.Trim(s, "0123456789.") == ""
 }
 
+// plainText reports whether s (a comment, kernel args...) is written plain
+// by yaml.v3, conservatively: a letter first, then letters, digits, single
+// spaces and ._-/= only, no space last, at most 60 bytes, and no word YAML
+// 1.1 reads otherwise (yes, Off, NULL...). Anything else asks the emitter.
+func plainText(s string) bool {
+	if s == "" || len(s) > 60 || s[len(s)-1] == ' ' {
+		return false
+	}
+	if c := s[0]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-', c == '/', c == '=':
+		case c == ' ' && s[i-1] != ' ':
+		default:
+			return false
+		}
+	}
+	return len(s) > 5 || !yaml11[strings.ToLower(s)]
+}
+
 // get is s as yaml.v3 writes it; false when that takes more than one line.
 func (c scalars) get(s string) (string, bool) {
-	if plainHost(s) {
+	if plainHost(s) || plainText(s) {
 		return s, true
 	}
 	if out, ok := c[s]; ok {

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // TestEncodeFastIsYAML: the hand-made encoding is byte for byte what
@@ -73,5 +75,35 @@ func TestMACBase60(t *testing.T) {
 		if got, want := macBase60(mac), base60.MatchString(mac); got != want {
 			t.Fatalf("macBase60(%s) = %v, regexp says %v", mac, got, want)
 		}
+	}
+}
+
+// TestPlainTextIsYAML: every string plainText calls plain, yaml.v3 writes
+// plain too (random strings of the characters that matter, and the words
+// YAML 1.1 reads as booleans or null in every case).
+func TestPlainTextIsYAML(t *testing.T) {
+	check := func(s string) {
+		t.Helper()
+		if !plainText(s) {
+			return
+		}
+		out, err := yaml.Marshal(s)
+		if err != nil || string(out) != s+"\n" {
+			t.Errorf("plainText(%q), but yaml.v3 writes %q (%v)", s, out, err)
+		}
+	}
+	for _, w := range []string{"yes", "Yes", "YES", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", "true", "True", "TRUE",
+		"false", "False", "FALSE", "null", "Null", "NULL", "y", "Y", "n", "N", "nan", "NaN", "inf", "Inf", "rack 3", "console=ttyS0",
+		"a b", "a  b", "a/b", "e1", "E5", "x.y", "a-", "a_b", "rack 9 slave"} {
+		check(w)
+	}
+	const alphabet = "aAyYnNoOeE019 ._-/=:#"
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		b := make([]byte, 1+r.IntN(8))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		check(string(b))
 	}
 }
