@@ -129,3 +129,26 @@ func TestDocsAgreeOnStormCPU(t *testing.T) {
 		t.Errorf("storm CPU per GB: performance.md %v, README %v: quote performance.md", perf[1:], readme[1:])
 	}
 }
+
+// TestDocsAgreeOnRootDisk: the README quotes the disk a scaffolded root
+// takes as docs/performance.md measured it (issue 21), and the bench row
+// agrees with the prose.
+func TestDocsAgreeOnRootDisk(t *testing.T) {
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(strings.Fields(string(b)), " ")
+	}
+	perfText := read("docs/performance.md")
+	perf := regexp.MustCompile(`\*\*Disk per scaffolded root: ([0-9]+) KiB\*\*`).FindStringSubmatch(perfText)
+	row := regexp.MustCompile(`\| disk per scaffolded root \(du\) \| ([0-9]+) KiB \|`).FindStringSubmatch(perfText)
+	readme := regexp.MustCompile(`a root takes ([0-9]+) KiB of disk`).FindStringSubmatch(read("README.md"))
+	if perf == nil || row == nil || readme == nil {
+		t.Fatalf("root disk figure not found: performance.md %v / %v, README %v", perf, row, readme)
+	}
+	if readme[1] != perf[1] || row[1] != perf[1] {
+		t.Errorf("disk per root: performance.md %s / %s KiB, README %s KiB: quote performance.md", perf[1], row[1], readme[1])
+	}
+}
