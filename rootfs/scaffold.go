@@ -122,6 +122,7 @@ type scaffolder struct {
 	bulk          bool            // inside the etc copy, or a batch: new files take the fast path
 	batch         bool            // a new root of a Batch: synced once, by Batch.Commit
 	made          map[string]bool // directories made (mkdirAll)
+	seen          map[string]bool // a batch: the paths this scaffold made (note)
 	p             Params
 	g             *guard
 	st            *State
@@ -293,6 +294,7 @@ func (s *scaffolder) mkdirAll(path string) error {
 	if err := s.w.MkdirAll(path, 0o755); err != nil {
 		return err
 	}
+	s.note(path)
 	if s.made == nil {
 		s.made = map[string]bool{}
 	}
@@ -300,9 +302,24 @@ func (s *scaffolder) mkdirAll(path string) error {
 	return nil
 }
 
+// note records, in a batch, that path (and so each directory above it)
+// now exists in the new root.
+func (s *scaffolder) note(path string) {
+	if !s.batch {
+		return
+	}
+	if s.seen == nil {
+		s.seen = map[string]bool{}
+	}
+	for p := path; p != s.p.SlaveRoot && len(p) > len(s.p.SlaveRoot) && !s.seen[p]; p = filepath.Dir(p) {
+		s.seen[p] = true
+	}
+}
+
 // put writes one file of the root: in a batch's new root directly (the
 // batch syncs once), else atomically.
 func (s *scaffolder) put(path string, data []byte, mode fs.FileMode) error {
+	s.note(path)
 	if s.batch {
 		return s.w.CreateNew(path, data, mode)
 	}
@@ -332,6 +349,9 @@ func (e want) hash() string {
 // current is the hash of what is on disk at rel ("" when missing), never
 // following a symlink.
 func (s *scaffolder) current(rel string) (string, fs.FileInfo, error) {
+	if s.batch && !s.seen[s.abs(rel)] {
+		return "", nil, nil // a batch's root is new: only what this scaffold made is there
+	}
 	fi, err := s.w.Lstat(s.abs(rel))
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil, nil
@@ -425,6 +445,7 @@ func (s *scaffolder) write(e want, old fs.FileInfo) error {
 				return err
 			}
 		}
+		s.note(path)
 		if err := s.w.Symlink(e.link, path); err != nil {
 			return err
 		}
@@ -433,10 +454,12 @@ func (s *scaffolder) write(e want, old fs.FileInfo) error {
 		// the whole tree (syncfs) instead of an fsync+rename per file. A
 		// crash before the state is saved leaves files with no record,
 		// which the next run reports as kept and --force rewrites.
+		s.note(path)
 		if err := s.w.CreateNew(path, e.data, e.mode); err != nil {
 			return err
 		}
 	} else {
+		s.note(path)
 		if _, err := s.quiet.WriteFile(path, e.data, e.mode); err != nil {
 			return err
 		}
@@ -585,6 +608,7 @@ func (s *scaffolder) dir(rel string, d fs.DirEntry) error {
 	if err := s.w.MkdirAll(path, 0o755); err != nil {
 		return err
 	}
+	s.note(path)
 	if err := s.w.Chmod(path, fi.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky)); err != nil {
 		return err
 	}
@@ -622,6 +646,7 @@ func (s *scaffolder) stub(st Stub) (string, error) {
 	fi, err := s.w.Lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		s.note(path)
 		if err := s.w.Mkdir(path, 0o755); err != nil {
 			return "", err
 		}
@@ -733,6 +758,7 @@ func (s *scaffolder) device(d Device) (string, error) {
 			return "", err
 		}
 	}
+	s.note(path)
 	if err := s.w.Mknod(path, unix.S_IFCHR|uint32(d.Mode), int(unix.Mkdev(d.Major, d.Minor))); err != nil {
 		return "", err
 	}

@@ -196,6 +196,8 @@ func (s *scaffolder) hostKey(t string) error {
 		s.w.Note("host key", s.abs(rel), t, fmt.Sprintf("new %s host key %s", t, s.w.Display(s.abs(rel))))
 	} else if err := s.w.MkdirAll(s.abs("etc/ssh"), 0o755); err != nil {
 		return err
+	} else {
+		s.note(s.abs("etc/ssh"))
 	}
 	// The public half first: a crash between leaves a private key that
 	// sshd still loads, never a public key of a private one gone.
