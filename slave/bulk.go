@@ -153,12 +153,16 @@ func (r *Registry) Select(keys []string, allowEmpty bool) ([]netip.Addr, error) 
 			}
 			continue
 		}
-		if idx == nil {
+		if idx == nil && len(names) > fewNames {
 			idx = r.index()
 		}
 		var missing []string
 		for _, name := range names {
-			if ip, ok := idx.find(name); ok {
+			find := r.findName
+			if idx != nil {
+				find = idx.find
+			}
+			if ip, ok := find(name); ok {
 				want[ip] = true
 			} else {
 				missing = append(missing, name)
@@ -258,6 +262,40 @@ func (r *Registry) index() *index {
 		x.byName[s.Hostname] = s.IP
 	}
 	return x
+}
+
+// fewNames is how many names Select looks up by scanning the registry
+// instead of indexing it: an index of 10,000 slaves is 3 MB to allocate
+// (and, in a fresh process, to fault in) for `slave set NAME`.
+const fewNames = 4
+
+// findName is index().find(key) without the index: the same answer (a
+// key several slaves match: the last of them, as the index keeps it).
+func (r *Registry) findName(key string) (netip.Addr, bool) {
+	if ip, ok := r.scanName(key); ok {
+		return ip, true
+	}
+	if mac, err := ParseMAC(key); err == nil {
+		if ip, ok := r.scanName(mac); ok {
+			return ip, true
+		}
+	}
+	return r.scanName(strings.ToLower(key))
+}
+
+// scanName is the last slave whose IP (as written), MAC or hostname is key.
+func (r *Registry) scanName(key string) (netip.Addr, bool) {
+	ip, err := netip.ParseAddr(key)
+	isIP := err == nil && ip.String() == key
+	var found netip.Addr
+	ok := false
+	for i := range r.Slaves {
+		s := &r.Slaves[i]
+		if isIP && s.IP == ip || s.MAC == key || s.Hostname == key {
+			found, ok = s.IP, true
+		}
+	}
+	return found, ok
 }
 
 func (x *index) find(key string) (netip.Addr, bool) {

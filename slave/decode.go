@@ -33,9 +33,10 @@ func decodeFast(raw []byte) (*Registry, bool) {
 	var g *Group
 	var s *Slave
 	var seen uint32 // keys of the current item
-	// slaves are counted first so the slice is allocated once
+	// slaves are counted first so the slice is allocated once, with room
+	// for the few a change adds (else `slave add` copies 2.8 MB at 10,000)
 	if n := strings.Count(data, "\n  - ip: "); n > 0 {
-		r.Slaves = make([]Slave, 0, n)
+		r.Slaves = make([]Slave, 0, n+8)
 	}
 	for len(data) > 0 {
 		line := data

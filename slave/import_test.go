@@ -2,6 +2,8 @@ package slave
 
 import (
 	"errors"
+	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -54,5 +56,26 @@ func TestParseImportYAML(t *testing.T) {
 	}
 	if _, err := ParseImport([]byte("a,b"), "xml"); err == nil || !strings.Contains(err.Error(), `"xml"`) {
 		t.Errorf("bad format: %v", err)
+	}
+}
+
+// TestFindNameIsIndex: Select's scan for a few names answers as the index
+// it replaces, for IPs, MACs in any form, hostnames in any case, and keys
+// that name nothing.
+func TestFindNameIsIndex(t *testing.T) {
+	r := &Registry{}
+	for i := range 300 {
+		r.Slaves = append(r.Slaves, Slave{IP: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}),
+			MAC: fmt.Sprintf("02:00:00:00:%02x:%02x", i>>8, i&255), Hostname: fmt.Sprintf("n%d", i)})
+	}
+	idx := r.index()
+	keys := []string{"10.0.0.5", "10.0.1.44", "10.0.9.9", "010.0.0.5", "02:00:00:00:00:07", "02-00-00-00-01-07", "0200.0000.0107",
+		"02:00:00:00:09:09", "n17", "N17", "n299", "n300", "", "x", "10.0.0.5 "}
+	for _, k := range keys {
+		a, aok := r.findName(k)
+		b, bok := idx.find(k)
+		if a != b || aok != bok {
+			t.Errorf("findName(%q) = %v %v, index %v %v", k, a, aok, b, bok)
+		}
 	}
 }
