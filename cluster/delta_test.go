@@ -2,12 +2,19 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/diskless-project/diskless/internal/managed"
+	"github.com/diskless-project/diskless/nfs"
+	"github.com/diskless-project/diskless/slave"
 )
 
 // TestSlaveChangesWriteOnlyTheirConfigs: add, set (MAC and comment) and
@@ -179,5 +186,69 @@ func TestCrashAfterCommitRedoesAll(t *testing.T) {
 	}
 	if _, err := os.Stat(c.pendingPath()); !os.IsNotExist(err) {
 		t.Errorf("mark left after a change brought everything in line: %v", err)
+	}
+}
+
+// TestBlockEditIsRebuild: the hosts and exports blocks edited line by line
+// for a change of a few slaves (added, removed, renamed, in any mix, at
+// either end) are byte for byte the blocks built whole, the lines around
+// them (an admin's) untouched.
+func TestBlockEditIsRebuild(t *testing.T) {
+	root := testRoot(t)
+	c := open(t, root, false, nil)
+	r := rand.New(rand.NewPCG(7, 21))
+	mk := func(i int, name string) slave.Slave {
+		return slave.Slave{IP: netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}), MAC: fmt.Sprintf("02:00:00:00:00:%02x", i), Hostname: name}
+	}
+	for round := range 300 {
+		prev := &slave.Registry{}
+		for i := 1; i < 60; i++ {
+			if r.IntN(3) > 0 {
+				prev.Slaves = append(prev.Slaves, mk(i, fmt.Sprintf("n%d", i)))
+			}
+		}
+		reg := &slave.Registry{Slaves: slices.Clone(prev.Slaves)}
+		for range 1 + r.IntN(5) {
+			i := 1 + r.IntN(62)
+			k := slices.IndexFunc(reg.Slaves, func(s slave.Slave) bool { return s.IP.As4()[3] == byte(i) })
+			switch {
+			case k < 0:
+				reg.Slaves = append(reg.Slaves, mk(i, fmt.Sprintf("new%d", i)))
+			case r.IntN(2) == 0:
+				reg.Slaves = slices.Delete(reg.Slaves, k, k+1)
+			default:
+				reg.Slaves[k].Hostname = fmt.Sprintf("renamed%d", round)
+			}
+		}
+		slices.SortFunc(reg.Slaves, func(a, b slave.Slave) int { return a.IP.Compare(b.IP) })
+		if len(prev.Slaves) == 0 || len(reg.Slaves) == 0 {
+			continue
+		}
+		around := "127.0.0.1\tlocalhost\n"
+		oldHosts := slave.UpdateHosts(around, prev, c.Cfg.Domain) + "# after\n"
+		line := func(s *slave.Slave) string { return slave.HostsLine(s, c.Cfg.Domain) }
+		drop, add, ok := blockDelta(reg, prev, func(a, b *slave.Slave) bool { return a.Hostname == b.Hostname }, line)
+		if !ok {
+			t.Fatalf("round %d: no delta", round)
+		}
+		got, ok := managed.Edit(oldHosts, slave.HostsSection, drop, add, "")
+		if want := slave.UpdateHosts(oldHosts, reg, c.Cfg.Domain); !ok || got != want {
+			t.Fatalf("round %d: hosts edited (%v):\n%s\nrebuilt:\n%s", round, ok, got, want)
+		}
+		oldExports := "/srv/other\t10.9.0.0/16(ro)\n" + nfs.UpdateExports("", nfs.Exports(c.Cfg, prev))
+		eline := func(s *slave.Slave) string { return nfs.SlaveExportLine(c.Cfg, s) }
+		drop, add, _ = blockDelta(reg, prev, func(a, b *slave.Slave) bool { return true }, eline)
+		got, ok = managed.Edit(oldExports, nfs.ExportsSection, drop, add, nfs.SharedHeader)
+		if want := nfs.UpdateExports(oldExports, nfs.Exports(c.Cfg, reg)); !ok || got != want {
+			t.Fatalf("round %d: exports edited (%v):\n%s\nrebuilt:\n%s", round, ok, got, want)
+		}
+	}
+	// A block that is not as expected (a line edited by hand) is rebuilt.
+	prev := &slave.Registry{Slaves: []slave.Slave{mk(1, "a"), mk(2, "b")}}
+	reg := &slave.Registry{Slaves: []slave.Slave{mk(1, "a")}}
+	edited := strings.Replace(slave.UpdateHosts("", prev, ""), "\tb", "\tbb", 1)
+	drop, add, _ := blockDelta(reg, prev, func(a, b *slave.Slave) bool { return a.Hostname == b.Hostname }, func(s *slave.Slave) string { return slave.HostsLine(s, "") })
+	if _, ok := managed.Edit(edited, slave.HostsSection, drop, add, ""); ok {
+		t.Error("a block edited by hand was edited again instead of rebuilt")
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/diskless-project/diskless/internal/fsutil"
+	"github.com/diskless-project/diskless/internal/managed"
 	"github.com/diskless-project/diskless/netboot"
 	"github.com/diskless-project/diskless/nfs"
 	"github.com/diskless-project/diskless/rootfs"
@@ -64,8 +65,73 @@ func (c *Cluster) syncHosts(reg, prev *slave.Registry) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
+	if prev != nil && len(prev.Slaves) > 0 && len(reg.Slaves) > 0 { // a few slaves changed: their lines only
+		line := func(s *slave.Slave) string { return slave.HostsLine(s, c.Cfg.Domain) }
+		if drop, add, ok := blockDelta(reg, prev, func(a, b *slave.Slave) bool { return a.Hostname == b.Hostname }, line); ok {
+			if next, ok := managed.Edit(string(old), slave.HostsSection, drop, add, ""); ok {
+				_, err = w.WriteFile(path, []byte(next), 0o644)
+				return err
+			}
+		}
+	}
 	_, err = w.WriteFile(path, []byte(slave.UpdateHosts(string(old), reg, c.Cfg.Domain)), 0o644)
 	return err
+}
+
+// maxDelta is the most lines a change of slaves edits in the hosts and
+// exports blocks; more, and the block is built again whole.
+const maxDelta = 64
+
+// blockDelta is, for a change of slaves from prev to reg (both sorted by
+// IP), the lines of a managed block to drop (slaves gone, or whose line
+// changed: not same) and to add (slaves new or changed, each before the
+// line of the next slave whose line stays; at the block's tail when none);
+// ok false past maxDelta lines. line is a slave's line ("": none).
+func blockDelta(reg, prev *slave.Registry, same func(a, b *slave.Slave) bool, line func(*slave.Slave) string) (drop []string, add []managed.Insert, ok bool) {
+	var added []int // indexes in reg
+	i, j := 0, 0
+	for i < len(prev.Slaves) || j < len(reg.Slaves) {
+		if len(drop)+len(added) > maxDelta {
+			return nil, nil, false
+		}
+		switch {
+		case j == len(reg.Slaves) || i < len(prev.Slaves) && prev.Slaves[i].IP.Less(reg.Slaves[j].IP):
+			if l := line(&prev.Slaves[i]); l != "" {
+				drop = append(drop, l)
+			}
+			i++
+		case i == len(prev.Slaves) || reg.Slaves[j].IP.Less(prev.Slaves[i].IP):
+			added = append(added, j)
+			j++
+		default:
+			if !same(&prev.Slaves[i], &reg.Slaves[j]) {
+				if l := line(&prev.Slaves[i]); l != "" {
+					drop = append(drop, l)
+				}
+				added = append(added, j)
+			}
+			i++
+			j++
+		}
+	}
+	for n, j := range added {
+		l := line(&reg.Slaves[j])
+		if l == "" {
+			continue
+		}
+		before := ""
+		for k, m := j+1, n+1; k < len(reg.Slaves); k++ {
+			if m < len(added) && added[m] == k {
+				m++
+				continue
+			}
+			if before = line(&reg.Slaves[k]); before != "" {
+				break
+			}
+		}
+		add = append(add, managed.Insert{Line: l, Before: before})
+	}
+	return drop, add, true
 }
 
 // scaffoldNew gives every registered slave without a root directory one
@@ -164,7 +230,18 @@ func (c *Cluster) syncExports(reg, prev *slave.Registry) error {
 	if prev != nil && sameSlaves(reg, prev, func(a, b *slave.Slave) bool { return true }) {
 		return nil // the same addresses: the same exports
 	}
-	res, err := nfs.Sync(c.Cfg, c.o.Writer, reg)
+	var edit func(string) (string, bool)
+	if prev != nil && len(prev.Slaves) > 0 && len(reg.Slaves) > 0 { // a few slaves changed: their lines only
+		edit = func(old string) (string, bool) {
+			line := func(s *slave.Slave) string { return nfs.SlaveExportLine(c.Cfg, s) }
+			drop, add, ok := blockDelta(reg, prev, func(a, b *slave.Slave) bool { return true }, line)
+			if !ok {
+				return "", false
+			}
+			return managed.Edit(old, nfs.ExportsSection, drop, add, nfs.SharedHeader)
+		}
+	}
+	res, err := nfs.SyncEdit(c.Cfg, c.o.Writer, reg, edit)
 	if err != nil || c.DryRun() || res.File == fsutil.Unchanged {
 		return err
 	}

@@ -61,6 +61,15 @@ func hasOption(opts, o string) bool {
 
 // Exports is what the registry and config say the master must export: per
 // slave its root to that slave only, then the shared trees to the subnet.
+// SlaveExportLine is the line of the exports block for s's root.
+func SlaveExportLine(cfg *config.Config, s *slave.Slave) string {
+	ip := s.IP.String()
+	return Export{Path: path.Join(cfg.DisklessDir, ip), Client: ip, Options: cfg.NFS.RootOptions, Slave: ip}.Line()
+}
+
+// SharedHeader is the line of the exports block after the slaves' roots.
+const SharedHeader = "# shared by all slaves"
+
 func Exports(cfg *config.Config, reg *slave.Registry) []Export {
 	out := make([]Export, 0, len(reg.Slaves)+4)
 	for _, s := range reg.Slaves {
@@ -96,7 +105,7 @@ func ExportsLines(exps []Export) []string {
 			lines = append(lines, "# each slave's root, to that slave only")
 		}
 		if e.Slave == "" && !shared {
-			lines = append(lines, "# shared by all slaves")
+			lines = append(lines, SharedHeader)
 			shared = true
 		}
 		lines = append(lines, e.Line())

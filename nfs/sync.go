@@ -59,10 +59,23 @@ func (r SyncResult) Changed() bool { return r.File != fsutil.Unchanged || r.Conf
 
 // Sync regenerates the exports block and conf.d/nfs from the registry.
 func Sync(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry) (SyncResult, error) {
+	return SyncEdit(cfg, w, reg, nil)
+}
+
+// SyncEdit is Sync; with edit, the exports file becomes edit(old) when
+// that is ok (a change of a few slaves: their lines only), the whole
+// block rebuilt otherwise. Exports is then nil.
+func SyncEdit(cfg *config.Config, w *fsutil.Writer, reg *slave.Registry, edit func(old string) (string, bool)) (SyncResult, error) {
 	_, err := w.Stat(cfg.On("/etc/conf.d"))
 	tf := ThreadsFileFor(distro.Detect(cfg.On("/")).Family, err == nil)
-	res := SyncResult{Exports: Exports(cfg, reg), Threads: Threads(len(reg.Slaves)), ThreadsFile: tf}
+	res := SyncResult{Threads: Threads(len(reg.Slaves)), ThreadsFile: tf}
 	if res.File, err = update(w, cfg.On(ExportsFile), len(reg.Slaves) > 0, func(old string) string {
+		if edit != nil {
+			if next, ok := edit(old); ok {
+				return next
+			}
+		}
+		res.Exports = Exports(cfg, reg)
 		return UpdateExports(old, res.Exports)
 	}); err != nil {
 		return res, err

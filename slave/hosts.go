@@ -12,21 +12,28 @@ const HostsSection = "slaves"
 // skipped validation, or a domain from an unchecked config) is left out
 // rather than let it add a line or a name to the file.
 func HostsLines(r *Registry, domain string) []string {
+	lines := make([]string, 0, len(r.Slaves))
+	for i := range r.Slaves {
+		if l := HostsLine(&r.Slaves[i], domain); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// HostsLine is s's line of HostsLines ("" when it has none).
+func HostsLine(s *Slave, domain string) string {
 	if domain != "" && CheckHostname(domain) != nil {
 		domain = ""
 	}
-	lines := make([]string, 0, len(r.Slaves))
-	for _, s := range r.Slaves {
-		if !s.IP.Is4() || CheckHostname(s.Hostname) != nil {
-			continue
-		}
-		l := s.IP.String() + "\t" + s.Hostname
-		if domain != "" {
-			l += "." + domain + " " + s.Hostname
-		}
-		lines = append(lines, l)
+	if !s.IP.Is4() || CheckHostname(s.Hostname) != nil {
+		return ""
 	}
-	return lines
+	l := s.IP.String() + "\t" + s.Hostname
+	if domain != "" {
+		l += "." + domain + " " + s.Hostname
+	}
+	return l
 }
 
 // UpdateHosts returns the hosts file content with the slaves' block regenerated.

@@ -42,3 +42,16 @@ func TestLines(t *testing.T) {
 		t.Errorf("Lines of no block = %q", got)
 	}
 }
+
+// TestEditLastLineGone: an edit that would leave the block empty is
+// refused (the caller's Replace removes the block instead).
+func TestEditLastLineGone(t *testing.T) {
+	content := Replace("keep\n", "s", []string{"a"})
+	if _, ok := Edit(content, "s", []string{"a"}, nil, ""); ok {
+		t.Error("Edit emptied the block")
+	}
+	got, ok := Edit(content, "s", []string{"a"}, []Insert{{Line: "b"}}, "")
+	if want := Replace("keep\n", "s", []string{"b"}); !ok || got != want {
+		t.Errorf("Edit = %q %v, want %q", got, ok, want)
+	}
+}
