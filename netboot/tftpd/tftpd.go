@@ -398,31 +398,36 @@ func (s *Server) handleRead(l *listener, sl *slot, req request, local netip.Addr
 		src, size = newNetascii(src), -1
 	}
 	threaded := s.active.Load() <= int64(s.o.ThreadedTransfers)
-	// Beyond the threaded few, transfers run in the event loops (loop.go);
-	// in Go's netpoller only when those cannot start.
+	// Beyond the threaded few, transfers run in the event loops (loop.go),
+	// on their sockets; in Go's netpoller only when those cannot start.
 	inLoop := !threaded && s.loops.err == nil && len(s.loops.ls) > 0
-	c, err = dialTransfer(s.netns, local, remote, !threaded && !inLoop)
-	if err == nil && inLoop {
-		err = syscall.SetNonblock(c.fd, true)
-	} else if err == nil {
-		err = c.setTimeout(s.o.Timeout)
-	}
-	if err != nil {
-		code, msg, outcome := answerFor(fmt.Errorf("transfer socket: %w", err))
-		s.logs.Log("socket", slog.LevelError, "tftp: transfer socket", slog.String("client", client), slog.Any("err", err))
-		s.o.Metrics.Request("tftp", outcome, 0)
-		l.conn.WriteTo(errorPacket(code, msg), ra)
-		return
-	}
-	if !s.slots.opened(sl, c) {
-		s.o.Metrics.Request("tftp", "evicted", 0)
-		return
-	}
-	t := &transfer{s: s, c: c, sl: sl, src: src, size: size, blksize: 512, window: 1}
+	t := &transfer{s: s, sl: sl, src: src, size: size, blksize: 512, window: 1}
 	var n int64
 	if inLoop {
-		n, err = s.loops.run(t, req.opts)
+		if !s.slots.opened(sl, nil) { // an eviction is seen on the loop's tick
+			s.o.Metrics.Request("tftp", "evicted", 0)
+			return
+		}
+		n, err = s.loops.run(t, req.opts, local, remote)
+		var se sockError
+		if errors.As(err, &se) {
+			s.socketFailed(l, ra, se.err)
+			return
+		}
 	} else {
+		c, err = dialTransfer(s.netns, local, remote, !threaded)
+		if err == nil {
+			err = c.setTimeout(s.o.Timeout)
+		}
+		if err != nil {
+			s.socketFailed(l, ra, err)
+			return
+		}
+		if !s.slots.opened(sl, c) {
+			s.o.Metrics.Request("tftp", "evicted", 0)
+			return
+		}
+		t.c = c
 		n, err = t.run(req.opts)
 	}
 	dur := time.Since(start)
@@ -447,6 +452,20 @@ func (s *Server) handleRead(l *listener, sl *slot, req request, local netip.Addr
 		s.o.Metrics.Transferred("tftp", dur)
 		s.o.Tree.Track(s.o.Tracker, remote.Addr(), f)
 	}
+}
+
+// sockError is a transfer's socket that could not be made.
+type sockError struct{ err error }
+
+func (e sockError) Error() string { return "transfer socket: " + e.err.Error() }
+
+// socketFailed answers a client whose transfer has no socket (out of
+// descriptors: "server busy").
+func (s *Server) socketFailed(l *listener, ra *net.UDPAddr, err error) {
+	code, msg, outcome := answerFor(fmt.Errorf("transfer socket: %w", err))
+	s.logs.Log("socket", slog.LevelError, "tftp: transfer socket", slog.String("client", ra.String()), slog.Any("err", err))
+	s.o.Metrics.Request("tftp", outcome, 0)
+	l.conn.WriteTo(errorPacket(code, msg), ra)
 }
 
 // answerFor is the ERROR a client gets for a file it cannot have, and the
