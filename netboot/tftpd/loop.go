@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -58,7 +59,13 @@ const (
 )
 
 type loop struct {
-	epfd     int
+	epfd int
+	// ep is epfd in Go's netpoller: the loop waits there, parked, rather
+	// than in a blocking epoll_wait. A thread blocked in a syscall lets
+	// the runtime's monitor take its P away, and with every loop blocked
+	// so, the monitor polled every 20 µs: 18% of serve's CPU in a storm.
+	ep       *os.File
+	epRaw    syscall.RawConn
 	evfd     int // eventfd: wakes epoll_wait for new transfers and stop
 	mu       sync.Mutex
 	incoming []*looped
@@ -192,7 +199,19 @@ func newLoop() (*loop, error) {
 		unix.Close(evfd)
 		return nil, err
 	}
-	l := &loop{epfd: epfd, evfd: evfd, socks: map[int32]*shared{}}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, err
+	}
+	ep := os.NewFile(uintptr(epfd), "tftp-loop") // non-blocking: in the netpoller
+	rc, err := ep.SyscallConn()
+	if err != nil {
+		ep.Close()
+		unix.Close(evfd)
+		return nil, err
+	}
+	l := &loop{epfd: epfd, ep: ep, epRaw: rc, evfd: evfd, socks: map[int32]*shared{}}
 	for i := range l.rmsgs {
 		l.riov[i].Base = &l.rbuf[i][0]
 		l.riov[i].SetLen(recvSize)
@@ -213,13 +232,30 @@ func (l *loop) run() {
 	events := make([]unix.EpollEvent, 64)
 	var scratch [8]byte
 	lastTick := time.Now()
+	armed := false // the netpoller deadline is set, for the tick
 	for {
-		wait := int(loopTick / time.Millisecond)
-		if l.running == 0 {
-			wait = -1 // idle: only the eventfd wakes it
+		switch {
+		case l.running == 0 && armed:
+			l.ep.SetReadDeadline(time.Time{}) // idle: only the eventfd wakes it
+			armed = false
+		case l.running > 0 && !armed:
+			l.ep.SetReadDeadline(lastTick.Add(loopTick))
+			armed = true
 		}
-		n, err := unix.EpollWait(l.epfd, events, wait)
-		if err != nil && err != unix.EINTR {
+		var n int
+		var err error
+		werr := l.epRaw.Read(func(fd uintptr) bool {
+			r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+			n, err = int(r), nil
+			if e != 0 {
+				n, err = 0, e
+			}
+			return n > 0 || e != 0 && e != unix.EINTR
+		})
+		if werr != nil && !errors.Is(werr, os.ErrDeadlineExceeded) {
+			err = werr
+		}
+		if err != nil {
 			l.shutdown(fmt.Errorf("epoll: %w", err))
 			return
 		}
@@ -254,7 +290,7 @@ func (l *loop) run() {
 			l.begin(lt, now)
 		}
 		if now.Sub(lastTick) >= loopTick {
-			lastTick = now
+			lastTick, armed = now, false
 			for _, s := range l.socks {
 				for _, lt := range s.peers {
 					l.tick(lt, now)
@@ -274,7 +310,7 @@ func (l *loop) shutdown(err error) {
 		}
 		unix.Close(s.fd)
 	}
-	unix.Close(l.epfd)
+	l.ep.Close()
 	unix.Close(l.evfd)
 }
 
