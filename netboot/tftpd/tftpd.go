@@ -42,6 +42,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -401,9 +402,14 @@ func (s *Server) handleRead(l *listener, sl *slot, req request, local netip.Addr
 	// Beyond the threaded few, transfers run in the event loops (loop.go),
 	// on their sockets; in Go's netpoller only when those cannot start.
 	inLoop := !threaded && s.loops.err == nil && len(s.loops.ls) > 0
-	t := &transfer{s: s, sl: sl, src: src, size: size, blksize: 512, window: 1}
+	t := &transfer{s: s, sl: sl, src: src, rawFD: -1, size: size, blksize: 512, window: 1}
 	var n int64
 	if inLoop {
+		if of, ok := src.(*os.File); ok {
+			if rc, err := of.SyscallConn(); err == nil {
+				rc.Control(func(fd uintptr) { t.rawFD = int(fd) }) // f stays open until the transfer ends
+			}
+		}
 		if !s.slots.opened(sl, nil) { // an eviction is seen on the loop's tick
 			s.o.Metrics.Request("tftp", "evicted", 0)
 			return
