@@ -6,18 +6,18 @@
 // tsize, 7440 windowsize), in place of github.com/pin/tftp, whose
 // single-port dispatch (one socket, one reader goroutine, channel hops) made
 // serve the slowest server of `make bench` (docs/performance.md, Run D):
-//   - one ephemeral socket per transfer, connected to the client (RFC 1350's
-//     TID, as in.tftpd, dnsmasq and atftpd do), bound to the address the
-//     client's RRQ was sent to, so the kernel demultiplexes the ACKs;
-//   - while few transfers run, each reads its ACKs in a blocking syscall with
+//   - replies from an ephemeral port (RFC 1350's TID, as in.tftpd, dnsmasq
+//     and atftpd do), bound to the address the client's RRQ was sent to;
+//   - while few transfers run, each has a socket of its own, connected to
+//     the client, and reads its ACKs in a blocking syscall with
 //     SO_RCVTIMEO on a thread of its own: the kernel wakes the transfer
 //     straight from the ACK, the lowest latency for window-1 TFTP (a lone
-//     transfer even polls briefly before it sleeps: recvAck); beyond
-//     that (a boot storm) transfers run in GOMAXPROCS epoll event loops
-//     (loop.go): one epoll_wait serves the ACKs of many transfers, each
-//     window goes out in one sendmmsg, no goroutine wakes per block
-//     (Options.ThreadedTransfers; Go's netpoller only if the loops cannot
-//     start);
+//     transfer even polls briefly before it sleeps: recvAck); beyond that
+//     (a boot storm) transfers run in GOMAXPROCS event loops (loop.go)
+//     that share one socket per loop: one recvmmsg reads the ACKs of many
+//     transfers and one sendmmsg writes all their next blocks, no
+//     goroutine wakes per block (Options.ThreadedTransfers; Go's netpoller
+//     only if the loops cannot start);
 //   - blocks are read with ReadAt in 64 KiB chunks, not one read per block;
 //   - blksize capped at 1468 (MTU 1500 − IP/UDP headers − 4): larger blocks
 //     are IP-fragmented and one lost fragment loses the block;
