@@ -73,6 +73,7 @@ type loop struct {
 	stopped  bool
 	socks    map[int32]*shared // by descriptor
 	running  int
+	emptied  bool // a socket lost its last transfer: see closeIdle
 	// recvmmsg scratch
 	rbuf  [recvBatch][recvSize]byte
 	rname [recvBatch]unix.RawSockaddrInet4
@@ -318,12 +319,17 @@ func (l *loop) shutdown(err error) {
 func (l *loop) finish(lt *looped, n int64, err error) {
 	delete(lt.sock.peers, lt.key)
 	l.running--
+	l.emptied = l.emptied || len(lt.sock.peers) == 0
 	lt.done <- loopResult{n, err}
 }
 
 // closeIdle closes the sockets left without transfers, but the first of
 // each address: a storm keeps its sockets.
 func (l *loop) closeIdle() {
+	if !l.emptied {
+		return
+	}
+	l.emptied = false
 	if len(l.socks) <= 1 {
 		return
 	}
