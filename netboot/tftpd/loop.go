@@ -367,7 +367,8 @@ func (l *loop) sockFor(lt *looped) (*shared, error) {
 	if lt.local.Is4() {
 		sa.Addr = lt.local.As4()
 	}
-	if err := unix.Bind(fd, sa); err == nil {
+	err = unix.Bind(fd, sa)
+	if err == nil {
 		err = unix.SetNonblock(fd, true)
 	}
 	if err == nil {
