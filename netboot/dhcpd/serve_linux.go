@@ -14,7 +14,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/insomniacslk/dhcp/dhcpv4"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
@@ -85,8 +84,9 @@ func (s *Server) run(ctx context.Context) error {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
+			dec := newDecoder()
 			for j := range jobs {
-				s.serveOne(j, s.ifi.Load())
+				s.serveOne(j, s.ifi.Load(), dec)
 			}
 		}()
 	}
@@ -226,11 +226,14 @@ func (s *Server) readLoop(l *listener, jobs chan<- job) {
 	}
 }
 
-func (s *Server) serveOne(j job, ifi *net.Interface) {
+func (s *Server) serveOne(j job, ifi *net.Interface, dec *decoder) {
 	defer bufPool.Put(j.buf)
-	req, err := dhcpv4.FromBytes(j.buf[:j.n])
+	req, err := dec.decode(j.buf[:j.n])
 	if err != nil {
 		s.c.malformed.Add(1)
+		if s.logs.Allow("malformed", slog.LevelWarn) {
+			s.log.LogAttrs(context.Background(), slog.LevelWarn, "malformed DHCP request ignored", slog.String("from", j.src.String()), slog.String("err", err.Error()))
+		}
 		return
 	}
 	out, ok := s.handle(req, inbound{ifName: ifi.Name, port: j.lc.port, src: j.src})
@@ -256,7 +259,7 @@ func (s *Server) serveOne(j job, ifi *net.Interface) {
 		s.c.sendErrors.Add(1)
 		s.logs.Log("send", slog.LevelWarn, "sending a reply", slog.String("type", dhcpName(messageType(out.pkt))), slog.String("to", out.dst.String()), slog.String("err", err.Error()))
 	}
-	recycle(out.pkt)
+	out.recycle()
 }
 
 // listen opens a UDP socket on port, bound to the interface. Unlike the
