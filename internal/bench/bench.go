@@ -50,6 +50,7 @@ type plan struct {
 	httpN      int
 	dhcpRates  []int
 	dhcpSecs   int
+	dhcpRef    int // offered rate at which CPU per lease is compared
 	cliCounts  []int
 	rootfsN    int
 }
@@ -57,10 +58,10 @@ type plan struct {
 func (o Options) plan() plan {
 	if o.Quick {
 		return plan{singleSize: 8 << 20, stormSize: 2 << 20, storms: []int{10, 20}, httpN: 20,
-			dhcpRates: []int{200, 800}, dhcpSecs: 1, cliCounts: []int{100, 1000}, rootfsN: 5}
+			dhcpRates: []int{200, 800}, dhcpSecs: 1, dhcpRef: 800, cliCounts: []int{100, 1000}, rootfsN: 5}
 	}
 	return plan{singleSize: 64 << 20, stormSize: 16 << 20, storms: []int{50, 200}, httpN: 200,
-		dhcpRates: []int{100, 200, 400, 800, 1600, 3200, 6400}, dhcpSecs: 3, cliCounts: []int{100, 1000, 10000, 50000}, rootfsN: 50}
+		dhcpRates: []int{500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000}, dhcpSecs: 3, dhcpRef: 2000, cliCounts: []int{100, 1000, 10000, 50000}, rootfsN: 50}
 }
 
 // Bench is one run.

@@ -9,6 +9,9 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 )
 
+// maxPacket is the largest request read (an Ethernet MTU).
+const maxPacket = 1500
+
 // bootpLen is the fixed BOOTP header plus the magic cookie (RFC 2131 2).
 const bootpLen = 236 + 4
 

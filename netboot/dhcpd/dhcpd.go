@@ -36,7 +36,7 @@ type Options struct {
 type Stats struct {
 	Received    uint64 `json:"received"`     // datagrams read
 	Malformed   uint64 `json:"malformed"`    // not a DHCP request we can parse
-	Dropped     uint64 `json:"dropped"`      // queue full: all workers busy
+	Dropped     uint64 `json:"dropped"`      // dropped by the kernel, the socket's receive queue full (workers busy)
 	Offers      uint64 `json:"offers"`       // DHCPOFFER sent
 	Acks        uint64 `json:"acks"`         // DHCPACK sent (incl. INFORM and ProxyDHCP answers)
 	Naks        uint64 `json:"naks"`         // DHCPNAK sent

@@ -10,29 +10,13 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
-
-// queueLen bounds the requests waiting for a worker; beyond it they are
-// dropped (and counted): a DHCP client retransmits, a backlog helps no one.
-const queueLen = 1024
-
-type job struct {
-	buf  *[maxPacket]byte
-	n    int
-	src  netip.AddrPort
-	lc   *listener
-	ifIx int
-}
-
-const maxPacket = 1500
-
-var bufPool = sync.Pool{New: func() any { return new([maxPacket]byte) }}
 
 // listener is one bound UDP socket (the DHCP port, or 4011 in proxy mode).
 type listener struct {
@@ -40,6 +24,7 @@ type listener struct {
 	uc   *net.UDPConn
 	pc   *ipv4.PacketConn
 	raw  syscall.RawConn
+	ovfl atomic.Uint32 // the kernel's count of requests dropped, queue full
 }
 
 func (s *Server) run(ctx context.Context) error {
@@ -77,27 +62,19 @@ func (s *Server) run(ctx context.Context) error {
 		slog.String("server_id", s.serverID.String()), slog.Int("slaves", len(s.live.Current().Registry.Slaves)))
 
 	s.readyOnce.Do(func() { close(s.ready) })
-	jobs := make(chan job, queueLen)
-	var workers sync.WaitGroup
+	// Workers read the sockets themselves (no queue, no hand-off between
+	// goroutines): each reads a batch, answers it and sends the answers.
 	n := max(2, runtime.GOMAXPROCS(0))
-	for range n {
-		workers.Add(1)
-		go func() {
-			defer workers.Done()
-			dec := newDecoder()
-			for j := range jobs {
-				s.serveOne(j, s.ifi.Load(), dec)
-			}
-		}()
-	}
 	var readers sync.WaitGroup
 	read := func(ls []*listener) {
 		for _, l := range ls {
-			readers.Add(1)
-			go func() {
-				defer readers.Done()
-				s.readLoop(l, jobs)
-			}()
+			for range n {
+				readers.Add(1)
+				go func() {
+					defer readers.Done()
+					newWorker(s, l).loop()
+				}()
+			}
 		}
 	}
 	read(ls)
@@ -111,8 +88,6 @@ func (s *Server) run(ctx context.Context) error {
 	}
 	closeAll(ls)
 	readers.Wait()
-	close(jobs)
-	workers.Wait()
 	s.logs.Stop()
 	s.log.Info("DHCP server stopped")
 	return nil
@@ -188,80 +163,6 @@ func hasAddr(ifi *net.Interface, a netip.Addr) bool {
 	return false
 }
 
-func (s *Server) readLoop(l *listener, jobs chan<- job) {
-	warned := false
-	for {
-		buf := bufPool.Get().(*[maxPacket]byte)
-		n, cm, src, err := l.pc.ReadFrom(buf[:])
-		if err != nil {
-			bufPool.Put(buf)
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// A persistent error (interface gone down) must not spin.
-			if !warned {
-				s.logNow(slog.LevelWarn, "reading DHCP requests", slog.String("addr", l.uc.LocalAddr().String()), slog.String("err", err.Error()))
-				warned = true
-			}
-			time.Sleep(50 * time.Millisecond)
-			continue
-		}
-		s.c.received.Add(1)
-		ua, _ := src.(*net.UDPAddr)
-		var ap netip.AddrPort
-		if ua != nil {
-			ap = ua.AddrPort()
-			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-		}
-		ix := 0
-		if cm != nil {
-			ix = cm.IfIndex
-		}
-		select {
-		case jobs <- job{buf: buf, n: n, src: ap, lc: l, ifIx: ix}:
-		default:
-			s.c.dropped.Add(1)
-			bufPool.Put(buf)
-		}
-	}
-}
-
-func (s *Server) serveOne(j job, ifi *net.Interface, dec *decoder) {
-	defer bufPool.Put(j.buf)
-	req, err := dec.decode(j.buf[:j.n])
-	if err != nil {
-		s.c.malformed.Add(1)
-		if s.logs.Allow("malformed", slog.LevelWarn) {
-			s.log.LogAttrs(context.Background(), slog.LevelWarn, "malformed DHCP request ignored", slog.String("from", j.src.String()), slog.String("err", err.Error()))
-		}
-		return
-	}
-	out, ok := s.handle(req, inbound{ifName: ifi.Name, port: j.lc.port, src: j.src})
-	if !ok {
-		return
-	}
-	ix := j.ifIx
-	if ix == 0 {
-		ix = ifi.Index
-	}
-	if out.arp {
-		if err := setARP(j.lc.raw, out.dst.Addr(), out.pkt.ClientHWAddr, ifi.Name); err != nil {
-			// No ARP entry (no CAP_NET_ADMIN?): broadcast instead, which
-			// every client accepts.
-			out.dst = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), out.dst.Port())
-		}
-	}
-	wb := bufPool.Get().(*[maxPacket]byte)
-	defer bufPool.Put(wb)
-	b := encode(wb[:0], out.pkt)
-	dst := net.UDPAddrFromAddrPort(out.dst)
-	if _, err := j.lc.pc.WriteTo(b, &ipv4.ControlMessage{IfIndex: ix}, dst); err != nil {
-		s.c.sendErrors.Add(1)
-		s.logs.Log("send", slog.LevelWarn, "sending a reply", slog.String("type", dhcpName(messageType(out.pkt))), slog.String("to", out.dst.String()), slog.String("err", err.Error()))
-	}
-	out.recycle()
-}
-
 // listen opens a UDP socket on port, bound to the interface. Unlike the
 // server4 helper it sets neither SO_REUSEADDR nor SO_REUSEPORT: with them a
 // second DHCP server (or a second `diskless serve`) could bind the same port
@@ -279,6 +180,9 @@ func listen(ifName string, addr netip.Addr, port int) (*listener, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_BROADCAST, 1); err != nil {
 		return fail(fmt.Errorf("dhcp: SO_BROADCAST: %w", err))
 	}
+	// The count of requests the kernel drops (receive queue full) comes
+	// with each datagram read; serve reports it as dropped.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1)
 	if err := unix.BindToDevice(fd, ifName); err != nil {
 		return fail(fmt.Errorf("dhcp: bind to interface %s: %w", ifName, err))
 	}
