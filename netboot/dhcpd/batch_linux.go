@@ -25,9 +25,8 @@ const oobLen = 8
 
 // worker is one of the goroutines serving a socket: read a batch, answer
 // each request, send the answers. Its buffers are its own and reused: the
-// loop allocates nothing per request. Several workers share a socket (the
-// kernel's receive queue is the only queue: nothing waits in user space
-// behind a busy worker).
+// loop allocates nothing per request. No request waits in user space (the
+// kernel's receive queue is the only queue).
 type worker struct {
 	s   *Server
 	l   *listener

@@ -3,6 +3,8 @@ package dhcpd
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"reflect"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
+	"github.com/diskless-project/diskless/netboot"
 	"github.com/diskless-project/diskless/slave"
 )
 
@@ -122,7 +125,12 @@ func BenchmarkDORA(b *testing.B) {
 			env["DISKLESS_SERVE_POOL"] = "10.5.100.1-10.5.120.254"
 		}
 		r := reg(c.slaves)
-		s := newTestServer(b, env, r, nil)
+		// Logging as serve does: Info on, the exchange lines rate-limited.
+		s, err := New(Options{Live: netboot.Static(testConfig(b, env), r), Tracker: netboot.NewTracker(nil),
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: netboot.NewMetrics("bench")})
+		if err != nil {
+			b.Fatal(err)
+		}
 		const clients = 200
 		macs := make([]string, clients)
 		for i := range macs {

@@ -117,8 +117,8 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 	}
 	switch mt {
 	case dhcpv4.MessageTypeDiscover:
-		if s.info() {
-			s.logs.Log("exchange", slog.LevelInfo, "DHCPDISCOVER", slog.String("mac", mac), slog.String("via", via))
+		if s.logs.Allow("exchange", slog.LevelInfo) {
+			s.log.LogAttrs(context.Background(), slog.LevelInfo, "DHCPDISCOVER", slog.String("mac", mac), slog.String("via", via))
 		}
 		ip, ok := s.assign(mac, sl, sn, true, via, snap)
 		if !ok {
@@ -136,7 +136,9 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 			s.c.ignored.Add(1)
 			return out, false
 		}
-		s.logs.Log("exchange", slog.LevelInfo, "DHCPINFORM", slog.String("ip", ci.String()), slog.String("mac", mac), slog.String("via", via))
+		if s.logs.Allow("exchange", slog.LevelInfo) {
+			s.log.LogAttrs(context.Background(), slog.LevelInfo, "DHCPINFORM", slog.String("ip", ci.String()), slog.String("mac", mac), slog.String("via", via))
+		}
 		if sl == nil && !s.poolHolds(mac, ci) {
 			// Unknown machines get nothing, boot file included.
 			s.unknown(mac, via, sn, snap)
@@ -149,12 +151,16 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 		delete(r.Options, optCode(dhcpv4.OptionIPAddressLeaseTime)) // RFC 2131 4.3.5: no lease in an INFORM ACK
 		s.addBootOptions(r, req, sl, s.slaveOpts(snap, sl), kind)
 		s.c.acks.Add(1)
-		s.logs.Log("exchange", slog.LevelInfo, "DHCPACK", slog.String("ip", ci.String()), slog.String("mac", mac), slog.String("via", via), slog.Bool("inform", true))
+		if s.logs.Allow("exchange", slog.LevelInfo) {
+			s.log.LogAttrs(context.Background(), slog.LevelInfo, "DHCPACK", slog.String("ip", ci.String()), slog.String("mac", mac), slog.String("via", via), slog.Bool("inform", true))
+		}
 		return s.route(req, r, in), true
 
 	case dhcpv4.MessageTypeRelease:
 		s.c.releases.Add(1)
-		s.logs.Log("exchange", slog.LevelInfo, "DHCPRELEASE", slog.String("ip", net.IP(req.ClientIPAddr).String()), slog.String("mac", mac), slog.String("via", via))
+		if s.logs.Allow("exchange", slog.LevelInfo) {
+			s.log.LogAttrs(context.Background(), slog.LevelInfo, "DHCPRELEASE", slog.String("ip", net.IP(req.ClientIPAddr).String()), slog.String("mac", mac), slog.String("via", via))
+		}
 		if s.pool != nil && sl == nil && s.ours(req) {
 			s.pool.release(mac)
 		}
@@ -183,8 +189,8 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 		s.c.malformed.Add(1)
 		return outbound{}, false
 	}
-	if s.info() {
-		s.logs.Log("exchange", slog.LevelInfo, "DHCPREQUEST", slog.String("ip", want.String()), slog.String("mac", mac), slog.String("via", via))
+	if s.logs.Allow("exchange", slog.LevelInfo) {
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, "DHCPREQUEST", slog.String("ip", want.String()), slog.String("mac", mac), slog.String("via", via))
 	}
 	if sid, ok := optIP4(req, dhcpv4.OptionServerIdentifier); ok && sid != s.serverID {
 		// SELECTING, and the client chose another server's offer.
@@ -208,7 +214,9 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 		r := s.reply(req, dhcpv4.MessageTypeNak, netip.Addr{})
 		r.Options[optCode(dhcpv4.OptionMessage)] = []byte("requested address not available")
 		s.c.naks.Add(1)
-		s.logs.Log("exchange", slog.LevelInfo, "DHCPNAK", slog.String("ip", want.String()), slog.String("mac", mac), slog.String("via", via))
+		if s.logs.Allow("exchange", slog.LevelInfo) {
+			s.log.LogAttrs(context.Background(), slog.LevelInfo, "DHCPNAK", slog.String("ip", want.String()), slog.String("mac", mac), slog.String("via", via))
+		}
 		return s.route(req, r, in), true
 	default:
 		// Unknown client asking for an address in our subnet: not ours to
@@ -235,8 +243,8 @@ func (s *Server) lease(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageType, ip
 	s.addAddressOptions(r, req, so, ip, sn)
 	s.addBootOptions(r, req, sl, so, kind)
 	count.Add(1)
-	if s.info() {
-		s.logs.Log("exchange", slog.LevelInfo, dhcpName(mt), slog.String("ip", ip.String()), slog.String("mac", mac), slog.String("via", via),
+	if s.logs.Allow("exchange", slog.LevelInfo) {
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, dhcpName(mt), slog.String("ip", ip.String()), slog.String("mac", mac), slog.String("via", via),
 			slog.String("kind", kind.String()), slog.String("file", r.BootFileName))
 	}
 	if sl != nil {
@@ -263,7 +271,9 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageTy
 		s.c.ignored.Add(1)
 		return outbound{}, false
 	}
-	s.logs.Log("exchange", slog.LevelInfo, dhcpName(mt), slog.String("mac", mac), slog.String("via", via), slog.Bool("proxy", true))
+	if s.logs.Allow("exchange", slog.LevelInfo) {
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, dhcpName(mt), slog.String("mac", mac), slog.String("via", via), slog.Bool("proxy", true))
+	}
 	if sl == nil {
 		s.unknown(mac, via, netip.Prefix{}, nil)
 		s.c.ignored.Add(1)
@@ -288,8 +298,10 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageTy
 		s.c.acks.Add(1)
 		s.tracker.RecordDHCP(sl.IP, mac, netboot.StageDHCPAcked, true)
 	}
-	s.logs.Log("exchange", slog.LevelInfo, dhcpName(rt), slog.String("ip", sl.IP.String()), slog.String("mac", mac), slog.String("via", via),
-		slog.String("kind", kind.String()), slog.String("file", r.BootFileName), slog.Bool("proxy", true))
+	if s.logs.Allow("exchange", slog.LevelInfo) {
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, dhcpName(rt), slog.String("ip", sl.IP.String()), slog.String("mac", mac), slog.String("via", via),
+			slog.String("kind", kind.String()), slog.String("file", r.BootFileName), slog.Bool("proxy", true))
+	}
 	return dst, true
 }
 
@@ -691,15 +703,6 @@ func (s *Server) route(req *dhcpv4.DHCPv4, r *replyBuf, in inbound) outbound {
 	return out
 }
 
-// info guards the per-packet log lines so their arguments are not even
-// boxed when Info is off.
-func (s *Server) info() bool { return s.log.Enabled(context.Background(), slog.LevelInfo) }
-
-// logNow logs a line that is not per request (start, stop): no rate limit.
-func (s *Server) logNow(level slog.Level, msg string, attrs ...slog.Attr) {
-	s.log.LogAttrs(context.Background(), level, msg, attrs...)
-}
-
 const hexDigits = "0123456789abcdef"
 
 // appendMAC spells a 6-byte MAC as the registry does (lower-case, colons).
@@ -734,4 +737,9 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, mac string, kind netboot.ClientKin
 		s.log.LogAttrs(context.Background(), slog.LevelInfo, "discovered unregistered machine", slog.String("mac", mac),
 			slog.String("firmware", sg.Firmware), slog.String("via", sg.Via), slog.String("adopt", "diskless slave adopt "+mac+" --ip IP"))
 	}
+}
+
+// logNow logs a line that is not per request (start, stop): no rate limit.
+func (s *Server) logNow(level slog.Level, msg string, attrs ...slog.Attr) {
+	s.log.LogAttrs(context.Background(), level, msg, attrs...)
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +16,13 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 )
+
+// workersPerSocket is how many workers serve one socket (see run).
+const workersPerSocket = 1
+
+// rcvBuf is the receive buffer asked for each socket: about 2,000 queued
+// requests (the kernel counts each datagram's overhead too).
+const rcvBuf = 2 << 20
 
 // listener is one bound UDP socket (the DHCP port, or 4011 in proxy mode).
 type listener struct {
@@ -62,9 +68,12 @@ func (s *Server) run(ctx context.Context) error {
 		slog.String("server_id", s.serverID.String()), slog.Int("slaves", len(s.live.Current().Registry.Slaves)))
 
 	s.readyOnce.Do(func() { close(s.ready) })
-	// Workers read the sockets themselves (no queue, no hand-off between
-	// goroutines): each reads a batch, answers it and sends the answers.
-	n := max(2, runtime.GOMAXPROCS(0))
+	// Each socket has one worker, which reads it itself (no queue, no
+	// hand-off between goroutines): it reads a batch, answers it and sends
+	// the answers. A second worker per socket answered no more requests
+	// under perfdhcp but took twice the CPU per lease: its wake-ups (the
+	// socket's read lock passed between them) cost more than the requests.
+	n := workersPerSocket
 	var readers sync.WaitGroup
 	read := func(ls []*listener) {
 		for _, l := range ls {
@@ -183,6 +192,12 @@ func listen(ifName string, addr netip.Addr, port int) (*listener, error) {
 	// The count of requests the kernel drops (receive queue full) comes
 	// with each datagram read; serve reports it as dropped.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RXQ_OVFL, 1)
+	// A burst (a rack powering on) waits in the kernel's queue while the
+	// worker catches up: a larger one than the default (208 KiB) where
+	// serve may set it.
+	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf)
+	}
 	if err := unix.BindToDevice(fd, ifName); err != nil {
 		return fail(fmt.Errorf("dhcp: bind to interface %s: %w", ifName, err))
 	}
