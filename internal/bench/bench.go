@@ -61,7 +61,7 @@ func (o Options) plan() plan {
 			dhcpRates: []int{200, 800}, dhcpSecs: 1, dhcpRef: 800, cliCounts: []int{100, 1000}, rootfsN: 5}
 	}
 	return plan{singleSize: 64 << 20, stormSize: 16 << 20, storms: []int{50, 200}, httpN: 200,
-		dhcpRates: []int{500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000}, dhcpSecs: 3, dhcpRef: 2000, cliCounts: []int{100, 1000, 10000, 50000}, rootfsN: 50}
+		dhcpRates: []int{250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000}, dhcpSecs: 3, dhcpRef: 2000, cliCounts: []int{100, 1000, 10000, 50000}, rootfsN: 50}
 }
 
 // Bench is one run.

@@ -326,24 +326,32 @@ func (b *Bench) dhcpReady(c *dhcpCase) func(p *Proc) error {
 func (b *Bench) dhcpSteps(c *dhcpCase, pid int) (rate, cpu Sample) {
 	var clean *PerfResult
 	cleanRate, dropRate := 0, 0
-	for _, step := range b.plan.dhcpRates {
+	// step runs one rate, taking the CPU sample at the reference rate.
+	step := func(r int) (PerfResult, error) {
 		cpu0 := procCPU(strconv.Itoa(pid))
-		res, err := b.perfdhcp(step, b.plan.dhcpSecs, c)
+		res, err := b.perfdhcp(r, b.plan.dhcpSecs, c)
 		ticks := procCPU(strconv.Itoa(pid)) - cpu0
-		if err != nil {
-			rate.Note = oneLine(err.Error())
-			break
-		}
-		if step == b.plan.dhcpRef && res.RA.Received > 0 {
+		if err == nil && r == b.plan.dhcpRef && res.RA.Received > 0 {
 			cpu = Sample{Value: float64(ticks) * 1e4 / float64(res.RA.Received), Extra: map[string]float64{ // ticks are 1/100 s
 				"leases": float64(res.RA.Received), "loss_pct": res.LeaseLoss(), "DORA_avg_ms": res.DO.AvgMs + res.RA.AvgMs,
 				"DO_max_ms": res.DO.MaxMs, "RA_max_ms": res.RA.MaxMs}}
 		}
-		if res.LeaseLoss() >= cleanLoss {
-			dropRate = step
+		return res, err
+	}
+	for _, r := range b.plan.dhcpRates {
+		res, err := step(r)
+		if err != nil {
+			rate.Note = oneLine(err.Error())
 			break
 		}
-		clean, cleanRate = &res, step
+		if res.LeaseLoss() >= cleanLoss {
+			dropRate = r
+			break
+		}
+		clean, cleanRate = &res, r
+	}
+	if cpu.Extra == nil { // the ladder stopped below the reference rate: take it anyway
+		_, _ = step(b.plan.dhcpRef)
 	}
 	if clean == nil {
 		rate.Extra = map[string]float64{"offered": 0, "drops_from": float64(dropRate)}
