@@ -149,6 +149,7 @@ func Run(ctx context.Context, opt Options, log *slog.Logger) (*Report, error) {
 	b.rep.Finish()
 	b.ceilingShares()
 	b.rep.Finished = time.Now().UTC()
+	b.rep.Machine["load_end"] = loadAvg()
 	return b.rep, nil
 }
 
@@ -185,7 +186,22 @@ func machine() map[string]string {
 	if h, err := os.Hostname(); err == nil {
 		m["host"] = h
 	}
+	m["load_start"] = loadAvg()
 	return m
+}
+
+// loadAvg is /proc/loadavg's 1, 5 and 15 minute load averages: the machine
+// state a run's figures were taken in.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // measure takes one repetition of f; if other processes took more than the
