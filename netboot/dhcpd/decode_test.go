@@ -57,13 +57,13 @@ func withOptions(p []byte, opts ...byte) []byte {
 	return append(bytes.Clone(p[:bootpLen]), opts...)
 }
 
-// sameMessage compares two messages field by field (nil and empty options
-// alike: the library keeps an empty option as an empty slice too).
+// sameMessage compares two messages field by field, byte for byte (the
+// addresses too: net.IP.Equal would take a 16-byte form as equal).
 func sameMessage(a, b *dhcpv4.DHCPv4) bool {
 	if a.OpCode != b.OpCode || a.HWType != b.HWType || a.HopCount != b.HopCount || a.TransactionID != b.TransactionID ||
-		a.NumSeconds != b.NumSeconds || a.Flags != b.Flags || !bytes.Equal(a.ClientIPAddr, b.ClientIPAddr) ||
-		!bytes.Equal(a.YourIPAddr, b.YourIPAddr) || !bytes.Equal(a.ServerIPAddr, b.ServerIPAddr) ||
-		!bytes.Equal(a.GatewayIPAddr, b.GatewayIPAddr) || !bytes.Equal(a.ClientHWAddr, b.ClientHWAddr) ||
+		a.NumSeconds != b.NumSeconds || a.Flags != b.Flags || string(a.ClientIPAddr) != string(b.ClientIPAddr) ||
+		string(a.YourIPAddr) != string(b.YourIPAddr) || string(a.ServerIPAddr) != string(b.ServerIPAddr) ||
+		string(a.GatewayIPAddr) != string(b.GatewayIPAddr) || !bytes.Equal(a.ClientHWAddr, b.ClientHWAddr) ||
 		a.ServerHostName != b.ServerHostName || a.BootFileName != b.BootFileName || len(a.Options) != len(b.Options) {
 		return false
 	}
