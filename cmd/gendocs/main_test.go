@@ -152,3 +152,26 @@ func TestDocsAgreeOnRootDisk(t *testing.T) {
 		t.Errorf("disk per root: performance.md %s / %s KiB, README %s KiB: quote performance.md", perf[1], row[1], readme[1])
 	}
 }
+
+// TestDocsAgreeOnDHCP: the README quotes the DHCP-under-load figures
+// (issue 21 §3) as docs/performance.md's summary table states them.
+func TestDocsAgreeOnDHCP(t *testing.T) {
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.Join("..", "..", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(strings.Fields(string(b)), " ")
+	}
+	perf := read("docs/performance.md")
+	rate := regexp.MustCompile(`\| DHCP DORA, dynamic pool, clean rate \(<0\.5% incomplete\) \(([A-Z]+), loaded\) \| [0-9,]+/s offered \| dnsmasq [0-9,]+/s \| ([0-9.]+)× \|`).FindStringSubmatch(perf)
+	cpu := regexp.MustCompile(`\| DHCP DORA, server CPU per lease at 2,000/s: pool / 10,000 reservations \(([A-Z]+), loaded\) \| ([0-9]+) / ([0-9]+) µs \| dnsmasq [0-9,]+ / [0-9,]+ µs \| ([0-9.]+)× / [0-9.]+× the CPU \|`).FindStringSubmatch(perf)
+	readme := regexp.MustCompile(`DHCP with a dynamic pool \(Run ([A-Z]+), a loaded machine\): ([0-9.]+)× dnsmasq's clean rate at ([0-9.]+)× its CPU per lease \(([0-9]+) µs\); with 10,000 reservations ([0-9]+) µs per lease`).FindStringSubmatch(read("README.md"))
+	if rate == nil || cpu == nil || readme == nil {
+		t.Fatalf("DHCP figures not found: performance.md %v %v, README %v", rate, cpu, readme)
+	}
+	want := []string{rate[1], rate[2], cpu[4], cpu[2], cpu[3]}
+	if got := readme[1:]; !slices.Equal(got, want) {
+		t.Errorf("DHCP figures: README says run/ratio/CPU ratio/µs/µs %v, performance.md %v: quote performance.md", got, want)
+	}
+}

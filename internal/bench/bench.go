@@ -50,6 +50,7 @@ type plan struct {
 	httpN      int
 	dhcpRates  []int
 	dhcpSecs   int
+	dhcpRef    int // offered rate at which CPU per lease is compared
 	cliCounts  []int
 	rootfsN    int
 }
@@ -57,10 +58,10 @@ type plan struct {
 func (o Options) plan() plan {
 	if o.Quick {
 		return plan{singleSize: 8 << 20, stormSize: 2 << 20, storms: []int{10, 20}, httpN: 20,
-			dhcpRates: []int{200, 800}, dhcpSecs: 1, cliCounts: []int{100, 1000}, rootfsN: 5}
+			dhcpRates: []int{200, 800}, dhcpSecs: 1, dhcpRef: 800, cliCounts: []int{100, 1000}, rootfsN: 5}
 	}
 	return plan{singleSize: 64 << 20, stormSize: 16 << 20, storms: []int{50, 200}, httpN: 200,
-		dhcpRates: []int{100, 200, 400, 800, 1600, 3200, 6400}, dhcpSecs: 3, cliCounts: []int{100, 1000, 10000, 50000}, rootfsN: 50}
+		dhcpRates: []int{250, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000, 12000}, dhcpSecs: 3, dhcpRef: 2000, cliCounts: []int{100, 1000, 10000, 50000}, rootfsN: 50}
 }
 
 // Bench is one run.
@@ -148,6 +149,7 @@ func Run(ctx context.Context, opt Options, log *slog.Logger) (*Report, error) {
 	b.rep.Finish()
 	b.ceilingShares()
 	b.rep.Finished = time.Now().UTC()
+	b.rep.Machine["load_end"] = loadAvg()
 	return b.rep, nil
 }
 
@@ -184,7 +186,22 @@ func machine() map[string]string {
 	if h, err := os.Hostname(); err == nil {
 		m["host"] = h
 	}
+	m["load_start"] = loadAvg()
 	return m
+}
+
+// loadAvg is /proc/loadavg's 1, 5 and 15 minute load averages: the machine
+// state a run's figures were taken in.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // measure takes one repetition of f; if other processes took more than the

@@ -156,6 +156,9 @@ func (r *Report) Table(w io.Writer) {
 			num(f.Median), f.Unit, len(f.Values), vs, fmt.Sprintf("%.0f%%", 100*Median(f.Other)), strings.Join(det, " "))
 	}
 	tw.Flush()
+	if l := r.loadLine(); l != "" {
+		fmt.Fprintln(w, l)
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}
@@ -227,9 +230,21 @@ func (r *Report) Markdown(w io.Writer) {
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %d | %s | %.0f%% | %s |\n", f.Section, f.Case, peer, num(f.Median), f.Unit,
 			len(f.Values), vs, 100*Median(f.Other), strings.ReplaceAll(strings.Join(det, " "), "|", "/"))
 	}
+	if l := r.loadLine(); l != "" {
+		fmt.Fprintf(w, "\n%s\n", l)
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "\nNote: %s\n", n)
 	}
+}
+
+// loadLine states the machine's load average at the start and end of the
+// run ("" for reports saved before it was recorded).
+func (r *Report) loadLine() string {
+	if r.Machine["load_start"] == "" {
+		return ""
+	}
+	return fmt.Sprintf("machine: %s CPUs, load average (1/5/15 min) %s at the start, %s at the end", r.Machine["cpus"], r.Machine["load_start"], r.Machine["load_end"])
 }
 
 // LoadReport reads a saved JSON report.

@@ -182,11 +182,15 @@ func missing(path, what string) string {
 // The storms come from one client address, where real slaves have one each:
 // no per-client limit (serve.max_per_client); and perfdhcp acts as a relay
 // agent from that address (serve.relays).
-func (e *Env) startServe(bin string) (*Proc, error) {
+func (e *Env) startServe(bin string) (*Proc, error) { return e.startServeAt(bin, e.Root) }
+
+// startServeAt is startServe on another root, with extra environment.
+func (e *Env) startServeAt(bin, root string, extra ...string) (*Proc, error) {
 	env := []string{"DISKLESS_SERVE_TFTP_PORT=69", "DISKLESS_SERVE_DHCP_PORT=67", "DISKLESS_SERVE_HTTP_PORT=4080",
 		"DISKLESS_SERVE_TFTP_ADDR=" + e.Net.ServerIP, "DISKLESS_SERVE_HTTP_ADDR=" + e.Net.ServerIP,
 		"DISKLESS_SERVE_MAX_PER_CLIENT=0", "DISKLESS_SERVE_RELAYS=" + e.Net.ClientIP}
-	p, err := startProc(e.C, e.Net.Server, "diskless serve", env, bin, "--root", e.Root, "serve", "--interface", e.Net.ServerIf)
+	env = append(env, extra...)
+	p, err := startProc(e.C, e.Net.Server, "diskless serve", env, bin, "--root", root, "serve", "--interface", e.Net.ServerIf)
 	if err != nil {
 		return nil, err
 	}

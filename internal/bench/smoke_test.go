@@ -27,8 +27,8 @@ func TestQuickRunWithPeers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rep, err := Run(ctx, Options{Quick: true, Reps: 1, Disturb: 1, Sections: []string{"ceiling", "tftp-single", "tftp-loss"},
-		Work: t.TempDir(), LossSize: 64 << 10}, log)
+	rep, err := Run(ctx, Options{Quick: true, Reps: 1, Disturb: 1, Sections: []string{"ceiling", "tftp-single", "tftp-loss", "tftp-gen"},
+		Work: t.TempDir(), LossSize: 64 << 10, Storms: []int{10}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,13 +37,24 @@ func TestQuickRunWithPeers(t *testing.T) {
 	t.Log("\n" + sb.String())
 	got := map[string]*Figure{}
 	for _, f := range rep.Figures {
-		got[f.Section+"/"+f.Case+"/"+f.Peer] = f
+		k := f.Section + "/" + f.Case + "/" + f.Peer
+		if f.Section == "tftp-gen" {
+			k += "/" + f.Metric
+		}
+		got[k] = f
 	}
 	for _, k := range []string{
 		"ceiling/udp stream 1468B/veth",
 		"tftp-single/8 MiB blksize 1468/tftp-hpa",
 		"tftp-single/8 MiB blksize 512/dnsmasq",
 		"tftp-loss/10 x 64 KiB blksize 1468 2% loss/tftp-hpa",
+		// The load generator's storm, one transfer and lossy storm, each
+		// with its wall time and the server's CPU per GB.
+		"tftp-gen/10 x 2 MiB/dnsmasq/wall",
+		"tftp-gen/10 x 2 MiB/dnsmasq/server CPU per GB",
+		"tftp-gen/10 x 2 MiB/tftp-hpa/wall",
+		"tftp-gen/1 x 8 MiB/dnsmasq/server CPU per GB",
+		"tftp-gen/10 x 64 KiB 2% loss/dnsmasq/wall",
 	} {
 		f := got[k]
 		if f == nil || f.NA != "" || !(f.Median > 0) {

@@ -36,7 +36,7 @@ type Options struct {
 type Stats struct {
 	Received    uint64 `json:"received"`     // datagrams read
 	Malformed   uint64 `json:"malformed"`    // not a DHCP request we can parse
-	Dropped     uint64 `json:"dropped"`      // queue full: all workers busy
+	Dropped     uint64 `json:"dropped"`      // dropped by the kernel, the socket's receive queue full (workers busy)
 	Offers      uint64 `json:"offers"`       // DHCPOFFER sent
 	Acks        uint64 `json:"acks"`         // DHCPACK sent (incl. INFORM and ProxyDHCP answers)
 	Naks        uint64 `json:"naks"`         // DHCPNAK sent
@@ -93,6 +93,14 @@ type core struct {
 	readyOnce sync.Once
 	// now is the clock (tests).
 	now func() time.Time
+
+	// cache is the rendered part of replies under the last snapshot.
+	cache atomic.Pointer[replyCache]
+	// relayNames are the believed relays' addresses as strings.
+	relayMu    sync.Mutex
+	relayNames map[netip.Addr]string
+	// viaLocal is netboot.ViaOf(ifName): requests heard on the interface.
+	viaLocal string
 }
 
 // params is what one config says: the options every reply shares, encoded
@@ -106,7 +114,11 @@ type params struct {
 		serverID, master, router, dns, domain, lease []byte
 		masks                                        [][]byte // per subnets
 		rootPrefix                                   []byte   // "<nfs server>:<diskless_dir>/"
+		tftpName                                     []byte   // option 66: the master
 	}
+	// anon are the boot answers to unregistered clients by kind.
+	anonMu sync.Mutex
+	anon   [numKinds]*bootAnswer
 }
 
 // maxUnknownRemembered bounds the memory spent on remembering unknown MACs.
@@ -137,6 +149,8 @@ func New(o Options) (*Server, error) {
 	if c.ifName == "" {
 		return nil, errors.New("dhcpd: no interface: set `interface` in the config or pass --interface")
 	}
+	c.viaLocal = netboot.ViaOf(c.ifName, netip.Addr{})
+	c.relayNames = map[netip.Addr]string{}
 	if c.port == 0 {
 		c.port = 67
 	}
@@ -198,6 +212,7 @@ func newParams(cfg *config.Config) *params {
 		p.opt.masks = append(p.opt.masks, net.CIDRMask(sn.Bits(), 32))
 	}
 	p.opt.rootPrefix = []byte(cfg.NFSServerOrMaster().String() + ":" + cfg.DisklessDir + "/")
+	p.opt.tftpName = []byte(cfg.Master.String())
 	return p
 }
 

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -30,9 +29,24 @@ type inbound struct {
 
 // outbound is a reply and where it goes.
 type outbound struct {
-	pkt *dhcpv4.DHCPv4
+	pkt *dhcpv4.DHCPv4 // &rb.DHCPv4
+	rb  *replyBuf
 	dst netip.AddrPort
 	arp bool // unicast to yiaddr: the client has no ARP entry yet, install one
+}
+
+// replyBuf is a reply and the storage its fields point into; replies are
+// recycled once sent (their option maps are the costliest part).
+type replyBuf struct {
+	dhcpv4.DHCPv4
+	yi [4]byte
+}
+
+// recycle returns a sent reply to the pool.
+func (o outbound) recycle() {
+	if o.rb != nil {
+		replyPool.Put(o.rb)
+	}
 }
 
 // pxeVendorOptions is option 43 for PXE clients, as the guide's dhcpd.conf:
@@ -75,8 +89,9 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 		return out, false
 	}
 	var macBuf [17]byte
-	mac := formatMAC(&macBuf, req.ClientHWAddr)
-	sl := snap.ByMAC[mac]
+	mb := appendMAC(macBuf[:0], req.ClientHWAddr)
+	sl := snap.ByMAC[string(mb)]
+	mac := s.macString(sl, mb)
 	if !s.mine(snap, sl, req) {
 		s.c.ignored.Add(1) // static partitioning: another boot server answers it
 		return out, false
@@ -95,22 +110,22 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 		s.unsupported(mac, arch, via)
 	}
 	if sl == nil && s.discovered != nil && (mt == dhcpv4.MessageTypeDiscover || mt == dhcpv4.MessageTypeRequest || mt == dhcpv4.MessageTypeInform) {
-		s.discover(req, mac, kind, arch, in)
+		s.discover(req, mac, kind, arch, in, via)
 	}
 	if s.proxy {
-		return s.handleProxy(req, in, mt, mac, sl, kind, via)
+		return s.handleProxy(req, in, mt, mac, sl, kind, via, snap)
 	}
 	switch mt {
 	case dhcpv4.MessageTypeDiscover:
-		if s.info() {
-			s.logs.Log("exchange", slog.LevelInfo, "DHCPDISCOVER", slog.String("mac", mac), slog.String("via", via))
+		if s.logs.Allow("exchange", slog.LevelInfo) {
+			s.log.LogAttrs(context.Background(), slog.LevelInfo, "DHCPDISCOVER", slog.String("mac", mac), slog.String("via", via))
 		}
 		ip, ok := s.assign(mac, sl, sn, true, via, snap)
 		if !ok {
 			s.c.ignored.Add(1)
 			return out, false
 		}
-		return s.lease(req, in, dhcpv4.MessageTypeOffer, ip, mac, via, sl, kind, sn)
+		return s.lease(req, in, dhcpv4.MessageTypeOffer, ip, mac, via, sl, kind, sn, snap)
 
 	case dhcpv4.MessageTypeRequest:
 		return s.handleRequest(req, in, mac, sl, kind, sn, via, snap)
@@ -121,7 +136,9 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 			s.c.ignored.Add(1)
 			return out, false
 		}
-		s.logs.Log("exchange", slog.LevelInfo, "DHCPINFORM", slog.String("ip", ci.String()), slog.String("mac", mac), slog.String("via", via))
+		if s.logs.Allow("exchange", slog.LevelInfo) {
+			s.log.LogAttrs(context.Background(), slog.LevelInfo, "DHCPINFORM", slog.String("ip", ci.String()), slog.String("mac", mac), slog.String("via", via))
+		}
 		if sl == nil && !s.poolHolds(mac, ci) {
 			// Unknown machines get nothing, boot file included.
 			s.unknown(mac, via, sn, snap)
@@ -130,16 +147,20 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 		}
 		r := s.reply(req, dhcpv4.MessageTypeAck, netip.Addr{})
 		r.ClientIPAddr = req.ClientIPAddr
-		s.addAddressOptions(r, req, sl, ci, s.subnetOf(ci, sn))
+		s.addAddressOptions(r, req, s.slaveOpts(snap, sl), ci, s.subnetOf(ci, sn))
 		delete(r.Options, optCode(dhcpv4.OptionIPAddressLeaseTime)) // RFC 2131 4.3.5: no lease in an INFORM ACK
-		s.addBootOptions(r, req, sl, kind)
+		s.addBootOptions(r, req, sl, s.slaveOpts(snap, sl), kind)
 		s.c.acks.Add(1)
-		s.logs.Log("exchange", slog.LevelInfo, "DHCPACK", slog.String("ip", ci.String()), slog.String("mac", mac), slog.String("via", via), slog.Bool("inform", true))
+		if s.logs.Allow("exchange", slog.LevelInfo) {
+			s.log.LogAttrs(context.Background(), slog.LevelInfo, "DHCPACK", slog.String("ip", ci.String()), slog.String("mac", mac), slog.String("via", via), slog.Bool("inform", true))
+		}
 		return s.route(req, r, in), true
 
 	case dhcpv4.MessageTypeRelease:
 		s.c.releases.Add(1)
-		s.logs.Log("exchange", slog.LevelInfo, "DHCPRELEASE", slog.String("ip", net.IP(req.ClientIPAddr).String()), slog.String("mac", mac), slog.String("via", via))
+		if s.logs.Allow("exchange", slog.LevelInfo) {
+			s.log.LogAttrs(context.Background(), slog.LevelInfo, "DHCPRELEASE", slog.String("ip", net.IP(req.ClientIPAddr).String()), slog.String("mac", mac), slog.String("via", via))
+		}
 		if s.pool != nil && sl == nil && s.ours(req) {
 			s.pool.release(mac)
 		}
@@ -159,8 +180,8 @@ func (s *Server) answer(req *dhcpv4.DHCPv4, in inbound, snap *netboot.Snapshot) 
 }
 
 func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *slave.Slave, kind netboot.ClientKind, sn netip.Prefix, via string, snap *netboot.Snapshot) (outbound, bool) {
-	want, _ := netip.AddrFromSlice(req.RequestedIPAddress().To4())
-	ci, _ := netip.AddrFromSlice(req.ClientIPAddr.To4())
+	want, _ := optIP4(req, dhcpv4.OptionRequestedIPAddress)
+	ci := ip4(req.ClientIPAddr)
 	if !want.IsValid() || want.IsUnspecified() {
 		want = ci // RENEWING / REBINDING: the address is in ciaddr
 	}
@@ -168,10 +189,10 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 		s.c.malformed.Add(1)
 		return outbound{}, false
 	}
-	if s.info() {
-		s.logs.Log("exchange", slog.LevelInfo, "DHCPREQUEST", slog.String("ip", want.String()), slog.String("mac", mac), slog.String("via", via))
+	if s.logs.Allow("exchange", slog.LevelInfo) {
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, "DHCPREQUEST", slog.String("ip", want.String()), slog.String("mac", mac), slog.String("via", via))
 	}
-	if sid := req.ServerIdentifier(); sid != nil && !sid.Equal(s.serverID.AsSlice()) {
+	if sid, ok := optIP4(req, dhcpv4.OptionServerIdentifier); ok && sid != s.serverID {
 		// SELECTING, and the client chose another server's offer.
 		if s.pool != nil && sl == nil {
 			if ip, ok := s.pool.lookup(mac, s.now()); ok && ip == want {
@@ -187,13 +208,15 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 	}
 	switch {
 	case ok && ip == want:
-	case ok || !sn.Contains(want) || req.ServerIdentifier() != nil:
+	case ok || !sn.Contains(want) || hasServerID(req):
 		// The address is not the client's (wrong subnet, moved network,
 		// another client's): tell it to start over.
 		r := s.reply(req, dhcpv4.MessageTypeNak, netip.Addr{})
 		r.Options[optCode(dhcpv4.OptionMessage)] = []byte("requested address not available")
 		s.c.naks.Add(1)
-		s.logs.Log("exchange", slog.LevelInfo, "DHCPNAK", slog.String("ip", want.String()), slog.String("mac", mac), slog.String("via", via))
+		if s.logs.Allow("exchange", slog.LevelInfo) {
+			s.log.LogAttrs(context.Background(), slog.LevelInfo, "DHCPNAK", slog.String("ip", want.String()), slog.String("mac", mac), slog.String("via", via))
+		}
 		return s.route(req, r, in), true
 	default:
 		// Unknown client asking for an address in our subnet: not ours to
@@ -204,23 +227,24 @@ func (s *Server) handleRequest(req *dhcpv4.DHCPv4, in inbound, mac string, sl *s
 	if sl == nil && s.pool != nil {
 		s.pool.bind(mac, ip, s.cfg.LeaseTime, s.now(), s.takenIn(snap))
 	}
-	return s.lease(req, in, dhcpv4.MessageTypeAck, ip, mac, via, sl, kind, sn)
+	return s.lease(req, in, dhcpv4.MessageTypeAck, ip, mac, via, sl, kind, sn, snap)
 }
 
 // lease answers a DISCOVER (OFFER) or a REQUEST (ACK) with ip, its address
 // and boot options, counts and logs it, and records the slave's stage.
-func (s *Server) lease(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageType, ip netip.Addr, mac, via string, sl *slave.Slave, kind netboot.ClientKind, sn netip.Prefix) (outbound, bool) {
+func (s *Server) lease(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageType, ip netip.Addr, mac, via string, sl *slave.Slave, kind netboot.ClientKind, sn netip.Prefix, snap *netboot.Snapshot) (outbound, bool) {
 	r := s.reply(req, mt, ip)
 	stage, count := netboot.StageDHCPOffered, &s.c.offers
 	if mt == dhcpv4.MessageTypeAck {
 		r.ClientIPAddr = req.ClientIPAddr
 		stage, count = netboot.StageDHCPAcked, &s.c.acks
 	}
-	s.addAddressOptions(r, req, sl, ip, sn)
-	s.addBootOptions(r, req, sl, kind)
+	so := s.slaveOpts(snap, sl)
+	s.addAddressOptions(r, req, so, ip, sn)
+	s.addBootOptions(r, req, sl, so, kind)
 	count.Add(1)
-	if s.info() {
-		s.logs.Log("exchange", slog.LevelInfo, dhcpName(mt), slog.String("ip", ip.String()), slog.String("mac", mac), slog.String("via", via),
+	if s.logs.Allow("exchange", slog.LevelInfo) {
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, dhcpName(mt), slog.String("ip", ip.String()), slog.String("mac", mac), slog.String("via", via),
 			slog.String("kind", kind.String()), slog.String("file", r.BootFileName))
 	}
 	if sl != nil {
@@ -230,7 +254,7 @@ func (s *Server) lease(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageType, ip
 }
 
 // handleProxy answers boot requests only: no address, no lease.
-func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageType, mac string, sl *slave.Slave, kind netboot.ClientKind, via string) (outbound, bool) {
+func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageType, mac string, sl *slave.Slave, kind netboot.ClientKind, via string, snap *netboot.Snapshot) (outbound, bool) {
 	if kind == netboot.ClientUnknown || kind == netboot.ClientUnsupported {
 		s.c.ignored.Add(1) // not a boot firmware we serve: the network's DHCP server answers it
 		return outbound{}, false
@@ -247,7 +271,9 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageTy
 		s.c.ignored.Add(1)
 		return outbound{}, false
 	}
-	s.logs.Log("exchange", slog.LevelInfo, dhcpName(mt), slog.String("mac", mac), slog.String("via", via), slog.Bool("proxy", true))
+	if s.logs.Allow("exchange", slog.LevelInfo) {
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, dhcpName(mt), slog.String("mac", mac), slog.String("via", via), slog.Bool("proxy", true))
+	}
 	if sl == nil {
 		s.unknown(mac, via, netip.Prefix{}, nil)
 		s.c.ignored.Add(1)
@@ -255,13 +281,13 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageTy
 	}
 	r := s.reply(req, rt, netip.Addr{})
 	r.ClientIPAddr = req.ClientIPAddr
-	s.addBootOptions(r, req, sl, kind)
+	s.addBootOptions(r, req, sl, s.slaveOpts(snap, sl), kind)
 	if _, ok := r.Options[optCode(dhcpv4.OptionClassIdentifier)]; !ok {
 		r.Options[optCode(dhcpv4.OptionClassIdentifier)] = pxeClient // mandatory in a ProxyDHCP answer
 	}
 	var dst outbound
 	if in.port == proxyPort {
-		dst = outbound{pkt: r, dst: in.src}
+		dst = outbound{pkt: &r.DHCPv4, rb: r, dst: in.src}
 	} else {
 		dst = s.route(req, r, in)
 	}
@@ -272,8 +298,10 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageTy
 		s.c.acks.Add(1)
 		s.tracker.RecordDHCP(sl.IP, mac, netboot.StageDHCPAcked, true)
 	}
-	s.logs.Log("exchange", slog.LevelInfo, dhcpName(rt), slog.String("ip", sl.IP.String()), slog.String("mac", mac), slog.String("via", via),
-		slog.String("kind", kind.String()), slog.String("file", r.BootFileName), slog.Bool("proxy", true))
+	if s.logs.Allow("exchange", slog.LevelInfo) {
+		s.log.LogAttrs(context.Background(), slog.LevelInfo, dhcpName(rt), slog.String("ip", sl.IP.String()), slog.String("mac", mac), slog.String("via", via),
+			slog.String("kind", kind.String()), slog.String("file", r.BootFileName), slog.Bool("proxy", true))
+	}
 	return dst, true
 }
 
@@ -281,9 +309,16 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, in inbound, mt dhcpv4.MessageTy
 // client sends, else "other" (a label value never grows with input).
 func metricType(mt dhcpv4.MessageType) string {
 	switch mt {
-	case dhcpv4.MessageTypeDiscover, dhcpv4.MessageTypeRequest, dhcpv4.MessageTypeInform,
-		dhcpv4.MessageTypeRelease, dhcpv4.MessageTypeDecline:
-		return strings.ToLower(mt.String())
+	case dhcpv4.MessageTypeDiscover:
+		return "discover"
+	case dhcpv4.MessageTypeRequest:
+		return "request"
+	case dhcpv4.MessageTypeInform:
+		return "inform"
+	case dhcpv4.MessageTypeRelease:
+		return "release"
+	case dhcpv4.MessageTypeDecline:
+		return "decline"
 	}
 	return "other"
 }
@@ -357,7 +392,7 @@ func (s *Server) mine(snap *netboot.Snapshot, sl *slave.Slave, req *dhcpv4.DHCPv
 	if len(snap.Registry.Servers) == 0 {
 		return true
 	}
-	gi, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4())
+	gi := ip4(req.GatewayIPAddr)
 	if owner := snap.Registry.ServerFor(gi, circuitID(req)); owner != "" {
 		return owner == s.cfg.Serve.ServerID
 	}
@@ -374,8 +409,14 @@ func circuitID(req *dhcpv4.DHCPv4) string {
 
 // ours is true when the request names this server (option 54).
 func (s *Server) ours(req *dhcpv4.DHCPv4) bool {
-	sid := req.ServerIdentifier()
-	return sid != nil && sid.Equal(s.serverID.AsSlice())
+	sid, ok := optIP4(req, dhcpv4.OptionServerIdentifier)
+	return ok && sid == s.serverID
+}
+
+// hasServerID is true when the request names a server (option 54).
+func hasServerID(req *dhcpv4.DHCPv4) bool {
+	_, ok := optIP4(req, dhcpv4.OptionServerIdentifier)
+	return ok
 }
 
 // subnetFor picks the subnet a request is for: the relay's (giaddr) among
@@ -383,7 +424,7 @@ func (s *Server) ours(req *dhcpv4.DHCPv4) bool {
 // giaddr is where the answer goes, so only the relays of serve.relays are
 // believed: anyone on the LAN can write one into a DISCOVER.
 func (s *Server) subnetFor(req *dhcpv4.DHCPv4, in inbound) (netip.Prefix, string, bool) {
-	gi, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4())
+	gi := ip4(req.GatewayIPAddr)
 	if !gi.IsValid() || gi.IsUnspecified() {
 		return s.subnets[0], in.ifName, true
 	}
@@ -392,7 +433,7 @@ func (s *Server) subnetFor(req *dhcpv4.DHCPv4, in inbound) (netip.Prefix, string
 	}
 	for _, sn := range s.subnets {
 		if sn.Contains(gi) && gi != sn.Masked().Addr() && gi != broadcast(sn) {
-			return sn, gi.String(), true
+			return sn, s.relayName(gi), true
 		}
 	}
 	return netip.Prefix{}, gi.String(), false
@@ -509,19 +550,23 @@ func messageType(d *dhcpv4.DHCPv4) dhcpv4.MessageType {
 	return dhcpv4.MessageTypeNone
 }
 
-// replyPool recycles replies (their option maps are the costliest part)
-// once they are sent.
-var replyPool = sync.Pool{New: func() any { return &dhcpv4.DHCPv4{Options: make(dhcpv4.Options, 16)} }}
+// replyPool recycles replies once they are sent.
+var replyPool = sync.Pool{New: func() any { return &replyBuf{DHCPv4: dhcpv4.DHCPv4{Options: make(dhcpv4.Options, 24)}} }}
 
-// recycle returns a sent reply to the pool.
-func recycle(r *dhcpv4.DHCPv4) { replyPool.Put(r) }
+// byteValues[b:b+1] is a one-byte option value that costs no allocation.
+var byteValues = func() (a [256]byte) {
+	for i := range a {
+		a[i] = byte(i)
+	}
+	return a
+}()
 
 // reply starts an answer: header fields per RFC 2131 table 3.
-func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, yiaddr netip.Addr) *dhcpv4.DHCPv4 {
-	r := replyPool.Get().(*dhcpv4.DHCPv4)
+func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, yiaddr netip.Addr) *replyBuf {
+	r := replyPool.Get().(*replyBuf)
 	opts := r.Options
 	clear(opts)
-	*r = dhcpv4.DHCPv4{
+	r.DHCPv4 = dhcpv4.DHCPv4{
 		OpCode:        dhcpv4.OpcodeBootReply,
 		HWType:        req.HWType,
 		TransactionID: req.TransactionID,
@@ -530,10 +575,11 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, yiaddr netip.A
 		ClientHWAddr:  req.ClientHWAddr,
 		Options:       opts,
 	}
-	if yiaddr.IsValid() {
-		r.YourIPAddr = net.IP(yiaddr.AsSlice())
+	if yiaddr.Is4() {
+		r.yi = yiaddr.As4()
+		r.YourIPAddr = r.yi[:]
 	}
-	r.Options[optCode(dhcpv4.OptionDHCPMessageType)] = []byte{byte(mt)}
+	r.Options[optCode(dhcpv4.OptionDHCPMessageType)] = byteValues[mt : mt+1 : mt+1]
 	r.Options[optCode(dhcpv4.OptionServerIdentifier)] = s.opt.serverID
 	if v := req.Options.Get(dhcpv4.OptionRelayAgentInformation); v != nil {
 		r.Options[optCode(dhcpv4.OptionRelayAgentInformation)] = v // RFC 3046: echo to the relay
@@ -550,7 +596,7 @@ func (s *Server) reply(req *dhcpv4.DHCPv4, mt dhcpv4.MessageType, yiaddr netip.A
 func isZero(ip net.IP) bool { return ip == nil || ip.To4() == nil || ip.To4().Equal(net.IPv4zero) }
 
 // addAddressOptions: mask, router, DNS, domain, hostname, root path, lease.
-func (s *Server) addAddressOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, ip netip.Addr, sn netip.Prefix) {
+func (s *Server) addAddressOptions(r *replyBuf, req *dhcpv4.DHCPv4, so *slaveOpts, ip netip.Addr, sn netip.Prefix) {
 	o := r.Options
 	if sn == s.subnets[0] {
 		o[optCode(dhcpv4.OptionSubnetMask)] = s.opt.masks[0]
@@ -571,17 +617,21 @@ func (s *Server) addAddressOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, ip ne
 	if s.opt.domain != nil {
 		o[optCode(dhcpv4.OptionDomainName)] = s.opt.domain
 	}
-	if sl != nil {
-		o[optCode(dhcpv4.OptionHostName)] = []byte(sl.Hostname)
-		o[optCode(dhcpv4.OptionRootPath)] = ip.AppendTo(append(make([]byte, 0, len(s.opt.rootPrefix)+15), s.opt.rootPrefix...))
+	if so != nil {
+		o[optCode(dhcpv4.OptionHostName)] = so.hostname
+		if ip == so.ip {
+			o[optCode(dhcpv4.OptionRootPath)] = so.rootPath
+		} else {
+			o[optCode(dhcpv4.OptionRootPath)] = ip.AppendTo(append(make([]byte, 0, len(s.opt.rootPrefix)+15), s.opt.rootPrefix...))
+		}
 	}
 	o[optCode(dhcpv4.OptionIPAddressLeaseTime)] = s.opt.lease
 }
 
 // addBootOptions: next-server, boot file, and the PXE options.
-func (s *Server) addBootOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, kind netboot.ClientKind) {
+func (s *Server) addBootOptions(r *replyBuf, req *dhcpv4.DHCPv4, sl *slave.Slave, so *slaveOpts, kind netboot.ClientKind) {
 	r.ServerIPAddr = s.opt.master
-	a := netboot.Choose(s.cfg, sl, kind)
+	a := s.bootAnswer(sl, so, kind)
 	if a.Note != "" && sl != nil {
 		s.noteOnce(sl.MAC, a.Note)
 	}
@@ -593,10 +643,10 @@ func (s *Server) addBootOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, kind net
 		r.BootFileName = file
 	}
 	if len(file) > 127 || requested(req, dhcpv4.OptionBootfileName) {
-		r.Options[optCode(dhcpv4.OptionBootfileName)] = []byte(file)
+		r.Options[optCode(dhcpv4.OptionBootfileName)] = a.file
 	}
 	if requested(req, dhcpv4.OptionTFTPServerName) {
-		r.Options[optCode(dhcpv4.OptionTFTPServerName)] = []byte(s.cfg.Master.String())
+		r.Options[optCode(dhcpv4.OptionTFTPServerName)] = s.opt.tftpName
 	}
 	switch {
 	case a.HTTPClient:
@@ -613,7 +663,7 @@ func (s *Server) addBootOptions(r, req *dhcpv4.DHCPv4, sl *slave.Slave, kind net
 }
 
 // leases says whether the reply hands out an address (not ProxyDHCP).
-func leases(r *dhcpv4.DHCPv4) bool {
+func leases(r *replyBuf) bool {
 	yi := r.YourIPAddr.To4()
 	return yi != nil && !yi.IsUnspecified()
 }
@@ -626,18 +676,18 @@ func requested(req *dhcpv4.DHCPv4, code dhcpv4.OptionCode) bool {
 }
 
 // route addresses a reply per RFC 2131 section 4.1.
-func (s *Server) route(req, r *dhcpv4.DHCPv4, in inbound) outbound {
-	out := outbound{pkt: r}
-	if gi, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4()); gi.IsValid() && !gi.IsUnspecified() {
+func (s *Server) route(req *dhcpv4.DHCPv4, r *replyBuf, in inbound) outbound {
+	out := outbound{pkt: &r.DHCPv4, rb: r}
+	if gi := ip4(req.GatewayIPAddr); gi.IsValid() && !gi.IsUnspecified() {
 		out.dst = netip.AddrPortFrom(gi, uint16(s.port)) // to the relay's server port
 		return out
 	}
 	bcast := netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), uint16(s.clientPort))
-	if messageType(r) == dhcpv4.MessageTypeNak {
+	if messageType(&r.DHCPv4) == dhcpv4.MessageTypeNak {
 		out.dst = bcast
 		return out
 	}
-	if ci, _ := netip.AddrFromSlice(req.ClientIPAddr.To4()); ci.IsValid() && !ci.IsUnspecified() {
+	if ci := ip4(req.ClientIPAddr); ci.IsValid() && !ci.IsUnspecified() {
 		out.dst = netip.AddrPortFrom(ci, uint16(s.clientPort))
 		return out
 	}
@@ -645,7 +695,7 @@ func (s *Server) route(req, r *dhcpv4.DHCPv4, in inbound) outbound {
 		out.dst = bcast
 		return out
 	}
-	if yi, _ := netip.AddrFromSlice(r.YourIPAddr.To4()); yi.IsValid() && !yi.IsUnspecified() {
+	if yi := ip4(r.YourIPAddr); yi.IsValid() && !yi.IsUnspecified() {
 		out.dst, out.arp = netip.AddrPortFrom(yi, uint16(s.clientPort)), true
 		return out
 	}
@@ -653,35 +703,25 @@ func (s *Server) route(req, r *dhcpv4.DHCPv4, in inbound) outbound {
 	return out
 }
 
-// info guards the per-packet log lines so their arguments are not even
-// boxed when Info is off.
-func (s *Server) info() bool { return s.log.Enabled(context.Background(), slog.LevelInfo) }
-
-// logNow logs a line that is not per request (start, stop): no rate limit.
-func (s *Server) logNow(level slog.Level, msg string, attrs ...slog.Attr) {
-	s.log.LogAttrs(context.Background(), level, msg, attrs...)
-}
-
 const hexDigits = "0123456789abcdef"
 
-// formatMAC spells a 6-byte MAC as the registry does (lower-case, colons)
-// into buf, without allocating.
-func formatMAC(buf *[17]byte, hw net.HardwareAddr) string {
-	for i, b := range hw[:6] {
+// appendMAC spells a 6-byte MAC as the registry does (lower-case, colons).
+func appendMAC(b []byte, hw net.HardwareAddr) []byte {
+	for i, x := range hw[:6] {
 		if i > 0 {
-			buf[i*3-1] = ':'
+			b = append(b, ':')
 		}
-		buf[i*3], buf[i*3+1] = hexDigits[b>>4], hexDigits[b&0xf]
+		b = append(b, hexDigits[x>>4], hexDigits[x&0xf])
 	}
-	return string(buf[:])
+	return b
 }
 
 // discover records an unregistered machine in the discovered table; every
 // value from the packet is cleaned (netboot.Clean). A new MAC is logged
 // within the "discovered" limit.
-func (s *Server) discover(req *dhcpv4.DHCPv4, mac string, kind netboot.ClientKind, arch int, in inbound) {
-	gi, _ := netip.AddrFromSlice(req.GatewayIPAddr.To4())
-	sg := netboot.Sighting{MAC: mac, LastSeen: s.now().UTC().Round(0), Firmware: kind.String(), Arch: arch, Via: netboot.ViaOf(in.ifName, gi)}
+func (s *Server) discover(req *dhcpv4.DHCPv4, mac string, kind netboot.ClientKind, arch int, in inbound, via string) {
+	gi := ip4(req.GatewayIPAddr)
+	sg := netboot.Sighting{MAC: mac, LastSeen: s.now().UTC().Round(0), Firmware: kind.String(), Arch: arch, Via: s.viaOf(in.ifName, gi, via)}
 	if v := req.Options.Get(dhcpv4.OptionClassIdentifier); len(v) > 0 {
 		sg.VendorClass = netboot.Clean(v)
 	}
@@ -697,4 +737,9 @@ func (s *Server) discover(req *dhcpv4.DHCPv4, mac string, kind netboot.ClientKin
 		s.log.LogAttrs(context.Background(), slog.LevelInfo, "discovered unregistered machine", slog.String("mac", mac),
 			slog.String("firmware", sg.Firmware), slog.String("via", sg.Via), slog.String("adopt", "diskless slave adopt "+mac+" --ip IP"))
 	}
+}
+
+// logNow logs a line that is not per request (start, stop): no rate limit.
+func (s *Server) logNow(level slog.Level, msg string, attrs ...slog.Attr) {
+	s.log.LogAttrs(context.Background(), level, msg, attrs...)
 }

@@ -51,6 +51,17 @@ func (p *pool) lookup(mac string, now time.Time) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// macOf returns the lease's own copy of a MAC that holds one (expired or
+// not), so that a known client's MAC costs no allocation.
+func (p *pool) macOf(mb []byte) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l := p.byMAC[string(mb)]; l != nil {
+		return l.mac, true
+	}
+	return "", false
+}
+
 // offer reserves an address for mac: its own lease if any, else a free one
 // that no registered slave (taken) and no declined address uses.
 func (p *pool) offer(mac string, now time.Time, taken func(netip.Addr) bool) (netip.Addr, bool) {
@@ -110,7 +121,12 @@ func (p *pool) bind(mac string, a netip.Addr, d time.Duration, now time.Time, ta
 	if taken(a) {
 		return false
 	}
-	if old := p.byMAC[mac]; old != nil && old.ip != n {
+	old := p.byMAC[mac]
+	if old != nil && old.ip == n && p.byIP[n] == old {
+		old.expires = now.Add(d) // a renewal: no new lease
+		return true
+	}
+	if old != nil && old.ip != n {
 		delete(p.byIP, old.ip)
 	}
 	l := &poolLease{mac: mac, ip: n, expires: now.Add(d)}

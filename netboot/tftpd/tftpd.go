@@ -6,18 +6,18 @@
 // tsize, 7440 windowsize), in place of github.com/pin/tftp, whose
 // single-port dispatch (one socket, one reader goroutine, channel hops) made
 // serve the slowest server of `make bench` (docs/performance.md, Run D):
-//   - one ephemeral socket per transfer, connected to the client (RFC 1350's
-//     TID, as in.tftpd, dnsmasq and atftpd do), bound to the address the
-//     client's RRQ was sent to, so the kernel demultiplexes the ACKs;
-//   - while few transfers run, each reads its ACKs in a blocking syscall with
+//   - replies from an ephemeral port (RFC 1350's TID, as in.tftpd, dnsmasq
+//     and atftpd do), bound to the address the client's RRQ was sent to;
+//   - while few transfers run, each has a socket of its own, connected to
+//     the client, and reads its ACKs in a blocking syscall with
 //     SO_RCVTIMEO on a thread of its own: the kernel wakes the transfer
 //     straight from the ACK, the lowest latency for window-1 TFTP (a lone
-//     transfer even polls briefly before it sleeps: recvAck); beyond
-//     that (a boot storm) transfers run in GOMAXPROCS epoll event loops
-//     (loop.go): one epoll_wait serves the ACKs of many transfers, each
-//     window goes out in one sendmmsg, no goroutine wakes per block
-//     (Options.ThreadedTransfers; Go's netpoller only if the loops cannot
-//     start);
+//     transfer even polls briefly before it sleeps: recvAck); beyond that
+//     (a boot storm) transfers run in GOMAXPROCS event loops (loop.go)
+//     that share one socket per loop: one recvmmsg reads the ACKs of many
+//     transfers and one sendmmsg writes all their next blocks, no
+//     goroutine wakes per block (Options.ThreadedTransfers; Go's netpoller
+//     only if the loops cannot start);
 //   - blocks are read with ReadAt in 64 KiB chunks, not one read per block;
 //   - blksize capped at 1468 (MTU 1500 − IP/UDP headers − 4): larger blocks
 //     are IP-fragmented and one lost fragment loses the block;
@@ -42,6 +42,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -398,31 +399,41 @@ func (s *Server) handleRead(l *listener, sl *slot, req request, local netip.Addr
 		src, size = newNetascii(src), -1
 	}
 	threaded := s.active.Load() <= int64(s.o.ThreadedTransfers)
-	// Beyond the threaded few, transfers run in the event loops (loop.go);
-	// in Go's netpoller only when those cannot start.
+	// Beyond the threaded few, transfers run in the event loops (loop.go),
+	// on their sockets; in Go's netpoller only when those cannot start.
 	inLoop := !threaded && s.loops.err == nil && len(s.loops.ls) > 0
-	c, err = dialTransfer(s.netns, local, remote, !threaded && !inLoop)
-	if err == nil && inLoop {
-		err = syscall.SetNonblock(c.fd, true)
-	} else if err == nil {
-		err = c.setTimeout(s.o.Timeout)
-	}
-	if err != nil {
-		code, msg, outcome := answerFor(fmt.Errorf("transfer socket: %w", err))
-		s.logs.Log("socket", slog.LevelError, "tftp: transfer socket", slog.String("client", client), slog.Any("err", err))
-		s.o.Metrics.Request("tftp", outcome, 0)
-		l.conn.WriteTo(errorPacket(code, msg), ra)
-		return
-	}
-	if !s.slots.opened(sl, c) {
-		s.o.Metrics.Request("tftp", "evicted", 0)
-		return
-	}
-	t := &transfer{s: s, c: c, sl: sl, src: src, size: size, blksize: 512, window: 1}
+	t := &transfer{s: s, sl: sl, src: src, rawFD: -1, size: size, blksize: 512, window: 1}
 	var n int64
 	if inLoop {
-		n, err = s.loops.run(t, req.opts)
+		if of, ok := src.(*os.File); ok {
+			if rc, err := of.SyscallConn(); err == nil {
+				rc.Control(func(fd uintptr) { t.rawFD = int(fd) }) // f stays open until the transfer ends
+			}
+		}
+		if !s.slots.opened(sl, nil) { // an eviction is seen on the loop's tick
+			s.o.Metrics.Request("tftp", "evicted", 0)
+			return
+		}
+		n, err = s.loops.run(t, req.opts, local, remote)
+		var se sockError
+		if errors.As(err, &se) {
+			s.socketFailed(l, ra, se.err)
+			return
+		}
 	} else {
+		c, err = dialTransfer(s.netns, local, remote, !threaded)
+		if err == nil {
+			err = c.setTimeout(s.o.Timeout)
+		}
+		if err != nil {
+			s.socketFailed(l, ra, err)
+			return
+		}
+		if !s.slots.opened(sl, c) {
+			s.o.Metrics.Request("tftp", "evicted", 0)
+			return
+		}
+		t.c = c
 		n, err = t.run(req.opts)
 	}
 	dur := time.Since(start)
@@ -447,6 +458,20 @@ func (s *Server) handleRead(l *listener, sl *slot, req request, local netip.Addr
 		s.o.Metrics.Transferred("tftp", dur)
 		s.o.Tree.Track(s.o.Tracker, remote.Addr(), f)
 	}
+}
+
+// sockError is a transfer's socket that could not be made.
+type sockError struct{ err error }
+
+func (e sockError) Error() string { return "transfer socket: " + e.err.Error() }
+
+// socketFailed answers a client whose transfer has no socket (out of
+// descriptors: "server busy").
+func (s *Server) socketFailed(l *listener, ra *net.UDPAddr, err error) {
+	code, msg, outcome := answerFor(fmt.Errorf("transfer socket: %w", err))
+	s.logs.Log("socket", slog.LevelError, "tftp: transfer socket", slog.String("client", ra.String()), slog.Any("err", err))
+	s.o.Metrics.Request("tftp", outcome, 0)
+	l.conn.WriteTo(errorPacket(code, msg), ra)
 }
 
 // answerFor is the ERROR a client gets for a file it cannot have, and the

@@ -59,6 +59,7 @@ type transfer struct {
 	c       *udpSock
 	sl      *slot
 	src     io.ReaderAt
+	rawFD   int   // ≥ 0: src's descriptor, read with rawPread (loop.go)
 	size    int64 // -1 until the end is read (netascii)
 	blksize int
 	window  int
@@ -150,7 +151,13 @@ func (t *transfer) block(b, from int64) ([]byte, error) {
 		if have > start {
 			keep = copy(t.buf, t.chunk[start-t.chunkOff:])
 		}
-		m, err := t.src.ReadAt(t.buf[keep:want], have)
+		var m int
+		var err error
+		if t.rawFD >= 0 {
+			m, err = rawPread(t.rawFD, t.buf[keep:want], have)
+		} else {
+			m, err = t.src.ReadAt(t.buf[keep:want], have)
+		}
 		if int64(keep+m) < want {
 			if t.size >= 0 || err != io.EOF {
 				if err == nil || err == io.EOF {
