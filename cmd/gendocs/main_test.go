@@ -89,16 +89,9 @@ func TestManPageSections(t *testing.T) {
 // TFTP storm time of docs/performance.md's latest run (issue 20: they said
 // 53 s and 63 s).
 func TestDocsAgreeOnStorm(t *testing.T) {
-	read := func(p string) string {
-		b, err := os.ReadFile(filepath.Join("..", "..", p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	perf := regexp.MustCompile(`\| storm 200 × 16 MiB \| ([0-9.]+) s \|`).FindStringSubmatch(read("docs/performance.md"))
-	readme := regexp.MustCompile(`200-slave boot storm of a 16 MiB kernel in ([0-9]+) s`).FindStringSubmatch(read("README.md"))
-	serve := regexp.MustCompile(`\| TFTP storm, 200 × 16 MiB at 1468 \| ([0-9]+) s`).FindStringSubmatch(read("docs/serve.md"))
+	perf := regexp.MustCompile(`\| storm 200 × 16 MiB \| ([0-9.]+) s \|`).FindStringSubmatch(read(t, "docs/performance.md"))
+	readme := regexp.MustCompile(`200-slave boot storm of a 16 MiB kernel in ([0-9]+) s`).FindStringSubmatch(read(t, "README.md"))
+	serve := regexp.MustCompile(`\| TFTP storm, 200 × 16 MiB at 1468 \| ([0-9]+) s`).FindStringSubmatch(read(t, "docs/serve.md"))
 	if perf == nil || readme == nil || serve == nil {
 		t.Fatalf("storm figure not found: performance.md %v, README %v, serve.md %v", perf, readme, serve)
 	}
@@ -113,15 +106,8 @@ func TestDocsAgreeOnStorm(t *testing.T) {
 // TestDocsAgreeOnStormCPU: the README quotes the server CPU per GB of the
 // 200-client tftp-gen storm (issue 21) as docs/performance.md states it.
 func TestDocsAgreeOnStormCPU(t *testing.T) {
-	read := func(p string) string {
-		b, err := os.ReadFile(filepath.Join("..", "..", p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	perf := regexp.MustCompile(`\| tftp-gen 200 × 16 MiB, server CPU per GB [^|]*\| ([0-9.]+) s/GB; ws4 ([0-9.]+) s/GB \| dnsmasq ([0-9.]+); ws4 ([0-9.]+) s/GB \|`).FindStringSubmatch(read("docs/performance.md"))
-	readme := regexp.MustCompile(`own CPU per GB served is ([0-9.]+) s \(dnsmasq ([0-9.]+) s\), and ([0-9.]+) s with windowsize 4 \(dnsmasq ([0-9.]+) s\)`).FindStringSubmatch(strings.Join(strings.Fields(read("README.md")), " "))
+	perf := regexp.MustCompile(`\| tftp-gen 200 × 16 MiB, server CPU per GB [^|]*\| ([0-9.]+) s/GB; ws4 ([0-9.]+) s/GB \| dnsmasq ([0-9.]+); ws4 ([0-9.]+) s/GB \|`).FindStringSubmatch(read(t, "docs/performance.md"))
+	readme := regexp.MustCompile(`own CPU per GB served is ([0-9.]+) s \(dnsmasq ([0-9.]+) s\), and ([0-9.]+) s with windowsize 4 \(dnsmasq ([0-9.]+) s\)`).FindStringSubmatch(read(t, "README.md"))
 	if perf == nil || readme == nil {
 		t.Fatalf("CPU per GB figure not found: performance.md %v, README %v", perf, readme)
 	}
@@ -134,17 +120,10 @@ func TestDocsAgreeOnStormCPU(t *testing.T) {
 // takes as docs/performance.md measured it (issue 21), and the bench row
 // agrees with the prose.
 func TestDocsAgreeOnRootDisk(t *testing.T) {
-	read := func(p string) string {
-		b, err := os.ReadFile(filepath.Join("..", "..", p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.Join(strings.Fields(string(b)), " ")
-	}
-	perfText := read("docs/performance.md")
+	perfText := read(t, "docs/performance.md")
 	perf := regexp.MustCompile(`\*\*Disk per scaffolded root: ([0-9]+) KiB\*\*`).FindStringSubmatch(perfText)
 	row := regexp.MustCompile(`\| disk per scaffolded root \(du\) \| ([0-9]+) KiB \|`).FindStringSubmatch(perfText)
-	readme := regexp.MustCompile(`a root takes ([0-9]+) KiB of disk`).FindStringSubmatch(read("README.md"))
+	readme := regexp.MustCompile(`a root takes ([0-9]+) KiB of disk`).FindStringSubmatch(read(t, "README.md"))
 	if perf == nil || row == nil || readme == nil {
 		t.Fatalf("root disk figure not found: performance.md %v / %v, README %v", perf, row, readme)
 	}
@@ -156,17 +135,10 @@ func TestDocsAgreeOnRootDisk(t *testing.T) {
 // TestDocsAgreeOnDHCP: the README quotes the DHCP-under-load figures
 // (issue 21 §3) as docs/performance.md's summary table states them.
 func TestDocsAgreeOnDHCP(t *testing.T) {
-	read := func(p string) string {
-		b, err := os.ReadFile(filepath.Join("..", "..", p))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return strings.Join(strings.Fields(string(b)), " ")
-	}
-	perf := read("docs/performance.md")
+	perf := read(t, "docs/performance.md")
 	rate := regexp.MustCompile(`\| DHCP DORA, dynamic pool, clean rate \(<0\.5% incomplete\) \(([A-Z]+), (?:loaded|quiet)\) \| [0-9,]+/s offered \| dnsmasq [0-9,]+/s \| ([0-9.]+)× \|`).FindStringSubmatch(perf)
 	cpu := regexp.MustCompile(`\| DHCP DORA, server CPU per lease at 2,000/s: pool / 10,000 reservations \(([A-Z]+), (?:loaded|quiet)\) \| ([0-9]+) / ([0-9]+) µs \| dnsmasq [0-9,]+ / [0-9,]+ µs \| ([0-9.]+)× / [0-9.]+× the CPU \|`).FindStringSubmatch(perf)
-	readme := regexp.MustCompile(`DHCP with a dynamic pool \(Run ([A-Z]+), a (?:loaded|quiet) machine\): ([0-9.]+)× dnsmasq's clean rate at ([0-9.]+)× its CPU per lease \(([0-9]+) µs\); with 10,000 reservations ([0-9]+) µs per lease`).FindStringSubmatch(read("README.md"))
+	readme := regexp.MustCompile(`DHCP with a dynamic pool \(Run ([A-Z]+), a (?:loaded|quiet) machine\): ([0-9.]+)× dnsmasq's clean rate at ([0-9.]+)× its CPU per lease \(([0-9]+) µs\); with 10,000 reservations ([0-9]+) µs per lease`).FindStringSubmatch(read(t, "README.md"))
 	if rate == nil || cpu == nil || readme == nil {
 		t.Fatalf("DHCP figures not found: performance.md %v %v, README %v", rate, cpu, readme)
 	}
@@ -174,4 +146,15 @@ func TestDocsAgreeOnDHCP(t *testing.T) {
 	if got := readme[1:]; !slices.Equal(got, want) {
 		t.Errorf("DHCP figures: README says run/ratio/CPU ratio/µs/µs %v, performance.md %v: quote performance.md", got, want)
 	}
+}
+
+// read is a file of the repository with every run of white space made one
+// space, so that a figure quoted across a line break still matches.
+func read(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(strings.Fields(string(b)), " ")
 }
