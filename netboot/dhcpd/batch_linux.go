@@ -85,7 +85,10 @@ func newWorker(s *Server, l *listener) *worker {
 }
 
 // recv is the RawConn.Read callback: one non-blocking recvmmsg; false
-// (wait for the socket) when nothing is queued.
+// (wait for the socket) when nothing is queued. Both calls here never block
+// (MSG_DONTWAIT), so they go in raw: through the runtime's syscall entry,
+// each one woke its monitor thread when serve was otherwise idle, a thread
+// switch per request at a steady rate (as the TFTP loops found).
 func (w *worker) recv(fd uintptr) bool {
 	for i := range w.inMsg {
 		h := &w.inMsg[i].Hdr
@@ -93,7 +96,7 @@ func (w *worker) recv(fd uintptr) bool {
 		h.SetControllen(oobLen * 8)
 		h.Flags = 0
 	}
-	n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.inMsg[0])), batchLen, unix.MSG_DONTWAIT, 0, 0)
+	n, _, errno := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&w.inMsg[0])), batchLen, unix.MSG_DONTWAIT, 0, 0)
 	switch errno {
 	case 0:
 		w.n, w.rerr = int(n), 0
@@ -109,7 +112,7 @@ func (w *worker) recv(fd uintptr) bool {
 // w.sent on; a reply the kernel refuses is counted, logged and skipped.
 func (w *worker) send(fd uintptr) bool {
 	for w.sent < w.m {
-		n, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.outMsg[w.sent])), uintptr(w.m-w.sent), unix.MSG_DONTWAIT, 0, 0)
+		n, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.outMsg[w.sent])), uintptr(w.m-w.sent), unix.MSG_DONTWAIT, 0, 0)
 		switch errno {
 		case 0:
 			w.sent += int(n)
