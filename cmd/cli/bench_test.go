@@ -29,20 +29,9 @@ import (
 func BenchmarkSlaveAdd(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
 		b.Run(fmt.Sprintf("registered=%d", n), func(b *testing.B) {
-			root := b.TempDir()
-			if code := runIn(root, "init", "--master", "10.0.0.1", "--subnet", "10.0.0.0/8"); code != 0 {
-				b.Fatalf("init: exit %d", code)
-			}
-			reg := &slave.Registry{}
-			for i := range n {
-				a := netip.AddrFrom4([4]byte{10, 1 + byte(i>>16), byte(i >> 8), byte(i)})
-				reg.Slaves = append(reg.Slaves, slave.Slave{IP: a, MAC: mac(i), Hostname: fmt.Sprintf("n%d", i), Arch: "x86_64"})
-			}
-			data, err := slave.Encode(reg)
-			if err != nil {
-				b.Fatal(err)
-			}
-			regPath := filepath.Join(root, "etc", "diskless", "slaves.yaml")
+			reg := &slave.Registry{Slaves: benchSlaves(n, "n%d", "x86_64")}
+			root, data := registeredRoot(b, reg)
+			regPath := config.On(root, "/etc/diskless/slaves.yaml")
 			b.StopTimer()
 			add := func() {
 				if err := os.WriteFile(regPath, data, 0o644); err != nil {
@@ -60,6 +49,41 @@ func BenchmarkSlaveAdd(b *testing.B) {
 				add()
 			}
 		})
+	}
+}
+
+// benchSlaves are n slaves 10.A.B.C with mac(i), hostname fmt.Sprintf(host, i)
+// and arch.
+func benchSlaves(n int, host, arch string) []slave.Slave {
+	out := make([]slave.Slave, n)
+	for i := range out {
+		a := netip.AddrFrom4([4]byte{10, 1 + byte(i>>16), byte(i >> 8), byte(i)})
+		out[i] = slave.Slave{IP: a, MAC: mac(i), Hostname: fmt.Sprintf(host, i), Arch: arch}
+	}
+	return out
+}
+
+// registeredRoot is a fresh root after `init` whose registry is reg, written
+// as it is (no derived file yet); data is that registry's text.
+func registeredRoot(b *testing.B, reg *slave.Registry) (root string, data []byte) {
+	root = b.TempDir()
+	mustRunIn(b, root, "init", "--master", "10.0.0.1", "--subnet", "10.0.0.0/8")
+	data, err := slave.Encode(reg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(config.On(root, "/etc/diskless/slaves.yaml"), data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return root, data
+}
+
+// mustRunIn runs the command in root (roots not scaffolded) and fails b when
+// it exits non-zero.
+func mustRunIn(b *testing.B, root string, args ...string) {
+	b.Helper()
+	if code := runIn(root, args...); code != 0 {
+		b.Fatalf("%v: exit %d", args, code)
 	}
 }
 
@@ -86,37 +110,21 @@ func runIn(root string, args ...string) int {
 // a slave by MAC in that snapshot.
 func BenchmarkFleet(b *testing.B) {
 	const n, groups = 10000, 20
-	root := b.TempDir()
-	if code := runIn(root, "init", "--master", "10.0.0.1", "--subnet", "10.0.0.0/8"); code != 0 {
-		b.Fatalf("init: exit %d", code)
-	}
-	reg := &slave.Registry{}
+	reg := &slave.Registry{Slaves: benchSlaves(n, "n%05d", "")}
 	for g := range groups {
 		reg.Groups = append(reg.Groups, slave.Group{Name: fmt.Sprintf("g%02d", g), KernelArgs: fmt.Sprintf("quiet g=%d", g)})
 	}
-	for i := range n {
-		a := netip.AddrFrom4([4]byte{10, 1 + byte(i>>16), byte(i >> 8), byte(i)})
-		reg.Slaves = append(reg.Slaves, slave.Slave{IP: a, MAC: mac(i), Hostname: fmt.Sprintf("n%05d", i), Groups: []string{fmt.Sprintf("g%02d", i%groups)}})
+	for i := range reg.Slaves {
+		reg.Slaves[i].Groups = []string{fmt.Sprintf("g%02d", i%groups)}
 	}
-	data, err := slave.Encode(reg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(root, "etc", "diskless", "slaves.yaml"), data, 0o644); err != nil {
-		b.Fatal(err)
-	}
-	run := func(b *testing.B, args ...string) {
-		if code := runIn(root, args...); code != 0 {
-			b.Fatalf("%v: exit %d", args, code)
-		}
-	}
-	run(b, "slave", "set", "n[00000-09999]", "--group", "g00") // untimed: writes every derived file once
-	b.Run("set=10000", func(b *testing.B) {                    // every boot config (3 a slave) changes
+	root, _ := registeredRoot(b, reg)
+	mustRunIn(b, root, "slave", "set", "n[00000-09999]", "--group", "g00") // untimed: writes every derived file once
+	b.Run("set=10000", func(b *testing.B) {                                // every boot config (3 a slave) changes
 		k := 0
 		defer cpuPerOp(b)()
 		for b.Loop() {
 			k++
-			run(b, "slave", "set", "n[00000-09999]", "--group", fmt.Sprintf("g%02d", k%groups))
+			mustRunIn(b, root, "slave", "set", "n[00000-09999]", "--group", fmt.Sprintf("g%02d", k%groups))
 		}
 	})
 	b.Run("set-comment=10000", func(b *testing.B) { // the registry changes, no derived file
@@ -124,19 +132,19 @@ func BenchmarkFleet(b *testing.B) {
 		defer cpuPerOp(b)()
 		for b.Loop() {
 			k++
-			run(b, "slave", "set", "n[00000-09999]", "--comment", fmt.Sprintf("batch %d", k))
+			mustRunIn(b, root, "slave", "set", "n[00000-09999]", "--comment", fmt.Sprintf("batch %d", k))
 		}
 	})
 	b.Run("list=10000", func(b *testing.B) {
 		defer cpuPerOp(b)()
 		for b.Loop() {
-			run(b, "slave", "list", "-o", "json")
+			mustRunIn(b, root, "slave", "list", "-o", "json")
 		}
 	})
 	b.Run("show", func(b *testing.B) {
 		defer cpuPerOp(b)()
 		for b.Loop() {
-			run(b, "slave", "show", "n05000")
+			mustRunIn(b, root, "slave", "show", "n05000")
 		}
 	})
 	cfg, err := config.Load(config.Options{Root: root})
@@ -191,36 +199,16 @@ func cpuPerOp(b *testing.B) func() {
 // half of each op too (the rm after an add, the add before an rm).
 func BenchmarkOneSlave(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000, 50000} {
-		root := b.TempDir()
-		if code := runIn(root, "init", "--master", "10.0.0.1", "--subnet", "10.0.0.0/8"); code != 0 {
-			b.Fatalf("init: exit %d", code)
-		}
-		reg := &slave.Registry{}
-		for i := range n {
-			a := netip.AddrFrom4([4]byte{10, 1 + byte(i>>16), byte(i >> 8), byte(i)})
-			reg.Slaves = append(reg.Slaves, slave.Slave{IP: a, MAC: mac(i), Hostname: fmt.Sprintf("n%d", i), Arch: "x86_64"})
-		}
-		data, err := slave.Encode(reg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(root, "etc", "diskless", "slaves.yaml"), data, 0o644); err != nil {
-			b.Fatal(err)
-		}
-		run := func(b *testing.B, args ...string) {
-			if code := runIn(root, args...); code != 0 {
-				b.Fatalf("%v: exit %d", args, code)
-			}
-		}
-		run(b, "slave", "set", "n0", "--comment", "first") // untimed: writes every derived file once
+		root, _ := registeredRoot(b, &slave.Registry{Slaves: benchSlaves(n, "n%d", "x86_64")})
+		mustRunIn(b, root, "slave", "set", "n0", "--comment", "first") // untimed: writes every derived file once
 		add := []string{"slave", "add", "10.200.0.1", "--mac", "02:ff:00:00:00:01"}
 		rm := []string{"slave", "rm", "10.200.0.1"}
 		b.Run(fmt.Sprintf("add/registered=%d", n), func(b *testing.B) {
 			defer cpuPerOp(b)()
 			for b.Loop() {
-				run(b, add...)
+				mustRunIn(b, root, add...)
 				b.StopTimer()
-				run(b, rm...)
+				mustRunIn(b, root, rm...)
 				b.StartTimer()
 			}
 		})
@@ -229,22 +217,22 @@ func BenchmarkOneSlave(b *testing.B) {
 			defer cpuPerOp(b)()
 			for b.Loop() {
 				k++
-				run(b, "slave", "set", "n1", "--comment", fmt.Sprintf("c%d", k))
+				mustRunIn(b, root, "slave", "set", "n1", "--comment", fmt.Sprintf("c%d", k))
 			}
 		})
 		b.Run(fmt.Sprintf("rm/registered=%d", n), func(b *testing.B) {
 			defer cpuPerOp(b)()
 			for b.Loop() {
 				b.StopTimer()
-				run(b, add...)
+				mustRunIn(b, root, add...)
 				b.StartTimer()
-				run(b, rm...)
+				mustRunIn(b, root, rm...)
 			}
 		})
 		b.Run(fmt.Sprintf("list/registered=%d", n), func(b *testing.B) {
 			defer cpuPerOp(b)()
 			for b.Loop() {
-				run(b, "slave", "list", "-o", "json")
+				mustRunIn(b, root, "slave", "list", "-o", "json")
 			}
 		})
 	}
