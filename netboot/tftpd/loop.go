@@ -234,15 +234,20 @@ func (l *loop) run() {
 	events := make([]unix.EpollEvent, 64)
 	var scratch [8]byte
 	lastTick := time.Now()
-	armed := false // the netpoller deadline is set, for the tick
+	// The netpoller deadline in force: the next tick while transfers run;
+	// none when idle (only the eventfd wakes it). An expired deadline left
+	// in force makes every wait return at once: the loop would spin, and
+	// with only raw syscalls nothing would wake the runtime's monitor to
+	// preempt it (with one spinning loop per P, requests went unread).
+	var deadline time.Time
 	for {
-		switch {
-		case l.running == 0 && armed:
-			l.ep.SetReadDeadline(time.Time{}) // idle: only the eventfd wakes it
-			armed = false
-		case l.running > 0 && !armed:
-			l.ep.SetReadDeadline(lastTick.Add(loopTick))
-			armed = true
+		want := time.Time{}
+		if l.running > 0 {
+			want = lastTick.Add(loopTick)
+		}
+		if !want.Equal(deadline) {
+			l.ep.SetReadDeadline(want)
+			deadline = want
 		}
 		var n int
 		var err error
@@ -292,7 +297,7 @@ func (l *loop) run() {
 			l.begin(lt, now)
 		}
 		if now.Sub(lastTick) >= loopTick {
-			lastTick, armed = now, false
+			lastTick = now
 			for _, s := range l.socks {
 				for _, lt := range s.peers {
 					l.tick(lt, now)

@@ -6,10 +6,12 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/diskless-project/diskless/netboot/nettest"
+	"github.com/diskless-project/diskless/netboot/tftpd"
 )
 
 // TestStormSharedSocket: in a storm the transfers of an event loop share
@@ -114,4 +116,41 @@ func TestStormSharedSocket(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestIdleLoopSleeps: an event loop whose last transfer ended on its tick
+// (here a client that never acknowledges) goes back to sleep. It once kept
+// its expired tick deadline and spun on it, a core per loop: with every
+// loop spinning, no thread was left to read new requests.
+func TestIdleLoopSleeps(t *testing.T) {
+	prev := runtime.GOMAXPROCS(1) // one loop: the transfer is on it
+	env := nettest.New(t, 100000)
+	h := startMode(t, env, nil, -1, func(o *tftpd.Options) { o.Timeout = 20 * time.Millisecond; o.FirstAckRetries = 1 })
+	runtime.GOMAXPROCS(prev)
+	c := clientOn(t, "127.0.0.1") // stays open and silent: the transfer times out
+	c.WriteToUDP(rrqPacket("kernels/6.1.0/vmlinuz"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: h.port})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var out bytes.Buffer
+		h.metrics.WritePrometheus(&out, nil)
+		if strings.Contains(out.String(), `outcome="error",proto="tftp"} `) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the unacknowledged transfer still runs after 5 s:\n%s", out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	before := cpuTime()
+	time.Sleep(500 * time.Millisecond)
+	if used := cpuTime() - before; used > 100*time.Millisecond {
+		t.Errorf("idle server used %v of CPU in 500 ms, want next to none", used)
+	}
+}
+
+// cpuTime is this process's user+system CPU so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
