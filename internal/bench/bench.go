@@ -76,6 +76,7 @@ type Bench struct {
 	rerunLeft time.Duration
 	cgroup    string        // see joinCgroup
 	client    *clientThread // tftp-gen's sockets are made here (see clientThread)
+	dhcpCs    []*dhcpCase   // the dhcp and dora sections' cases (dhcpCasesOnce)
 }
 
 func (b *Bench) want(section string) bool {
@@ -130,7 +131,7 @@ func Run(ctx context.Context, opt Options, log *slog.Logger) (*Report, error) {
 	}
 
 	netWanted := false
-	for _, s := range []string{"ceiling", "tftp-single", "tftp-storm", "tftp-loss", "tftp-gen", "http", "dhcp"} {
+	for _, s := range []string{"ceiling", "tftp-single", "tftp-storm", "tftp-loss", "tftp-gen", "http", "dhcp", "dora"} {
 		netWanted = netWanted || b.want(s)
 	}
 	switch {

@@ -199,6 +199,19 @@ func (b *Bench) perfdhcp(rate, secs int, c *dhcpCase) (PerfResult, error) {
 // cleanLoss is the most incomplete exchanges (%) a clean step may have.
 const cleanLoss = 0.5
 
+// dhcpCasesOnce is dhcpCases, set up once per run (the dhcp and dora
+// sections share them).
+func (b *Bench) dhcpCasesOnce() ([]*dhcpCase, error) {
+	if b.dhcpCs == nil {
+		cs, err := b.dhcpCases()
+		if err != nil {
+			return nil, err
+		}
+		b.dhcpCs = cs
+	}
+	return b.dhcpCs, nil
+}
+
 // dhcpCases sets up the scenarios: the pool, the run's reservations, and
 // 10,000 reservations (full plan). Each has its own serve root, whose
 // registry is written as the text `slave import` would leave (importing
@@ -265,7 +278,7 @@ func (b *Bench) dhcp() error {
 	if Lookup("perfdhcp") == "" {
 		return fmt.Errorf("needs perfdhcp (apt-get install kea-admin)")
 	}
-	cases, err := b.dhcpCases()
+	cases, err := b.dhcpCasesOnce()
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,7 @@ func (b *Bench) network() error {
 		{"tftp-gen", b.tftpGen},
 		{"http", b.http},
 		{"dhcp", b.dhcp},
+		{"dora", b.dora},
 	}
 	for _, s := range steps {
 		if !b.want(s.name) {
