@@ -14,6 +14,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/diskless-project/diskless/netboot/dhcpd"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"golang.org/x/sys/unix"
 )
@@ -72,11 +73,12 @@ func (r DoraResult) Incomplete() float64 {
 
 // doraGen is the generator's socket and packet templates.
 type doraGen struct {
-	fd     int
-	file   *os.File
+	fd      int
+	file    *os.File
 	server  netip.Addr // the server id of the last OFFER (the REQUEST names it)
 	offered netip.Addr // the address of the last OFFER
 	pool    [2]netip.Addr
+	dec     *dhcpd.Decoder // allocation-free (FuzzDecode checks it against insomniacslk's parser)
 }
 
 // openDora opens the client's socket: port 68 on ifName, broadcast
@@ -103,7 +105,7 @@ func openDora(ifName string) (*doraGen, error) {
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: 68}); err != nil {
 		return fail(fmt.Errorf("bind UDP port 68: %w", err))
 	}
-	return &doraGen{fd: fd, file: os.NewFile(uintptr(fd), "dora")}, nil
+	return &doraGen{fd: fd, file: os.NewFile(uintptr(fd), "dora"), dec: dhcpd.NewDecoder()}, nil
 }
 
 func (g *doraGen) Close() { g.file.Close() }
@@ -304,7 +306,7 @@ func (g *doraGen) check(p []byte, base uint32, xs []doraEx, res *DoraResult) (in
 		}
 		return 0, 0, false
 	}
-	m, err := dhcpv4.FromBytes(p)
+	m, err := g.dec.Decode(p)
 	if err != nil {
 		return bad("unparsable reply: %v", err)
 	}
@@ -313,14 +315,22 @@ func (g *doraGen) check(p []byte, base uint32, xs []doraEx, res *DoraResult) (in
 	}
 	i := int(uint32(m.TransactionID[0])<<24 | uint32(m.TransactionID[1])<<16 | uint32(m.TransactionID[2])<<8 | uint32(m.TransactionID[3]) - base)
 	if i < 0 || i >= len(xs) || xs[i].state == 0 {
-		return bad("reply to an unknown transaction %s", m.TransactionID)
+		return bad("reply to an unknown transaction %x", m.TransactionID[:])
 	}
 	x := &xs[i]
 	if len(m.ClientHWAddr) != 6 || [6]byte(m.ClientHWAddr) != x.mac {
 		return bad("reply for %s to the exchange of %s", m.ClientHWAddr, net.HardwareAddr(x.mac[:]))
 	}
-	typ := m.MessageType()
-	sid, ok := netip.AddrFromSlice(m.ServerIdentifier().To4())
+	var typ dhcpv4.MessageType
+	if v := m.Options[dhcpv4.OptionDHCPMessageType.Code()]; len(v) == 1 {
+		typ = dhcpv4.MessageType(v[0])
+	}
+	var sid netip.Addr
+	v := m.Options[dhcpv4.OptionServerIdentifier.Code()]
+	ok := len(v) == 4
+	if ok {
+		sid = netip.AddrFrom4([4]byte(v))
+	}
 	if typ == dhcpv4.MessageTypeNak {
 		return i, typ, true
 	}
@@ -330,7 +340,10 @@ func (g *doraGen) check(p []byte, base uint32, xs []doraEx, res *DoraResult) (in
 	if !ok || !sid.IsValid() {
 		return bad("%s without a server identifier", typ)
 	}
-	yi, _ := netip.AddrFromSlice(m.YourIPAddr.To4())
+	var yi netip.Addr
+	if len(m.YourIPAddr) == 4 {
+		yi = netip.AddrFrom4([4]byte(m.YourIPAddr))
+	}
 	switch {
 	case x.want.IsValid() && yi != x.want:
 		return bad("%s of %s to %s, reserved %s", typ, yi, m.ClientHWAddr, x.want)
