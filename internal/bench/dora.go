@@ -453,6 +453,12 @@ func (b *Bench) dora() error {
 		return err
 	}
 	cases := []*dhcpCase{all[0], all[len(all)-1]} // the pool, the most reservations
+	name := func(c *dhcpCase) string {
+		if c.pool {
+			return fmt.Sprintf("DORA, dynamic pool, %d MACs", doraPoolMACs)
+		}
+		return c.name
+	}
 	ct, err := startClientThread(b.env.Net.Client)
 	if err != nil {
 		return err
@@ -472,10 +478,10 @@ func (b *Bench) dora() error {
 			others := map[string]float64{}
 			servers := b.dhcpServers(c)
 			for _, srv := range servers {
-				f := b.rep.Fig("dora", c.name, srv.Name, "clean rate (<0.5% incomplete)", "1/s", true)
+				f := b.rep.Fig("dora", name(c), srv.Name, "clean rate (<0.5% incomplete)", "1/s", true)
 				ff := map[int]*Figure{}
 				for _, rate := range fixed {
-					ff[rate] = b.rep.Fig("dora", fmt.Sprintf("%s, %d/s", c.name, rate), srv.Name, "DORA p99", "ms", false)
+					ff[rate] = b.rep.Fig("dora", fmt.Sprintf("%s, %d/s", name(c), rate), srv.Name, "DORA p99", "ms", false)
 				}
 				if srv.Missing != "" {
 					f.NA = srv.Missing
@@ -532,7 +538,7 @@ func (b *Bench) dora() error {
 			}
 			for _, srv := range servers {
 				st := steps[srv.Name][both]
-				fb := b.rep.Fig("dora", fmt.Sprintf("%s, %d/s (both clean)", c.name, both), srv.Name, "DORA p99", "ms", false)
+				fb := b.rep.Fig("dora", fmt.Sprintf("%s, %d/s (both clean)", name(c), both), srv.Name, "DORA p99", "ms", false)
 				fb.Add(Sample{Value: Percentile(st.res.DA, 99), Extra: st.extra()}, others[srv.Name])
 			}
 		}

@@ -130,6 +130,10 @@ type dhcpCase struct {
 // reservations (10.88.1.1 up) and the bench addresses (10.88.0.x).
 const poolFirst, poolLast = "10.88.200.1", "10.88.250.254"
 
+// dnsmasqLeaseMax is dnsmasq's lease limit in the bench: above every
+// case's client count (its default, 1,000, is below them).
+const dnsmasqLeaseMax = 65536
+
 // poolMACs is how many clients perfdhcp simulates in the pool case.
 const poolMACs = 200
 
@@ -153,6 +157,9 @@ func (b *Bench) dhcpServers(c *dhcpCase) []Server {
 			}
 			args := []string{"-d", "--port=0", "--conf-file=/dev/null",
 				"--interface=" + e.Net.ServerIf, "--bind-interfaces", "--dhcp-authoritative", "--no-ping", "--quiet-dhcp",
+				// dnsmasq holds 1,000 leases by default and NAKs past that
+				// (reservations count): the cases have up to 10,000 clients.
+				"--dhcp-lease-max=" + strconv.Itoa(dnsmasqLeaseMax),
 				"--dhcp-leasefile=" + leases, "--pid-file=" + filepath.Join(e.Work, "dnsmasq-dhcp.pid"), "--log-facility=-"}
 			if c.pool {
 				args = append(args, "--dhcp-range="+poolFirst+","+poolLast+",255.255.0.0,1h")
