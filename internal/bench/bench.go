@@ -77,6 +77,8 @@ type Bench struct {
 	cgroup    string        // see joinCgroup
 	client    *clientThread // tftp-gen's sockets are made here (see clientThread)
 	dhcpCs    []*dhcpCase   // the dhcp and dora sections' cases (dhcpCasesOnce)
+	// dhcpServing names the DHCP server the dora section is measuring.
+	dhcpServing string
 }
 
 func (b *Bench) want(section string) bool {

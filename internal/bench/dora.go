@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -35,10 +37,11 @@ const doraTimeout = 2 * time.Second
 // doraMaxExchanges bounds one run's exchanges (and so its memory).
 const doraMaxExchanges = 200_000
 
-// doraPoolMACs is how many clients take turns in the pool case (as
-// perfdhcp's 200, but enough that at 12,000/s no MAC has two exchanges in
-// flight at once); their addresses stay within the pool's ~12,900.
-const doraPoolMACs = 4000
+// doraPoolMACs is how many clients take turns in the pool case: as
+// perfdhcp's in the dhcp section, so the two sections measure one case.
+// (dnsmasq's pool gets slower per lease with the number of clients it
+// holds: with 4,000 its clean rate fell to 250/s in a loaded run.)
+const doraPoolMACs = poolMACs
 
 // doraEx is one exchange.
 type doraEx struct {
@@ -388,6 +391,7 @@ type doraStep struct {
 	rate      int
 	res       DoraResult
 	serverCPU float64 // s
+	gcs       float64 // garbage collections in serve meanwhile (-1: not known)
 }
 
 // extra states a step's figures.
@@ -408,6 +412,9 @@ func (s doraStep) extra() map[string]float64 {
 	if s.serverCPU > 0 {
 		e["client_vs_server_cpu"] = r.ClientCPU / s.serverCPU
 	}
+	if s.gcs >= 0 {
+		e["server_gcs"] = s.gcs
+	}
 	for k, v := range e {
 		if v != v { // NaN: no exchange completed
 			delete(e, k)
@@ -424,9 +431,37 @@ func (b *Bench) doraOnce(g *doraGen, c *dhcpCase, rate, pid int) (doraStep, erro
 	}
 	n := min(max(rate*secs, minN), rate*10, doraMaxExchanges)
 	macs, want, pool := doraSetup(c)
+	gc0 := b.serveGCs()
 	cpu0 := procCPU(strconv.Itoa(pid))
 	res, err := g.run(rate, n, macs, want, pool)
-	return doraStep{rate: rate, res: res, serverCPU: float64(procCPU(strconv.Itoa(pid))-cpu0) / 100}, err
+	st := doraStep{rate: rate, res: res, serverCPU: float64(procCPU(strconv.Itoa(pid))-cpu0) / 100, gcs: -1}
+	if gc1 := b.serveGCs(); gc0 >= 0 && gc1 >= gc0 {
+		st.gcs = gc1 - gc0
+	}
+	return st, err
+}
+
+// serveGCs is serve's count of garbage collections so far, from its
+// /metrics (which answers the host itself: read in the server namespace);
+// -1 when there is none (dnsmasq, or no curl).
+func (b *Bench) serveGCs() float64 {
+	if b.dhcpServing != "diskless" || Lookup("curl") == "" {
+		return -1
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	out, err := b.env.Net.Server.Command(ctx, "curl", "-sS", "--max-time", "4", "http://"+serverIP+":4080/metrics").Output()
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "go_gc_duration_seconds_count "); ok {
+			if n, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
 
 // quiet waits (at most 5 s) until pid has used under a tenth of a CPU for
@@ -490,6 +525,7 @@ func (b *Bench) dora() error {
 					}
 					continue
 				}
+				b.dhcpServing = srv.Name
 				err := b.withServer(srv, b.doraReady(g, c), func(p *Proc) error {
 					return b.measure(f, []int{p.PID()}, func() (Sample, error) {
 						got, cr, err := b.doraLadder(g, c, p)
@@ -579,7 +615,7 @@ func (b *Bench) doraLadder(g *doraGen, c *dhcpCase, p *Proc) (map[int]doraStep, 
 		}
 		steps[r] = st
 		b.log.Info("dora step", "server", p.Name, "case", c.name, "rate", r, "incomplete_pct", fmt.Sprintf("%.2f", st.res.Incomplete()),
-			"p99_ms", fmt.Sprintf("%.3f", Percentile(st.res.DA, 99)), "client_cpu_s", fmt.Sprintf("%.3f", st.res.ClientCPU), "loop_cpu_s", fmt.Sprintf("%.3f", st.res.LoopCPU), "loop_sys_s", fmt.Sprintf("%.3f", st.res.LoopSys), "server_cpu_s", st.serverCPU, "first_err", st.res.FirstErr)
+			"p99_ms", fmt.Sprintf("%.3f", Percentile(st.res.DA, 99)), "client_cpu_s", fmt.Sprintf("%.3f", st.res.ClientCPU), "loop_cpu_s", fmt.Sprintf("%.3f", st.res.LoopCPU), "loop_sys_s", fmt.Sprintf("%.3f", st.res.LoopSys), "server_cpu_s", st.serverCPU, "server_gcs", st.gcs, "first_err", st.res.FirstErr)
 		if st.res.Incomplete() >= cleanLoss || st.res.Invalid > 0 {
 			unclean = true
 			quiet(p.PID())

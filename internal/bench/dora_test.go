@@ -47,7 +47,7 @@ func TestQuickDORA(t *testing.T) {
 	for _, f := range rep.Figures {
 		got[f.Case+"/"+f.Peer] = f
 	}
-	for _, c := range []string{"DORA, dynamic pool, 4000 MACs", "DORA, 100 reservations"} {
+	for _, c := range []string{"DORA, dynamic pool, 200 MACs", "DORA, 100 reservations"} {
 		for _, peer := range []string{"diskless", "dnsmasq"} {
 			clean := got[c+"/"+peer]
 			if clean == nil || clean.NA != "" || !(clean.Median >= 200) {
