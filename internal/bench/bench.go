@@ -77,8 +77,7 @@ type Bench struct {
 	cgroup    string        // see joinCgroup
 	client    *clientThread // tftp-gen's sockets are made here (see clientThread)
 	dhcpCs    []*dhcpCase   // the dhcp and dora sections' cases (dhcpCasesOnce)
-	// dhcpServing names the DHCP server the dora section is measuring.
-	dhcpServing string
+	serveEnv  []string      // more environment for serve in the dhcp and dora sections
 }
 
 func (b *Bench) want(section string) bool {

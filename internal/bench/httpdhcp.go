@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,7 +142,7 @@ func (b *Bench) dhcpServers(c *dhcpCase) []Server {
 	dm := Lookup("dnsmasq")
 	return []Server{
 		{Name: "diskless", Missing: b.env.Serve, Start: func(e *Env) (*Proc, error) {
-			var env []string
+			env := slices.Clone(b.serveEnv)
 			if c.pool {
 				env = append(env, "DISKLESS_SERVE_POOL="+poolFirst+"-"+poolLast)
 			}
