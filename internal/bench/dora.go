@@ -62,7 +62,10 @@ type DoraResult struct {
 	LoopCPU    float64 // the generator loop's thread's, s
 	LoopSys    float64 // of which in the kernel (sending a request over the veth delivers it too), s
 	DO, RA, DA []float64
-	FirstErr   string
+	// Lag is each DISCOVER's delay past its slot in the schedule (ms): a
+	// generator that keeps up sends on time, whatever the server does.
+	Lag      []float64
+	FirstErr string
 }
 
 // Incomplete is the share (%) of exchanges with no valid ACK.
@@ -281,8 +284,10 @@ func (g *doraGen) run(rate, n int, macs [][6]byte, want []netip.Addr, pool [2]ne
 	res.LoopCPU = tvSecs(th1.Utime) + tvSecs(th1.Stime) - tvSecs(th0.Utime) - tvSecs(th0.Stime)
 	res.LoopSys = tvSecs(th1.Stime) - tvSecs(th0.Stime)
 	res.Offered = next
+	res.Lag = make([]float64, 0, next)
 	for i := range xs[:next] {
 		x := &xs[i]
+		res.Lag = append(res.Lag, float64(x.tD-int64(i)*interval)/1e6)
 		if x.state != 3 {
 			continue
 		}
@@ -400,7 +405,7 @@ func (s doraStep) extra() map[string]float64 {
 		"DO_p50_ms": Percentile(r.DO, 50), "DO_p99_ms": Percentile(r.DO, 99),
 		"RA_p50_ms": Percentile(r.RA, 50), "RA_p99_ms": Percentile(r.RA, 99),
 		"DORA_p50_ms": Percentile(r.DA, 50), "DORA_p99_ms": Percentile(r.DA, 99), "DORA_max_ms": Percentile(r.DA, 100),
-		"incomplete_pct": r.Incomplete(), "client_cpu_s": r.ClientCPU, "server_cpu_s": s.serverCPU,
+		"incomplete_pct": r.Incomplete(), "send_lag_p99_ms": Percentile(r.Lag, 99), "client_cpu_s": r.ClientCPU, "server_cpu_s": s.serverCPU,
 	}
 	if r.Offered > 0 {
 		e["client_cpu_us_per_exchange"] = r.ClientCPU * 1e6 / float64(r.Offered)
