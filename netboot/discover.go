@@ -210,13 +210,18 @@ func (d *Discovered) Record(s Sighting) bool {
 		delete(d.byMAC, last.Value.(*Sighting).MAC)
 		d.lru.Remove(last)
 	}
-	if s.FirstSeen.IsZero() {
-		s.FirstSeen = s.LastSeen
+	// A copy only for a machine not seen yet: taking &s would move every
+	// call's argument to the heap, an allocation per request of a
+	// machine the table already holds (DHCP's hot path, BenchmarkDORA).
+	n := new(Sighting)
+	*n = s
+	if n.FirstSeen.IsZero() {
+		n.FirstSeen = n.LastSeen
 	}
-	if s.Count == 0 {
-		s.Count = 1
+	if n.Count == 0 {
+		n.Count = 1
 	}
-	d.byMAC[s.MAC] = d.lru.PushFront(&s)
+	d.byMAC[n.MAC] = d.lru.PushFront(n)
 	return true
 }
 

@@ -125,9 +125,11 @@ func BenchmarkDORA(b *testing.B) {
 			env["DISKLESS_SERVE_POOL"] = "10.5.100.1-10.5.120.254"
 		}
 		r := reg(c.slaves)
-		// Logging as serve does: Info on, the exchange lines rate-limited.
+		// Logging as serve does: Info on, the exchange lines rate-limited;
+		// unregistered clients (the pool's) recorded in the discovery table.
 		s, err := New(Options{Live: netboot.Static(testConfig(b, env), r), Tracker: netboot.NewTracker(nil),
-			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: netboot.NewMetrics("bench")})
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: netboot.NewMetrics("bench"),
+			Discovered: netboot.NewDiscovered(netboot.MaxDiscovered)})
 		if err != nil {
 			b.Fatal(err)
 		}
