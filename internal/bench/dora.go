@@ -56,7 +56,7 @@ type DoraResult struct {
 	Offered    int     // exchanges begun
 	Done       int     // ACKed
 	Invalid    int     // replies that failed validation (wrong MAC, type, address), or a NAK
-	Late       int     // replies for an exchange already timed out or done
+	Late       int     // replies for an exchange already timed out or done, or another run's
 	Secs       float64 // wall time of the run (sending plus drain)
 	ClientCPU  float64 // this process's CPU during the run, s
 	LoopCPU    float64 // the generator loop's thread's, s
@@ -322,7 +322,8 @@ func (g *doraGen) check(p []byte, base uint32, xs []doraEx, res *DoraResult) (in
 	}
 	i := int(uint32(m.TransactionID[0])<<24 | uint32(m.TransactionID[1])<<16 | uint32(m.TransactionID[2])<<8 | uint32(m.TransactionID[3]) - base)
 	if i < 0 || i >= len(xs) || xs[i].state == 0 {
-		return bad("reply to an unknown transaction %x", m.TransactionID[:])
+		res.Late++ // a late reply to an earlier run's exchange
+		return 0, 0, false
 	}
 	x := &xs[i]
 	if len(m.ClientHWAddr) != 6 || [6]byte(m.ClientHWAddr) != x.mac {
