@@ -148,6 +148,20 @@ func TestDocsAgreeOnDHCP(t *testing.T) {
 	}
 }
 
+// TestDocsAgreeOnDORA: the README quotes the DORA p99 figures (issue 21
+// §3) as docs/performance.md's summary table states them.
+func TestDocsAgreeOnDORA(t *testing.T) {
+	perf := regexp.MustCompile(`\| DHCP DORA p99 at 1,000/s: pool / 10,000 reservations \(([A-Z]+), (?:loaded|quiet)\) \| ([0-9.]+) / ([0-9.]+) ms \| dnsmasq ([0-9.,]+) / ([0-9.,]+) ms \|`).FindStringSubmatch(read(t, "docs/performance.md"))
+	readme := regexp.MustCompile(`DORA p99 at 1,000/s \(Run ([A-Z]+), a (?:loaded|quiet) machine\): ([0-9.]+) ms with the pool \(dnsmasq ([0-9.,]+) ms\), ([0-9.]+) ms with 10,000 reservations \(dnsmasq ([0-9.,]+) ms`).FindStringSubmatch(read(t, "README.md"))
+	if perf == nil || readme == nil {
+		t.Fatalf("DORA p99 figures not found: performance.md %v, README %v", perf, readme)
+	}
+	want := []string{perf[1], perf[2], perf[4], perf[3], perf[5]}
+	if got := readme[1:]; !slices.Equal(got, want) {
+		t.Errorf("DORA p99: README says run/pool/dnsmasq/10k/dnsmasq %v, performance.md %v: quote performance.md", got, want)
+	}
+}
+
 // read is a file of the repository with every run of white space made one
 // space, so that a figure quoted across a line break still matches.
 func read(t *testing.T, p string) string {
