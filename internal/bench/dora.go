@@ -410,6 +410,9 @@ func (s doraStep) extra() map[string]float64 {
 	}
 	if r.Offered > 0 {
 		e["client_cpu_us_per_exchange"] = r.ClientCPU * 1e6 / float64(r.Offered)
+		// The generator loop's own thread, and of it the kernel's share.
+		e["loop_cpu_us_per_exchange"] = r.LoopCPU * 1e6 / float64(r.Offered)
+		e["loop_sys_us_per_exchange"] = r.LoopSys * 1e6 / float64(r.Offered)
 	}
 	if r.Done > 0 {
 		e["server_cpu_us_per_lease"] = s.serverCPU * 1e6 / float64(r.Done)
