@@ -31,12 +31,13 @@ func main() {
 	flag.IntVar(&opt.Slaves, "slaves", 1024, "registered slaves (DHCP reservations)")
 	flag.IntVar(&opt.LossPct, "loss", 2, "packet loss in % for the lossy storm (a divisor of 100)")
 	flag.Int64Var(&opt.LossSize, "loss-size", 0, "file size per client in the lossy storm (default 512 KiB; lockstep TFTP pays a timeout per lost block)")
-	flag.StringVar(&sections, "only", "", "comma-separated sections: ceiling,tftp-single,tftp-storm,tftp-loss,tftp-gen,http,dhcp,dora,cli")
+	flag.StringVar(&sections, "only", "", "comma-separated sections: ceiling,tftp-single,tftp-storm,tftp-loss,tftp-gen,http,dhcp,dora,cli; cli-one: only cli's one-slave add/set/rm rows")
 	servers := flag.String("servers", "", "comma-separated TFTP servers to measure (diskless,diskless+ws16,tftp-hpa,dnsmasq,diskless-base,atftpd,atftpd+ws16); default all")
 	flag.StringVar(&out, "out", "bench/results", "directory for the JSON results")
 	flag.DurationVar(&opt.RerunBudget, "rerun-budget", 8*time.Minute, "total time allowed for retaking disturbed repetitions")
 	flag.DurationVar(&opt.TimeLimit, "time-limit", 90*time.Minute, "bound on the whole run")
 	storms := flag.String("storms", "", "comma-separated storm sizes in clients (default 50,200; -quick 10,20)")
+	cliCounts := flag.String("cli-counts", "", "comma-separated registry sizes of the cli sections (default 100,1000,10000,50000; -quick 100,1000)")
 	render := flag.String("markdown", "", "print a saved JSON result as a Markdown table and exit")
 	flag.Parse()
 	if *render != "" {
@@ -64,6 +65,17 @@ func main() {
 			os.Exit(1)
 		}
 		opt.Storms = append(opt.Storms, n)
+	}
+	for _, f := range strings.Split(*cliCounts, ",") {
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 || n > 60000 {
+			fmt.Fprintf(os.Stderr, "bench: -cli-counts: %q is not a slave count (1-60000)\n", f)
+			os.Exit(1)
+		}
+		opt.CLICounts = append(opt.CLICounts, n)
 	}
 	if *servers != "" {
 		opt.Servers = strings.Split(*servers, ",")

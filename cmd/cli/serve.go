@@ -73,6 +73,7 @@ func runServe(ctx context.Context, f *Factory, o *ServeOptions) error {
 	if _, set := os.LookupEnv("GOGC"); !set {
 		debug.SetGCPercent(100) // the default: serve runs for months (Main raised it)
 	}
+	heapRegion.Release() // and ordinary pages for what it allocates from now on
 	if f.DryRun {
 		return usageErrorf("serve does not take --dry-run: it writes nothing but %s; netboot config --dry-run shows the boot configs it serves", "its boot status, the discovered machines and, with --enlist, the registry")
 	}

@@ -30,9 +30,10 @@ type Options struct {
 	Baseline  string        `json:"baseline,omitempty"`
 	Atftpd    string        `json:"atftpd"`
 	Slaves    int           `json:"slaves"`
-	Sections  []string      `json:"sections"`          // empty: all
-	Servers   []string      `json:"servers,omitempty"` // TFTP servers by name (diskless, tftp-hpa, ...); empty: all
-	Storms    []int         `json:"storms,omitempty"`  // storm sizes (clients); empty: the plan's (50, 200)
+	Sections  []string      `json:"sections"`             // empty: all
+	CLICounts []int         `json:"cli_counts,omitempty"` // registry sizes of the cli sections (empty: the plan's)
+	Servers   []string      `json:"servers,omitempty"`    // TFTP servers by name (diskless, tftp-hpa, ...); empty: all
+	Storms    []int         `json:"storms,omitempty"`     // storm sizes (clients); empty: the plan's (50, 200)
 	LossPct   int           `json:"loss_pct"`
 	LossSize  int64         `json:"loss_size"`
 	Work      string        `json:"-"`
@@ -108,6 +109,9 @@ func Run(ctx context.Context, opt Options, log *slog.Logger) (*Report, error) {
 		defer cancel()
 	}
 	pl := opt.plan()
+	if len(opt.CLICounts) > 0 {
+		pl.cliCounts = opt.CLICounts
+	}
 	if len(opt.Storms) > 0 {
 		pl.storms = opt.Storms
 	}
@@ -147,6 +151,9 @@ func Run(ctx context.Context, opt Options, log *slog.Logger) (*Report, error) {
 	c.Run() // stop servers and drop the namespaces before the CLI side
 	if b.want("cli") {
 		b.cli()
+	}
+	if slices.Contains(b.opt.Sections, "cli-one") { // a part of cli: only when asked for
+		b.cliOne()
 	}
 	b.rep.Finish()
 	b.ceilingShares()

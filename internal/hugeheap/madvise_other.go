@@ -1,0 +1,5 @@
+//go:build !linux
+
+package hugeheap
+
+func madvise(start, n uintptr, huge bool) bool { return false }
