@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -142,7 +143,7 @@ func Scaffold(w *fsutil.Writer, p Params) (*Report, error) { return scaffold(w, 
 
 // scaffold is Scaffold; with b, the root is new: built under a temp name
 // (every file written once, without fsync), its state kept for b.Commit.
-func scaffold(w *fsutil.Writer, p Params, b *Batch) (*Report, error) {
+func scaffold(w *fsutil.Writer, p Params, b *Batch) (_ *Report, rerr error) {
 	if err := CheckSlaveRoot(p.DisklessDir, p.SlaveRoot, p.IP.String()); err != nil {
 		return nil, err
 	}
@@ -167,6 +168,11 @@ func scaffold(w *fsutil.Writer, p Params, b *Batch) (*Report, error) {
 		}
 		defer bd.Close()
 		p.SlaveRoot = bd.Path()
+		defer func() {
+			if rerr != nil { // a root half made goes at once (never renamed into place)
+				w.RemoveAll(p.SlaveRoot)
+			}
+		}()
 		sub = bd.Writer(w)
 	case !w.DryRun:
 		if err := w.MkdirAll(p.SlaveRoot, 0o755); err != nil {
@@ -206,7 +212,9 @@ func scaffold(w *fsutil.Writer, p Params, b *Batch) (*Report, error) {
 		if err != nil {
 			return s.rep, err
 		}
+		b.mu.Lock()
 		b.roots = append(b.roots, staged{dir: p.SlaveRoot, final: final, state: data, statePath: p.StatePath})
+		b.mu.Unlock()
 		return s.rep, nil
 	}
 	return s.rep, st.Save(w, p.StatePath)
@@ -221,6 +229,7 @@ func scaffold(w *fsutil.Writer, p Params, b *Batch) (*Report, error) {
 // directories, which the next batch removes (SweepStaged); never a root
 // half made under its real name.
 type Batch struct {
+	mu    sync.Mutex // roots, parents, src: AddAll builds roots in parallel
 	w     *fsutil.Writer
 	roots []staged
 	// parents are the directories roots are made in, each opened once:
@@ -241,6 +250,8 @@ func NewBatch(w *fsutil.Writer) *Batch { return &Batch{w: w, parents: map[string
 // parent is the opened directory dir (on disk, made if missing) that
 // roots are made in.
 func (b *Batch) parent(dir string) (*fsutil.Builder, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if d := b.parents[dir]; d != nil {
 		return d, nil
 	}
@@ -259,6 +270,8 @@ func (b *Batch) parent(dir string) (*fsutil.Builder, error) {
 // batch copies the same one (another source, or other rules for it,
 // start a new cache).
 func (b *Batch) source(p Params) *source {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	key := p.EtcSource + "\x00" + strings.Join(p.EtcExclude, "\x00") + fmt.Sprint(p.PasswordHashes)
 	if b.src == nil || b.src.key != key {
 		b.src = &source{key: key, cache: true}
@@ -275,6 +288,14 @@ func (b *Batch) closeParents() {
 
 // Add builds a new root (p.SlaveRoot must not exist) under a temp name.
 func (b *Batch) Add(p Params) (*Report, error) {
+	rep, err := b.add(p)
+	if err != nil {
+		b.Abort()
+	}
+	return rep, err
+}
+
+func (b *Batch) add(p Params) (*Report, error) {
 	d, err := b.parent(filepath.Dir(p.SlaveRoot))
 	if err != nil {
 		return nil, err
@@ -284,11 +305,70 @@ func (b *Batch) Add(p Params) (*Report, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	rep, err := scaffold(b.w, p, b)
+	return scaffold(b.w, p, b)
+}
+
+// AddAll builds new roots for ps (each as Add does): the first alone
+// (it reads the etc source into the batch's cache and makes the cluster's
+// host keys if they are missing), the others by up to workers at a time
+// (the work is mostly system calls: one core's worth of kernel time per
+// root). done is called with each report in the order of ps. On an
+// error, the batch is aborted.
+func (b *Batch) AddAll(ps []Params, workers int, done func(i int, rep *Report)) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	rep, err := b.add(ps[0])
 	if err != nil {
 		b.Abort()
+		return fmt.Errorf("scaffold %s: %w", ps[0].IP, err)
 	}
-	return rep, err
+	done(0, rep)
+	workers = max(1, min(workers, len(ps)-1))
+	var (
+		mu      sync.Mutex
+		next    = 1 // next index to build
+		emit    = 1 // next index to report
+		ready   = map[int]*Report{}
+		firstEr error
+		wg      sync.WaitGroup
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := firstEr != nil || i >= len(ps)
+				mu.Unlock()
+				if stop {
+					return
+				}
+				rep, err := b.add(ps[i])
+				mu.Lock()
+				if err != nil {
+					if firstEr == nil {
+						firstEr = fmt.Errorf("scaffold %s: %w", ps[i].IP, err)
+					}
+				} else {
+					ready[i] = rep
+					for ready[emit] != nil && firstEr == nil {
+						done(emit, ready[emit])
+						delete(ready, emit)
+						emit++
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstEr != nil {
+		b.Abort()
+	}
+	return firstEr
 }
 
 // Abort removes the roots built so far.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // source reads the etc source for a scaffold. In a batch (cache) every
@@ -13,6 +14,7 @@ import (
 // and each root replays them (10,000 roots would otherwise read the same
 // tree 10,000 times); a lone scaffold reads it afresh.
 type source struct {
+	mu     sync.Mutex // roots of a batch are built in parallel
 	key    string
 	cache  bool
 	walk   []walked // the etc walk, as the first root saw it
@@ -50,7 +52,10 @@ func (s *source) walkDir(root string, fn fs.WalkDirFunc) error {
 	if !s.cache {
 		return filepath.WalkDir(root, fn)
 	}
-	if s.walked {
+	s.mu.Lock()
+	replay := s.walked
+	s.mu.Unlock()
+	if replay {
 		skip := ""
 		for _, w := range s.walk {
 			if skip != "" && strings.HasPrefix(w.path, skip) {
@@ -81,7 +86,9 @@ func (s *source) walkDir(root string, fn fs.WalkDirFunc) error {
 		return fn(path, d, err)
 	})
 	if err == nil {
+		s.mu.Lock()
 		s.walk, s.walked = rec, true
+		s.mu.Unlock()
 	}
 	return err
 }
@@ -93,7 +100,10 @@ func (s *source) file(path string, transform func([]byte) []byte) ([]byte, strin
 	if transform != nil {
 		key += "\x00copy" // as copied: another entry than the file as it is
 	}
-	if f, ok := s.files[key]; ok {
+	s.mu.Lock()
+	f, ok := s.files[key]
+	s.mu.Unlock()
+	if ok {
 		return f.data, f.sum, f.err
 	}
 	data, err := os.ReadFile(path)
@@ -105,10 +115,12 @@ func (s *source) file(path string, transform func([]byte) []byte) ([]byte, strin
 		sum = hashBytes(data)
 	}
 	if s.cache {
+		s.mu.Lock()
 		if s.files == nil {
 			s.files = map[string]srcFile{}
 		}
 		s.files[key] = srcFile{data, sum, err}
+		s.mu.Unlock()
 	}
 	return data, sum, err
 }
@@ -130,15 +142,20 @@ func (s *source) exists(path string) bool {
 
 // readlink is the target of the link path.
 func (s *source) readlink(path string) (string, error) {
-	if t, ok := s.links[path]; ok {
+	s.mu.Lock()
+	t, ok := s.links[path]
+	s.mu.Unlock()
+	if ok {
 		return t, nil
 	}
 	t, err := os.Readlink(path)
 	if err == nil && s.cache {
+		s.mu.Lock()
 		if s.links == nil {
 			s.links = map[string]string{}
 		}
 		s.links[path] = t
+		s.mu.Unlock()
 	}
 	return t, err
 }
