@@ -174,6 +174,7 @@ func scaffold(w *fsutil.Writer, p Params, b *Batch) (_ *Report, rerr error) {
 			}
 		}()
 		sub = bd.Writer(w)
+		defer sub.Close()
 	case !w.DryRun:
 		if err := w.MkdirAll(p.SlaveRoot, 0o755); err != nil {
 			return nil, err
@@ -862,14 +863,16 @@ func (s *scaffolder) stub(st Stub) (string, error) {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		s.note(path, fs.ModeDir)
-		mkdir := s.w.Mkdir
 		if s.bd != nil {
-			mkdir = s.bd.Mkdir
+			if err := s.bd.MkdirMode(path, st.Mode); err != nil {
+				return "", err
+			}
+			return "created", nil
 		}
-		if err := mkdir(path, 0o755); err != nil {
+		if err := s.w.Mkdir(path, 0o755); err != nil {
 			return "", err
 		}
-		if err := s.chmod(path, st.Mode); err != nil {
+		if err := s.w.Chmod(path, st.Mode); err != nil {
 			return "", err
 		}
 		return "created", nil

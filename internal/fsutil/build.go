@@ -1,33 +1,41 @@
 package fsutil
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
-	"syscall"
+	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
 // Builder makes a new tree of entries inside one directory of a Writer's
-// root, for callers that create many small entries in a directory they
+// root, for callers that create many small entries in directories they
 // made themselves (a batch of thousands of slave roots). Each directory of
-// the tree is opened once, as an *os.Root of its own, and every entry is
-// made by its single name in it: nothing is resolved from the top again
-// (a path through os.Root costs an openat a component, each time), and no
-// symbolic link, wherever one appears, can lead a change out of the
-// directory the entry is made in (os.Root confinement, one level down).
-// Builder never reads or replaces what is there: entries are created
-// (O_EXCL, mkdir, symlink, mknod), so an entry in the way is an error.
-// Not safe for concurrent use.
+// the tree is opened once, and every entry is made by its single name in
+// its directory's descriptor (mkdirat, openat, symlinkat, mknodat): nothing
+// is resolved from the top again, as a path through os.Root is (an openat
+// a component, each time). Confinement is by construction: the top is
+// opened through the Writer's os.Root; below it, names are single
+// components and no call follows a symbolic link (each directory is opened
+// O_NOFOLLOW, files are created O_EXCL|O_NOFOLLOW, modes and owners are
+// changed without following), so a link anywhere in the tree, absolute or
+// climbing with "..", is an error, never a way out. Builder never reads or
+// replaces what is there: an entry in the way is an error.
+// Not safe for concurrent use, except NewDir and Lstat of single names in
+// the top, which only read its state.
 type Builder struct {
-	path string              // on-disk path of the top
-	dirs map[string]*os.Root // opened directories by path relative to the top ("." the top)
-	fds  map[string]*os.File // directories opened as files (Mknod, Sync)
-	made map[string]bool     // directories this builder made
+	path string         // on-disk path of the top
+	top  *os.File       // keeps the top's descriptor
+	fds  map[string]int // opened directories by path relative to the top ("." the top)
+	made map[string]bool
 }
 
 // Build opens dir (an on-disk directory under the root, which must exist)
@@ -36,15 +44,11 @@ func (w *Writer) Build(dir string) (*Builder, error) {
 	if w.DryRun {
 		return nil, errors.New("fsutil: Build in a dry run")
 	}
-	r, err := get(w, dir, func(t tree, name string) (*os.Root, error) { return t.OpenRoot(name) })
+	f, err := w.OpenDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	return newBuilder(r, dir), nil
-}
-
-func newBuilder(r *os.Root, path string) *Builder {
-	return &Builder{path: path, dirs: map[string]*os.Root{".": r}, fds: map[string]*os.File{}, made: map[string]bool{}}
+	return &Builder{path: dir, top: f, fds: map[string]int{".": int(f.Fd())}, made: map[string]bool{}}, nil
 }
 
 // Path is the on-disk path of the builder's top directory.
@@ -56,22 +60,33 @@ func (b *Builder) NewDir(name string, perm fs.FileMode) (*Builder, error) {
 	if !oneName(name) {
 		return nil, fmt.Errorf("%s: not a single name", name)
 	}
-	top := b.dirs["."]
-	if err := top.Mkdir(name, perm); err != nil {
-		return nil, err
+	path := filepath.Join(b.path, name)
+	top := b.fds["."]
+	if err := unix.Mkdirat(top, name, uint32(perm.Perm())); err != nil {
+		return nil, &fs.PathError{Op: "mkdirat", Path: path, Err: err}
 	}
-	r, err := top.OpenRoot(name)
+	fd, err := openDirAt(top, name)
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "openat", Path: path, Err: err}
 	}
-	return newBuilder(r, filepath.Join(b.path, name)), nil
+	return &Builder{path: path, top: os.NewFile(uintptr(fd), path), fds: map[string]int{".": fd}, made: map[string]bool{}}, nil
 }
 
-// Writer is a Writer confined to the top directory, sharing its
-// descriptor (for reads and the rare path-based change): close the
-// Builder, not it.
+// openDirAt opens the directory name in dirfd, never following a link.
+func openDirAt(dirfd int, name string) (int, error) {
+	for {
+		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
+
+// Writer is a Writer confined to the top directory (its own os.Root), for
+// reads and the rare path-based change; dryRunOut gives it the output
+// and display of the command's Writer. Close it after use.
 func (b *Builder) Writer(dryRunOut *Writer) *Writer {
-	w := &Writer{Root: b.path, opened: true, t: b.dirs["."]}
+	w := &Writer{Root: b.path}
 	if dryRunOut != nil {
 		w.Out, w.Plan, w.shown = dryRunOut.Out, dryRunOut.Plan, dryRunOut.Display(b.path)
 	}
@@ -80,19 +95,13 @@ func (b *Builder) Writer(dryRunOut *Writer) *Writer {
 
 // Close closes every directory the builder opened.
 func (b *Builder) Close() error {
-	var first error
-	for _, f := range b.fds {
-		if err := f.Close(); err != nil && first == nil {
-			first = err
+	for rel, fd := range b.fds {
+		if rel != "." {
+			unix.Close(fd)
 		}
 	}
-	for _, r := range b.dirs {
-		if err := r.Close(); err != nil && first == nil {
-			first = err
-		}
-	}
-	b.dirs, b.fds = nil, nil
-	return first
+	b.fds = nil
+	return b.top.Close()
 }
 
 func oneName(name string) bool {
@@ -117,50 +126,101 @@ func (b *Builder) rel(rel string) (string, error) {
 
 // dir is the opened directory rel (relative to the top), opening each
 // level below the nearest opened one by its single name.
-func (b *Builder) dir(rel string) (*os.Root, error) {
-	if r := b.dirs[rel]; r != nil {
-		return r, nil
+func (b *Builder) dir(rel string) (int, error) {
+	if fd, ok := b.fds[rel]; ok {
+		return fd, nil
 	}
-	if rel == "." || b.dirs == nil {
-		return nil, os.ErrClosed
+	if rel == "." || b.fds == nil {
+		return -1, os.ErrClosed
 	}
 	p, err := b.dir(filepath.Dir(rel))
 	if err != nil {
-		return nil, err
+		return -1, err
 	}
-	r, err := p.OpenRoot(filepath.Base(rel))
+	fd, err := openDirAt(p, filepath.Base(rel))
 	if err != nil {
-		return nil, err
+		return -1, b.fail("openat", rel, err)
 	}
-	b.dirs[rel] = r
-	return r, nil
+	b.fds[rel] = fd
+	return fd, nil
 }
 
-// at is the directory holding path (absolute under the top, or relative
-// to it) and the entry's name in it.
-func (b *Builder) at(path string) (*os.Root, string, error) {
+func (b *Builder) fail(op, rel string, err error) error {
+	if err == unix.ELOOP || err == unix.ENOTDIR {
+		err = fmt.Errorf("%w (a symbolic link or a file on the way: never followed)", err)
+	}
+	return &fs.PathError{Op: op, Path: filepath.Join(b.path, rel), Err: err}
+}
+
+// at is the descriptor of the directory holding path (absolute under the
+// top, or relative to it), the entry's name in it and its relative path.
+func (b *Builder) at(path string) (int, string, string, error) {
 	rel, err := b.rel(path)
 	if err != nil {
-		return nil, "", err
+		return -1, "", "", err
 	}
 	if rel == "." {
-		return nil, "", fmt.Errorf("%s: the builder's top itself", b.path)
+		return -1, "", "", fmt.Errorf("%s: the builder's top itself", b.path)
 	}
-	r, err := b.dir(filepath.Dir(rel))
-	return r, filepath.Base(rel), err
+	fd, err := b.dir(filepath.Dir(rel))
+	return fd, filepath.Base(rel), rel, err
+}
+
+// umask is the process's file mode creation mask, read once (from
+// /proc/self/status, which leaves it as it is; 022 when unreadable, so
+// that modes are then always set explicitly).
+var umask = sync.OnceValue(func() uint32 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(data))
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "Umask:"); ok {
+				if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return uint32(m)
+				}
+			}
+		}
+	}
+	return 0o777
+})
+
+// sysMode is mode's permission and special bits as the system has them.
+func sysMode(mode fs.FileMode) uint32 {
+	m := uint32(mode.Perm())
+	if mode&fs.ModeSetuid != 0 {
+		m |= unix.S_ISUID
+	}
+	if mode&fs.ModeSetgid != 0 {
+		m |= unix.S_ISGID
+	}
+	if mode&fs.ModeSticky != 0 {
+		m |= unix.S_ISVTX
+	}
+	return m
 }
 
 // Mkdir makes a directory (perm before umask).
 func (b *Builder) Mkdir(path string, perm fs.FileMode) error {
-	r, name, err := b.at(path)
+	fd, name, rel, err := b.at(path)
 	if err != nil {
 		return err
 	}
-	if err := r.Mkdir(name, perm); err != nil {
+	if err := unix.Mkdirat(fd, name, sysMode(perm)); err != nil {
+		return b.fail("mkdirat", rel, err)
+	}
+	b.made[rel] = true
+	return nil
+}
+
+// MkdirMode makes a directory with exactly mode (the umask does not
+// apply): a chmod follows only when mkdir could not give it.
+func (b *Builder) MkdirMode(path string, mode fs.FileMode) error {
+	if err := b.Mkdir(path, mode); err != nil {
 		return err
 	}
-	rel, _ := b.rel(path)
-	b.made[rel] = true
+	if m := sysMode(mode); m&umask() != 0 || m&^(0o777|unix.S_ISVTX) != 0 {
+		return b.Chmod(path, mode)
+	}
 	return nil
 }
 
@@ -172,7 +232,7 @@ func (b *Builder) MkdirAll(path string, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if rel == "." || b.made[rel] || b.dirs[rel] != nil {
+	if _, open := b.fds[rel]; rel == "." || b.made[rel] || open {
 		return nil
 	}
 	if err := b.MkdirAll(filepath.Dir(rel), 0o755); err != nil {
@@ -182,12 +242,13 @@ func (b *Builder) MkdirAll(path string, perm fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if err := p.Mkdir(filepath.Base(rel), perm); err != nil {
-		if !errors.Is(err, fs.ErrExist) {
-			return err
+	if err := unix.Mkdirat(p, filepath.Base(rel), sysMode(perm)); err != nil {
+		if err != unix.EEXIST {
+			return b.fail("mkdirat", rel, err)
 		}
-		if fi, lerr := p.Lstat(filepath.Base(rel)); lerr != nil || !fi.IsDir() {
-			return err
+		var st unix.Stat_t
+		if serr := unix.Fstatat(p, filepath.Base(rel), &st, unix.AT_SYMLINK_NOFOLLOW); serr != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return b.fail("mkdirat", rel, err)
 		}
 	}
 	b.made[rel] = true
@@ -197,83 +258,120 @@ func (b *Builder) MkdirAll(path string, perm fs.FileMode) error {
 // CreateNew writes a file that must not exist yet, without temp file or
 // fsync (the caller syncs the file system once): Writer.CreateNew's way.
 func (b *Builder) CreateNew(path string, data []byte, mode fs.FileMode) error {
-	r, name, err := b.at(path)
+	dfd, name, rel, err := b.at(path)
 	if err != nil {
 		return err
 	}
-	f, err := r.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	m := sysMode(mode)
+	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, m&0o777)
 	if err != nil {
-		return err
+		return b.fail("openat", rel, err)
 	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(mode)
+	for len(data) > 0 && err == nil {
+		var n int
+		n, err = unix.Write(fd, data)
+		if err == unix.EINTR {
+			err = nil
+		}
+		data = data[n:]
 	}
-	if cerr := f.Close(); err == nil {
+	if err == nil && m != m&^umask() {
+		err = unix.Fchmod(fd, m) // the umask took bits away (or setuid, setgid, sticky)
+	}
+	if cerr := unix.Close(fd); err == nil {
 		err = cerr
 	}
-	return err
-}
-
-// Symlink makes path a symbolic link to target (never followed here).
-func (b *Builder) Symlink(target, path string) error {
-	r, name, err := b.at(path)
 	if err != nil {
-		return err
-	}
-	return r.Symlink(target, name)
-}
-
-// Chmod changes a mode (os.Root's: a link is resolved inside the directory).
-func (b *Builder) Chmod(path string, mode fs.FileMode) error {
-	r, name, err := b.at(path)
-	if err != nil {
-		return err
-	}
-	return r.Chmod(name, mode)
-}
-
-// Lchown changes an owner, never following a link.
-func (b *Builder) Lchown(path string, uid, gid int) error {
-	r, name, err := b.at(path)
-	if err != nil {
-		return err
-	}
-	return r.Lchown(name, uid, gid)
-}
-
-// Mknod makes a device node (mode holds its type and permissions).
-func (b *Builder) Mknod(path string, mode uint32, dev int) error {
-	rel, err := b.rel(path)
-	if err != nil {
-		return err
-	}
-	d, err := b.dirFile(filepath.Dir(rel))
-	if err != nil {
-		return err
-	}
-	if err := unix.Mknodat(int(d.Fd()), filepath.Base(rel), mode, dev); err != nil {
-		return &fs.PathError{Op: "mknodat", Path: filepath.Join(b.path, rel), Err: err}
+		return b.fail("write", rel, err)
 	}
 	return nil
 }
 
-// dirFile is the directory rel opened as a file, for the calls that take
-// a descriptor.
-func (b *Builder) dirFile(rel string) (*os.File, error) {
-	if f := b.fds[rel]; f != nil {
-		return f, nil
-	}
-	r, err := b.dir(rel)
+// Symlink makes path a symbolic link to target (never followed here).
+func (b *Builder) Symlink(target, path string) error {
+	fd, name, rel, err := b.at(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	f, err := r.Open(".")
+	if err := unix.Symlinkat(target, fd, name); err != nil {
+		return b.fail("symlinkat", rel, err)
+	}
+	return nil
+}
+
+// Chmod changes the mode of path, never following a link (a link is an
+// error).
+func (b *Builder) Chmod(path string, mode fs.FileMode) error {
+	fd, name, rel, err := b.at(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	b.fds[rel] = f
-	return f, nil
+	if err := fchmodNoFollow(fd, name, sysMode(mode)); err != nil {
+		return b.fail("chmod", rel, err)
+	}
+	return nil
+}
+
+// fchmodNoFollow is fchmodat(AT_SYMLINK_NOFOLLOW) for a non-link:
+// fchmodat2 where the kernel has it (6.6), else through an O_PATH
+// descriptor of the entry itself (its /proc/self/fd link names the
+// inode, not a path).
+func fchmodNoFollow(dirfd int, name string, mode uint32) error {
+	var st unix.Stat_t
+	err := unix.Fchmodat(dirfd, name, mode, unix.AT_SYMLINK_NOFOLLOW)
+	if err != unix.EOPNOTSUPP && err != unix.ENOSYS {
+		if err == nil {
+			// fchmodat2 changes a link's own mode where the file system
+			// allows it: refuse a link all the same.
+			if serr := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); serr == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
+				return unix.ELOOP
+			}
+		}
+		return err
+	}
+	return fchmodPath(dirfd, name, mode)
+}
+
+// fchmodPath is fchmodNoFollow for kernels before 6.6.
+func fchmodPath(dirfd int, name string, mode uint32) error {
+	var st unix.Stat_t
+	fd, err := unix.Openat(dirfd, name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return unix.ELOOP
+	}
+	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode)
+}
+
+// Lchown changes an owner, never following a link.
+func (b *Builder) Lchown(path string, uid, gid int) error {
+	fd, name, rel, err := b.at(path)
+	if err != nil {
+		return err
+	}
+	if err := unix.Fchownat(fd, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return b.fail("fchownat", rel, err)
+	}
+	return nil
+}
+
+// Mknod makes a device node (mode holds its type and permissions, before
+// umask).
+func (b *Builder) Mknod(path string, mode uint32, dev int) error {
+	fd, name, rel, err := b.at(path)
+	if err != nil {
+		return err
+	}
+	if err := unix.Mknodat(fd, name, mode, dev); err != nil {
+		return b.fail("mknodat", rel, err)
+	}
+	return nil
 }
 
 // Rename renames oldname to newname, both single names in the top
@@ -282,44 +380,71 @@ func (b *Builder) Rename(oldname, newname string) error {
 	if !oneName(oldname) || !oneName(newname) {
 		return fmt.Errorf("rename %s to %s: not single names", oldname, newname)
 	}
-	return b.dirs["."].Rename(oldname, newname)
-}
-
-// RemoveAll removes name (one component) in the top directory and all
-// under it, never following a link.
-func (b *Builder) RemoveAll(name string) error {
-	if !oneName(name) {
-		return fmt.Errorf("%s: not a single name", name)
+	if err := unix.Renameat(b.fds["."], oldname, b.fds["."], newname); err != nil {
+		return &os.LinkError{Op: "renameat", Old: filepath.Join(b.path, oldname), New: filepath.Join(b.path, newname), Err: err}
 	}
-	return b.dirs["."].RemoveAll(name)
+	return nil
 }
 
 // Sync fsyncs the top directory (a rename in it survives a crash).
 func (b *Builder) Sync() error {
-	d, err := b.dirFile(".")
-	if err != nil {
-		return err
-	}
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) && !errors.Is(err, syscall.EINVAL) {
-		return err
+	if err := unix.Fsync(b.fds["."]); err != nil && err != unix.EINVAL {
+		return &fs.PathError{Op: "fsync", Path: b.path, Err: err}
 	}
 	return nil
 }
 
 // SyncFS flushes the file system holding the top directory.
-func (b *Builder) SyncFS() error {
-	d, err := b.dirFile(".")
-	if err != nil {
-		return err
-	}
-	return unix.Syncfs(int(d.Fd()))
-}
+func (b *Builder) SyncFS() error { return unix.Syncfs(b.fds["."]) }
 
 // Lstat describes path without following a link.
 func (b *Builder) Lstat(path string) (fs.FileInfo, error) {
-	r, name, err := b.at(path)
+	fd, name, rel, err := b.at(path)
 	if err != nil {
 		return nil, err
 	}
-	return r.Lstat(name)
+	var st unix.Stat_t
+	if err := unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return nil, b.fail("lstat", rel, err)
+	}
+	return statInfo{name: name, st: st}, nil
+}
+
+// statInfo is a FileInfo of an fstatat.
+type statInfo struct {
+	name string
+	st   unix.Stat_t
+}
+
+func (s statInfo) Name() string       { return s.name }
+func (s statInfo) Size() int64        { return s.st.Size }
+func (s statInfo) ModTime() time.Time { return time.Unix(s.st.Mtim.Unix()) }
+func (s statInfo) IsDir() bool        { return s.Mode().IsDir() }
+func (s statInfo) Sys() any           { return &s.st }
+func (s statInfo) Mode() fs.FileMode {
+	m := fs.FileMode(s.st.Mode & 0o777)
+	switch s.st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		m |= fs.ModeDir
+	case unix.S_IFLNK:
+		m |= fs.ModeSymlink
+	case unix.S_IFCHR:
+		m |= fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		m |= fs.ModeDevice
+	case unix.S_IFIFO:
+		m |= fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		m |= fs.ModeSocket
+	}
+	if s.st.Mode&unix.S_ISUID != 0 {
+		m |= fs.ModeSetuid
+	}
+	if s.st.Mode&unix.S_ISGID != 0 {
+		m |= fs.ModeSetgid
+	}
+	if s.st.Mode&unix.S_ISVTX != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
 }

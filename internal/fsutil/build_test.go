@@ -101,3 +101,34 @@ func TestBuilderTopIsConfined(t *testing.T) {
 		t.Fatalf("Build through a link out of the root: %v", err)
 	}
 }
+
+// TestChmodNoFollow: both ways of changing a mode without following a
+// link (fchmodat2, and an O_PATH descriptor before Linux 6.6) change a
+// file's and a directory's mode and refuse a link, leaving its target.
+func TestChmodNoFollow(t *testing.T) {
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "f"), nil, 0o644))
+	must(t, os.Mkdir(filepath.Join(dir, "d"), 0o755))
+	target := filepath.Join(t.TempDir(), "target")
+	must(t, os.WriteFile(target, nil, 0o644))
+	must(t, os.Symlink(target, filepath.Join(dir, "l")))
+	d, err := os.Open(dir)
+	must(t, err)
+	defer d.Close()
+	for name, chmod := range map[string]func(int, string, uint32) error{"fchmodNoFollow": fchmodNoFollow, "fchmodPath": fchmodPath} {
+		for _, e := range []string{"f", "d"} {
+			if err := chmod(int(d.Fd()), e, 0o1750); err != nil {
+				t.Errorf("%s %s: %v", name, e, err)
+			} else if fi, _ := os.Lstat(filepath.Join(dir, e)); fi.Mode()&(os.ModePerm|os.ModeSticky) != 0o750|os.ModeSticky {
+				t.Errorf("%s %s: mode %v", name, e, fi.Mode())
+			}
+			os.Chmod(filepath.Join(dir, e), 0o755)
+		}
+		if err := chmod(int(d.Fd()), "l", 0o600); err == nil {
+			t.Errorf("%s of a link: no error", name)
+		}
+		if fi, _ := os.Stat(target); fi.Mode().Perm() != 0o644 {
+			t.Errorf("%s changed a link's target: %v", name, fi.Mode())
+		}
+	}
+}
