@@ -82,11 +82,16 @@ func openDirAt(dirfd int, name string) (int, error) {
 	}
 }
 
-// Writer is a Writer confined to the top directory (its own os.Root), for
-// reads and the rare path-based change; dryRunOut gives it the output
-// and display of the command's Writer. Close it after use.
+// errBuilderWriter is what a Builder's Writer answers to any change or
+// read: everything in a Builder's tree is made through the Builder.
+var errBuilderWriter = errors.New("fsutil: a Builder's tree is made through the Builder, not a Writer")
+
+// Writer is a Writer for the top directory that only names paths (Display,
+// a dry run's output from dryRunOut): it opens nothing, and every read or
+// change through it fails, so nothing in the tree is reached any way but
+// through the Builder's descriptors.
 func (b *Builder) Writer(dryRunOut *Writer) *Writer {
-	w := &Writer{Root: b.path}
+	w := &Writer{Root: b.path, opened: true, openErr: errBuilderWriter}
 	if dryRunOut != nil {
 		w.Out, w.Plan, w.shown = dryRunOut.Out, dryRunOut.Plan, dryRunOut.Display(b.path)
 	}
