@@ -274,3 +274,59 @@ func TestBatchNeverWritesThroughCopiedLinks(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchIdentity: roots built by AddAll get their own machine-id and
+// SSH host key, never the master's, as Scaffold gives them (the identity
+// files are made through the batch's Builder).
+func TestBatchIdentity(t *testing.T) {
+	fx := newFixture(t)
+	etc := fx.p.EtcSource
+	master := "0123456789abcdef0123456789abcdef\n"
+	if err := os.WriteFile(filepath.Join(etc, "machine-id"), []byte(master), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	priv, pub, err := NewHostKey("ed25519", "root@master")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(etc, "ssh/ssh_host_ed25519_key"), priv, 0o600)
+	os.WriteFile(filepath.Join(etc, "ssh/ssh_host_ed25519_key.pub"), pub, 0o644)
+	var ps []Params
+	for i := range 4 {
+		p := fx.p
+		p.IP = netip.AddrFrom4([4]byte{192, 168, 1, byte(40 + i)})
+		p.Hostname = fmt.Sprintf("slave%d", 40+i)
+		p.SlaveRoot = filepath.Join(p.DisklessDir, p.IP.String())
+		p.StatePath = filepath.Join(filepath.Dir(fx.p.StatePath), p.IP.String()+".json")
+		ps = append(ps, p)
+	}
+	b := NewBatch(&fsutil.Writer{Root: fx.root})
+	if err := b.AddAll(ps, 2, func(int, *Report) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, p := range ps {
+		id, err := os.ReadFile(filepath.Join(p.SlaveRoot, "etc/machine-id"))
+		if err != nil || !ValidMachineID(id) || string(id) == master || ids[string(id)] {
+			t.Errorf("%s: machine-id %q %v (the master's, or another slave's)", p.IP, id, err)
+		}
+		ids[string(id)] = true
+		key := filepath.Join(p.SlaveRoot, "etc/ssh/ssh_host_ed25519_key")
+		got, err := os.ReadFile(key)
+		if err != nil || len(got) == 0 || string(got) == string(priv) {
+			t.Errorf("%s: host key %v (missing or the master's)", p.IP, err)
+		}
+		if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: host key mode %v %v", p.IP, fi, err)
+		}
+		if _, err := os.Stat(filepath.Join(p.SlaveRoot, "etc/ssh/ssh_host_rsa_key")); err == nil {
+			t.Errorf("%s: an rsa key the master has not", p.IP)
+		}
+		if rep, err := Scaffold(&fsutil.Writer{Root: fx.root}, p); err != nil || rep.Changed() {
+			t.Errorf("%s: Scaffold after the batch: %v %+v", p.IP, err, rep)
+		}
+	}
+}
