@@ -280,8 +280,8 @@ func (b *Builder) CreateNew(path string, data []byte, mode fs.FileMode) error {
 		}
 		data = data[n:]
 	}
-	if err == nil && m != m&^umask() {
-		err = unix.Fchmod(fd, m) // the umask took bits away (or setuid, setgid, sticky)
+	if err == nil && (m&umask() != 0 || m&^0o777 != 0) {
+		err = unix.Fchmod(fd, m) // the umask took bits away, or setuid, setgid, sticky
 	}
 	if cerr := unix.Close(fd); err == nil {
 		err = cerr

@@ -73,6 +73,15 @@ func TestBuilderConfined(t *testing.T) {
 	must(t, nb.MkdirAll("var/lib/x", 0o700))
 	must(t, nb.CreateNew("var/lib/x/f", []byte("data"), 0o640))
 	must(t, nb.Chmod("var", 0o777|os.ModeSticky))
+	// Modes the umask or open(2) would not give: set exactly.
+	must(t, nb.CreateNew("var/suid", nil, 0o755|os.ModeSetuid))
+	must(t, nb.CreateNew("var/open", nil, 0o666))
+	must(t, nb.MkdirMode("var/tmp", 0o777|os.ModeSticky))
+	for p, want := range map[string]os.FileMode{"var/suid": 0o755 | os.ModeSetuid, "var/open": 0o666, "var/tmp": 0o777 | os.ModeSticky | os.ModeDir} {
+		if fi, err := os.Lstat(filepath.Join(root, "top/new", p)); err != nil || fi.Mode() != want {
+			t.Errorf("%s: mode %v, want %v (%v)", p, fi.Mode(), want, err)
+		}
+	}
 	if fi, err := os.Stat(filepath.Join(root, "top/new/var/lib/x/f")); err != nil || fi.Mode().Perm() != 0o640 {
 		t.Errorf("file: %v %v", fi, err)
 	}
