@@ -12,6 +12,7 @@ import (
 	"maps"
 	"net/netip"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -163,10 +164,15 @@ func (c *Cluster) scaffoldNew(reg, prev *slave.Registry) error {
 	// New roots are made as one batch: each under a temp name, one flush
 	// of the file system for all, then renamed into place (rootfs.Batch).
 	// A dry run shows each root's plan instead.
-	var batch *rootfs.Batch
-	if !c.DryRun() {
-		batch = rootfs.NewBatch(c.o.Writer)
+	logged := func(ip string, rep *rootfs.Report) {
+		if !c.DryRun() { // a note on stderr: stdout may be `-o json` of the command that ran it
+			c.o.Log.LogAttrs(context.Background(), slog.LevelInfo, "scaffolded slave root", slog.String("dir", c.Display(rep.Root)))
+		}
+		if rep.DeviceError != "" {
+			c.o.Log.LogAttrs(context.Background(), slog.LevelWarn, "slave root incomplete", slog.String("ip", ip), slog.String("problem", rep.DeviceError))
+		}
 	}
+	var todo []rootfs.Params
 	for _, s := range reg.Slaves {
 		if have[s.IP.String()] {
 			continue
@@ -178,26 +184,37 @@ func (c *Cluster) scaffoldNew(reg, prev *slave.Registry) error {
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}
-		var rep *rootfs.Report
-		var err error
-		if batch != nil {
-			if rep, err = batch.Add(rootfs.ParamsFor(c.Cfg, s, "", false, c.o.Now())); err != nil {
-				return fmt.Errorf("scaffold %s: %w", s.IP, err)
+		if c.DryRun() {
+			rep, err := c.scaffold(s, "", false)
+			if err != nil {
+				return err
 			}
-		} else if rep, err = c.scaffold(s, "", false); err != nil {
-			return err
+			logged(s.IP.String(), rep)
+			continue
 		}
-		if !c.DryRun() { // a note on stderr: stdout may be `-o json` of the command that ran it
-			c.o.Log.LogAttrs(context.Background(), slog.LevelInfo, "scaffolded slave root", slog.String("dir", c.Display(rep.Root)))
-		}
-		if rep.DeviceError != "" {
-			c.o.Log.LogAttrs(context.Background(), slog.LevelWarn, "slave root incomplete", slog.String("ip", s.IP.String()), slog.String("problem", rep.DeviceError))
-		}
+		todo = append(todo, rootfs.ParamsFor(c.Cfg, s, "", false, c.o.Now()))
 	}
-	if batch != nil {
-		return batch.Commit()
+	if len(todo) == 0 {
+		return nil
 	}
-	return nil
+	batch := rootfs.NewBatch(c.o.Writer)
+	err := batch.AddAll(todo, scaffoldWorkers(len(todo)), func(i int, rep *rootfs.Report) {
+		logged(todo[i].IP.String(), rep)
+	})
+	if err != nil {
+		return err
+	}
+	return batch.Commit()
+}
+
+// scaffoldWorkers is how many roots of a batch are built at a time: one
+// per CPU (building a root is mostly the kernel's work of making its
+// entries), one for a few roots.
+func scaffoldWorkers(n int) int {
+	if n < 16 {
+		return 1
+	}
+	return runtime.GOMAXPROCS(0)
 }
 
 // Scaffold creates or updates slaves' preliminary roots; etcFrom (a

@@ -1,6 +1,9 @@
 package rootfs
 
 import (
+	"fmt"
+	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,5 +115,218 @@ func TestHostsCopiedWithoutSlavesBlock(t *testing.T) {
 	}
 	if rep, _ := fx.scaffold(t, false, false); rep.Changed() {
 		t.Errorf("a rerun changed: %+v", rep.Actions)
+	}
+}
+
+// contents maps each regular file under root to its content.
+func contents(t testing.TB, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		rel, _ := filepath.Rel(root, path)
+		out[rel] = string(data)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestBatchAddAllSameAsScaffold: roots built by AddAll, several at a time
+// through one directory descriptor each (fsutil.Builder) and from one read
+// of the etc source, are, file by file, the roots Scaffold makes one by
+// one: the same entries with the same types, modes, owners, link targets
+// and devices, the same content, the same states and reports.
+func TestBatchAddAllSameAsScaffold(t *testing.T) {
+	one, many := newFixture(t), newFixture(t)
+	for _, fx := range []*fixture{one, many} {
+		etc := fx.p.EtcSource
+		for _, d := range []string{"skel/.config", "local.d", "cron.d"} {
+			if err := os.MkdirAll(filepath.Join(etc, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(filepath.Join(etc, "cron.d"), 0o2750); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(filepath.Join(etc, "cron.d"), 0o750|fs.ModeSetgid)
+		if err := os.WriteFile(filepath.Join(etc, "skel/.config/x"), []byte("x\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(etc, "local.d/site.start"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("../skel", filepath.Join(etc, "cron.d/skel")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 20
+	params := func(fx *fixture, i int) Params {
+		p := fx.p
+		p.IP = netip.AddrFrom4([4]byte{192, 168, 1, byte(30 + i)})
+		p.Hostname = fmt.Sprintf("slave%d", 30+i)
+		p.Fstab.IP = p.IP
+		p.SlaveRoot = filepath.Join(p.DisklessDir, p.IP.String())
+		p.StatePath = filepath.Join(filepath.Dir(fx.p.StatePath), p.IP.String()+".json")
+		return p
+	}
+	w1 := &fsutil.Writer{Root: one.root}
+	var want []*Report
+	for i := range n {
+		rep, err := Scaffold(w1, params(one, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, rep)
+	}
+	w2 := &fsutil.Writer{Root: many.root}
+	b := NewBatch(w2)
+	var ps []Params
+	for i := range n {
+		ps = append(ps, params(many, i))
+	}
+	got := make([]*Report, n)
+	next := 0
+	err := b.AddAll(ps, 2, func(i int, rep *Report) {
+		if i != next {
+			t.Errorf("report %d before %d", i, next)
+		}
+		next++
+		got[i] = rep
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	norm := func(s, root string) string { return strings.ReplaceAll(s, root, "ROOT") }
+	for i := range n {
+		p1, p2 := params(one, i), params(many, i)
+		if a, b := listing(t, p1.SlaveRoot), listing(t, p2.SlaveRoot); a != b {
+			t.Errorf("%s: Scaffold's root:\n%s\nAddAll's:\n%s", p1.IP, a, b)
+		}
+		ca, cb := contents(t, p1.SlaveRoot), contents(t, p2.SlaveRoot)
+		if fmt.Sprint(ca) != fmt.Sprint(cb) || len(ca) == 0 {
+			t.Errorf("%s: contents differ:\n%v\n%v", p1.IP, ca, cb)
+		}
+		sa, _ := os.ReadFile(p1.StatePath)
+		sb, _ := os.ReadFile(p2.StatePath)
+		if norm(string(sa), one.root) != norm(string(sb), many.root) || len(sa) == 0 {
+			t.Errorf("%s: state: Scaffold's\n%s\nAddAll's\n%s", p1.IP, sa, sb)
+		}
+		ra := norm(fmt.Sprint(*want[i]), one.root)
+		rb := norm(fmt.Sprint(*got[i]), many.root)
+		if ra != rb {
+			t.Errorf("%s: report: Scaffold's\n%s\nAddAll's\n%s", p1.IP, ra, rb)
+		}
+		if rep, err := Scaffold(w2, p2); err != nil || rep.Changed() {
+			t.Errorf("%s: Scaffold after AddAll: %v %+v", p1.IP, err, rep)
+		}
+	}
+	if entries, _ := os.ReadDir(many.p.DisklessDir); len(entries) != n {
+		t.Errorf("beside the roots: %d entries", len(entries))
+	}
+}
+
+// TestBatchNeverWritesThroughCopiedLinks: a new root whose copied etc
+// holds a link where diskless writes (etc/local.d -> elsewhere, as a
+// master's /etc may have) is refused as Scaffold refuses it, naming the
+// link, with nothing written through it; the batch leaves no root.
+func TestBatchNeverWritesThroughCopiedLinks(t *testing.T) {
+	for _, target := range []string{"abs", "../../../../outside", "conf.d"} {
+		fx := newFixture(t)
+		outside := filepath.Join(fx.root, "outside")
+		if err := os.MkdirAll(outside, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		link := target
+		if target == "abs" {
+			link = outside
+		}
+		if err := os.Symlink(link, filepath.Join(fx.p.EtcSource, "local.d")); err != nil {
+			t.Fatal(err)
+		}
+		w := &fsutil.Writer{Root: fx.root}
+		_, serr := Scaffold(w, fx.p)
+		os.RemoveAll(fx.p.SlaveRoot)
+		os.Remove(fx.p.StatePath)
+		b := NewBatch(w)
+		berr := b.AddAll([]Params{fx.p}, 2, func(int, *Report) {})
+		for _, err := range []error{serr, berr} {
+			if err == nil || !strings.Contains(err.Error(), "symbolic link") {
+				t.Errorf("link to %s: err = %v, want a refusal naming the link", target, err)
+			}
+		}
+		if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+			t.Errorf("link to %s: wrote outside the slave root: %v", target, ents)
+		}
+		if _, err := os.Stat(filepath.Join(fx.p.EtcSource, "conf.d", "diskless-up.start")); err == nil {
+			t.Errorf("link to %s: wrote into the etc source", target)
+		}
+		if ents, _ := os.ReadDir(fx.p.DisklessDir); len(ents) != 0 {
+			t.Errorf("link to %s: the aborted batch left %v", target, ents)
+		}
+	}
+}
+
+// TestBatchIdentity: roots built by AddAll get their own machine-id and
+// SSH host key, never the master's, as Scaffold gives them (the identity
+// files are made through the batch's Builder).
+func TestBatchIdentity(t *testing.T) {
+	fx := newFixture(t)
+	etc := fx.p.EtcSource
+	master := "0123456789abcdef0123456789abcdef\n"
+	if err := os.WriteFile(filepath.Join(etc, "machine-id"), []byte(master), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	priv, pub, err := NewHostKey("ed25519", "root@master")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(etc, "ssh/ssh_host_ed25519_key"), priv, 0o600)
+	os.WriteFile(filepath.Join(etc, "ssh/ssh_host_ed25519_key.pub"), pub, 0o644)
+	var ps []Params
+	for i := range 4 {
+		p := fx.p
+		p.IP = netip.AddrFrom4([4]byte{192, 168, 1, byte(40 + i)})
+		p.Hostname = fmt.Sprintf("slave%d", 40+i)
+		p.SlaveRoot = filepath.Join(p.DisklessDir, p.IP.String())
+		p.StatePath = filepath.Join(filepath.Dir(fx.p.StatePath), p.IP.String()+".json")
+		ps = append(ps, p)
+	}
+	b := NewBatch(&fsutil.Writer{Root: fx.root})
+	if err := b.AddAll(ps, 2, func(int, *Report) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, p := range ps {
+		id, err := os.ReadFile(filepath.Join(p.SlaveRoot, "etc/machine-id"))
+		if err != nil || !ValidMachineID(id) || string(id) == master || ids[string(id)] {
+			t.Errorf("%s: machine-id %q %v (the master's, or another slave's)", p.IP, id, err)
+		}
+		ids[string(id)] = true
+		key := filepath.Join(p.SlaveRoot, "etc/ssh/ssh_host_ed25519_key")
+		got, err := os.ReadFile(key)
+		if err != nil || len(got) == 0 || string(got) == string(priv) {
+			t.Errorf("%s: host key %v (missing or the master's)", p.IP, err)
+		}
+		if fi, err := os.Stat(key); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: host key mode %v %v", p.IP, fi, err)
+		}
+		if _, err := os.Stat(filepath.Join(p.SlaveRoot, "etc/ssh/ssh_host_rsa_key")); err == nil {
+			t.Errorf("%s: an rsa key the master has not", p.IP)
+		}
+		if rep, err := Scaffold(&fsutil.Writer{Root: fx.root}, p); err != nil || rep.Changed() {
+			t.Errorf("%s: Scaffold after the batch: %v %+v", p.IP, err, rep)
+		}
 	}
 }

@@ -22,6 +22,10 @@ type guard struct {
 	w    *fsutil.Writer
 	root string
 	ok   map[string]bool
+	// fresh, for a new root that only this scaffold makes entries in:
+	// what it made at an on-disk path (a type; 0 for a directory or
+	// nothing), instead of a lookup.
+	fresh func(path string) (fs.FileMode, bool)
 }
 
 func newGuard(w *fsutil.Writer, root string) *guard {
@@ -42,15 +46,27 @@ func (g *guard) parents(rel string) error {
 	if err := g.parents(dir); err != nil {
 		return err
 	}
-	fi, err := g.w.Lstat(filepath.Join(g.root, dir))
+	var mode fs.FileMode
+	var err error
+	if g.fresh != nil {
+		var made bool
+		if mode, made = g.fresh(filepath.Join(g.root, dir)); !made {
+			err = fs.ErrNotExist
+		}
+	} else {
+		var fi fs.FileInfo
+		if fi, err = g.w.Lstat(filepath.Join(g.root, dir)); err == nil {
+			mode = fi.Mode()
+		}
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil // will be created as a real directory
 	case err != nil:
 		return err
-	case fi.Mode()&fs.ModeSymlink != 0:
+	case mode&fs.ModeSymlink != 0:
 		return fmt.Errorf("%s %w", filepath.Join(g.root, dir), ErrSymlink)
-	case !fi.IsDir():
+	case !mode.IsDir():
 		return fmt.Errorf("%s is not a directory", filepath.Join(g.root, dir))
 	}
 	g.ok[dir] = true

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -119,14 +120,19 @@ type scaffolder struct {
 	// can never lead a write onto the master. quiet is w without diffs; top
 	// is the command's Writer.
 	w, quiet, top *fsutil.Writer
-	bulk          bool            // inside the etc copy, or a batch: new files take the fast path
-	batch         bool            // a new root of a Batch: synced once, by Batch.Commit
-	made          map[string]bool // directories made (mkdirAll)
-	seen          map[string]bool // a batch: the paths this scaffold made (note)
-	p             Params
-	g             *guard
-	st            *State
-	rep           *Report
+	// bd makes a batch's new root: each directory opened once, entries
+	// made by name in it (fsutil.Builder), never looked up again.
+	bd       *fsutil.Builder
+	bulk     bool                   // inside the etc copy, or a batch: new files take the fast path
+	batch    bool                   // a new root of a Batch: synced once, by Batch.Commit
+	dirsMade map[string]bool        // directories made (mkdirAll)
+	seen     map[string]bool        // a batch: the paths this scaffold made (note)
+	kinds    map[string]fs.FileMode // a batch: the type of each (note)
+	src      *source                // the etc source (read once for a whole batch)
+	p        Params
+	g        *guard
+	st       *State
+	rep      *Report
 }
 
 // Scaffold creates or brings up to date one slave's preliminary root. Files
@@ -137,7 +143,7 @@ func Scaffold(w *fsutil.Writer, p Params) (*Report, error) { return scaffold(w, 
 
 // scaffold is Scaffold; with b, the root is new: built under a temp name
 // (every file written once, without fsync), its state kept for b.Commit.
-func scaffold(w *fsutil.Writer, p Params, b *Batch) (*Report, error) {
+func scaffold(w *fsutil.Writer, p Params, b *Batch) (_ *Report, rerr error) {
 	if err := CheckSlaveRoot(p.DisklessDir, p.SlaveRoot, p.IP.String()); err != nil {
 		return nil, err
 	}
@@ -149,30 +155,48 @@ func scaffold(w *fsutil.Writer, p Params, b *Batch) (*Report, error) {
 		return nil, err
 	}
 	final := p.SlaveRoot
+	var sub *fsutil.Writer
+	var bd *fsutil.Builder
 	switch {
 	case b != nil:
-		p.SlaveRoot = fsutil.TempName(final)
-		if err := w.MkdirAll(filepath.Dir(final), 0o755); err != nil {
+		top, err := b.parent(filepath.Dir(final))
+		if err != nil {
 			return nil, err
 		}
-		if err := w.Mkdir(p.SlaveRoot, 0o755); err != nil {
+		if bd, err = top.NewDir(filepath.Base(fsutil.TempName(final)), 0o755); err != nil {
 			return nil, err
 		}
+		defer bd.Close()
+		p.SlaveRoot = bd.Path()
+		defer func() {
+			if rerr != nil { // a root half made goes at once (never renamed into place)
+				w.RemoveAll(p.SlaveRoot)
+			}
+		}()
+		sub = bd.Writer(w)
+		defer sub.Close()
 	case !w.DryRun:
 		if err := w.MkdirAll(p.SlaveRoot, 0o755); err != nil {
 			return nil, err
 		}
 	}
-	sub, err := w.Sub(p.SlaveRoot)
-	if err != nil {
-		return nil, err
+	if sub == nil {
+		if sub, err = w.Sub(p.SlaveRoot); err != nil {
+			return nil, err
+		}
+		defer sub.Close()
 	}
-	defer sub.Close()
 	s := &scaffolder{
-		w: sub, quiet: sub.Quiet(), top: w,
+		w: sub, quiet: sub.Quiet(), top: w, bd: bd,
 		p: p, g: newGuard(sub, p.SlaveRoot), st: st,
 		rep:  &Report{IP: p.IP.String(), Root: final},
 		bulk: b != nil, batch: b != nil,
+	}
+	if b != nil {
+		s.g.fresh = s.made
+		s.src = b.source(p)
+	} else {
+		s.src = &source{}
 	}
 	steps := []func() error{s.copyEtc, s.identity, s.stubs, s.devices, s.rendered, s.runlevels}
 	for _, step := range steps {
@@ -189,7 +213,9 @@ func scaffold(w *fsutil.Writer, p Params, b *Batch) (*Report, error) {
 		if err != nil {
 			return s.rep, err
 		}
+		b.mu.Lock()
 		b.roots = append(b.roots, staged{dir: p.SlaveRoot, final: final, state: data, statePath: p.StatePath})
+		b.mu.Unlock()
 		return s.rep, nil
 	}
 	return s.rep, st.Save(w, p.StatePath)
@@ -204,8 +230,13 @@ func scaffold(w *fsutil.Writer, p Params, b *Batch) (*Report, error) {
 // directories, which the next batch removes (SweepStaged); never a root
 // half made under its real name.
 type Batch struct {
+	mu    sync.Mutex // roots, parents, src: AddAll builds roots in parallel
 	w     *fsutil.Writer
 	roots []staged
+	// parents are the directories roots are made in, each opened once:
+	// a root is made, looked up and renamed by its single name there.
+	parents map[string]*fsutil.Builder
+	src     *source // the etc source, read once for every root
 }
 
 type staged struct {
@@ -215,18 +246,130 @@ type staged struct {
 
 // NewBatch starts a batch that writes through w (not in a dry run: a dry
 // run shows each root's plan through Scaffold).
-func NewBatch(w *fsutil.Writer) *Batch { return &Batch{w: w} }
+func NewBatch(w *fsutil.Writer) *Batch { return &Batch{w: w, parents: map[string]*fsutil.Builder{}} }
+
+// parent is the opened directory dir (on disk, made if missing) that
+// roots are made in.
+func (b *Batch) parent(dir string) (*fsutil.Builder, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if d := b.parents[dir]; d != nil {
+		return d, nil
+	}
+	if err := b.w.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	d, err := b.w.Build(dir)
+	if err != nil {
+		return nil, err
+	}
+	b.parents[dir] = d
+	return d, nil
+}
+
+// source is the batch's cache of the etc source for p: every root of a
+// batch copies the same one (another source, or other rules for it,
+// start a new cache).
+func (b *Batch) source(p Params) *source {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	key := p.EtcSource + "\x00" + strings.Join(p.EtcExclude, "\x00") + fmt.Sprint(p.PasswordHashes)
+	if b.src == nil || b.src.key != key {
+		b.src = &source{key: key, cache: true}
+	}
+	return b.src
+}
+
+func (b *Batch) closeParents() {
+	for _, d := range b.parents {
+		d.Close()
+	}
+	clear(b.parents)
+}
 
 // Add builds a new root (p.SlaveRoot must not exist) under a temp name.
 func (b *Batch) Add(p Params) (*Report, error) {
-	if _, err := b.w.Lstat(p.SlaveRoot); err == nil {
-		return nil, fmt.Errorf("%s exists: a batch makes new roots only", p.SlaveRoot)
-	}
-	rep, err := scaffold(b.w, p, b)
+	rep, err := b.add(p)
 	if err != nil {
 		b.Abort()
 	}
 	return rep, err
+}
+
+func (b *Batch) add(p Params) (*Report, error) {
+	d, err := b.parent(filepath.Dir(p.SlaveRoot))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := d.Lstat(filepath.Base(p.SlaveRoot)); err == nil {
+		return nil, fmt.Errorf("%s exists: a batch makes new roots only", p.SlaveRoot)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return scaffold(b.w, p, b)
+}
+
+// AddAll builds new roots for ps (each as Add does): the first alone
+// (it reads the etc source into the batch's cache and makes the cluster's
+// host keys if they are missing), the others by up to workers at a time
+// (the work is mostly system calls: one core's worth of kernel time per
+// root). done is called with each report in the order of ps. On an
+// error, the batch is aborted.
+func (b *Batch) AddAll(ps []Params, workers int, done func(i int, rep *Report)) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	rep, err := b.add(ps[0])
+	if err != nil {
+		b.Abort()
+		return fmt.Errorf("scaffold %s: %w", ps[0].IP, err)
+	}
+	done(0, rep)
+	workers = max(1, min(workers, len(ps)-1))
+	var (
+		mu      sync.Mutex
+		next    = 1 // next index to build
+		emit    = 1 // next index to report
+		ready   = map[int]*Report{}
+		firstEr error
+		wg      sync.WaitGroup
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				stop := firstEr != nil || i >= len(ps)
+				mu.Unlock()
+				if stop {
+					return
+				}
+				rep, err := b.add(ps[i])
+				mu.Lock()
+				if err != nil {
+					if firstEr == nil {
+						firstEr = fmt.Errorf("scaffold %s: %w", ps[i].IP, err)
+					}
+				} else {
+					ready[i] = rep
+					for ready[emit] != nil && firstEr == nil {
+						done(emit, ready[emit])
+						delete(ready, emit)
+						emit++
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstEr != nil {
+		b.Abort()
+	}
+	return firstEr
 }
 
 // Abort removes the roots built so far.
@@ -235,6 +378,7 @@ func (b *Batch) Abort() {
 		b.w.RemoveAll(r.dir)
 	}
 	b.roots = nil
+	b.closeParents()
 }
 
 // Commit puts every root of the batch in place, durably, then records
@@ -247,18 +391,21 @@ func (b *Batch) Commit() error {
 		b.Abort()
 		return err
 	}
-	dirs := map[string]bool{}
+	defer b.closeParents()
+	dirs := map[*fsutil.Builder]bool{}
 	for i, r := range b.roots {
-		if err := b.w.Rename(r.dir, r.final); err != nil {
+		d := b.parents[filepath.Dir(r.final)]
+		err := d.Rename(filepath.Base(r.dir), filepath.Base(r.final))
+		if err != nil {
 			for _, left := range b.roots[i:] {
 				b.w.RemoveAll(left.dir)
 			}
-			return err
+			return fmt.Errorf("rename %s: %w", r.final, err)
 		}
-		dirs[filepath.Dir(r.final)] = true
+		dirs[d] = true
 	}
-	for dir := range dirs {
-		if err := b.w.SyncDir(dir); err != nil {
+	for d := range dirs {
+		if err := d.Sync(); err != nil {
 			return err
 		}
 	}
@@ -288,46 +435,85 @@ func (s *scaffolder) add(result, rel, note string) {
 // mkdirAll is MkdirAll (0755), once per directory in a scaffold: nothing
 // here removes a directory it made, and a root has ~25 files in ~10.
 func (s *scaffolder) mkdirAll(path string) error {
-	if s.made[path] {
+	if s.dirsMade[path] {
 		return nil
 	}
-	if err := s.w.MkdirAll(path, 0o755); err != nil {
+	mkdirAll := s.w.MkdirAll
+	if s.bd != nil {
+		mkdirAll = s.bd.MkdirAll
+	}
+	if err := mkdirAll(path, 0o755); err != nil {
 		return err
 	}
-	s.note(path)
-	if s.made == nil {
-		s.made = map[string]bool{}
+	s.note(path, fs.ModeDir)
+	if s.dirsMade == nil {
+		s.dirsMade = map[string]bool{}
 	}
-	s.made[path] = !s.w.DryRun
+	s.dirsMade[path] = !s.w.DryRun
 	return nil
 }
 
 // note records, in a batch, that path (and so each directory above it)
-// now exists in the new root.
-func (s *scaffolder) note(path string) {
+// now exists in the new root, of type kind (fs.ModeDir, fs.ModeSymlink,
+// 0 for a regular file, ...).
+func (s *scaffolder) note(path string, kind fs.FileMode) {
 	if !s.batch {
 		return
 	}
 	if s.seen == nil {
 		s.seen = map[string]bool{}
+		s.kinds = map[string]fs.FileMode{}
 	}
+	s.kinds[path] = kind
 	for p := path; p != s.p.SlaveRoot && len(p) > len(s.p.SlaveRoot) && !s.seen[p]; p = filepath.Dir(p) {
 		s.seen[p] = true
 	}
 }
 
+// made is what this scaffold made at path in a batch's new root: its
+// type, and whether it made anything there (the guard's lookup).
+func (s *scaffolder) made(path string) (fs.FileMode, bool) {
+	if !s.seen[path] {
+		return 0, false
+	}
+	if k, ok := s.kinds[path]; ok {
+		return k, true
+	}
+	return fs.ModeDir, true // above something made: a directory
+}
+
 // put writes one file of the root: in a batch's new root directly (the
 // batch syncs once), else atomically.
 func (s *scaffolder) put(path string, data []byte, mode fs.FileMode) error {
-	s.note(path)
+	s.note(path, 0)
 	if s.batch {
-		return s.w.CreateNew(path, data, mode)
+		return s.bd.CreateNew(path, data, mode)
 	}
 	_, err := s.quiet.WriteFile(path, data, mode)
 	return err
 }
 
 func (s *scaffolder) abs(rel string) string { return filepath.Join(s.p.SlaveRoot, rel) }
+
+// fresh reports whether path is known to be missing: a batch's root is
+// new, so only what this scaffold made is there (no lookup needed).
+func (s *scaffolder) fresh(path string) bool { return s.batch && !s.seen[path] }
+
+// lstat is Lstat of path in the root; a fresh path is not looked up.
+func (s *scaffolder) lstat(path string) (fs.FileInfo, error) {
+	if s.fresh(path) {
+		return nil, &fs.PathError{Op: "lstat", Path: path, Err: fs.ErrNotExist}
+	}
+	return s.w.Lstat(path)
+}
+
+// readRoot reads rel in the root; a fresh path is not looked up.
+func (s *scaffolder) readRoot(rel string) ([]byte, error) {
+	if s.fresh(s.abs(rel)) {
+		return nil, &fs.PathError{Op: "open", Path: s.abs(rel), Err: fs.ErrNotExist}
+	}
+	return s.w.ReadFile(s.abs(rel))
+}
 
 // want is the desired state of one path: a regular file or a symlink.
 type want struct {
@@ -337,11 +523,15 @@ type want struct {
 	mode     fs.FileMode
 	uid, gid int // -1: leave as created
 	diff     bool
+	sum      string // hash of data, when known
 }
 
 func (e want) hash() string {
 	if e.link != "" {
 		return "link:" + e.link
+	}
+	if e.sum != "" {
+		return e.sum
 	}
 	return hashBytes(e.data)
 }
@@ -349,8 +539,8 @@ func (e want) hash() string {
 // current is the hash of what is on disk at rel ("" when missing), never
 // following a symlink.
 func (s *scaffolder) current(rel string) (string, fs.FileInfo, error) {
-	if s.batch && !s.seen[s.abs(rel)] {
-		return "", nil, nil // a batch's root is new: only what this scaffold made is there
+	if s.fresh(s.abs(rel)) {
+		return "", nil, nil
 	}
 	fi, err := s.w.Lstat(s.abs(rel))
 	if errors.Is(err, fs.ErrNotExist) {
@@ -445,8 +635,17 @@ func (s *scaffolder) write(e want, old fs.FileInfo) error {
 				return err
 			}
 		}
-		s.note(path)
-		if err := s.w.Symlink(e.link, path); err != nil {
+		s.note(path, fs.ModeSymlink)
+		symlink := s.w.Symlink
+		if s.bd != nil {
+			symlink = s.bd.Symlink
+		}
+		if err := symlink(e.link, path); err != nil {
+			return err
+		}
+	} else if old == nil && s.bd != nil {
+		s.note(path, 0)
+		if err := s.bd.CreateNew(path, e.data, e.mode); err != nil {
 			return err
 		}
 	} else if old == nil && s.bulk {
@@ -454,22 +653,37 @@ func (s *scaffolder) write(e want, old fs.FileInfo) error {
 		// the whole tree (syncfs) instead of an fsync+rename per file. A
 		// crash before the state is saved leaves files with no record,
 		// which the next run reports as kept and --force rewrites.
-		s.note(path)
+		s.note(path, 0)
 		if err := s.w.CreateNew(path, e.data, e.mode); err != nil {
 			return err
 		}
 	} else {
-		s.note(path)
+		s.note(path, 0)
 		if _, err := s.quiet.WriteFile(path, e.data, e.mode); err != nil {
 			return err
 		}
 	}
 	if e.uid >= 0 {
-		if err := s.w.Lchown(path, e.uid, e.gid); err != nil && !errors.Is(err, syscall.EPERM) {
+		if err := s.lchown(path, e.uid, e.gid); err != nil && !errors.Is(err, syscall.EPERM) {
 			return err
 		}
 	}
 	return nil
+}
+
+// lchown, chmod: through the batch's builder when there is one.
+func (s *scaffolder) lchown(path string, uid, gid int) error {
+	if s.bd != nil {
+		return s.bd.Lchown(path, uid, gid)
+	}
+	return s.w.Lchown(path, uid, gid)
+}
+
+func (s *scaffolder) chmod(path string, mode fs.FileMode) error {
+	if s.bd != nil {
+		return s.bd.Chmod(path, mode)
+	}
+	return s.w.Chmod(path, mode)
 }
 
 // copyEtc copies the etc source into etc/, keeping modes, owners and symlinks.
@@ -481,7 +695,7 @@ func (s *scaffolder) copyEtc() error {
 	defer func() { s.bulk = was }()
 	counts := map[string]int{}
 	skipped := 0
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+	err := s.src.walkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -516,26 +730,28 @@ func (s *scaffolder) copyEtc() error {
 		case d.IsDir():
 			return s.dir(dst, d)
 		case fi.Mode()&fs.ModeSymlink != 0:
-			t, err := os.Readlink(path)
+			t, err := s.src.readlink(path)
 			if err != nil {
 				return err
 			}
 			e = want{rel: dst, link: t, uid: uid, gid: gid}
 		case fi.Mode().IsRegular():
-			data, err := os.ReadFile(path)
+			data, sum, err := s.src.file(path, func(data []byte) []byte {
+				if passwordFile(r) && !s.p.PasswordHashes {
+					data = lockPasswords(data)
+				}
+				if r == "hosts" {
+					// Without the master's block of every slave: copied into each
+					// root it made N roots cost N² (170 KB a root at 10,000
+					// slaves) and was stale from the next slave added on.
+					data = []byte(managed.Outside(string(data), slave.HostsSection))
+				}
+				return data
+			})
 			if err != nil {
 				return err
 			}
-			if passwordFile(r) && !s.p.PasswordHashes {
-				data = lockPasswords(data)
-			}
-			if r == "hosts" {
-				// Without the master's block of every slave: copied into each
-				// root it made N roots cost N² (170 KB a root at 10,000
-				// slaves) and was stale from the next slave added on.
-				data = []byte(managed.Outside(string(data), slave.HostsSection))
-			}
-			e = want{rel: dst, data: data, mode: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), uid: uid, gid: gid}
+			e = want{rel: dst, data: data, sum: sum, mode: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), uid: uid, gid: gid}
 		default:
 			skipped++ // sockets, fifos, devices have no place in etc/
 			return nil
@@ -587,7 +803,7 @@ func (s *scaffolder) dir(rel string, d fs.DirEntry) error {
 		return err
 	}
 	path := s.abs(rel)
-	cur, err := s.w.Lstat(path)
+	cur, err := s.lstat(path)
 	if err == nil && cur.Mode()&fs.ModeSymlink != 0 {
 		return fmt.Errorf("%s %w", path, ErrSymlink)
 	}
@@ -605,15 +821,15 @@ func (s *scaffolder) dir(rel string, d fs.DirEntry) error {
 		}
 		return nil
 	}
-	if err := s.w.MkdirAll(path, 0o755); err != nil {
+	if err := s.mkdirAll(path); err != nil {
 		return err
 	}
-	s.note(path)
-	if err := s.w.Chmod(path, fi.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+	s.note(path, fs.ModeDir)
+	if err := s.chmod(path, fi.Mode()&(fs.ModePerm|fs.ModeSetgid|fs.ModeSticky)); err != nil {
 		return err
 	}
 	uid, gid := owner(fi)
-	if err := s.w.Lchown(path, uid, gid); err != nil && !errors.Is(err, syscall.EPERM) {
+	if err := s.lchown(path, uid, gid); err != nil && !errors.Is(err, syscall.EPERM) {
 		return err
 	}
 	return nil
@@ -643,10 +859,16 @@ func (s *scaffolder) stubs() error {
 
 func (s *scaffolder) stub(st Stub) (string, error) {
 	path := s.abs(st.Path)
-	fi, err := s.w.Lstat(path)
+	fi, err := s.lstat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		s.note(path)
+		s.note(path, fs.ModeDir)
+		if s.bd != nil {
+			if err := s.bd.MkdirMode(path, st.Mode); err != nil {
+				return "", err
+			}
+			return "created", nil
+		}
 		if err := s.w.Mkdir(path, 0o755); err != nil {
 			return "", err
 		}
@@ -728,7 +950,7 @@ func isDevice(fi fs.FileInfo, d Device) bool {
 
 func (s *scaffolder) device(d Device) (string, error) {
 	path := s.abs(d.Path)
-	fi, _ := s.w.Lstat(path)
+	fi, _ := s.lstat(path)
 	if fi != nil && isDevice(fi, d) {
 		if fi.Mode().Perm() != d.Mode {
 			if err := s.w.Chmod(path, d.Mode); err != nil {
@@ -758,24 +980,28 @@ func (s *scaffolder) device(d Device) (string, error) {
 			return "", err
 		}
 	}
-	s.note(path)
-	if err := s.w.Mknod(path, unix.S_IFCHR|uint32(d.Mode), int(unix.Mkdev(d.Major, d.Minor))); err != nil {
+	s.note(path, fs.ModeCharDevice)
+	mknod := s.w.Mknod
+	if s.bd != nil {
+		mknod = s.bd.Mknod
+	}
+	if err := mknod(path, unix.S_IFCHR|uint32(d.Mode), int(unix.Mkdev(d.Major, d.Minor))); err != nil {
 		return "", err
 	}
 	// mknod is subject to the umask.
-	return result, s.w.Chmod(path, d.Mode)
+	return result, s.chmod(path, d.Mode)
 }
 
 // rendered writes hostname, conf.d/hostname, conf.d/net and fstab.
 func (s *scaffolder) rendered() error {
 	base := func(rel, srcRel string) string {
 		// The slave's own file if any, else the etc source's: keep their other lines.
-		if fi, err := s.w.Lstat(s.abs(rel)); err == nil && fi.Mode().IsRegular() {
+		if fi, err := s.lstat(s.abs(rel)); err == nil && fi.Mode().IsRegular() {
 			if b, err := s.w.ReadFile(s.abs(rel)); err == nil {
 				return string(b)
 			}
 		}
-		if b, err := os.ReadFile(filepath.Join(s.p.EtcSource, srcRel)); err == nil {
+		if b, err := s.src.readFile(filepath.Join(s.p.EtcSource, srcRel)); err == nil {
 			return string(b)
 		}
 		return ""
@@ -794,7 +1020,9 @@ func (s *scaffolder) rendered() error {
 		f.uid, f.gid, f.diff = -1, -1, true
 		// A write killed here left its temp file: it goes even when the file
 		// is unchanged and the etc source has no such directory.
-		s.w.SweepTemps(filepath.Dir(s.abs(f.rel)))
+		if !s.batch {
+			s.w.SweepTemps(filepath.Dir(s.abs(f.rel)))
+		}
 		res, err := s.place(f)
 		if err != nil {
 			return err

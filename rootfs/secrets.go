@@ -129,12 +129,12 @@ func (s *scaffolder) identity() error {
 // (machine-id(5)); dbus reads the same file. One the slave has and that is
 // not the master's is kept.
 func (s *scaffolder) machineID() error {
-	master, err := os.ReadFile(filepath.Join(s.p.EtcSource, "machine-id"))
+	master, err := s.src.readFile(filepath.Join(s.p.EtcSource, "machine-id"))
 	if err != nil {
 		return nil // the master has none: nothing reads one on the slave either
 	}
 	const rel = "etc/machine-id"
-	cur, err := s.w.ReadFile(s.abs(rel))
+	cur, err := s.readRoot(rel)
 	if err == nil && ValidMachineID(cur) && !bytes.Equal(cur, master) {
 		s.add("unchanged", rel, "")
 		return nil
@@ -166,14 +166,14 @@ func ValidMachineID(data []byte) bool {
 // master's); in cluster mode, the cluster's.
 func (s *scaffolder) hostKey(t string) error {
 	name := "ssh_host_" + t + "_key"
-	master, err := os.ReadFile(filepath.Join(s.p.EtcSource, "ssh", name))
+	master, err := s.src.readFile(filepath.Join(s.p.EtcSource, "ssh", name))
 	if err != nil {
-		if _, perr := os.Stat(filepath.Join(s.p.EtcSource, "ssh", name+".pub")); perr != nil {
+		if !s.src.exists(filepath.Join(s.p.EtcSource, "ssh", name+".pub")) {
 			return nil // no such key on the master: none on the slave
 		}
 	}
 	rel := filepath.Join("etc/ssh", name)
-	cur, curErr := s.w.ReadFile(s.abs(rel))
+	cur, curErr := s.readRoot(rel)
 	var priv, pub []byte
 	if s.p.SSHHostKeys == HostKeysCluster {
 		if priv, pub, err = s.clusterKey(t); err != nil {
@@ -194,10 +194,8 @@ func (s *scaffolder) hostKey(t string) error {
 	}
 	if s.w.DryRun {
 		s.w.Note("host key", s.abs(rel), t, fmt.Sprintf("new %s host key %s", t, s.w.Display(s.abs(rel))))
-	} else if err := s.w.MkdirAll(s.abs("etc/ssh"), 0o755); err != nil {
+	} else if err := s.mkdirAll(s.abs("etc/ssh")); err != nil {
 		return err
-	} else {
-		s.note(s.abs("etc/ssh"))
 	}
 	// The public half first: a crash between leaves a private key that
 	// sshd still loads, never a public key of a private one gone.

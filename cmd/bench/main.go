@@ -31,7 +31,7 @@ func main() {
 	flag.IntVar(&opt.Slaves, "slaves", 1024, "registered slaves (DHCP reservations)")
 	flag.IntVar(&opt.LossPct, "loss", 2, "packet loss in % for the lossy storm (a divisor of 100)")
 	flag.Int64Var(&opt.LossSize, "loss-size", 0, "file size per client in the lossy storm (default 512 KiB; lockstep TFTP pays a timeout per lost block)")
-	flag.StringVar(&sections, "only", "", "comma-separated sections: ceiling,tftp-single,tftp-storm,tftp-loss,tftp-gen,http,dhcp,dora,cli; cli-one: only cli's one-slave add/set/rm rows")
+	flag.StringVar(&sections, "only", "", "comma-separated sections: ceiling,tftp-single,tftp-storm,tftp-loss,tftp-gen,http,dhcp,dora,cli; named only: cli-one (cli's one-slave add/set/rm rows), cli-import (the scaffolded slave import)")
 	servers := flag.String("servers", "", "comma-separated TFTP servers to measure (diskless,diskless+ws16,tftp-hpa,dnsmasq,diskless-base,atftpd,atftpd+ws16); default all")
 	flag.StringVar(&out, "out", "bench/results", "directory for the JSON results")
 	flag.DurationVar(&opt.RerunBudget, "rerun-budget", 8*time.Minute, "total time allowed for retaking disturbed repetitions")

@@ -149,8 +149,11 @@ func Run(ctx context.Context, opt Options, log *slog.Logger) (*Report, error) {
 		b.rep.Notes = append(b.rep.Notes, "not root: network scenarios skipped (they need network namespaces)")
 	}
 	c.Run() // stop servers and drop the namespaces before the CLI side
-	if b.want("cli") {
+	switch {
+	case b.want("cli"):
 		b.cli()
+	case b.want("cli-import"): // the scaffolded import alone
+		b.importScaffold(filepath.Join(work, "cli"))
 	}
 	if slices.Contains(b.opt.Sections, "cli-one") { // a part of cli: only when asked for
 		b.cliOne()
