@@ -27,12 +27,15 @@ type Options struct {
 	// Baseline, when set, is another diskless build measured beside
 	// Diskless as a reference TFTP row ("diskless-base"): before/after
 	// figures from the same run, the same machine state.
-	Baseline  string        `json:"baseline,omitempty"`
-	Atftpd    string        `json:"atftpd"`
-	Slaves    int           `json:"slaves"`
-	Sections  []string      `json:"sections"`          // empty: all
-	Servers   []string      `json:"servers,omitempty"` // TFTP servers by name (diskless, tftp-hpa, ...); empty: all
-	Storms    []int         `json:"storms,omitempty"`  // storm sizes (clients); empty: the plan's (50, 200)
+	Baseline string   `json:"baseline,omitempty"`
+	Atftpd   string   `json:"atftpd"`
+	Slaves   int      `json:"slaves"`
+	Sections []string `json:"sections"`          // empty: all
+	Servers  []string `json:"servers,omitempty"` // TFTP servers by name (diskless, tftp-hpa, ...); empty: all
+	Storms   []int    `json:"storms,omitempty"`  // storm sizes (clients); empty: the plan's (50, 200)
+	// GenLoops is how many event loops (locked OS threads) tftp-gen's
+	// clients are spread over; 0: GOMAXPROCS.
+	GenLoops  int           `json:"gen_loops,omitempty"`
 	LossPct   int           `json:"loss_pct"`
 	LossSize  int64         `json:"loss_size"`
 	Work      string        `json:"-"`
@@ -74,8 +77,8 @@ type Bench struct {
 	log  *slog.Logger
 	// rerunLeft is what remains of Options.RerunBudget.
 	rerunLeft time.Duration
-	cgroup    string        // see joinCgroup
-	client    *clientThread // tftp-gen's sockets are made here (see clientThread)
+	cgroup    string          // see joinCgroup
+	clients   []*clientThread // tftp-gen's sockets are made on the first, its event loops run on all (see clientThread)
 }
 
 func (b *Bench) want(section string) bool {

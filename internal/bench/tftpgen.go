@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"time"
 	"unsafe"
@@ -360,10 +361,11 @@ func (b *Bench) genStorm(n int, file string, window int, srv *Proc, limit time.D
 	for i := range xs {
 		xs[i] = &genXfer{probeFD: fds[2*i], readFD: fds[2*i+1], server: server, file: file, want: want, askWindow: window, blksize: 512, window: 1}
 	}
+	loops := b.genLoops(n)
 	self := strconv.Itoa(os.Getpid())
 	cpu0, gen0 := procCPU(strconv.Itoa(serverPID)), procCPU(self)
 	start := time.Now()
-	if err := genRun(xs, start.Add(limit)); err != nil {
+	if err := b.genRunLoops(xs, loops, start.Add(limit)); err != nil {
 		return Sample{}, err
 	}
 	wall := time.Since(start).Seconds()
@@ -380,7 +382,7 @@ func (b *Bench) genStorm(n int, file string, window int, srv *Proc, limit time.D
 	ok, failures, firstErr := splitResults(durs, errs)
 	gb := float64(len(want)) * float64(len(ok)) / 1e9
 	s := Sample{Value: wall, Extra: map[string]float64{"p50_s": Percentile(ok, 50), "p99_s": Percentile(ok, 99),
-		"failures": float64(failures), "server_cpu_s": cpu, "generator_cpu_s": gen}}
+		"failures": float64(failures), "server_cpu_s": cpu, "generator_cpu_s": gen, "generator_loops": float64(loops)}}
 	if gb > 0 {
 		s.Extra["cpu_s_per_GB"] = cpu / gb
 	}
@@ -394,6 +396,43 @@ func (b *Bench) genStorm(n int, file string, window int, srv *Proc, limit time.D
 		return s, fmt.Errorf("all %d clients failed: %v", n, firstErr)
 	}
 	return s, nil
+}
+
+// genLoops is how many event loops share n clients: Options.GenLoops
+// (by default GOMAXPROCS), never more than n or the client threads.
+func (b *Bench) genLoops(n int) int {
+	return max(1, min(b.genThreads(), n, len(b.clients)))
+}
+
+// genThreads is Options.GenLoops, by default GOMAXPROCS.
+func (b *Bench) genThreads() int {
+	if b.opt.GenLoops > 0 {
+		return b.opt.GenLoops
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// genRunLoops spreads the clients over k event loops, each on its own OS
+// thread locked in the client namespace, so that the generator is not the
+// bottleneck (one loop saturated a core in the storms of issue 21: the
+// server then waited for it). Clients are dealt round-robin, so every loop
+// carries the same share of the storm.
+func (b *Bench) genRunLoops(xs []*genXfer, k int, deadline time.Time) error {
+	groups := make([][]*genXfer, k)
+	for i, x := range xs {
+		groups[i%k] = append(groups[i%k], x)
+	}
+	errc := make(chan error, k)
+	for i, g := range groups {
+		b.clients[i].fns <- func() { errc <- genRun(g, deadline) }
+	}
+	var first error
+	for range groups {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // clientThread runs functions on one OS thread kept in the client
@@ -429,11 +468,11 @@ func startClientThread(ns *NS) (*clientThread, error) {
 func (t *clientThread) stop() { close(t.fns); <-t.done }
 
 func (b *Bench) inClient(fn func() error) error {
-	if b.client == nil {
+	if len(b.clients) == 0 {
 		return b.env.Net.Client.Do(fn)
 	}
 	errc := make(chan error, 1)
-	b.client.fns <- func() { errc <- fn() }
+	b.clients[0].fns <- func() { errc <- fn() }
 	return <-errc
 }
 
@@ -468,12 +507,20 @@ func (b *Bench) tftpGen() error {
 	if b.opt.Quick {
 		limit = 60 * time.Second
 	}
-	ct, err := startClientThread(e.Net.Client)
-	if err != nil {
-		return err
+	// One client thread per event loop, all started before any server.
+	defer func() {
+		for _, ct := range b.clients {
+			ct.stop()
+		}
+		b.clients = nil
+	}()
+	for range b.genThreads() {
+		ct, err := startClientThread(e.Net.Client)
+		if err != nil {
+			return err
+		}
+		b.clients = append(b.clients, ct)
 	}
-	b.client = ct
-	defer func() { b.client = nil; ct.stop() }()
 	var servers []Server
 	for _, s := range b.tftpServers() {
 		if len(s.ClientOpt) == 0 { // the +ws16 rows are the atftp client's
