@@ -123,7 +123,7 @@ func Run(ctx context.Context, opt Options, log *slog.Logger) (*Report, error) {
 	defer c.Run()
 	b.cgroup = joinCgroup(c)
 	removeStaleNetns()
-	e := &Env{C: c, Work: work, Root: filepath.Join(work, "root"), Slaves: opt.Slaves,
+	e := &Env{C: c, Cgroup: b.cgroup, Work: work, Root: filepath.Join(work, "root"), Slaves: opt.Slaves,
 		Diskless: opt.Diskless, Baseline: opt.Baseline, Atftpd: opt.Atftpd, Log: func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }}
 	e.Dir = filepath.Join(e.Root, "srv", "tftp")
 	b.env = e

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -258,6 +259,22 @@ func genRun(xs []*genXfer, deadline time.Time) error {
 	events := make([]unix.EpollEvent, 256)
 	buf := make([]byte, 2048)
 	var from unix.RawSockaddrInet4
+	// With a window, a client's blocks arrive together: one recvmmsg
+	// takes what is queued (up to a window) instead of a recvfrom each.
+	const mbatch = 8
+	mbufs := make([]byte, mbatch*2048)
+	var (
+		iov   [mbatch]unix.Iovec
+		msgs  [mbatch]unix.Mmsghdr
+		names [mbatch]unix.RawSockaddrInet4
+	)
+	for i := range msgs {
+		iov[i].Base = &mbufs[i*2048]
+		iov[i].SetLen(2048)
+		msgs[i].Hdr.Iov = &iov[i]
+		msgs[i].Hdr.SetIovlen(1)
+		msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&names[i]))
+	}
 	lastTick := now
 	armed := false
 	for left > 0 {
@@ -279,6 +296,27 @@ func genRun(xs []*genXfer, deadline time.Time) error {
 		}
 		now = time.Now()
 		for _, ev := range events[:n] {
+			if r := byFD[ev.Fd]; !r.probe && r.x != nil && !r.x.done && r.x.window > 1 {
+				x := r.x
+				vlen := min(x.window, mbatch)
+				for i := range vlen {
+					msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
+					msgs[i].Hdr.Flags = 0
+				}
+				m, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(ev.Fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(vlen), unix.MSG_DONTWAIT, 0, 0)
+				if e != 0 {
+					continue // EAGAIN; ECONNREFUSED: the timeouts decide
+				}
+				for i := 0; i < int(m) && !x.done; i++ {
+					if err := x.readReply(mbufs[i*2048:i*2048+int(msgs[i].Len)], &names[i], now); err != nil {
+						x.finish(err, now)
+					}
+				}
+				if x.done {
+					left--
+				}
+				continue
+			}
 			// Read even for a client that is done (level-triggered: a
 			// datagram left would be reported again and again).
 			fromLen := uint32(unix.SizeofSockaddrInet4)
@@ -324,7 +362,6 @@ func genRun(xs []*genXfer, deadline time.Time) error {
 // genStorm runs n PXE-like transfers of file at once from this process.
 // Value is the wall time; Extra has the server's CPU per GB.
 func (b *Bench) genStorm(n int, file string, window int, srv *Proc, limit time.Duration) (Sample, error) {
-	serverPID := srv.PID()
 	want, err := os.ReadFile(filepath.Join(b.env.Dir, file))
 	if err != nil {
 		return Sample{}, err
@@ -363,13 +400,13 @@ func (b *Bench) genStorm(n int, file string, window int, srv *Proc, limit time.D
 	}
 	loops := b.genLoops(n)
 	self := strconv.Itoa(os.Getpid())
-	cpu0, gen0 := procCPU(strconv.Itoa(serverPID)), procCPU(self)
+	cpu0, gen0 := srv.CPU(), procCPU(self)
 	start := time.Now()
 	if err := b.genRunLoops(xs, loops, start.Add(limit)); err != nil {
 		return Sample{}, err
 	}
 	wall := time.Since(start).Seconds()
-	cpu := float64(procCPU(strconv.Itoa(serverPID))-cpu0) / 100 // USER_HZ
+	cpu := float64(srv.CPU()-cpu0) / 100 // USER_HZ
 	// The generator's own CPU (this process; the rest of it is idle during
 	// the storm): beside the server's, it says which of the two bound the
 	// wall time on a machine they share.
@@ -388,6 +425,11 @@ func (b *Bench) genStorm(n int, file string, window int, srv *Proc, limit time.D
 	}
 	if firstErr != nil {
 		s.Note = "first failure: " + oneLine(firstErr.Error())
+		// The server's log, to tell its side of the failed transfers.
+		log := filepath.Join(os.TempDir(), fmt.Sprintf("tftp-gen-%s-%d.log", strings.ReplaceAll(srv.Name, " ", "-"), time.Now().Unix()))
+		if os.WriteFile(log, []byte(srv.out.String()), 0o644) == nil {
+			s.Note += " (server log: " + log + ")"
+		}
 	}
 	if err := srv.Exited(); err != nil {
 		return s, fmt.Errorf("%s exited during the storm: %v: %s", srv.Name, err, tail(srv.out.String(), 300))
