@@ -29,6 +29,7 @@ func main() {
 	flag.StringVar(&opt.Baseline, "baseline", "", "another diskless build, measured beside -diskless as the reference TFTP row diskless-base (before/after in one run)")
 	flag.StringVar(&opt.Atftpd, "atftpd", "", "atftpd binary (default: PATH, /opt/atftpd, or unpacked from /tmp/atftpd/*.deb)")
 	flag.IntVar(&opt.Slaves, "slaves", 1024, "registered slaves (DHCP reservations)")
+	flag.IntVar(&opt.GenLoops, "gen-loops", 0, "event loops (locked OS threads) the tftp-gen load generator spreads its clients over (default GOMAXPROCS)")
 	flag.IntVar(&opt.LossPct, "loss", 2, "packet loss in % for the lossy storm (a divisor of 100)")
 	flag.Int64Var(&opt.LossSize, "loss-size", 0, "file size per client in the lossy storm (default 512 KiB; lockstep TFTP pays a timeout per lost block)")
 	flag.StringVar(&sections, "only", "", "comma-separated sections: ceiling,tftp-single,tftp-storm,tftp-loss,tftp-gen,http,dhcp,dora,cli; named only: cli-one (cli's one-slave add/set/rm rows), cli-import (the scaffolded slave import)")

@@ -27,13 +27,16 @@ type Options struct {
 	// Baseline, when set, is another diskless build measured beside
 	// Diskless as a reference TFTP row ("diskless-base"): before/after
 	// figures from the same run, the same machine state.
-	Baseline  string        `json:"baseline,omitempty"`
-	Atftpd    string        `json:"atftpd"`
-	Slaves    int           `json:"slaves"`
-	Sections  []string      `json:"sections"`             // empty: all
-	CLICounts []int         `json:"cli_counts,omitempty"` // registry sizes of the cli sections (empty: the plan's)
-	Servers   []string      `json:"servers,omitempty"`    // TFTP servers by name (diskless, tftp-hpa, ...); empty: all
-	Storms    []int         `json:"storms,omitempty"`     // storm sizes (clients); empty: the plan's (50, 200)
+	Baseline  string   `json:"baseline,omitempty"`
+	Atftpd    string   `json:"atftpd"`
+	Slaves    int      `json:"slaves"`
+	Sections  []string `json:"sections"`             // empty: all
+	CLICounts []int    `json:"cli_counts,omitempty"` // registry sizes of the cli sections (empty: the plan's)
+	Servers   []string `json:"servers,omitempty"`    // TFTP servers by name (diskless, tftp-hpa, ...); empty: all
+	Storms    []int    `json:"storms,omitempty"`     // storm sizes (clients); empty: the plan's (50, 200)
+	// GenLoops is how many event loops (locked OS threads) tftp-gen's
+	// clients are spread over; 0: GOMAXPROCS.
+	GenLoops  int           `json:"gen_loops,omitempty"`
 	LossPct   int           `json:"loss_pct"`
 	LossSize  int64         `json:"loss_size"`
 	Work      string        `json:"-"`
@@ -75,10 +78,10 @@ type Bench struct {
 	log  *slog.Logger
 	// rerunLeft is what remains of Options.RerunBudget.
 	rerunLeft time.Duration
-	cgroup    string        // see joinCgroup
-	client    *clientThread // tftp-gen's sockets are made here (see clientThread)
-	dhcpCs    []*dhcpCase   // the dhcp and dora sections' cases (dhcpCasesOnce)
-	serveEnv  []string      // more environment for serve in the dhcp and dora sections
+	cgroup    string          // see joinCgroup
+	clients   []*clientThread // tftp-gen's sockets are made on the first, its event loops run on all (see clientThread)
+	dhcpCs    []*dhcpCase     // the dhcp and dora sections' cases (dhcpCasesOnce)
+	serveEnv  []string        // more environment for serve in the dhcp and dora sections
 }
 
 func (b *Bench) want(section string) bool {
@@ -126,7 +129,7 @@ func Run(ctx context.Context, opt Options, log *slog.Logger) (*Report, error) {
 	defer c.Run()
 	b.cgroup = joinCgroup(c)
 	removeStaleNetns()
-	e := &Env{C: c, Work: work, Root: filepath.Join(work, "root"), Slaves: opt.Slaves,
+	e := &Env{C: c, Cgroup: b.cgroup, Work: work, Root: filepath.Join(work, "root"), Slaves: opt.Slaves,
 		Diskless: opt.Diskless, Baseline: opt.Baseline, Atftpd: opt.Atftpd, Log: func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }}
 	e.Dir = filepath.Join(e.Root, "srv", "tftp")
 	b.env = e

@@ -497,8 +497,8 @@ func (b *Bench) dora() error {
 	if err != nil {
 		return err
 	}
-	b.client = ct
-	defer func() { b.client = nil; ct.stop() }()
+	b.clients = []*clientThread{ct}
+	defer func() { b.clients = nil; ct.stop() }()
 	var g *doraGen
 	if err := b.inClient(func() (err error) { g, err = openDora(b.env.Net.ClientIf); return err }); err != nil {
 		return err

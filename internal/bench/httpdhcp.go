@@ -20,7 +20,7 @@ func (b *Bench) httpServers() []Server {
 		{Name: "diskless", Missing: b.env.Serve, Start: func(e *Env) (*Proc, error) { return e.startServe(e.Diskless) }},
 		// busybox httpd (forks per connection) shows what a plain static server does on this path.
 		{Name: "busybox-httpd", Reference: true, Missing: missing(bb, "busybox (apt-get install busybox-static)"), Start: func(e *Env) (*Proc, error) {
-			return startProc(e.C, e.Net.Server, "busybox httpd", nil, bb, "httpd", "-f", "-p", serverIP+":4080", "-h", e.Dir)
+			return startProc(e, e.Net.Server, "busybox httpd", nil, bb, "httpd", "-f", "-p", serverIP+":4080", "-h", e.Dir)
 		}},
 	}
 }
@@ -175,7 +175,7 @@ func (b *Bench) dhcpServers(c *dhcpCase) []Server {
 				}
 				args = append(args, "--dhcp-range=10.88.0.0,static,255.255.0.0", "--dhcp-hostsfile="+hosts)
 			}
-			return startProc(e.C, e.Net.Server, "dnsmasq dhcp", nil, dm, args...)
+			return startProc(e, e.Net.Server, "dnsmasq dhcp", nil, dm, args...)
 		}},
 	}
 }

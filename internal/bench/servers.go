@@ -10,8 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Proc is a server the harness started in the server namespace.
@@ -21,6 +24,10 @@ type Proc struct {
 	out  *lockedBuf
 	done chan struct{}
 	err  error
+	// cgroup is the server's own cgroup v2 group ("" without one): it
+	// counts the CPU of every process the server forks, waited for or not
+	// (in.tftpd forks one per transfer).
+	cgroup string
 }
 
 type lockedBuf struct {
@@ -49,6 +56,16 @@ func (p *Proc) PID() int {
 		return 0
 	}
 	return p.cmd.Process.Pid
+}
+
+// CPU is the CPU the server used so far, in USER_HZ ticks: its group's
+// (every process it forked) when it has one, else its own and its reaped
+// children's.
+func (p *Proc) CPU() uint64 {
+	if p.cgroup != "" {
+		return cgroupCPU(p.cgroup) / 10000 // µs to 1/100 s
+	}
+	return procCPU(strconv.Itoa(p.PID()))
 }
 
 // Exited reports whether the server died, with its output.
@@ -82,19 +99,52 @@ func tail(s string, n int) string {
 	return s
 }
 
-// startProc starts name args in ns; the process and its children die with the harness.
-func startProc(c *Cleanup, ns *NS, label string, env []string, name string, args ...string) (*Proc, error) {
+// startProc starts name args in ns; the process and its children die with
+// the harness. With the harness's cgroup (Env.Cgroup) the process starts in
+// a group of its own inside it (CLONE_INTO_CGROUP), so Proc.CPU counts its
+// children too.
+func startProc(e *Env, ns *NS, label string, env []string, name string, args ...string) (*Proc, error) {
 	cmd := ns.Command(context.Background(), name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	p := &Proc{Name: label, cmd: cmd, out: &lockedBuf{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
+	if e.Cgroup != "" {
+		dir := filepath.Join(e.Cgroup, fmt.Sprintf("srv-%d", procSeq.Add(1)))
+		if err := os.Mkdir(dir, 0o755); err == nil {
+			if fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0); err == nil {
+				defer unix.Close(fd)
+				cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, fd
+				p.cgroup = dir
+			} else {
+				os.Remove(dir)
+			}
+		}
+	}
+	err := cmd.Start()
+	if err != nil && p.cgroup != "" { // a kernel without CLONE_INTO_CGROUP
+		os.Remove(p.cgroup)
+		p.cgroup = ""
+		cmd = ns.Command(context.Background(), name, args...)
+		cmd.Env, cmd.Stdout, cmd.Stderr = append(os.Environ(), env...), p.out, p.out
+		p.cmd = cmd
+		err = cmd.Start()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", label, err)
 	}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	c.Add(p.Stop)
+	go func() {
+		p.err = cmd.Wait()
+		if p.cgroup != "" {
+			os.Remove(p.cgroup) // fails while a straggler lives; joinCgroup's undo leaves it to the next run
+		}
+		close(p.done)
+	}()
+	e.C.Add(p.Stop)
 	return p, nil
 }
+
+// procSeq numbers the servers' cgroups.
+var procSeq atomic.Int64
 
 // Lookup finds a program on PATH or in the sbin directories.
 func Lookup(name string, extra ...string) string {
@@ -122,7 +172,8 @@ type Env struct {
 	Serve    string // "" when `diskless serve` exists, else why not
 	Atftpd   string
 	C        *Cleanup
-	Slaves   int // registered slaves (DHCP reservations)
+	Cgroup   string // the harness's cgroup v2 group ("" none; see joinCgroup)
+	Slaves   int    // registered slaves (DHCP reservations)
 	Log      func(format string, a ...any)
 }
 
@@ -147,16 +198,16 @@ func (e *Env) tftpServers() []Server {
 			return e.startServe(e.Diskless)
 		}},
 		{Name: "tftp-hpa", Missing: missing(hpa, "in.tftpd (apt-get install tftpd-hpa)"), Start: func(e *Env) (*Proc, error) {
-			return startProc(e.C, e.Net.Server, "in.tftpd", nil, hpa, "-L", "-s", "-B", "1468", "-a", ip+":69", e.Dir)
+			return startProc(e, e.Net.Server, "in.tftpd", nil, hpa, "-L", "-s", "-B", "1468", "-a", ip+":69", e.Dir)
 		}},
 		{Name: "dnsmasq", Missing: missing(dm, "dnsmasq (apt-get install dnsmasq-base)"), Start: func(e *Env) (*Proc, error) {
-			return startProc(e.C, e.Net.Server, "dnsmasq", nil, dm, "-d", "--port=0", "--conf-file=/dev/null",
+			return startProc(e, e.Net.Server, "dnsmasq", nil, dm, "-d", "--port=0", "--conf-file=/dev/null",
 				"--enable-tftp", "--tftp-root="+e.Dir, "--tftp-max=1000", "--quiet-tftp", "--no-ping",
 				"--listen-address="+ip, "--bind-interfaces", "--pid-file="+filepath.Join(e.Work, "dnsmasq-tftp.pid"), "--log-facility=-")
 		}},
 	}
 	at := func(e *Env) (*Proc, error) {
-		return startProc(e.C, e.Net.Server, "atftpd", nil, e.Atftpd, "--daemon", "--no-fork", "--port", "69",
+		return startProc(e, e.Net.Server, "atftpd", nil, e.Atftpd, "--daemon", "--no-fork", "--port", "69",
 			"--bind-address", ip, "-m", "1000", "--logfile", "/dev/null", e.Dir)
 	}
 	if e.Baseline != "" {
@@ -190,7 +241,7 @@ func (e *Env) startServeAt(bin, root string, extra ...string) (*Proc, error) {
 		"DISKLESS_SERVE_TFTP_ADDR=" + e.Net.ServerIP, "DISKLESS_SERVE_HTTP_ADDR=" + e.Net.ServerIP,
 		"DISKLESS_SERVE_MAX_PER_CLIENT=0", "DISKLESS_SERVE_RELAYS=" + e.Net.ClientIP}
 	env = append(env, extra...)
-	p, err := startProc(e.C, e.Net.Server, "diskless serve", env, bin, "--root", root, "serve", "--interface", e.Net.ServerIf)
+	p, err := startProc(e, e.Net.Server, "diskless serve", env, bin, "--root", root, "serve", "--interface", e.Net.ServerIf)
 	if err != nil {
 		return nil, err
 	}

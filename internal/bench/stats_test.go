@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"os/exec"
@@ -201,5 +202,39 @@ func TestCgroupCountsOrphans(t *testing.T) {
 	got := float64(cgroupCPU(dir)-before) / 1e6
 	if got < 0.2 {
 		t.Errorf("cgroup counted %.2f s of CPU for a 0.4 s busy orphan, want >= 0.2 s", got)
+	}
+}
+
+// TestServerCgroupCountsChildren: a server's CPU (Proc.CPU) includes the
+// processes it forks and never waits for, as in.tftpd's per-transfer ones.
+func TestServerCgroupCountsChildren(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a cgroup and a namespace")
+	}
+	c := &Cleanup{}
+	defer c.Run()
+	dir := joinCgroup(c)
+	if dir == "" {
+		t.Skip("no cgroup v2 hierarchy to join")
+	}
+	ns := &NS{Name: fmt.Sprintf("dlbcg%d", os.Getpid())}
+	if err := run("ip", "netns", "add", ns.Name); err != nil {
+		t.Skip("cannot make a network namespace: ", err)
+	}
+	defer run("ip", "netns", "del", ns.Name)
+	e := &Env{C: c, Cgroup: dir}
+	// The "server" forks a busy child that it never waits for, then sleeps.
+	p, err := startProc(e, ns, "forker", nil, "sh", "-c", `(timeout 1 sh -c 'while :; do :; done' &) ; exec sleep 5`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if p.cgroup == "" {
+		t.Skip("no per-server group (kernel without CLONE_INTO_CGROUP?)")
+	}
+	time.Sleep(1300 * time.Millisecond)
+	// Loose: on a loaded machine the child gets a share of a core.
+	if got := float64(p.CPU()) / 100; got < 0.1 {
+		t.Errorf("Proc.CPU counted %.2f s for a server whose child was busy 1 s, want >= 0.1 s", got)
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -257,6 +259,22 @@ func genRun(xs []*genXfer, deadline time.Time) error {
 	events := make([]unix.EpollEvent, 256)
 	buf := make([]byte, 2048)
 	var from unix.RawSockaddrInet4
+	// With a window, a client's blocks arrive together: one recvmmsg
+	// takes what is queued (up to a window) instead of a recvfrom each.
+	const mbatch = 8
+	mbufs := make([]byte, mbatch*2048)
+	var (
+		iov   [mbatch]unix.Iovec
+		msgs  [mbatch]unix.Mmsghdr
+		names [mbatch]unix.RawSockaddrInet4
+	)
+	for i := range msgs {
+		iov[i].Base = &mbufs[i*2048]
+		iov[i].SetLen(2048)
+		msgs[i].Hdr.Iov = &iov[i]
+		msgs[i].Hdr.SetIovlen(1)
+		msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&names[i]))
+	}
 	lastTick := now
 	armed := false
 	for left > 0 {
@@ -278,6 +296,27 @@ func genRun(xs []*genXfer, deadline time.Time) error {
 		}
 		now = time.Now()
 		for _, ev := range events[:n] {
+			if r := byFD[ev.Fd]; !r.probe && r.x != nil && !r.x.done && r.x.window > 1 {
+				x := r.x
+				vlen := min(x.window, mbatch)
+				for i := range vlen {
+					msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
+					msgs[i].Hdr.Flags = 0
+				}
+				m, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, uintptr(ev.Fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(vlen), unix.MSG_DONTWAIT, 0, 0)
+				if e != 0 {
+					continue // EAGAIN; ECONNREFUSED: the timeouts decide
+				}
+				for i := 0; i < int(m) && !x.done; i++ {
+					if err := x.readReply(mbufs[i*2048:i*2048+int(msgs[i].Len)], &names[i], now); err != nil {
+						x.finish(err, now)
+					}
+				}
+				if x.done {
+					left--
+				}
+				continue
+			}
 			// Read even for a client that is done (level-triggered: a
 			// datagram left would be reported again and again).
 			fromLen := uint32(unix.SizeofSockaddrInet4)
@@ -323,7 +362,6 @@ func genRun(xs []*genXfer, deadline time.Time) error {
 // genStorm runs n PXE-like transfers of file at once from this process.
 // Value is the wall time; Extra has the server's CPU per GB.
 func (b *Bench) genStorm(n int, file string, window int, srv *Proc, limit time.Duration) (Sample, error) {
-	serverPID := srv.PID()
 	want, err := os.ReadFile(filepath.Join(b.env.Dir, file))
 	if err != nil {
 		return Sample{}, err
@@ -360,14 +398,15 @@ func (b *Bench) genStorm(n int, file string, window int, srv *Proc, limit time.D
 	for i := range xs {
 		xs[i] = &genXfer{probeFD: fds[2*i], readFD: fds[2*i+1], server: server, file: file, want: want, askWindow: window, blksize: 512, window: 1}
 	}
+	loops := b.genLoops(n)
 	self := strconv.Itoa(os.Getpid())
-	cpu0, gen0 := procCPU(strconv.Itoa(serverPID)), procCPU(self)
+	cpu0, gen0 := srv.CPU(), procCPU(self)
 	start := time.Now()
-	if err := genRun(xs, start.Add(limit)); err != nil {
+	if err := b.genRunLoops(xs, loops, start.Add(limit)); err != nil {
 		return Sample{}, err
 	}
 	wall := time.Since(start).Seconds()
-	cpu := float64(procCPU(strconv.Itoa(serverPID))-cpu0) / 100 // USER_HZ
+	cpu := float64(srv.CPU()-cpu0) / 100 // USER_HZ
 	// The generator's own CPU (this process; the rest of it is idle during
 	// the storm): beside the server's, it says which of the two bound the
 	// wall time on a machine they share.
@@ -380,12 +419,17 @@ func (b *Bench) genStorm(n int, file string, window int, srv *Proc, limit time.D
 	ok, failures, firstErr := splitResults(durs, errs)
 	gb := float64(len(want)) * float64(len(ok)) / 1e9
 	s := Sample{Value: wall, Extra: map[string]float64{"p50_s": Percentile(ok, 50), "p99_s": Percentile(ok, 99),
-		"failures": float64(failures), "server_cpu_s": cpu, "generator_cpu_s": gen}}
+		"failures": float64(failures), "server_cpu_s": cpu, "generator_cpu_s": gen, "generator_loops": float64(loops)}}
 	if gb > 0 {
 		s.Extra["cpu_s_per_GB"] = cpu / gb
 	}
 	if firstErr != nil {
 		s.Note = "first failure: " + oneLine(firstErr.Error())
+		// The server's log, to tell its side of the failed transfers.
+		log := filepath.Join(os.TempDir(), fmt.Sprintf("tftp-gen-%s-%d.log", strings.ReplaceAll(srv.Name, " ", "-"), time.Now().Unix()))
+		if os.WriteFile(log, []byte(srv.out.String()), 0o644) == nil {
+			s.Note += " (server log: " + log + ")"
+		}
 	}
 	if err := srv.Exited(); err != nil {
 		return s, fmt.Errorf("%s exited during the storm: %v: %s", srv.Name, err, tail(srv.out.String(), 300))
@@ -394,6 +438,43 @@ func (b *Bench) genStorm(n int, file string, window int, srv *Proc, limit time.D
 		return s, fmt.Errorf("all %d clients failed: %v", n, firstErr)
 	}
 	return s, nil
+}
+
+// genLoops is how many event loops share n clients: Options.GenLoops
+// (by default GOMAXPROCS), never more than n or the client threads.
+func (b *Bench) genLoops(n int) int {
+	return max(1, min(b.genThreads(), n, len(b.clients)))
+}
+
+// genThreads is Options.GenLoops, by default GOMAXPROCS.
+func (b *Bench) genThreads() int {
+	if b.opt.GenLoops > 0 {
+		return b.opt.GenLoops
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// genRunLoops spreads the clients over k event loops, each on its own OS
+// thread locked in the client namespace, so that the generator is not the
+// bottleneck (one loop saturated a core in the storms of issue 21: the
+// server then waited for it). Clients are dealt round-robin, so every loop
+// carries the same share of the storm.
+func (b *Bench) genRunLoops(xs []*genXfer, k int, deadline time.Time) error {
+	groups := make([][]*genXfer, k)
+	for i, x := range xs {
+		groups[i%k] = append(groups[i%k], x)
+	}
+	errc := make(chan error, k)
+	for i, g := range groups {
+		b.clients[i].fns <- func() { errc <- genRun(g, deadline) }
+	}
+	var first error
+	for range groups {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // clientThread runs functions on one OS thread kept in the client
@@ -429,11 +510,11 @@ func startClientThread(ns *NS) (*clientThread, error) {
 func (t *clientThread) stop() { close(t.fns); <-t.done }
 
 func (b *Bench) inClient(fn func() error) error {
-	if b.client == nil {
+	if len(b.clients) == 0 {
 		return b.env.Net.Client.Do(fn)
 	}
 	errc := make(chan error, 1)
-	b.client.fns <- func() { errc <- fn() }
+	b.clients[0].fns <- func() { errc <- fn() }
 	return <-errc
 }
 
@@ -468,12 +549,20 @@ func (b *Bench) tftpGen() error {
 	if b.opt.Quick {
 		limit = 60 * time.Second
 	}
-	ct, err := startClientThread(e.Net.Client)
-	if err != nil {
-		return err
+	// One client thread per event loop, all started before any server.
+	defer func() {
+		for _, ct := range b.clients {
+			ct.stop()
+		}
+		b.clients = nil
+	}()
+	for range b.genThreads() {
+		ct, err := startClientThread(e.Net.Client)
+		if err != nil {
+			return err
+		}
+		b.clients = append(b.clients, ct)
 	}
-	b.client = ct
-	defer func() { b.client = nil; ct.stop() }()
 	var servers []Server
 	for _, s := range b.tftpServers() {
 		if len(s.ClientOpt) == 0 { // the +ws16 rows are the atftp client's
