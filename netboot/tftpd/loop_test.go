@@ -104,17 +104,24 @@ func TestStormSharedSocket(t *testing.T) {
 		t.Fatalf("no DATA 2: %v", err)
 	}
 	c.Close() // the resend of DATA 2 draws an ICMP port unreachable
-	deadline := time.Now().Add(2 * time.Second)
+	waitFailed(t, h, 2*time.Second, "a transfer to a closed port")
+}
+
+// waitFailed waits until a transfer has ended in error (serve's metrics
+// say so), failing the test with what after d.
+func waitFailed(t *testing.T, h *harness, d time.Duration, what string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for {
 		var out bytes.Buffer
 		h.metrics.WritePrometheus(&out, nil)
 		if strings.Contains(out.String(), `outcome="error",proto="tftp"} `) {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("a transfer to a closed port still runs after 2 s:\n%s", out.String())
+			t.Fatalf("%s still runs after %v:\n%s", what, d, out.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -129,18 +136,7 @@ func TestIdleLoopSleeps(t *testing.T) {
 	runtime.GOMAXPROCS(prev)
 	c := clientOn(t, "127.0.0.1") // stays open and silent: the transfer times out
 	c.WriteToUDP(rrqPacket("kernels/6.1.0/vmlinuz"), &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: h.port})
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		var out bytes.Buffer
-		h.metrics.WritePrometheus(&out, nil)
-		if strings.Contains(out.String(), `outcome="error",proto="tftp"} `) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the unacknowledged transfer still runs after 5 s:\n%s", out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitFailed(t, h, 5*time.Second, "the unacknowledged transfer")
 	before := cpuTime()
 	time.Sleep(500 * time.Millisecond)
 	if used := cpuTime() - before; used > 100*time.Millisecond {
