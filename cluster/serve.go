@@ -290,6 +290,7 @@ func watch(ctx context.Context, reopen func() (*config.Config, error), cfgFile s
 	t := time.NewTicker(registryPoll)
 	defer t.Stop()
 	seen := stampOf(cfgFile)
+	last := seen // the previous tick's stamp
 	for {
 		why := ""
 		select {
@@ -298,9 +299,11 @@ func watch(ctx context.Context, reopen func() (*config.Config, error), cfgFile s
 		case <-hup:
 			why = "SIGHUP"
 		case <-t.C:
-			if st := stampOf(cfgFile); st != seen && reopen != nil {
+			st := stampOf(cfgFile)
+			if reopen != nil && settled(seen, last, st) {
 				seen, why = st, "config file changed"
 			}
+			last = st
 		}
 		if why == "" {
 			live.Poll()
@@ -328,6 +331,15 @@ type fileStamp struct {
 	ino, size int64
 	mod       time.Time
 	missing   bool
+}
+
+// settled says whether the file, last loaded at seen, stamped last at the
+// previous tick and st now, changed and can be read whole: a file replaced
+// by rename (another inode) at once; one edited in place only once its
+// stamp held for a tick, since a reader can see an in-place write half done
+// (a prefix of it can itself be a valid config, with the old values).
+func settled(seen, last, st fileStamp) bool {
+	return st != seen && (st.ino != seen.ino || st == last)
 }
 
 func stampOf(path string) fileStamp {
