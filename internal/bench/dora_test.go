@@ -9,22 +9,13 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/diskless-project/diskless/internal/testenv"
 )
 
 // TestQuickDORA runs the dora section in -quick mode against the real
 // servers (diskless serve, built here, and dnsmasq) and checks that each
 // yields DORA percentiles with every exchange complete at the low rate.
 func TestQuickDORA(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireCmd(t, "ip", "iproute2")
-	testenv.RequireCmd(t, "nft", "nftables")
-	testenv.RequireCmd(t, "atftp", "atftp")
-	testenv.RequireCmd(t, "dnsmasq", "dnsmasq-base")
-	if testing.Short() {
-		t.Skip("-short")
-	}
+	requireNetBench(t)
 	bin := filepath.Join(t.TempDir(), "diskless")
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/diskless-project/diskless/cmd/diskless").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

@@ -15,15 +15,8 @@ import (
 // TestQuickRunWithPeers runs the harness in -quick mode against the real
 // peers in network namespaces and checks that each yields a figure.
 func TestQuickRunWithPeers(t *testing.T) {
-	testenv.RequireRoot(t)
-	testenv.RequireCmd(t, "ip", "iproute2")
-	testenv.RequireCmd(t, "nft", "nftables")
-	testenv.RequireCmd(t, "atftp", "atftp")
+	requireNetBench(t)
 	testenv.RequireCmd(t, "in.tftpd", "tftpd-hpa")
-	testenv.RequireCmd(t, "dnsmasq", "dnsmasq-base")
-	if testing.Short() {
-		t.Skip("-short")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -70,5 +63,20 @@ func TestQuickRunWithPeers(t *testing.T) {
 		if strings.HasPrefix(e.Name(), "dlb"+strconv.Itoa(os.Getpid())) {
 			t.Errorf("namespace %s left behind", e.Name())
 		}
+	}
+}
+
+// requireNetBench skips (or, under DISKLESS_REQUIRE_ALL, fails) a test of
+// the bench's network sections without root, namespaces, nftables, the
+// atftp client or dnsmasq, and under -short.
+func requireNetBench(t *testing.T) {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireCmd(t, "ip", "iproute2")
+	testenv.RequireCmd(t, "nft", "nftables")
+	testenv.RequireCmd(t, "atftp", "atftp")
+	testenv.RequireCmd(t, "dnsmasq", "dnsmasq-base")
+	if testing.Short() {
+		t.Skip("-short")
 	}
 }
