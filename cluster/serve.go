@@ -23,6 +23,7 @@ import (
 	"github.com/diskless-project/diskless/slave"
 
 	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/internal/filestamp"
 	"github.com/diskless-project/diskless/netboot"
 	"github.com/diskless-project/diskless/netboot/dhcpd"
 	"github.com/diskless-project/diskless/netboot/httpd"
@@ -289,7 +290,7 @@ func watch(ctx context.Context, reopen func() (*config.Config, error), cfgFile s
 	}
 	t := time.NewTicker(registryPoll)
 	defer t.Stop()
-	seen := stampOf(cfgFile)
+	seen := filestamp.Of(cfgFile)
 	last := seen // the previous tick's stamp
 	for {
 		why := ""
@@ -299,8 +300,8 @@ func watch(ctx context.Context, reopen func() (*config.Config, error), cfgFile s
 		case <-hup:
 			why = "SIGHUP"
 		case <-t.C:
-			st := stampOf(cfgFile)
-			if reopen != nil && settled(seen, last, st) {
+			st := filestamp.Of(cfgFile)
+			if reopen != nil && filestamp.Settled(seen, last, st) {
 				seen, why = st, "config file changed"
 			}
 			last = st
@@ -323,35 +324,6 @@ func watch(ctx context.Context, reopen func() (*config.Config, error), cfgFile s
 		}
 		log.Info("config reloaded", "why", why, "file", next.File, "slaves", len(live.Current().Registry.Slaves))
 	}
-}
-
-// fileStamp tells a changed file from the one last seen: a file replaced
-// by rename is a new inode, an edit in place a new size or time.
-type fileStamp struct {
-	ino, size int64
-	mod       time.Time
-	missing   bool
-}
-
-// settled says whether the file, last loaded at seen, stamped last at the
-// previous tick and st now, changed and can be read whole: a file replaced
-// by rename (another inode) at once; one edited in place only once its
-// stamp held for a tick, since a reader can see an in-place write half done
-// (a prefix of it can itself be a valid config, with the old values).
-func settled(seen, last, st fileStamp) bool {
-	return st != seen && (st.ino != seen.ino || st == last)
-}
-
-func stampOf(path string) fileStamp {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileStamp{missing: true}
-	}
-	st := fileStamp{size: fi.Size(), mod: fi.ModTime()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.ino = int64(sys.Ino)
-	}
-	return st
 }
 
 // Reload is serve's SIGHUP: the running servers take next's config and the

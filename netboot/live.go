@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/diskless-project/diskless/config"
+	"github.com/diskless-project/diskless/internal/filestamp"
 	"github.com/diskless-project/diskless/slave"
 )
 
@@ -53,28 +52,9 @@ type Live struct {
 	cur atomic.Pointer[Snapshot]
 	log *slog.Logger
 
-	mu    sync.Mutex // one rebuild at a time
-	stamp fileStamp  // the registry file the current snapshot was read from
-}
-
-// fileStamp tells a changed file from the one last read: an atomic write
-// is a new inode, an edit in place a new size or time.
-type fileStamp struct {
-	ino, size int64
-	mod       time.Time
-	missing   bool
-}
-
-func stampOf(path string) fileStamp {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fileStamp{missing: true}
-	}
-	st := fileStamp{size: fi.Size(), mod: fi.ModTime()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		st.ino = int64(sys.Ino)
-	}
-	return st
+	mu    sync.Mutex      // one rebuild at a time
+	stamp filestamp.Stamp // the registry file the current snapshot was read from
+	last  filestamp.Stamp // the registry file at the previous Poll
 }
 
 // NewLive loads cfg's registry; an error here is fatal to serve.
@@ -102,12 +82,12 @@ func (l *Live) Reload(cfg *config.Config) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := slave.StoreOf(cfg)
-	stamp := stampOf(st.Path)
+	stamp := filestamp.Of(st.Path)
 	r, err := st.Load()
 	if err != nil {
 		return err
 	}
-	l.stamp = stamp
+	l.stamp, l.last = stamp, stamp
 	l.cur.Store(NewSnapshot(cfg, r.Effective()))
 	return nil
 }
@@ -120,8 +100,10 @@ func (l *Live) Poll() {
 	defer l.mu.Unlock()
 	cur := l.Current()
 	st := slave.StoreOf(cur.Config)
-	stamp := stampOf(st.Path)
-	if stamp == l.stamp {
+	stamp := filestamp.Of(st.Path)
+	last := l.last
+	l.last = stamp
+	if !filestamp.Settled(l.stamp, last, stamp) {
 		return
 	}
 	l.stamp = stamp
@@ -129,9 +111,9 @@ func (l *Live) Poll() {
 	var err error
 	var r *slave.Registry
 	switch {
-	case stamp.missing:
+	case stamp.Missing:
 		err = fmt.Errorf("registry %s is gone", st.Path)
-	case stamp.size == 0:
+	case stamp.Size == 0:
 		err = fmt.Errorf("registry %s is empty: not a registry diskless wrote", st.Path)
 	default:
 		if r, err = st.Load(); err == nil {
