@@ -92,7 +92,8 @@ func (l *Live) Reload(cfg *config.Config) error {
 	return nil
 }
 
-// Poll reloads the registry when its file changed since it was last read.
+// Poll reloads the registry when its file changed since it was last read
+// and can be read whole (filestamp.Settled: an edit in place waits a poll).
 // A file that does not load — invalid, or empty, which no atomic write of
 // a registry ever leaves — keeps the current snapshot and is logged once.
 func (l *Live) Poll() {
