@@ -330,3 +330,59 @@ func TestBatchIdentity(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchCommitRenameFails: when one root of a batch cannot be renamed
+// into place (here its name was taken after the batch built it), Commit
+// names it; the roots already in place stay, with their states recorded,
+// and the rest leave no temp directory behind.
+func TestBatchCommitRenameFails(t *testing.T) {
+	fx := newFixture(t)
+	params := func(last byte) Params {
+		p := fx.p
+		p.IP = netip.AddrFrom4([4]byte{192, 168, 1, last})
+		p.Hostname = fmt.Sprintf("slave%d", last)
+		p.Fstab.IP = p.IP
+		p.SlaveRoot = filepath.Join(p.DisklessDir, p.IP.String())
+		p.StatePath = filepath.Join(filepath.Dir(fx.p.StatePath), p.IP.String()+".json")
+		return p
+	}
+	w := &fsutil.Writer{Root: fx.root}
+	b := NewBatch(w)
+	ps := []Params{params(41), params(42), params(43)}
+	for _, p := range ps {
+		if _, err := b.Add(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	taken := filepath.Join(ps[1].SlaveRoot, "someone-elses")
+	if err := os.MkdirAll(taken, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := b.Commit()
+	if err == nil || !strings.Contains(err.Error(), "rename "+ps[1].SlaveRoot) {
+		t.Fatalf("Commit with %s taken: %v, want an error naming it", ps[1].SlaveRoot, err)
+	}
+	// What diskless wrote in the root placed is known as its own: a new
+	// hostname reaches it (a root without its state keeps every file as
+	// "not written by diskless").
+	renamed := ps[0]
+	renamed.Hostname = "renamed41"
+	if _, err := Scaffold(w, renamed); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(renamed.SlaveRoot, "etc/hostname")); strings.TrimSpace(string(got)) != "renamed41" {
+		t.Errorf("the root placed before the failure, scaffolded with a new hostname: etc/hostname %q, want renamed41", got)
+	}
+	if _, err := os.Stat(ps[1].StatePath); !os.IsNotExist(err) {
+		t.Errorf("a state for the root that failed: %v", err)
+	}
+	if _, err := os.Stat(ps[2].SlaveRoot); !os.IsNotExist(err) {
+		t.Errorf("the root after the failure is in place: %v", err)
+	}
+	entries, _ := os.ReadDir(fx.p.DisklessDir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}

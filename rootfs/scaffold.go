@@ -382,7 +382,8 @@ func (b *Batch) Abort() {
 }
 
 // Commit puts every root of the batch in place, durably, then records
-// their states.
+// their states. When a rename fails, the roots already in place keep
+// theirs and are recorded all the same; the rest are removed.
 func (b *Batch) Commit() error {
 	if len(b.roots) == 0 {
 		return nil
@@ -393,29 +394,31 @@ func (b *Batch) Commit() error {
 	}
 	defer b.closeParents()
 	dirs := map[*fsutil.Builder]bool{}
-	for i, r := range b.roots {
+	placed, roots := b.roots, b.roots
+	b.roots = nil
+	var rerr error
+	for i, r := range roots {
 		d := b.parents[filepath.Dir(r.final)]
-		err := d.Rename(filepath.Base(r.dir), filepath.Base(r.final))
-		if err != nil {
-			for _, left := range b.roots[i:] {
+		if err := d.Rename(filepath.Base(r.dir), filepath.Base(r.final)); err != nil {
+			for _, left := range roots[i:] {
 				b.w.RemoveAll(left.dir)
 			}
-			return fmt.Errorf("rename %s: %w", r.final, err)
+			placed, rerr = roots[:i], fmt.Errorf("rename %s: %w", r.final, err)
+			break
 		}
 		dirs[d] = true
 	}
 	for d := range dirs {
 		if err := d.Sync(); err != nil {
-			return err
+			return errors.Join(rerr, err)
 		}
 	}
-	files := make([]fsutil.File, 0, len(b.roots))
-	for _, r := range b.roots {
+	files := make([]fsutil.File, 0, len(placed))
+	for _, r := range placed {
 		files = append(files, fsutil.File{Path: r.statePath, Data: r.state, Perm: 0o644})
 	}
-	b.roots = nil
 	_, err := b.w.Quiet().WriteFiles(files)
-	return err
+	return errors.Join(rerr, err)
 }
 
 // SweepStaged removes the roots a batch of a process no longer alive
