@@ -240,6 +240,17 @@ func (l *loop) run() {
 	// with only raw syscalls nothing would wake the runtime's monitor to
 	// preempt it (with one spinning loop per P, requests went unread).
 	var deadline time.Time
+	// One closure for every wait (one per round escaped to the heap).
+	var n int
+	var err error
+	wait := func(fd uintptr) bool {
+		r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+		n, err = int(r), nil
+		if e != 0 {
+			n, err = 0, e
+		}
+		return n > 0 || e != 0 && e != unix.EINTR
+	}
 	for {
 		want := time.Time{}
 		if l.running > 0 {
@@ -249,16 +260,8 @@ func (l *loop) run() {
 			l.ep.SetReadDeadline(want)
 			deadline = want
 		}
-		var n int
-		var err error
-		werr := l.epRaw.Read(func(fd uintptr) bool {
-			r, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, fd, uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-			n, err = int(r), nil
-			if e != 0 {
-				n, err = 0, e
-			}
-			return n > 0 || e != 0 && e != unix.EINTR
-		})
+		n, err = 0, nil // Read may return without calling wait (a deadline past)
+		werr := l.epRaw.Read(wait)
 		if werr != nil && !errors.Is(werr, os.ErrDeadlineExceeded) {
 			err = werr
 		}
