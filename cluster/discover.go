@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/diskless-project/diskless/internal/filestamp"
 	"github.com/diskless-project/diskless/internal/ratelog"
 
 	"github.com/diskless-project/diskless/hostlist"
@@ -22,46 +23,143 @@ func (c *Cluster) discoveredPath() string { return c.Cfg.StatePath(netboot.Disco
 
 // readDiscovered reads the discovered file; missing is empty.
 func (c *Cluster) readDiscovered() ([]netboot.Sighting, error) {
-	path, w := c.discoveredPath(), c.Writer()
+	return readStateFile(c, c.discoveredPath(), nil, netboot.ParseDiscovered)
+}
+
+// forgottenPath is <state_dir>/discovered-forgotten.json.
+func (c *Cluster) forgottenPath() string { return c.Cfg.StatePath(netboot.ForgottenFile) }
+
+// readForgotten reads what `slave forget` dropped; missing is nothing.
+func (c *Cluster) readForgotten() (netboot.Forgotten, error) {
+	return readStateFile(c, c.forgottenPath(), netboot.Forgotten{}, netboot.ParseForgotten)
+}
+
+// readStateFile parses a file of discovery's (at most
+// netboot.MaxDiscoveredFile bytes, checked before it is read); missing
+// is none. Errors name the file.
+func readStateFile[T any](c *Cluster, path string, none T, parse func([]byte) (T, error)) (T, error) {
+	w := c.Writer()
 	fi, err := w.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return none, nil
 	}
 	if err == nil && fi.Size() > netboot.MaxDiscoveredFile {
 		err = fmt.Errorf("%d bytes: expected at most %d", fi.Size(), netboot.MaxDiscoveredFile)
 	}
-	var ss []netboot.Sighting
+	var v T
 	if err == nil {
 		var data []byte
 		if data, err = w.ReadFile(path); err == nil {
-			ss, err = netboot.ParseDiscovered(data)
+			v, err = parse(data)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.Display(path), err)
+		return none, fmt.Errorf("%s: %w", c.Display(path), err)
 	}
-	return ss, nil
+	return v, nil
 }
 
 // Discovered lists the unregistered machines serve has heard on DHCP,
-// first seen first; machines registered since are left out.
+// first seen first; machines registered since, or forgotten and not
+// heard since, are left out.
 func (c *Cluster) Discovered() ([]netboot.Sighting, error) {
-	ss, err := c.readDiscovered()
-	if err != nil {
-		return nil, err
+	_, _, shown, err := c.discovered()
+	return shown, err
+}
+
+// discovered reads the discovered file and the forgotten one: every
+// sighting, what was forgotten, and the list Discovered shows.
+func (c *Cluster) discovered() (all []netboot.Sighting, forgotten netboot.Forgotten, shown []netboot.Sighting, err error) {
+	if all, err = c.readDiscovered(); err != nil {
+		return nil, nil, nil, err
+	}
+	if forgotten, err = c.readForgotten(); err != nil {
+		return nil, nil, nil, err
 	}
 	reg, err := c.RawRegistry()
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	known := macsOf(reg)
-	out := make([]netboot.Sighting, 0, len(ss))
-	for _, s := range ss {
-		if !known[s.MAC] {
-			out = append(out, s)
+	shown = make([]netboot.Sighting, 0, len(all))
+	for i := range all {
+		if !known[all[i].MAC] && !forgotten.Hides(&all[i]) {
+			shown = append(shown, all[i])
 		}
 	}
-	return out, nil
+	return all, forgotten, shown, nil
+}
+
+// pickDiscovered is the machines of ss that macs name ("all": every one),
+// first seen first; verb is the command's, for errors.
+func pickDiscovered(ss []netboot.Sighting, macs []string, verb string) ([]netboot.Sighting, error) {
+	if len(macs) == 1 && macs[0] == "all" {
+		if len(ss) == 0 {
+			return nil, fmt.Errorf("no discovered machine to %s: expected serve to have heard unregistered MACs (see `diskless slave discovered`)", verb)
+		}
+		return ss, nil
+	}
+	byMAC := make(map[string]netboot.Sighting, len(ss))
+	for _, s := range ss {
+		byMAC[s.MAC] = s
+	}
+	var pick []netboot.Sighting
+	seen := map[string]bool{}
+	for _, m := range macs {
+		mac, err := slave.ParseMAC(m)
+		if err != nil {
+			return nil, err
+		}
+		s, ok := byMAC[mac]
+		if !ok {
+			return nil, fmt.Errorf("MAC %s was not discovered: expected a MAC of `diskless slave discovered`, or all", mac)
+		}
+		if !seen[mac] {
+			seen[mac] = true
+			pick = append(pick, s)
+		}
+	}
+	return pick, nil
+}
+
+// Forget drops discovered machines (MACs, or "all") from the list, as
+// they were last heard: one heard again afterwards is listed again. The
+// drop is recorded in the forgotten file (the discovered file is serve's
+// own; serve drops them from it at its next save). It returns the MACs
+// forgotten, first seen first.
+func (c *Cluster) Forget(macs []string) ([]string, error) {
+	unlock, err := c.lock() // one forget at a time: each rewrites the file
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	all, f, shown, err := c.discovered()
+	if err != nil {
+		return nil, err
+	}
+	pick, err := pickDiscovered(shown, macs, "forget")
+	if err != nil {
+		return nil, err
+	}
+	// Keep only what still hides a machine of the discovered file: the
+	// file stays as small as the table.
+	keep := make(netboot.Forgotten, len(f)+len(pick))
+	for i := range all {
+		if f.Hides(&all[i]) {
+			keep[all[i].MAC] = f[all[i].MAC]
+		}
+	}
+	now := c.o.Now().UTC()
+	out := make([]string, len(pick))
+	for i, s := range pick {
+		keep[s.MAC] = now
+		out[i] = s.MAC
+	}
+	data, err := netboot.MarshalForgotten(keep)
+	if err == nil {
+		_, err = c.Writer().WriteFile(c.forgottenPath(), data, 0o644)
+	}
+	return out, err
 }
 
 func macsOf(reg *slave.Registry) map[string]bool {
@@ -89,32 +187,9 @@ func (c *Cluster) Adopt(o AdoptOptions) ([]slave.Slave, error) {
 	if err != nil {
 		return nil, err
 	}
-	var pick []netboot.Sighting
-	if len(o.MACs) == 1 && o.MACs[0] == "all" {
-		pick = ss
-		if len(pick) == 0 {
-			return nil, errors.New("no discovered machine to adopt: expected serve to have heard unregistered MACs (see `diskless slave discovered`)")
-		}
-	} else {
-		byMAC := make(map[string]netboot.Sighting, len(ss))
-		for _, s := range ss {
-			byMAC[s.MAC] = s
-		}
-		seen := map[string]bool{}
-		for _, m := range o.MACs {
-			mac, err := slave.ParseMAC(m)
-			if err != nil {
-				return nil, err
-			}
-			s, ok := byMAC[mac]
-			if !ok {
-				return nil, fmt.Errorf("MAC %s was not discovered: expected a MAC of `diskless slave discovered`, or all", mac)
-			}
-			if !seen[mac] {
-				seen[mac] = true
-				pick = append(pick, s)
-			}
-		}
+	pick, err := pickDiscovered(ss, o.MACs, "adopt")
+	if err != nil {
+		return nil, err
 	}
 	ips, err := takeNames("--ip", o.IPs, len(pick))
 	if err != nil {
@@ -198,14 +273,30 @@ func (c *Cluster) loadDiscovered(d *netboot.Discovered) {
 
 // saveDiscovered writes the table every `every` when it changed (never per
 // packet), and once more when ctx ends. Machines registered since (slave
-// adopt, slave add) are dropped first.
+// adopt, slave add) or forgotten (slave forget) are dropped first.
 func (c *Cluster) saveDiscovered(ctx context.Context, d *netboot.Discovered, live *netboot.Live, every time.Duration) {
 	if every <= 0 {
 		every = 3 * time.Second
 	}
+	// The forgotten file is read again when it changed (and, edited in
+	// place, held still for a save: filestamp.Settled).
+	path := c.forgottenPath()
+	var forgotten netboot.Forgotten
+	var seen, last filestamp.Stamp
+	seen.Missing = true // none read yet
 	forget := func() {
+		st := filestamp.Of(path)
+		if filestamp.Settled(seen, last, st) {
+			seen = st
+			if f, err := c.readForgotten(); err != nil {
+				c.o.Log.Warn("forgotten machines not read", "err", err)
+			} else {
+				forgotten = f
+			}
+		}
+		last = st
 		snap := live.Current()
-		d.Forget(func(mac string) bool { return snap.ByMAC[mac] != nil })
+		d.Forget(func(s *netboot.Sighting) bool { return snap.ByMAC[s.MAC] != nil || forgotten.Hides(s) })
 	}
 	c.savePeriodically(ctx, every, "discovered machines", c.discoveredPath(), 0, forget, d.Changes,
 		func() ([]byte, error) { return netboot.MarshalDiscovered(d.List()) })

@@ -22,6 +22,10 @@ import (
 const (
 	// DiscoveredFile is the table's file under state_dir.
 	DiscoveredFile = "discovered.json"
+	// ForgottenFile, under state_dir, is what `slave forget` dropped from
+	// the table (Forgotten): written by that command only, read by serve
+	// and by `slave discovered`.
+	ForgottenFile = "discovered-forgotten.json"
 	// MaxDiscovered bounds the table: beyond it, the machine heard from
 	// least recently is forgotten (a flood of made-up MACs costs at most
 	// this many entries).
@@ -161,6 +165,67 @@ func MarshalDiscovered(ss []Sighting) ([]byte, error) {
 	return b.Bytes(), err
 }
 
+// Forgotten is when each MAC was dropped from the discovered list by
+// `slave forget`. It hides the machine as last heard then; a machine heard
+// again since is back in the list, as new machines are.
+type Forgotten map[string]time.Time
+
+// Hides says whether s was forgotten (and not heard since).
+func (f Forgotten) Hides(s *Sighting) bool {
+	at, ok := f[s.MAC]
+	return ok && !s.LastSeen.After(at)
+}
+
+type forgottenEntry struct {
+	MAC string    `json:"mac"`
+	At  time.Time `json:"at"`
+}
+
+type forgottenFile struct {
+	Forgotten []forgottenEntry `json:"forgotten"`
+}
+
+// ParseForgotten reads a ForgottenFile: at most MaxDiscovered MACs, each
+// once, each with its time.
+func ParseForgotten(data []byte) (Forgotten, error) {
+	if len(data) > MaxDiscoveredFile {
+		return nil, fmt.Errorf("forgotten file is %d bytes: expected at most %d", len(data), MaxDiscoveredFile)
+	}
+	var f forgottenFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("forgotten file: %w", err)
+	}
+	if len(f.Forgotten) > MaxDiscovered {
+		return nil, fmt.Errorf("forgotten file has %d machines: expected at most %d", len(f.Forgotten), MaxDiscovered)
+	}
+	out := make(Forgotten, len(f.Forgotten))
+	for _, e := range f.Forgotten {
+		mac, err := slave.ParseMAC(e.MAC)
+		if err != nil {
+			return nil, fmt.Errorf("forgotten file: %w", err)
+		}
+		if e.At.IsZero() {
+			return nil, fmt.Errorf("forgotten file: %s has no time: expected \"at\"", mac)
+		}
+		if _, dup := out[mac]; dup {
+			return nil, fmt.Errorf("forgotten file lists %s twice: expected each MAC once", mac)
+		}
+		out[mac] = e.At
+	}
+	return out, nil
+}
+
+// MarshalForgotten writes f as ParseForgotten reads it, by MAC.
+func MarshalForgotten(f Forgotten) ([]byte, error) {
+	file := forgottenFile{Forgotten: make([]forgottenEntry, 0, len(f))}
+	for mac, at := range f {
+		file.Forgotten = append(file.Forgotten, forgottenEntry{mac, at})
+	}
+	slices.SortFunc(file.Forgotten, func(a, b forgottenEntry) int { return strings.Compare(a.MAC, b.MAC) })
+	data, err := json.MarshalIndent(file, "", "  ")
+	return append(data, '\n'), err
+}
+
 // sortSightings orders by first seen, then MAC: the order adopt hands out
 // addresses in.
 func sortSightings(ss []Sighting) {
@@ -234,13 +299,14 @@ func (d *Discovered) Load(ss []Sighting) {
 	}
 }
 
-// Forget drops the machines known answers true for (registered since).
-func (d *Discovered) Forget(known func(mac string) bool) int {
+// Forget drops the machines gone answers true for (registered or
+// forgotten since).
+func (d *Discovered) Forget(gone func(s *Sighting) bool) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	n := 0
 	for mac, e := range d.byMAC {
-		if known(mac) {
+		if gone(e.Value.(*Sighting)) {
 			d.lru.Remove(e)
 			delete(d.byMAC, mac)
 			n++

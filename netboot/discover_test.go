@@ -63,7 +63,7 @@ func TestDiscoveredBounded(t *testing.T) {
 	if err != nil || len(back) != 100 {
 		t.Fatalf("round trip: %d entries, %v", len(back), err)
 	}
-	if n := d.Forget(func(mac string) bool { return mac == keep }); n != 1 || d.Len() != 99 {
+	if n := d.Forget(func(s *Sighting) bool { return s.MAC == keep }); n != 1 || d.Len() != 99 {
 		t.Errorf("Forget: %d, len %d", n, d.Len())
 	}
 }
@@ -168,4 +168,59 @@ func TestDiscoveredWorstCaseFile(t *testing.T) {
 	if ss, err := ParseDiscovered(data); err != nil || len(ss) != MaxDiscovered {
 		t.Fatalf("worst-case file read back: %d, %v", len(ss), err)
 	}
+}
+
+// TestForgottenHides: a forgotten machine is hidden as last heard when it
+// was forgotten; heard again since, it is back. The table drops what is
+// hidden.
+func TestForgottenHides(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	f := Forgotten{"52:54:00:00:00:01": at}
+	d := NewDiscovered(0)
+	for _, c := range []struct {
+		mac  string
+		last time.Time
+		want bool
+	}{
+		{"52:54:00:00:00:01", at.Add(-time.Minute), true},
+		{"52:54:00:00:00:01", at, true},
+		{"52:54:00:00:00:01", at.Add(time.Second), false},
+		{"52:54:00:00:00:02", at.Add(-time.Minute), false},
+	} {
+		s := Sighting{MAC: c.mac, LastSeen: c.last}
+		if got := f.Hides(&s); got != c.want {
+			t.Errorf("%s last heard %s, forgotten at %s: hidden %v, want %v", c.mac, c.last.Format(time.RFC3339), at.Format(time.RFC3339), got, c.want)
+		}
+	}
+	d.Record(Sighting{MAC: "52:54:00:00:00:01", LastSeen: at.Add(-time.Minute)})
+	d.Record(Sighting{MAC: "52:54:00:00:00:02", LastSeen: at.Add(-time.Minute)})
+	if n := d.Forget(f.Hides); n != 1 || d.Len() != 1 || d.List()[0].MAC != "52:54:00:00:00:02" {
+		t.Errorf("Forget dropped %d, left %v; want 52:54:00:00:00:01 dropped", n, d.List())
+	}
+}
+
+// FuzzParseForgotten: whatever a forgotten file says, what is accepted
+// writes back to the same MACs and times.
+func FuzzParseForgotten(f *testing.F) {
+	f.Add([]byte(`{"forgotten":[{"mac":"52:54:00:00:00:01","at":"2026-01-02T03:04:05Z"}]}`))
+	f.Add([]byte(`{"forgotten":[]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fg, err := ParseForgotten(data)
+		if err != nil {
+			return
+		}
+		out, err := MarshalForgotten(fg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := ParseForgotten(out)
+		if err != nil || len(again) != len(fg) {
+			t.Fatalf("written file not read back: %v", err)
+		}
+		for mac, at := range fg {
+			if !again[mac].Equal(at) {
+				t.Fatalf("%s: %s read back as %s", mac, at, again[mac])
+			}
+		}
+	})
 }

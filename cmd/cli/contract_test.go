@@ -72,6 +72,7 @@ var contractSamples = map[string]contractSample{
 	"diskless doctor":           {code: 1},
 	"diskless slave discovered": {},
 	"diskless slave adopt":      {args: []string{"all", "--ip", "192.168.1.[100-]", "--hostname", "new[1-]"}},
+	"diskless slave forget":     {args: []string{"all"}},
 	"diskless power":            {args: []string{"status", "192.168.1.21"}, code: 1}, // no BMC in the lab: a row, exit 1
 	"diskless status":           {args: []string{"--server", "{status}"}},
 	"diskless version":          {},

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,8 +22,8 @@ for an address (never answered), first seen first: when, how often, its
 firmware and client architecture (option 93), vendor class (option 60),
 the interface or relay it came through and the relay's option 82
 circuit and remote IDs. serve keeps at most 4096 machines (the one heard
-from least recently is forgotten first) in <state_dir>/discovered.json,
-saved every few seconds. "diskless slave adopt" registers them.`,
+from least recently is forgotten first) in discovered.json in state_dir
+(/var/lib/diskless), saved every few seconds. "diskless slave adopt" registers them.`,
 		Example: "  diskless slave discovered\n  diskless slave discovered -o json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -49,6 +50,58 @@ saved every few seconds. "diskless slave adopt" registers them.`,
 			return f.print(ss, t)
 		},
 	}
+}
+
+// SlaveForgetOptions are `slave forget`'s inputs.
+type SlaveForgetOptions struct {
+	MACs []string
+}
+
+// NewCmdSlaveForget builds `diskless slave forget`.
+func NewCmdSlaveForget(f *Factory, runF func(*SlaveForgetOptions) error) *cobra.Command {
+	opts := &SlaveForgetOptions{}
+	return &cobra.Command{
+		Use:   "forget MAC...|all",
+		Short: "Drop discovered machines from the list",
+		Long: `forget drops machines of "diskless slave discovered" (all, or those MACs)
+from the list as they were last heard: one that asks for an address again
+afterwards is listed again, as a new machine. A running serve drops them
+from its table at its next save, within seconds. What was forgotten, and
+when, is kept in discovered-forgotten.json in state_dir (/var/lib/diskless).`,
+		Example: "  diskless slave forget 52:54:00:12:34:56\n  diskless slave forget all",
+		Args:    minArgs(1, "discovered MACs, or all"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, m := range args {
+				if m == "all" && len(args) > 1 {
+					return usageErrorf("slave forget takes all or MACs, not both")
+				}
+			}
+			opts.MACs = args
+			if runF != nil {
+				return runF(opts)
+			}
+			return runSlaveForget(f, opts)
+		},
+	}
+}
+
+func runSlaveForget(f *Factory, o *SlaveForgetOptions) error {
+	c, err := f.Cluster()
+	if err != nil {
+		return err
+	}
+	macs, err := c.Forget(o.MACs)
+	switch {
+	case err != nil:
+		return err
+	case !f.humanOutput():
+		return f.print(macs, nil)
+	case f.DryRun:
+		fmt.Fprintf(f.IO.Out, "would forget %s\n", strings.Join(macs, " "))
+	default:
+		fmt.Fprintf(f.IO.Out, "forgot %s\n", strings.Join(macs, " "))
+	}
+	return nil
 }
 
 // SlaveAdoptOptions are `slave adopt`'s inputs.

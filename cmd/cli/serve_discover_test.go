@@ -1,15 +1,20 @@
 package cli_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/iana"
+
+	"github.com/diskless-project/diskless/netboot"
 )
 
 // discoveredNow is `slave discovered -o json` as MACs.
@@ -140,6 +145,33 @@ func TestServeDiscoverAdopt(t *testing.T) {
 		}
 	}
 	l.waitDiscovered("adopted machines leave the list", func(s []string) bool { return len(s) == 0 })
+
+	// slave forget while serve runs: the machine leaves the list at once,
+	// and serve's table (its saved file) at the next save; heard again, it
+	// is listed again.
+	strays := []string{"02:00:00:00:bb:01", "02:00:00:00:bb:02"}
+	for _, m := range strays {
+		l.dhcpTo(discover(m), 68)
+	}
+	l.waitDiscovered("two strays", func(s []string) bool { return len(s) == 2 })
+	if out := l.dl("slave", "forget", strays[0]); strings.TrimSpace(out) != "forgot "+strays[0] {
+		t.Fatalf("slave forget: %q", out)
+	}
+	if got := l.discoveredNow(); len(got) != 1 || !strings.HasPrefix(got[0], strays[1]+" ") {
+		t.Fatalf("after slave forget %s, slave discovered shows %q", strays[0], got)
+	}
+	saved := filepath.Join(l.root, "var/lib/diskless", netboot.DiscoveredFile)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		data, _ := os.ReadFile(saved)
+		if bytes.Contains(data, []byte(strays[1])) && !bytes.Contains(data, []byte(strays[0])) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve's saved table still has the forgotten %s (or lost %s):\n%s", strays[0], strays[1], data)
+		}
+	}
+	l.dhcpTo(discover(strays[0]), 68)
+	l.waitDiscovered("a forgotten machine heard again", func(s []string) bool { return len(s) == 2 })
 
 	// A flood of 6,000 made-up MACs: the table (and its file) keeps 4,096.
 	l.floodDiscovers(6000)

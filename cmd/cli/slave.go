@@ -25,6 +25,7 @@ func NewCmdSlave(f *Factory) *cobra.Command {
 		NewCmdSlaveRm(f, nil),
 		NewCmdSlaveDiscovered(f),
 		NewCmdSlaveAdopt(f, nil),
+		NewCmdSlaveForget(f, nil),
 	)
 	return cmd
 }
