@@ -260,8 +260,9 @@ func (c *Cluster) dropDiscovered(added []slave.Slave) error {
 	return err
 }
 
-// loadDiscovered restores the table the last serve saved; a bad file is
-// named and ignored.
+// loadDiscovered restores the table the last serve saved, without the
+// machines forgotten since (--enlist would otherwise register them before
+// the first save drops them); a bad file is named and ignored.
 func (c *Cluster) loadDiscovered(d *netboot.Discovered) {
 	ss, err := c.readDiscovered()
 	if err != nil {
@@ -269,6 +270,9 @@ func (c *Cluster) loadDiscovered(d *netboot.Discovered) {
 		return
 	}
 	d.Load(ss)
+	if f, err := c.readForgotten(); err == nil {
+		d.Forget(f.Hides)
+	}
 }
 
 // saveDiscovered writes the table every `every` when it changed (never per
